@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { AicertError } from '../errors.js';
+
+/** Each concern registers its commands; the files under src/cli/ stay thin. */
+const registrations: Array<(program: Command) => void> = [];
+
+function buildProgram(): Command {
+  const program = new Command('aicert')
+    .description(
+      'AI model certificates: bind model weights to the code, data and environment that produced them,\n' +
+        'with TPM 2.0 quotes and content digests that anyone can verify offline.',
+    )
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const register of registrations) register(program);
+  return program;
+}
+
+/** Maps an error to the CLI's exit status: 2 usage/input, 3 environment, 1 not verified. */
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (err instanceof AicertError) {
+    process.stderr.write(`aicert: ${err.message} [${err.code}]\n`);
+    return err.exitStatus;
+  }
+  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`aicert: internal error: ${message}\n`);
+  return 2;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    process.exitCode = reportError(err);
+  }
+}
+
+await main();
