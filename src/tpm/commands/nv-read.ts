@@ -1,0 +1,19 @@
+import { TPM_CC } from '../constants.js';
+import { PASSWORD, type TpmCommand } from '../command.js';
+import { TpmFormatError } from '../marshal.js';
+
+/** One chunk of an NV index, authorized by the index itself (empty password). */
+export function nvRead(index: number, size: number, offset: number): TpmCommand<Buffer> {
+  return {
+    name: `NV_Read(0x${index.toString(16)}, ${offset}+${size})`,
+    code: TPM_CC.NV_Read,
+    handles: [index, index],
+    authorizations: [PASSWORD],
+    parameters: (w) => w.u16(size).u16(offset),
+    parse: (r) => {
+      const data = r.tpm2b('data');
+      if (data.length !== size) throw new TpmFormatError(`NV_Read returned ${data.length} bytes, asked for ${size}`);
+      return data;
+    },
+  };
+}
