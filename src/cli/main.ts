@@ -1,9 +1,19 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { AicertError } from '../errors.js';
+import { AICERT_VERSION } from '../version.js';
+import { registerTpmCommands } from './tpm.js';
+import { registerRunCommand } from './run.js';
+import { registerVerifyCommand } from './verify.js';
+import { registerInspectCommand } from './inspect.js';
+import { registerMeasureCommand } from './measure.js';
+import { registerSignCommands } from './sign.js';
+import { registerDataCommands } from './data.js';
+import { registerCaCommands } from './ca.js';
+import { registerAkCommands } from './ak.js';
 
 /** Each concern registers its commands; the files under src/cli/ stay thin. */
-const registrations: Array<(program: Command) => void> = [];
+const registrations: Array<(program: Command) => void> = [registerTpmCommands, registerRunCommand, registerVerifyCommand, registerInspectCommand, registerMeasureCommand, registerSignCommands, registerDataCommands, registerCaCommands, registerAkCommands];
 
 function buildProgram(): Command {
   const program = new Command('aicert')
@@ -11,7 +21,7 @@ function buildProgram(): Command {
       'AI model certificates: bind model weights to the code, data and environment that produced them,\n' +
         'with TPM 2.0 quotes and content digests that anyone can verify offline.',
     )
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .version(AICERT_VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const register of registrations) register(program);

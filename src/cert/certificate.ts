@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { InputError } from '../errors.js';
+import { celRecordSchema, type CelRecord } from '../evidence/event-log.js';
+import { findDuplicateKey } from '../measure/formats/strict-json.js';
+import { dsseEnvelopeJsonSchema } from './dsse.js';
+import { describeSchemaError } from './schema-error.js';
+
+/**
+ * The aicert certificate file, `<model>.aicert.json` (DESIGN §3, docs/certificate.md):
+ *
+ *   { mediaType, statement: DSSE envelope of an in-toto Statement v1 (SLSA Provenance v1),
+ *     evidence: { tpm: { pcr, akPublic, akCertificateChain?, quotes: [start, end], eventLog } } }
+ *
+ * Nothing in it is trusted as parsed: the verifier checks every quote, the event log and the
+ * statement against each other. Parsing only bounds sizes and fixes the shape.
+ */
+export const CERTIFICATE_MEDIA_TYPE = 'application/vnd.aicert.certificate.v1+json';
+
+/** Bounds on untrusted certificate files. */
+export const MAX_CERTIFICATE_BYTES = 64 * 1024 * 1024;
+const MAX_B64_BLOB = 8192;
+
+const base64Blob = z.string().min(1).max(MAX_B64_BLOB);
+const hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits');
+
+export const PHASES = ['start', 'end'] as const;
+export type QuotePhase = (typeof PHASES)[number];
+
+const quoteSchema = z.strictObject({
+  phase: z.enum(PHASES),
+  /** base64 TPMS_ATTEST. */
+  attest: base64Blob,
+  /** base64 TPMT_SIGNATURE. */
+  signature: base64Blob,
+  /** PCR values the quote covers, by bank then index: { sha256: { "0": hex, … } }. */
+  pcrs: z.strictObject({ sha256: z.record(z.string().regex(/^(?:1?[0-9]|2[0-3])$/, 'expected a PCR index 0-23'), hex32) }),
+});
+export type CertificateQuote = z.infer<typeof quoteSchema>;
+
+/** The statement envelope: TPM quotes, not DSSE signatures, vouch for it; signatures are optional extras. */
+const statementEnvelopeSchema = dsseEnvelopeJsonSchema.extend({
+  signatures: dsseEnvelopeJsonSchema.shape.signatures.unwrap().array().max(16),
+});
+
+export const certificateSchema = z.strictObject({
+  mediaType: z.literal(CERTIFICATE_MEDIA_TYPE),
+  statement: statementEnvelopeSchema,
+  evidence: z.strictObject({
+    tpm: z.strictObject({
+      /** The application PCR the run extended. */
+      pcr: z.number().int().min(0).max(23),
+      /** base64 TPM2B_PUBLIC of the attestation key. */
+      akPublic: base64Blob,
+      /** base64 DER certificates, leaf (the AK's) first; absent when the AK was never enrolled. */
+      akCertificateChain: z.array(base64Blob).min(1).max(8).optional(),
+      quotes: z.tuple([quoteSchema, quoteSchema]),
+      eventLog: z.array(celRecordSchema).min(1).max(100_000),
+    }),
+  }),
+});
+export type Certificate = z.infer<typeof certificateSchema> & {
+  evidence: { tpm: { eventLog: CelRecord[] } };
+};
+
+/**
+ * Parses certificate bytes: bounded size, UTF-8, JSON without duplicate keys, then the schema.
+ * Failures are `InputError`s with code `bundle.schema` (the verifier's first check).
+ */
+export function parseCertificate(bytes: Uint8Array): Certificate {
+  const fail = (detail: string) => new InputError('bundle.schema', `not a valid aicert certificate: ${detail}`);
+  if (bytes.length > MAX_CERTIFICATE_BYTES) throw fail(`it is ${bytes.length} bytes, over the ${MAX_CERTIFICATE_BYTES}-byte limit`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw fail('it is not UTF-8');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw fail(`it is not JSON (${(err as Error).message})`);
+  }
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) throw fail(`it repeats the key "${duplicate}" in one object`);
+  const parsed = certificateSchema.safeParse(json);
+  if (!parsed.success) throw fail(describeSchemaError(parsed.error));
+  const cert = parsed.data as Certificate;
+  const [first, second] = cert.evidence.tpm.quotes;
+  if (first.phase !== 'start' || second.phase !== 'end') throw fail('quotes must be [start, end] in that order');
+  return cert;
+}
+
+export function serializeCertificate(cert: Certificate): string {
+  return JSON.stringify(cert, null, 2) + '\n';
+}

@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import { canonicalize } from '../evidence/jcs.js';
+import type { CelRecord, EventContent } from '../evidence/event-log.js';
+import type { ArtifactEvent } from '../run/artifacts.js';
+import type { ResourceDescriptor, Statement } from './intoto.js';
+import { STATEMENT_V1_TYPE } from './intoto.js';
+import { AICERT_BUILD_TYPE, AICERT_BUILDER_ID, SLSA_PROVENANCE_V1, type ProvenancePredicate } from './provenance.js';
+
+/**
+ * The statement of a run is a pure function of its event log: `aicert run` builds it from the
+ * events it extended, and the verifier rebuilds it from the verified log and requires the
+ * signed statement to be exactly that. So nothing in the statement can say more than, or other
+ * than, what the TPM measured.
+ */
+export interface SessionEvent extends EventContent {
+  type: 'session';
+  sessionId: string;
+  nonce: string;
+  startedAt: string;
+  pcr: number;
+  akName: string;
+  aicertVersion: string;
+}
+export interface CommandEvent extends EventContent {
+  type: 'command';
+  argv: string[];
+  output: string;
+}
+export interface ExitEvent extends EventContent {
+  type: 'exit';
+  exitCode: number | null;
+  signal: string | null;
+  success: boolean;
+  durationMs: number;
+  finishedAt: string;
+}
+export interface EnvironmentEvent extends EventContent {
+  type: 'environment';
+}
+
+export function eventLogDigest(records: readonly CelRecord[]): string {
+  return createHash('sha256').update(canonicalize(records), 'utf8').digest('hex');
+}
+
+function descriptor(e: ArtifactEvent): ResourceDescriptor {
+  return {
+    name: e.name,
+    digest: { ...e.digest },
+    annotations: {
+      role: e.role,
+      files: e.files,
+      bytes: e.bytes,
+      ...(e.git && { git: e.git }),
+      ...(e.records && { records: e.records.map((r) => ({ path: r.path, records: r.records, orderRoot: r.orderRoot, setRoot: r.setRoot })) }),
+    },
+  };
+}
+
+function only<T extends EventContent>(events: readonly EventContent[], type: T['type']): T {
+  const found = events.filter((e) => e.type === type);
+  if (found.length !== 1) throw new RangeError(`a run log has exactly one ${type} event, this one has ${found.length}`);
+  return found[0] as T;
+}
+
+export function buildRunStatement(records: readonly CelRecord[]): Statement<ProvenancePredicate> {
+  const events = records.map((r) => r.content);
+  const session = only<SessionEvent>(events, 'session');
+  const command = only<CommandEvent>(events, 'command');
+  const exit = only<ExitEvent>(events, 'exit');
+  const environment = only<EnvironmentEvent>(events, 'environment');
+  const inputs = events.filter((e): e is ArtifactEvent => e.type === 'input');
+  const outputs = events.filter((e): e is ArtifactEvent => e.type === 'output');
+  const exitRecord = records.find((r) => r.content === exit)!;
+  const { type: _type, ...platform } = environment;
+  return {
+    _type: STATEMENT_V1_TYPE,
+    subject: outputs.length > 0 ? outputs.map(descriptor) : [{ name: command.output, content: '' }],
+    predicateType: SLSA_PROVENANCE_V1,
+    predicate: {
+      buildDefinition: {
+        buildType: AICERT_BUILD_TYPE,
+        externalParameters: { command: command.argv, output: command.output, pcr: session.pcr },
+        internalParameters: { platform },
+        resolvedDependencies: inputs.map(descriptor),
+      },
+      runDetails: {
+        builder: { id: AICERT_BUILDER_ID, version: { aicert: session.aicertVersion } },
+        metadata: { invocationId: session.sessionId, startedOn: session.startedAt, finishedOn: exit.finishedAt },
+        byproducts: [
+          { name: 'aicert:event-log', digest: { sha256: eventLogDigest(records) }, annotations: { events: records.length } },
+          {
+            name: 'aicert:exit',
+            digest: { sha256: exitRecord.digests[0]!.digest },
+            annotations: { success: exit.success, exitCode: exit.exitCode, signal: exit.signal, durationMs: exit.durationMs },
+          },
+        ],
+      },
+    },
+  };
+}

@@ -1,0 +1,197 @@
+/**
+ * `aicert data root|prove|check-proof`: Merkle commitments over the records of a JSONL, CSV or
+ * text dataset, and inclusion / non-inclusion proofs checked from a root alone. Logic lives in
+ * src/measure/dataset/.
+ */
+import { Command, Option } from 'commander';
+import { open, readFile } from 'node:fs/promises';
+import { InputError, VerificationError } from '../errors.js';
+import { buildDatasetTrees, datasetCommitment } from '../measure/dataset/dataset-tree.js';
+import { parseDatasetProof, type DatasetProof } from '../measure/dataset/dataset-proof.js';
+import type { TreeKind } from '../measure/dataset/dataset-root.js';
+import { proveRecord } from '../measure/dataset/prove-record.js';
+import { RECORD_FORMATS } from '../measure/dataset/record-format.js';
+import { DEFAULT_MAX_RECORD_BYTES } from '../measure/dataset/records.js';
+import { verifyDatasetProof } from '../measure/dataset/verify-proof.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+
+/** A proof is a few kB (≤ 2 × 64 path hashes); anything much larger is not one. */
+const MAX_PROOF_FILE_BYTES = 1024 * 1024;
+
+const RECORD_RULES = `
+What a record is (see docs/datasets.md): its raw bytes in the file, without the line terminator
+(LF or CRLF). jsonl: each non-blank line (must be valid JSON). csv: each row after the header,
+quotes included (RFC 4180; newlines inside quotes belong to the row). text: each non-empty line.
+Leaf = SHA-256(0x00 || record), node = SHA-256(0x01 || left || right) (RFC 6962).`;
+
+export function registerDataCommands(program: Command): void {
+  const data = program
+    .command('data')
+    .description('Merkle trees over dataset records: roots, inclusion and non-inclusion proofs');
+  const formatOption = () =>
+    new Option('--format <format>', 'record format; default from the extension (.jsonl/.ndjson, .csv, .txt)').choices(
+      RECORD_FORMATS,
+    );
+
+  data
+    .command('root')
+    .description('print the order root (records in file order) and the set root (distinct records, sorted) of a dataset')
+    .requiredOption('--dataset <file>', 'the JSONL, CSV or text file')
+    .addOption(formatOption())
+    .option('--json', 'print JSON: {format, records, distinctRecords, orderRoot, setRoot, headerSha256?}')
+    .addHelpText(
+      'after',
+      `${RECORD_RULES}
+
+The order root commits to the sequence of records, duplicates included; the set root commits to
+the set of distinct records and is the one non-inclusion proofs are checked against.
+
+Examples:
+  aicert data root --dataset train.jsonl
+  aicert data root --dataset corpus.csv --json | jq -r .setRoot
+`,
+    )
+    .action(async (flags: { dataset: string; format?: string; json?: boolean }) => {
+      const commitment = datasetCommitment(await buildDatasetTrees(flags.dataset, { format: flags.format }));
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ dataset: flags.dataset, ...commitment }, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(
+        [
+          `dataset     ${flags.dataset} (${commitment.format})`,
+          `records     ${commitment.records} (${commitment.distinctRecords} distinct)`,
+          `order root  ${commitment.orderRoot}`,
+          `set root    ${commitment.setRoot}`,
+          ...(commitment.headerSha256 ? [`csv header  sha256:${commitment.headerSha256}`] : []),
+        ].join('\n') + '\n',
+      );
+    });
+
+  data
+    .command('prove')
+    .description('prove that a record is in a dataset (inclusion proof) or that it is not (non-inclusion proof)')
+    .requiredOption('--dataset <file>', 'the JSONL, CSV or text file')
+    .option('--record <text>', 'the record, exactly as it stands in the file (UTF-8)')
+    .option('--record-file <file>', 'read the record from a file; one trailing newline (LF or CRLF) is dropped')
+    .addOption(formatOption())
+    .addOption(
+      new Option('--tree <tree>', 'tree for an inclusion proof: set (distinct, sorted) or order (file order, shows the position)')
+        .choices(['set', 'order'])
+        .default('set'),
+    )
+    .option('--out <file>', 'write the proof JSON here instead of to stdout')
+    .addHelpText(
+      'after',
+      `${RECORD_RULES}
+
+If the record is in the dataset you get an inclusion proof in the chosen tree; if it is not, a
+non-inclusion proof over the set tree (two adjacent leaves whose hashes bracket the record's
+hash, or one edge leaf). Either way the exit status is 0; the proof's "type" says which, and a
+line on stderr too. Check a proof with \`aicert data check-proof\`.
+
+Examples:
+  aicert data prove --dataset train.jsonl --record '{"text":"hello"}' --out hello.proof.json
+  aicert data prove --dataset train.jsonl --record-file my-article.txt --tree order
+`,
+    )
+    .action(
+      async (flags: { dataset: string; record?: string; recordFile?: string; format?: string; tree: TreeKind; out?: string }) => {
+        const record = await recordFrom(flags);
+        const trees = await buildDatasetTrees(flags.dataset, { format: flags.format });
+        const proof = proveRecord(trees, record, flags.tree);
+        const json = `${JSON.stringify(proof, null, 2)}\n`;
+        if (flags.out) await writeFileAtomic(flags.out, json);
+        else process.stdout.write(json);
+        process.stderr.write(`${describeProof(proof)}${flags.out ? `; written to ${flags.out}` : ''}\n`);
+      },
+    );
+
+  data
+    .command('check-proof')
+    .description('verify a dataset proof against a trusted root')
+    .argument('<proof>', 'proof JSON file written by `aicert data prove`')
+    .requiredOption('--root <hex>', 'the trusted root (64 hex digits): the set root, or the order root for an order-tree proof')
+    .option('--record <text>', 'also require the proof to be about this record')
+    .option('--record-file <file>', 'also require the proof to be about the record in this file (one trailing newline dropped)')
+    .option('--json', 'print JSON: {valid, type, tree, statement | reason}')
+    .addHelpText(
+      'after',
+      `
+Only the proof and the root are needed, not the dataset. Without --record the proof speaks about
+the leaf hash it names; with --record the record's leaf hash must match it.
+
+Exit status: 0 the proof is valid, 1 it is not (wrong root, altered proof, another record),
+2 the proof file is malformed or unreadable.
+
+Examples:
+  aicert data check-proof hello.proof.json --root 3f5a...e1
+  aicert data check-proof hello.proof.json --root 3f5a...e1 --record '{"text":"hello"}'
+`,
+    )
+    .action(async (proofPath: string, flags: { root: string; record?: string; recordFile?: string; json?: boolean }) => {
+      const proof = await readProof(proofPath);
+      const root = parseRoot(flags.root);
+      const record = flags.record !== undefined || flags.recordFile !== undefined ? await recordFrom(flags) : undefined;
+      const verdict = verifyDatasetProof(proof, root, record);
+      if (flags.json) {
+        const { type, tree } = proof;
+        process.stdout.write(`${JSON.stringify({ ...verdict, type, tree }, null, 2)}\n`);
+        if (!verdict.valid) process.exitCode = 1;
+        return;
+      }
+      if (!verdict.valid) throw new VerificationError('proof.invalid', `proof not valid: ${verdict.reason}`);
+      process.stdout.write(`valid: ${verdict.statement}\n`);
+    });
+}
+
+async function recordFrom(flags: { record?: string; recordFile?: string }): Promise<Buffer> {
+  if ((flags.record === undefined) === (flags.recordFile === undefined)) {
+    throw new InputError('usage.record', 'give exactly one of --record and --record-file');
+  }
+  if (flags.record !== undefined) return Buffer.from(flags.record, 'utf8');
+  const bytes = await readBounded(flags.recordFile!, DEFAULT_MAX_RECORD_BYTES, 'record file');
+  const withoutLf = bytes.at(-1) === 0x0a ? bytes.subarray(0, -1) : bytes;
+  return bytes.at(-1) === 0x0a && withoutLf.at(-1) === 0x0d ? withoutLf.subarray(0, -1) : withoutLf;
+}
+
+async function readProof(path: string): Promise<DatasetProof> {
+  const text = (await readBounded(path, MAX_PROOF_FILE_BYTES, 'proof')).toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new InputError('proof.malformed', `${path} is not JSON: ${(err as Error).message}`);
+  }
+  return parseDatasetProof(json);
+}
+
+function parseRoot(hex: string): Buffer {
+  if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
+    throw new InputError('usage.root', `--root must be a SHA-256 root as 64 hex digits, got "${hex}"`);
+  }
+  return Buffer.from(hex, 'hex');
+}
+
+/** Reads a small file whole, refusing one over `maxBytes` before reading it. */
+async function readBounded(path: string, maxBytes: number, what: string): Promise<Buffer> {
+  try {
+    const handle = await open(path, 'r');
+    try {
+      const { size } = await handle.stat();
+      if (size > maxBytes) throw new InputError('usage.file-too-large', `${what} ${path} is ${size} bytes; the limit is ${maxBytes}`);
+      return await readFile(handle);
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError('usage.unreadable', `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+}
+
+function describeProof(proof: DatasetProof): string {
+  return proof.type === 'inclusion'
+    ? `record found: inclusion proof for leaf ${proof.index} of ${proof.treeSize} in the ${proof.tree} tree`
+    : `record not in the dataset: non-inclusion proof over the set tree of ${proof.treeSize} leaves`;
+}

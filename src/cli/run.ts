@@ -1,0 +1,74 @@
+import type { Command } from 'commander';
+import { InputError } from '../errors.js';
+import { TPM_ADDRESS_HELP, defaultTpmAddress } from '../tpm/address.js';
+import { certifiedRun } from '../run/certified-run.js';
+import { loadRunConfig, required, type RunConfig } from '../run/run-config.js';
+
+interface RunFlags {
+  config?: string;
+  code?: string;
+  data?: string[];
+  baseModel?: string;
+  output?: string;
+  out?: string;
+  tpm?: string;
+  pcr?: string;
+  certifyFailure?: boolean;
+}
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('run a training command on a TPM and certify which code and data produced its model')
+    .argument('[command...]', 'the training command, after --')
+    .option('--config <file>', 'aicert.yaml holding any of these options (flags override it)')
+    .option('--code <dir>', 'the training code (a git checkout is also named by commit)')
+    .option('--data <path>', 'a dataset file or directory (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--base-model <path>', 'the model fine-tuned from, if any')
+    .option('--output <dir>', 'where the command writes the model')
+    .option('--out <file>', 'certificate path (default: <output>.aicert.json)')
+    .option('--tpm <address>', `TPM to use: ${TPM_ADDRESS_HELP}`)
+    .option('--pcr <n>', 'application PCR to measure into (resettable 16/23, or a PCR that is zero since boot)')
+    .option('--certify-failure', 'also certify a failed run; such a certificate never verifies as a success')
+    .addHelpText(
+      'after',
+      `
+What happens: aicert measures the code, data and base model by content (SHA-256 manifests),
+extends each measurement into the PCR, takes a TPM quote over the commitment, runs the command
+(stdio passed through, signals forwarded), measures the output, and writes a certificate whose
+end quote signs the exact statement. Exit status: 0 certified, 1 the command failed (no
+certificate), 2 bad usage or input, 3 TPM or environment error (nothing written).
+
+Example:
+  aicert run --code . --data data/train.jsonl --output out/model -- node train.js --out out/model
+`,
+    )
+    .action(async (command: string[], flags: RunFlags) => {
+      const config: RunConfig = flags.config ? await loadRunConfig(flags.config) : { version: 1 };
+      const output = required(flags.output ?? config.output, '--output');
+      const pcrText = flags.pcr ?? (config.pcr === undefined ? '23' : String(config.pcr));
+      if (!/^\d{1,2}$/.test(pcrText) || Number(pcrText) > 23) throw new InputError('usage.pcr', `--pcr must be a PCR index 0-23, got "${pcrText}"`);
+      const result = await certifiedRun({
+        code: required(flags.code ?? config.code, '--code'),
+        data: flags.data ?? config.data ?? [],
+        baseModel: flags.baseModel ?? config.baseModel,
+        output,
+        certificatePath: flags.out ?? config.certificate ?? `${output.replace(/\/+$/, '')}.aicert.json`,
+        tpm: defaultTpmAddress(flags.tpm ?? config.tpm),
+        pcr: Number(pcrText),
+        command: command.length > 0 ? command : (config.command ?? []),
+        configFile: flags.config,
+        certifyFailure: flags.certifyFailure ?? config.certifyFailure ?? false,
+        log: (line) => process.stderr.write(`aicert: ${line}\n`),
+      });
+      const { outcome } = result;
+      const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with status ${outcome.exitCode}`;
+      if (result.certificatePath) {
+        process.stderr.write(`aicert: the command ${how}; certificate written to ${result.certificatePath}\n`);
+        process.exitCode = outcome.exitCode === 0 && !outcome.signal ? 0 : 1;
+      } else {
+        process.stderr.write(`aicert: the command ${how}; no certificate written (use --certify-failure to certify a failed run)\n`);
+        process.exitCode = 1;
+      }
+    });
+}

@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { InputError, VerificationError } from '../errors.js';
+import { canonicalize } from './jcs.js';
+
+/**
+ * The aicert event log: TCG Canonical Event Log (CEL) records in the JSON encoding. Each
+ * record's SHA-256 digest is SHA-256 of the RFC 8785 canonical JSON of its content, and the
+ * records extend one application PCR in order. The log is untrusted input: `verifyEventLog`
+ * recomputes every digest from its content and replays the PCR, and only then are the events
+ * returned as verified.
+ */
+export const EVENT_CONTENT_TYPE = 'aicert';
+
+/** Kinds of aicert events, in the order a run records them (checkpoints repeat). */
+export const EVENT_TYPES = ['session', 'environment', 'input', 'commitment', 'command', 'checkpoint', 'exit', 'output'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface EventContent {
+  type: EventType;
+  [field: string]: unknown;
+}
+
+export interface CelRecord {
+  recnum: number;
+  pcr: number;
+  digests: Array<{ hashAlg: 'sha256'; digest: string }>;
+  content_type: typeof EVENT_CONTENT_TYPE;
+  content: EventContent;
+}
+
+const MAX_RECORDS = 100_000;
+
+export const celRecordSchema = z.strictObject({
+  recnum: z.number().int().nonnegative(),
+  pcr: z.number().int().min(0).max(23),
+  digests: z
+    .array(z.strictObject({ hashAlg: z.literal('sha256'), digest: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits') }))
+    .length(1),
+  content_type: z.literal(EVENT_CONTENT_TYPE),
+  content: z.looseObject({ type: z.enum(EVENT_TYPES) }),
+});
+export const eventLogSchema = z.array(celRecordSchema).max(MAX_RECORDS);
+
+export function eventDigest(content: EventContent): Buffer {
+  return createHash('sha256').update(canonicalize(content), 'utf8').digest();
+}
+
+/** Builds the next record of a log: its digest is computed from its content. */
+export function makeRecord(recnum: number, pcr: number, content: EventContent): CelRecord {
+  return { recnum, pcr, digests: [{ hashAlg: 'sha256', digest: eventDigest(content).toString('hex') }], content_type: EVENT_CONTENT_TYPE, content };
+}
+
+/** PCR_Extend in software: SHA-256(old ‖ digest). */
+export function extendPcr(value: Buffer, digest: Buffer): Buffer {
+  return createHash('sha256').update(value).update(digest).digest();
+}
+
+/** Replays records onto a PCR that starts at zero (a reset PCR, or a fresh boot). */
+export function replayEventLog(records: readonly CelRecord[]): Buffer {
+  let value: Buffer = Buffer.alloc(32);
+  for (const r of records) value = extendPcr(value, Buffer.from(r.digests[0]!.digest, 'hex'));
+  return value;
+}
+
+/** Parses the JSON shape of an event log; the records stay untrusted. */
+export function parseEventLog(json: unknown): CelRecord[] {
+  const parsed = eventLogSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InputError('eventlog.shape', `event log is malformed at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data as CelRecord[];
+}
+
+/**
+ * Verifies the log against a PCR value that a verified quote vouches for: records numbered
+ * 0, 1, 2… on the expected PCR (`eventlog.sequence`), each digest equal to the digest of its
+ * content (`eventlog.content`), and the replay equal to the quoted value (`eventlog.replay`).
+ * Returns the events, now verified.
+ */
+export function verifyEventLog(records: readonly CelRecord[], pcr: number, quotedValue: Buffer): EventContent[] {
+  records.forEach((r, i) => {
+    if (r.recnum !== i) throw new VerificationError('eventlog.sequence', `event ${i} has record number ${r.recnum}; records must be numbered 0, 1, 2, … without gaps`);
+    if (r.pcr !== pcr) throw new VerificationError('eventlog.sequence', `event ${i} (${r.content.type}) is on PCR ${r.pcr}, the run used PCR ${pcr}`);
+    const recomputed = eventDigest(r.content).toString('hex');
+    if (recomputed !== r.digests[0]!.digest) {
+      throw new VerificationError('eventlog.content', `event ${i} (${r.content.type}): its content hashes to ${recomputed}, the log records ${r.digests[0]!.digest}`);
+    }
+  });
+  const replayed = replayEventLog(records);
+  if (!replayed.equals(quotedValue)) {
+    throw new VerificationError('eventlog.replay', `replaying ${records.length} events gives PCR ${pcr} = ${replayed.toString('hex')}, the TPM quoted ${quotedValue.toString('hex')}`);
+  }
+  return records.map((r) => r.content);
+}

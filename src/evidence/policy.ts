@@ -1,0 +1,169 @@
+import { z } from 'zod';
+import { readBoundedFile } from '../cert/key-files.js';
+import { parseYamlDocument } from '../util/yaml-document.js';
+import { AK_TRUST_LEVELS, akNameHexSchema, meetsTrustLevel, type AkTrust } from './ak-trust.js';
+
+/**
+ * The verifier's policy (YAML, docs/policy.md): what a certificate must show beyond being
+ * genuine — the boot chain it ran on, the inputs it may have used, the application PCR, and
+ * how much the attestation key must be trusted. Each requirement is one named check whose
+ * result carries its reason; a policy field left out makes its check `skipped`.
+ */
+
+const MAX_POLICY_BYTES = 1024 * 1024;
+const MAX_ALLOWED_DIGESTS = 10_000;
+
+const quotedHex = (digits: number, what: string) =>
+  z
+    .string({ error: `${what}: a quoted hex string (YAML reads unquoted digits as a number)` })
+    .regex(new RegExp(`^[0-9a-fA-F]{${digits}}$`), `${what}: ${digits} hex digits`)
+    .transform((hex) => hex.toLowerCase());
+
+/** Boot PCRs 0–7, each its required SHA-256 value. */
+const BOOT_PCRS = [0, 1, 2, 3, 4, 5, 6, 7] as const;
+const bootPcrsSchema = z.strictObject(
+  Object.fromEntries(BOOT_PCRS.map((pcr) => [String(pcr), quotedHex(64, 'a SHA-256 PCR value').optional()])),
+);
+
+const sha256Digest = z
+  .string()
+  .regex(/^sha256:[0-9a-fA-F]{64}$/, 'a digest "sha256:" followed by 64 hex digits (the manifest root)')
+  .transform((d) => d.toLowerCase());
+const codeDigest = z
+  .string()
+  .regex(
+    /^(sha256:[0-9a-fA-F]{64}|git:([0-9a-fA-F]{40}|[0-9a-fA-F]{64}))$/,
+    'a digest "sha256:" + 64 hex digits (the manifest root) or "git:" + a commit id',
+  )
+  .transform((d) => d.toLowerCase());
+const digestList = <T extends z.ZodType<string>>(item: T) => z.array(item).max(MAX_ALLOWED_DIGESTS);
+
+export const policySchema = z.strictObject({
+  version: z.literal(1),
+  /** The application PCR the run must have extended. */
+  pcr: z.number().int().min(0).max(23).optional(),
+  bootPcrs: bootPcrsSchema.optional(),
+  minAkTrust: z.enum(AK_TRUST_LEVELS).default('ca'),
+  pinnedAks: z.array(akNameHexSchema).max(1024).default([]),
+  allow: z
+    .strictObject({
+      code: digestList(codeDigest).optional(),
+      datasets: digestList(sha256Digest).optional(),
+      baseModels: digestList(sha256Digest).optional(),
+    })
+    .optional(),
+});
+export type Policy = z.output<typeof policySchema>;
+
+/** Parses policy text; `InputError('policy.invalid')` (exit 2) names the first problem. */
+export function parsePolicy(text: string, source = 'the policy'): Policy {
+  return parseYamlDocument(text, policySchema, source, 'policy.invalid');
+}
+
+export async function loadPolicy(path: string): Promise<Policy> {
+  const bytes = await readBoundedFile(path, MAX_POLICY_BYTES, 'policy file');
+  return parsePolicy(bytes.toString('utf8'), `the policy ${path}`);
+}
+
+export type PolicyCheckId = 'policy.boot' | 'policy.inputs' | 'policy.pcr' | 'policy.ak';
+
+export interface PolicyCheckResult {
+  id: PolicyCheckId;
+  status: 'ok' | 'failed' | 'skipped';
+  reason: string;
+}
+
+/**
+ * An input of the run as recorded in its verified event log (the run's `ArtifactEvent`s fit):
+ * role `code`, `dataset`, `base-model` (others, such as `config`, are not policed here).
+ */
+export interface PolicyInput {
+  role: string;
+  name: string;
+  digest: { sha256: string; gitCommit?: string };
+}
+
+/** Facts the verifier has established before applying the policy. */
+export interface PolicyFacts {
+  /** The application PCR the run extended. */
+  pcr: number;
+  /** SHA-256 values of PCRs as quoted (verified quote). */
+  quotedPcrs: ReadonlyMap<number, Buffer>;
+  inputs: readonly PolicyInput[];
+  /** From `evaluateAkTrust`, with the policy's pinned AKs among the anchors (`withPinnedAks`). */
+  akTrust: AkTrust;
+}
+
+/** Every policy check, in report order. */
+export function checkPolicy(policy: Policy, facts: PolicyFacts): PolicyCheckResult[] {
+  return [
+    checkAkTrust(policy, facts.akTrust),
+    checkApplicationPcr(policy, facts.pcr),
+    checkBootPcrs(policy, facts.quotedPcrs),
+    checkInputs(policy, facts.inputs),
+  ];
+}
+
+export function checkAkTrust(policy: Policy, trust: AkTrust): PolicyCheckResult {
+  const id = 'policy.ak';
+  if (meetsTrustLevel(trust.level, policy.minAkTrust)) {
+    return { id, status: 'ok', reason: `AK trust level ${trust.level} meets the policy's minimum ${policy.minAkTrust}` };
+  }
+  return { id, status: 'failed', reason: `AK trust level is ${trust.level} (${trust.reason}); the policy requires at least ${policy.minAkTrust}` };
+}
+
+export function checkApplicationPcr(policy: Policy, pcr: number): PolicyCheckResult {
+  const id = 'policy.pcr';
+  if (policy.pcr === undefined) return { id, status: 'skipped', reason: 'the policy does not name the application PCR' };
+  if (pcr === policy.pcr) return { id, status: 'ok', reason: `the run measured into PCR ${pcr}, as the policy requires` };
+  return { id, status: 'failed', reason: `the run measured into PCR ${pcr}; the policy requires PCR ${policy.pcr}` };
+}
+
+export function checkBootPcrs(policy: Policy, quoted: ReadonlyMap<number, Buffer>): PolicyCheckResult {
+  const id = 'policy.boot';
+  const required = Object.entries(policy.bootPcrs ?? {}).filter((e): e is [string, string] => e[1] !== undefined);
+  if (required.length === 0) return { id, status: 'skipped', reason: 'the policy pins no boot PCRs' };
+  const problems: string[] = [];
+  for (const [index, want] of required) {
+    const got = quoted.get(Number(index));
+    if (!got) problems.push(`PCR ${index} was not quoted`);
+    else if (got.toString('hex') !== want) problems.push(`PCR ${index} is ${got.toString('hex')}, the policy requires ${want}`);
+  }
+  const pcrs = required.map(([index]) => index).join(', ');
+  if (problems.length > 0) return { id, status: 'failed', reason: `boot PCRs differ from the policy: ${problems.join('; ')}` };
+  return { id, status: 'ok', reason: `boot PCRs ${pcrs} have the values the policy requires` };
+}
+
+const ALLOW_LISTS = [
+  { role: 'code', field: 'code', what: 'code' },
+  { role: 'dataset', field: 'datasets', what: 'dataset' },
+  { role: 'base-model', field: 'baseModels', what: 'base model' },
+] as const;
+
+export function checkInputs(policy: Policy, inputs: readonly PolicyInput[]): PolicyCheckResult {
+  const id = 'policy.inputs';
+  const lists = ALLOW_LISTS.filter((l) => policy.allow?.[l.field] !== undefined);
+  if (lists.length === 0) return { id, status: 'skipped', reason: 'the policy restricts no inputs' };
+  const refused: string[] = [];
+  let checked = 0;
+  for (const list of lists) {
+    const allowed = new Set(policy.allow![list.field]);
+    for (const input of inputs.filter((i) => i.role === list.role)) {
+      checked++;
+      const names = inputDigests(input);
+      if (!names.some((n) => allowed.has(n))) {
+        refused.push(`${list.what} "${input.name}" (${names.join(', ')}) is not in allow.${list.field}`);
+      }
+    }
+  }
+  if (refused.length > 0) return { id, status: 'failed', reason: `inputs the policy does not allow: ${refused.join('; ')}` };
+  const restricted = lists.map((l) => `allow.${l.field}`).join(', ');
+  return { id, status: 'ok', reason: `${checked} input${checked === 1 ? '' : 's'} checked against ${restricted}: all allowed` };
+}
+
+/** The names under which a policy may allow an input: its manifest root, and a clean git commit. */
+function inputDigests(input: PolicyInput): string[] {
+  const names = [`sha256:${input.digest.sha256.toLowerCase()}`];
+  if (input.role === 'code' && input.digest.gitCommit) names.push(`git:${input.digest.gitCommit.toLowerCase()}`);
+  return names;
+}

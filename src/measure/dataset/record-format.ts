@@ -1,0 +1,35 @@
+import { InputError } from '../../errors.js';
+
+/**
+ * Record-oriented file formats a dataset Merkle tree is built over. What one record is, byte for
+ * byte, is documented in docs/datasets.md; in short it is always the record's raw bytes as they
+ * stand in the file, without the line terminator.
+ */
+export const RECORD_FORMATS = ['jsonl', 'csv', 'text'] as const;
+export type RecordFormat = (typeof RECORD_FORMATS)[number];
+
+const FORMAT_BY_EXTENSION: ReadonlyArray<[string, RecordFormat]> = [
+  ['.jsonl', 'jsonl'],
+  ['.ndjson', 'jsonl'],
+  ['.csv', 'csv'],
+  ['.txt', 'text'],
+];
+
+/** The explicit format if given, else the one the file name's extension implies. */
+export function recordFormatFor(path: string, explicit?: string): RecordFormat {
+  if (explicit !== undefined) {
+    if ((RECORD_FORMATS as readonly string[]).includes(explicit)) return explicit as RecordFormat;
+    throw new InputError(
+      'dataset.unknown-format',
+      `unknown dataset format "${explicit}"; use one of ${RECORD_FORMATS.join(', ')}`,
+    );
+  }
+  const lower = path.toLowerCase();
+  for (const [extension, format] of FORMAT_BY_EXTENSION) {
+    if (lower.endsWith(extension)) return format;
+  }
+  throw new InputError(
+    'dataset.unknown-format',
+    `cannot tell the record format of ${path} from its name; pass --format ${RECORD_FORMATS.join('|')}`,
+  );
+}

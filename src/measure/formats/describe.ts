@@ -1,0 +1,154 @@
+import { lstat, stat } from 'node:fs/promises';
+import { basename, dirname, join, posix, resolve } from 'node:path';
+import { InputError } from '../../errors.js';
+import { compareNames, DEFAULT_IGNORED_GIT_PATHS } from '../manifest.js';
+import { listModelFiles } from '../walker.js';
+import { readGgufHeader } from './gguf.js';
+import { totalsOf, type ModelComponent, type ModelDescription, type ModelFormat } from './model-description.js';
+import { readOnnxModel } from './onnx.js';
+import { readSafetensorsHeader } from './safetensors.js';
+import { readSafetensorsIndex } from './safetensors-index.js';
+
+export interface DescribeOptions {
+  /** Follow symbolic links that stay inside the model directory instead of refusing them. */
+  allowSymlinks?: boolean;
+}
+
+const ENTRY_SUFFIXES: ReadonlyArray<[string, ModelFormat]> = [
+  ['.safetensors.index.json', 'safetensors-sharded'],
+  ['.safetensors', 'safetensors'],
+  ['.gguf', 'gguf'],
+  ['.onnx', 'onnx'],
+];
+
+/** The format a file name announces, if it is a model entry file. */
+export function modelFormatOf(name: string): ModelFormat | undefined {
+  return ENTRY_SUFFIXES.find(([suffix]) => name.endsWith(suffix))?.[1];
+}
+
+/**
+ * Parses the model at `path` strictly and lists its tensors. `path` is one model file
+ * (.safetensors, .safetensors.index.json, .gguf, .onnx) or a directory, in which every such file
+ * is described (shards listed in an index are described through the index, not again on their
+ * own). Any format violation, missing shard or external-data escape is an InputError.
+ */
+export async function describeModel(path: string, options: DescribeOptions = {}): Promise<ModelDescription> {
+  const allowSymlinks = options.allowSymlinks ?? false;
+  const stats = await (allowSymlinks ? stat(path) : lstat(path)).catch((err: NodeJS.ErrnoException) => {
+    throw new InputError('describe.not-found', `cannot read ${path}: ${err.code ?? err.message}`);
+  });
+  if (stats.isSymbolicLink()) {
+    throw new InputError('describe.symlink', `${path} is a symbolic link; refused unless --allow-symlinks is given`);
+  }
+
+  if (!stats.isDirectory()) {
+    const root = dirname(resolve(path));
+    const entry = basename(path);
+    const format = modelFormatOf(entry);
+    if (!format) {
+      throw new InputError(
+        'describe.unknown-format',
+        `${path}: not a model file aicert understands (.safetensors, .safetensors.index.json, .gguf, .onnx)`,
+      );
+    }
+    const components = [describeEntry(root, entry, format, allowSymlinks)];
+    return { root, components, totals: totalsOf(components) };
+  }
+
+  const root = resolve(path);
+  const files = await listModelFiles(root, { ignore: new Set(DEFAULT_IGNORED_GIT_PATHS), allowSymlinks });
+  const entries = files
+    .map(({ name }) => ({ name, format: modelFormatOf(name) }))
+    .filter((e): e is { name: string; format: ModelFormat } => e.format !== undefined)
+    .sort((a, b) => compareNames(a.name, b.name));
+  // Indexes first: the shards they list belong to them.
+  const components: ModelComponent[] = [];
+  const claimed = new Set<string>();
+  for (const { name, format } of entries.filter((e) => e.format === 'safetensors-sharded')) {
+    const component = describeEntry(root, name, format, allowSymlinks);
+    for (const file of component.files) claimed.add(file.name);
+    components.push(component);
+  }
+  for (const { name, format } of entries) {
+    if (format !== 'safetensors-sharded' && !claimed.has(name)) {
+      components.push(describeEntry(root, name, format, allowSymlinks));
+    }
+  }
+  if (components.length === 0) {
+    throw new InputError(
+      'describe.no-model-files',
+      `${path} holds no model files aicert understands (.safetensors, .safetensors.index.json, .gguf, .onnx)`,
+    );
+  }
+  components.sort((a, b) => compareNames(a.entry, b.entry));
+  return { root, components, totals: totalsOf(components) };
+}
+
+/** Describes the model entry file `entry` (a POSIX path relative to `root`). */
+function describeEntry(root: string, entry: string, format: ModelFormat, allowSymlinks: boolean): ModelComponent {
+  const path = join(root, ...entry.split('/'));
+  // Files an entry refers to are named relative to the entry's directory; report them from the root.
+  const fromRoot = (name: string) => posix.join(posix.dirname(entry), name);
+  switch (format) {
+    case 'safetensors': {
+      const header = readSafetensorsHeader(path);
+      return {
+        format,
+        entry,
+        files: [{ name: entry, size: header.fileSize }],
+        metadata: header.metadata,
+        tensors: header.tensors.map(({ start, end, ...tensor }) => ({ ...tensor, location: { file: entry, start, end } })),
+      };
+    }
+    case 'safetensors-sharded': {
+      const index = readSafetensorsIndex(path, { allowSymlinks });
+      const shards = index.shards.map((shard) => ({ ...shard, name: fromRoot(shard.name) }));
+      return {
+        format,
+        entry,
+        files: sortedByName([
+          { name: entry, size: index.fileSize },
+          ...shards.map((shard) => ({ name: shard.name, size: shard.header.fileSize })),
+        ]),
+        metadata: index.metadata,
+        tensors: shards.flatMap((shard) =>
+          shard.header.tensors.map(({ start, end, ...tensor }) => ({ ...tensor, location: { file: shard.name, start, end } })),
+        ),
+      };
+    }
+    case 'gguf': {
+      const header = readGgufHeader(path);
+      return {
+        format,
+        entry,
+        files: [{ name: entry, size: header.fileSize }],
+        metadata: { 'gguf.version': String(header.version), ...header.metadata },
+        tensors: header.tensors.map(({ start, end, ...tensor }) => ({ ...tensor, location: { file: entry, start, end } })),
+      };
+    }
+    case 'onnx': {
+      const model = readOnnxModel(path, { allowSymlinks });
+      return {
+        format,
+        entry,
+        files: sortedByName([
+          { name: entry, size: model.fileSize },
+          ...model.externalFiles.map((file) => ({ name: fromRoot(file.name), size: file.size })),
+        ]),
+        metadata: model.metadata,
+        tensors: model.tensors.map(({ location, ...tensor }) => ({
+          ...tensor,
+          location: location && {
+            file: location.external ? fromRoot(location.file) : entry,
+            start: location.start,
+            end: location.end,
+          },
+        })),
+      };
+    }
+  }
+}
+
+function sortedByName<T extends { name: string }>(items: T[]): T[] {
+  return items.sort((a, b) => compareNames(a.name, b.name));
+}

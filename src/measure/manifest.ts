@@ -1,0 +1,207 @@
+/**
+ * Content manifests by the OpenSSF model-signing (OMS) v1.0 rules (spec §6): one digest per file
+ * (`files`) or per fixed-size byte range (`shards`, named `path:start:end`), sorted, and a root
+ * digest = SHA-256 over the concatenated raw digests — SHA-256 whatever the per-file algorithm.
+ *
+ * Sort order: the spec says "lexicographically by name"; the reference tool (model_signing) sorts
+ * by path components and, for shards, by numeric offsets. The two differ only for names with a
+ * character below '/' (e.g. `a-b/x` vs `a/y`) or shard offsets of different digit counts (files
+ * over 10 GB), and it is the reference order that produced the root digests in circulation, so
+ * we follow it. Verifiers recompute the root over the listed order, so either order verifies.
+ */
+import { createHash } from 'node:crypto';
+import { InputError } from '../errors.js';
+import { HashPool, HASH_ALGORITHMS, type HashAlgorithm, type HashTask } from './hash-pool.js';
+import { listModelFiles, type FileRecord } from './walker.js';
+
+export interface ManifestEntry {
+  /** POSIX path relative to the root ('.' for a single-file model), or `path:start:end` for a shard. */
+  name: string;
+  /** Lowercase hex. */
+  digest: string;
+  /** Bytes covered: the file size, or end − start for a shard. */
+  size: number;
+}
+
+export interface Manifest {
+  method: 'files' | 'shards';
+  hashAlgorithm: HashAlgorithm;
+  /** Present for `shards`. */
+  shardSize?: number;
+  /** Sorted as described at the top of this file. */
+  entries: ManifestEntry[];
+  /** Lowercase hex SHA-256 over the concatenated raw entry digests. */
+  rootDigest: string;
+  /** Relative paths left out (defaults and user ignores), sorted; recorded as OMS `ignore_paths`. */
+  ignorePaths: string[];
+  allowSymlinks: boolean;
+}
+
+export interface MeasureOptions {
+  /** Per-file hash; default sha256 (the OMS default; equals the Hugging Face LFS oid). */
+  algorithm?: HashAlgorithm;
+  /** Selects the `shards` method with this many bytes per shard. */
+  shardSize?: number;
+  /** Exact relative POSIX paths (from the model root) to leave out, each with its subtree. */
+  ignore?: string[];
+  /** Follow symbolic links (never outside the root) instead of refusing them. Default false. */
+  allowSymlinks?: boolean;
+  /** Leave out top-level .git, .gitattributes, .github and .gitignore. Default true. */
+  ignoreGitPaths?: boolean;
+  /** Pool to hash with; default a pool of its own, closed before returning. */
+  pool?: HashPool;
+  /** Called with bytes hashed so far and the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** OMS §6.3.2: "Implementations SHOULD default to 1,000,000,000 bytes". */
+export const DEFAULT_SHARD_SIZE = 1_000_000_000;
+
+/** OMS §6.2: excluded by default, matched as top-level components only. */
+export const DEFAULT_IGNORED_GIT_PATHS: readonly string[] = ['.git', '.gitattributes', '.github', '.gitignore'];
+
+/** Options after defaults and validation. */
+export interface MeasureSettings {
+  algorithm: HashAlgorithm;
+  shardSize: number | undefined;
+  ignorePaths: string[];
+  allowSymlinks: boolean;
+  pool: HashPool | undefined;
+  onProgress: ((done: number, total: number) => void) | undefined;
+}
+
+/** Manifest of a model directory or single model file. */
+export async function measurePath(path: string, options: MeasureOptions = {}): Promise<Manifest> {
+  const settings = resolveMeasureOptions(options);
+  const files = await listModelFiles(path, {
+    ignore: new Set(settings.ignorePaths),
+    allowSymlinks: settings.allowSymlinks,
+  });
+  if (files.length === 0) {
+    throw new InputError('measure.empty', `${path} holds no files to measure (after ignores); an empty model cannot be measured`);
+  }
+  return manifestOfFiles(files, settings);
+}
+
+export function resolveMeasureOptions(options: MeasureOptions): MeasureSettings {
+  const algorithm = options.algorithm ?? 'sha256';
+  if (!HASH_ALGORITHMS.includes(algorithm)) {
+    throw new InputError('measure.bad-algorithm', `unknown hash algorithm ${String(algorithm)}`);
+  }
+  const { shardSize } = options;
+  if (shardSize !== undefined && (!Number.isSafeInteger(shardSize) || shardSize < 1)) {
+    throw new InputError('measure.bad-shard-size', `shard size must be a positive whole number of bytes, got ${shardSize}`);
+  }
+  const ignore = (options.ignore ?? []).map(normalizeIgnorePath);
+  const defaults = options.ignoreGitPaths === false ? [] : DEFAULT_IGNORED_GIT_PATHS;
+  return {
+    algorithm,
+    shardSize,
+    ignorePaths: [...new Set([...defaults, ...ignore])].sort(compareNames),
+    allowSymlinks: options.allowSymlinks ?? false,
+    pool: options.pool,
+    onProgress: options.onProgress,
+  };
+}
+
+/**
+ * An ignore path in canonical form (OMS §6.1.2, §6.2.1): relative, '/'-separated, no '.'/'..'
+ * components, no glob characters, no trailing '/'.
+ */
+export function normalizeIgnorePath(raw: string): string {
+  const bad = (why: string) => new InputError('measure.bad-ignore-path', `ignore path ${JSON.stringify(raw)} ${why}`);
+  if (raw.startsWith('/')) throw bad('must be relative to the model root');
+  if (/[*?[]/.test(raw)) throw bad('must not contain glob characters (* ? [); name exact paths');
+  const parts = raw.split('/').filter((part) => part !== '' && part !== '.');
+  if (parts.includes('..')) throw bad('must not contain ".." components');
+  if (parts.length === 0) throw bad('names no path');
+  return parts.join('/');
+}
+
+/** Hashes `files` (from the walker) into a sorted manifest. */
+export async function manifestOfFiles(files: readonly FileRecord[], settings: MeasureSettings): Promise<Manifest> {
+  const pending = planEntries(files, settings);
+  const total = pending.reduce((sum, { task }) => sum + task.end - task.start, 0);
+  const pool = settings.pool ?? new HashPool();
+  let digests: Buffer[];
+  try {
+    const onProgress = settings.onProgress;
+    settings.onProgress?.(0, total);
+    digests = await pool.hashAll(
+      pending.map(({ task }) => task),
+      onProgress && ((done) => onProgress(done, total)),
+    );
+  } finally {
+    if (!settings.pool) await pool.close();
+  }
+  const entries = pending.map(({ name, task }, i) => ({
+    name,
+    digest: digests[i]!.toString('hex'),
+    size: task.end - task.start,
+  }));
+  return {
+    method: settings.shardSize === undefined ? 'files' : 'shards',
+    hashAlgorithm: settings.algorithm,
+    ...(settings.shardSize === undefined ? {} : { shardSize: settings.shardSize }),
+    entries,
+    rootDigest: rootDigestOf(entries),
+    ignorePaths: settings.ignorePaths,
+    allowSymlinks: settings.allowSymlinks,
+  };
+}
+
+interface PlannedEntry {
+  name: string;
+  task: HashTask;
+}
+
+/** One entry per file (or per shard; empty files have none then), already in manifest order. */
+function planEntries(files: readonly FileRecord[], settings: MeasureSettings): PlannedEntry[] {
+  const sorted = files
+    .map((file) => ({ file, key: sortKey(file.name) }))
+    .sort((a, b) => Buffer.compare(a.key, b.key))
+    .map(({ file }) => file);
+  const entries: PlannedEntry[] = [];
+  for (const file of sorted) {
+    const task = (start: number, end: number): HashTask => ({
+      path: file.path,
+      start,
+      end,
+      algorithm: settings.algorithm,
+      expectedSize: file.size,
+      expectedMtimeNs: file.mtimeNs,
+    });
+    const { shardSize } = settings;
+    if (shardSize === undefined) {
+      entries.push({ name: file.name, task: task(0, file.size) });
+      continue;
+    }
+    for (let start = 0; start < file.size; start += shardSize) {
+      const end = Math.min(start + shardSize, file.size);
+      entries.push({ name: `${file.name}:${start}:${end}`, task: task(start, end) });
+    }
+  }
+  return entries;
+}
+
+/**
+ * The reference tool's order of relative POSIX paths: component by component, each compared by
+ * Unicode code points. Comparing UTF-8 bytes with '/' mapped below every other byte gives exactly
+ * that (UTF-8 byte order is code-point order; names never contain NUL).
+ */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(sortKey(a), sortKey(b));
+}
+
+function sortKey(name: string): Buffer {
+  const key = Buffer.from(name, 'utf8');
+  for (let i = 0; i < key.length; i++) if (key[i] === 0x2f) key[i] = 0;
+  return key;
+}
+
+/** SHA-256 over the concatenated raw digests of `entries`, in the order given (OMS §6.5.1). */
+export function rootDigestOf(entries: ReadonlyArray<Pick<ManifestEntry, 'digest'>>): string {
+  const root = createHash('sha256');
+  for (const entry of entries) root.update(Buffer.from(entry.digest, 'hex'));
+  return root.digest('hex');
+}

@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { measurePath, type Manifest } from '../measure/manifest.js';
+import { measureCode } from '../measure/code.js';
+import { buildDatasetTrees, datasetCommitment, type DatasetCommitment } from '../measure/dataset/dataset-tree.js';
+import type { HashPool } from '../measure/hash-pool.js';
+import type { EventContent } from '../evidence/event-log.js';
+import type { DependencyRole } from '../cert/provenance.js';
+
+/**
+ * What a run records about each input and output: the content of its event (extended into the
+ * PCR) from which the statement's descriptors are derived. Artifacts are named by content:
+ * the OMS manifest root of their files (SHA-256), never by a path or a commit id alone.
+ */
+export type ArtifactRole = DependencyRole | 'model';
+
+/** Manifests longer than this are recorded by root and file count only, to bound the log. */
+export const MAX_LISTED_FILES = 10_000;
+
+export interface ArtifactEvent extends EventContent {
+  type: 'input' | 'output';
+  role: ArtifactRole;
+  name: string;
+  digest: { sha256: string; gitCommit?: string };
+  files: number;
+  bytes: number;
+  entries?: Array<{ name: string; sha256: string; size: number }>;
+  git?: { commit?: string; tree?: string; dirty: boolean };
+  records?: Array<{ path: string } & DatasetCommitment>;
+}
+
+function manifestFields(m: Manifest): Pick<ArtifactEvent, 'digest' | 'files' | 'bytes' | 'entries'> {
+  return {
+    digest: { sha256: m.rootDigest },
+    files: m.entries.length,
+    bytes: m.entries.reduce((sum, e) => sum + e.size, 0),
+    ...(m.entries.length <= MAX_LISTED_FILES && { entries: m.entries.map((e) => ({ name: e.name, sha256: e.digest, size: e.size })) }),
+  };
+}
+
+/** A model or base model directory (or single file). */
+export async function measureModelArtifact(path: string, role: 'model' | 'base-model', type: 'input' | 'output', pool?: HashPool): Promise<ArtifactEvent> {
+  const manifest = await measurePath(path, { pool });
+  return { type, role, name: basename(resolve(path)), ...manifestFields(manifest) };
+}
+
+/** Training code: a clean git checkout is also named by commit and tree. */
+export async function measureCodeArtifact(path: string, pool?: HashPool): Promise<ArtifactEvent> {
+  const code = await measureCode(path, { pool });
+  const event: ArtifactEvent = { type: 'input', role: 'code', name: basename(resolve(path)), ...manifestFields(code.manifest) };
+  if (code.kind === 'git') {
+    event.git = code.dirty ? { ...(code.commit && { commit: code.commit }), dirty: true } : { commit: code.commit, tree: code.tree, dirty: false };
+    if (!code.dirty) event.digest.gitCommit = code.commit;
+  }
+  return event;
+}
+
+const RECORD_FILE = /\.(jsonl|ndjson|csv|txt)$/i;
+
+/** A dataset: file manifest, plus Merkle roots over the records of JSONL, CSV and text files. */
+export async function measureDatasetArtifact(path: string, pool?: HashPool): Promise<ArtifactEvent> {
+  const manifest = await measurePath(path, { pool });
+  const records: ArtifactEvent['records'] = [];
+  for (const entry of manifest.entries) {
+    if (!RECORD_FILE.test(entry.name === '.' ? path : entry.name)) continue;
+    const file = entry.name === '.' ? path : join(path, entry.name);
+    records.push({ path: entry.name, ...datasetCommitment(await buildDatasetTrees(file)) });
+  }
+  return {
+    type: 'input',
+    role: 'dataset',
+    name: basename(resolve(path)),
+    ...manifestFields(manifest),
+    ...(records.length > 0 && { records }),
+  };
+}
+
+/** The run configuration file (aicert.yaml), by SHA-256 of its bytes. */
+export async function measureConfigArtifact(path: string): Promise<ArtifactEvent> {
+  const bytes = await readFile(path);
+  return {
+    type: 'input',
+    role: 'config',
+    name: basename(path),
+    digest: { sha256: createHash('sha256').update(bytes).digest('hex') },
+    files: 1,
+    bytes: bytes.length,
+  };
+}

@@ -1,0 +1,55 @@
+import type { Tpm } from '../tpm/client.js';
+import { TPM_ALG, TPM_PT_PCR } from '../tpm/constants.js';
+import { EnvironmentError } from '../errors.js';
+import { eventDigest, makeRecord, type CelRecord, type EventContent } from '../evidence/event-log.js';
+import { attestPcrs, type PcrAttestation } from '../tpm/attest-pcrs.js';
+
+/** Boot PCRs every quote also covers, so a policy can pin the boot chain (DESIGN §5). */
+export const BOOT_PCRS = [0, 1, 2, 3, 4, 5, 6, 7];
+
+/**
+ * The TPM side of a run: one application PCR, extended with one CEL record per event, and
+ * quotes over it and the boot PCRs. The log kept here is exactly what was extended.
+ */
+export class AttestedSession {
+  readonly records: CelRecord[] = [];
+
+  private constructor(
+    readonly tpm: Tpm,
+    readonly pcr: number,
+  ) {}
+
+  /**
+   * Starts from a zero PCR: resets it when the TPM allows that at locality 0; otherwise it
+   * must still be zero (a fresh boot of a dedicated image), since the verifier replays from zero.
+   */
+  static async begin(tpm: Tpm, pcr: number): Promise<AttestedSession> {
+    const resettable = (await tpm.pcrProperties()).get(TPM_PT_PCR.RESET_L0) ?? [];
+    if (resettable.includes(pcr)) {
+      await tpm.pcrReset(pcr);
+    } else {
+      const value = (await tpm.pcrRead(TPM_ALG.SHA256, [pcr])).get(pcr)!;
+      if (!value.equals(Buffer.alloc(32))) {
+        throw new EnvironmentError(
+          'run.pcr-in-use',
+          `PCR ${pcr} cannot be reset at locality 0 and was already extended since boot; use a resettable PCR (16 or 23) or a fresh boot`,
+        );
+      }
+    }
+    return new AttestedSession(tpm, pcr);
+  }
+
+  /** Records `content` in the log and extends its digest into the PCR; returns the digest. */
+  async extend(content: EventContent): Promise<Buffer> {
+    const record = makeRecord(this.records.length, this.pcr, content);
+    const digest = eventDigest(content);
+    await this.tpm.pcrExtend(this.pcr, [{ hashAlg: TPM_ALG.SHA256, digest }]);
+    this.records.push(record);
+    return digest;
+  }
+
+  /** Quotes the boot PCRs and the application PCR over `qualifyingData`. */
+  quote(qualifyingData: Buffer): Promise<PcrAttestation> {
+    return attestPcrs(this.tpm, qualifyingData, [{ hashAlg: TPM_ALG.SHA256, pcrs: [...BOOT_PCRS, this.pcr].sort((a, b) => a - b) }]);
+  }
+}

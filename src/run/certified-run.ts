@@ -1,0 +1,179 @@
+import { arch, cpus, platform, release, totalmem } from 'node:os';
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import { EnvironmentError, InputError } from '../errors.js';
+import { Tpm } from '../tpm/client.js';
+import { objectName, public2b } from '../tpm/public.js';
+import { createAk } from '../tpm/keys.js';
+import { readTpmIdentity } from '../tpm/identity.js';
+import { HashPool } from '../measure/hash-pool.js';
+import { eventDigest, type EventContent } from '../evidence/event-log.js';
+import { encodeBase64 } from '../cert/base64.js';
+import { pae } from '../cert/dsse.js';
+import { IN_TOTO_PAYLOAD_TYPE, serializeStatement } from '../cert/intoto.js';
+import { buildRunStatement, type CommandEvent, type ExitEvent, type SessionEvent } from '../cert/run-statement.js';
+import { CERTIFICATE_MEDIA_TYPE, serializeCertificate, type Certificate, type CertificateQuote } from '../cert/certificate.js';
+import { loadAkCertificateChain } from '../ca/ak-store.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { createHash } from 'node:crypto';
+import { AttestedSession } from './attested-session.js';
+import { lockTpm } from './tpm-lock.js';
+import { executeCommand, type CommandOutcome } from './execute.js';
+import { measureCodeArtifact, measureConfigArtifact, measureDatasetArtifact, measureModelArtifact, type ArtifactEvent } from './artifacts.js';
+import type { PcrAttestation } from '../tpm/attest-pcrs.js';
+import { AICERT_VERSION } from '../version.js';
+
+export interface RunOptions {
+  code: string;
+  data: string[];
+  baseModel?: string;
+  /** The directory the training command writes the model into. */
+  output: string;
+  /** Where to write the certificate; default `<output>.aicert.json`. */
+  certificatePath: string;
+  tpm: string;
+  pcr: number;
+  command: string[];
+  configFile?: string;
+  certifyFailure: boolean;
+  /** Progress lines (stderr in the CLI). */
+  log: (line: string) => void;
+}
+
+export interface RunResult {
+  outcome: CommandOutcome;
+  /** Absent when the command failed and --certify-failure was not given. */
+  certificatePath?: string;
+}
+
+/**
+ * A certified training run (DESIGN §3, §5), step by step. Any TPM error aborts the run with
+ * exit status 3 and no certificate; the certificate is written atomically at the very end.
+ */
+export async function certifiedRun(o: RunOptions): Promise<RunResult> {
+  checkOptions(o);
+  const unlock = await lockTpm(o.tpm);
+  const pool = new HashPool();
+  let tpm: Tpm | undefined;
+  try {
+    tpm = await Tpm.open(o.tpm);
+    const ak = await createAk(tpm);
+    await tpm.flushContext(ak.handle);
+    const akName = objectName(ak.public);
+    const akChain = await loadAkCertificateChain(akName);
+    if (!akChain) o.log(`note: this AK (${akName.toString('hex').slice(0, 16)}…) has no certificate; verifiers will treat it as untrusted. Run \`aicert ak enroll\` first.`);
+
+    const session = await AttestedSession.begin(tpm, o.pcr);
+    await session.extend(await sessionEvent(tpm, o.pcr, akName));
+    await session.extend(await environmentEvent(tpm));
+    for (const input of await measureInputs(o, pool)) await session.extend(input);
+    await session.extend({ type: 'command', argv: o.command, output: basename(o.output) } satisfies CommandEvent);
+    const commitment = { type: 'commitment', events: session.records.map((r) => r.digests[0]!.digest) } satisfies EventContent;
+    await session.extend(commitment);
+    o.log('inputs measured and committed; taking the start quote');
+    const startQuote = await session.quote(eventDigest(commitment));
+
+    o.log(`running: ${o.command.join(' ')}`);
+    const outcome = await executeCommand(o.command, process.env);
+    const success = outcome.exitCode === 0 && outcome.signal === null;
+    await session.extend({
+      type: 'exit',
+      exitCode: outcome.exitCode,
+      signal: outcome.signal,
+      success,
+      durationMs: outcome.durationMs,
+      finishedAt: new Date().toISOString(),
+    } satisfies ExitEvent);
+    if (!success && !o.certifyFailure) return { outcome };
+
+    if (existsSync(o.output)) {
+      o.log(`measuring the outputs in ${o.output}`);
+      await session.extend(await measureModelArtifact(o.output, 'model', 'output', pool));
+    } else if (success) {
+      throw new InputError('run.no-output', `the command succeeded but wrote nothing to ${o.output}`);
+    }
+
+    const statement = serializeStatement(buildRunStatement(session.records));
+    const binding = createHash('sha256').update(pae(IN_TOTO_PAYLOAD_TYPE, statement)).digest();
+    const endQuote = await session.quote(binding);
+    const certificate: Certificate = {
+      mediaType: CERTIFICATE_MEDIA_TYPE,
+      statement: { payloadType: IN_TOTO_PAYLOAD_TYPE, payload: encodeBase64(statement), signatures: [] },
+      evidence: {
+        tpm: {
+          pcr: o.pcr,
+          akPublic: encodeBase64(public2b(ak.public.bytes)),
+          ...(akChain && { akCertificateChain: akChain.map(encodeBase64) }),
+          quotes: [quoteJson('start', startQuote), quoteJson('end', endQuote)],
+          eventLog: session.records,
+        },
+      },
+    };
+    await writeFileAtomic(o.certificatePath, serializeCertificate(certificate));
+    return { outcome, certificatePath: o.certificatePath };
+  } finally {
+    await pool.close();
+    await tpm?.close();
+    await unlock();
+  }
+}
+
+function checkOptions(o: RunOptions): void {
+  if (o.command.length === 0) throw new InputError('usage.command', 'no training command given; put it after `--`, e.g. aicert run … -- python train.py');
+  for (const [what, path] of [['--code', o.code], ...o.data.map((d) => ['--data', d]), ...(o.baseModel ? [['--base-model', o.baseModel]] : [])] as const) {
+    if (!existsSync(path)) throw new InputError('usage.missing-input', `${what} ${path} does not exist`);
+  }
+  if (o.data.length === 0) throw new InputError('usage.data', 'at least one --data PATH is required: a certificate names the data the model was trained on');
+}
+
+async function sessionEvent(tpm: Tpm, pcr: number, akName: Buffer): Promise<SessionEvent> {
+  return {
+    type: 'session',
+    sessionId: (await tpm.getRandom(16)).toString('hex'),
+    nonce: (await tpm.getRandom(32)).toString('hex'),
+    startedAt: new Date().toISOString(),
+    pcr,
+    akName: akName.toString('hex'),
+    aicertVersion: AICERT_VERSION,
+  };
+}
+
+/** The platform, as far as it is useful to a reader and carries no secrets (no env vars, no host name). */
+async function environmentEvent(tpm: Tpm): Promise<EventContent> {
+  const id = await readTpmIdentity(tpm);
+  return {
+    type: 'environment',
+    os: { platform: platform(), release: release(), arch: arch() },
+    node: process.version,
+    cpu: { model: cpus()[0]?.model ?? 'unknown', count: cpus().length },
+    memoryBytes: totalmem(),
+    tpm: { manufacturer: id.manufacturer, vendor: id.vendor, firmware: id.firmwareVersion },
+  };
+}
+
+async function measureInputs(o: RunOptions, pool: HashPool): Promise<ArtifactEvent[]> {
+  const inputs: ArtifactEvent[] = [];
+  o.log(`measuring code ${o.code}`);
+  inputs.push(await measureCodeArtifact(o.code, pool));
+  for (const d of o.data) {
+    o.log(`measuring dataset ${d}`);
+    inputs.push(await measureDatasetArtifact(d, pool));
+  }
+  if (o.baseModel) {
+    o.log(`measuring base model ${o.baseModel}`);
+    inputs.push(await measureModelArtifact(o.baseModel, 'base-model', 'input', pool));
+  }
+  if (o.configFile) inputs.push(await measureConfigArtifact(o.configFile));
+  return inputs;
+}
+
+function quoteJson(phase: 'start' | 'end', q: PcrAttestation): CertificateQuote {
+  const sha256 = q.pcrs.get(0x000b);
+  if (!sha256) throw new EnvironmentError('tpm.malformed', 'quote has no SHA-256 PCR values');
+  return {
+    phase,
+    attest: encodeBase64(q.attest),
+    signature: encodeBase64(q.signature),
+    pcrs: { sha256: Object.fromEntries([...sha256].map(([pcr, v]) => [String(pcr), v.toString('hex')])) },
+  };
+}

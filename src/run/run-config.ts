@@ -1,0 +1,54 @@
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { InputError } from '../errors.js';
+import { readBoundedFile } from '../cert/key-files.js';
+import { parseYamlDocument } from '../util/yaml-document.js';
+
+/**
+ * aicert.yaml: everything `aicert run` takes, so a run is described by one reviewable file.
+ * Paths are relative to the file; command-line flags override its values.
+ *
+ *   version: 1
+ *   code: .
+ *   data: [data/train.jsonl]
+ *   baseModel: base/            # optional
+ *   output: out/model
+ *   certificate: out/model.aicert.json   # optional
+ *   tpm: swtpm:unix:/tmp/aicert-swtpm/tpm.sock   # optional
+ *   pcr: 23                      # optional
+ *   command: [node, train.js, --out, out/model]
+ */
+const runConfigSchema = z.strictObject({
+  version: z.literal(1),
+  code: z.string().min(1).optional(),
+  data: z.array(z.string().min(1)).max(1000).optional(),
+  baseModel: z.string().min(1).optional(),
+  output: z.string().min(1).optional(),
+  certificate: z.string().min(1).optional(),
+  tpm: z.string().min(1).optional(),
+  pcr: z.number().int().min(0).max(23).optional(),
+  command: z.array(z.string()).min(1).max(10_000).optional(),
+  certifyFailure: z.boolean().optional(),
+});
+export type RunConfig = z.infer<typeof runConfigSchema>;
+
+/** Reads a run configuration, resolving its paths against the file's directory. */
+export async function loadRunConfig(path: string): Promise<RunConfig> {
+  const text = (await readBoundedFile(path, 1024 * 1024, 'run configuration')).toString('utf8');
+  const config = parseYamlDocument(text, runConfigSchema, `the run configuration ${path}`, 'run.config');
+  const base = dirname(resolve(path));
+  const at = (p: string | undefined) => (p === undefined ? undefined : resolve(base, p));
+  return {
+    ...config,
+    code: at(config.code),
+    data: config.data?.map((d) => resolve(base, d)),
+    baseModel: at(config.baseModel),
+    output: at(config.output),
+    certificate: at(config.certificate),
+  };
+}
+
+export function required<T>(value: T | undefined, flag: string): T {
+  if (value === undefined) throw new InputError('usage.missing-option', `${flag} is required (on the command line or in the --config file)`);
+  return value;
+}

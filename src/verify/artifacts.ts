@@ -1,0 +1,55 @@
+import { measureCodeArtifact, measureDatasetArtifact, measureModelArtifact, type ArtifactEvent } from '../run/artifacts.js';
+import type { EventContent } from '../evidence/event-log.js';
+import type { CheckResult } from './report.js';
+
+/** Local copies a verifier re-hashes and compares with what the certificate recorded. */
+export interface ArtifactPaths {
+  model?: string;
+  data?: string[];
+  code?: string;
+}
+
+/**
+ * Re-measures each local copy given and compares its content digest with the verified event
+ * log: `artifact.model` against the output, `artifact.data` against some dataset input,
+ * `artifact.code` against the code input. Differences name the files that differ.
+ */
+export async function checkArtifacts(events: EventContent[], paths: ArtifactPaths): Promise<CheckResult[]> {
+  const artifacts = events.filter((e): e is ArtifactEvent => e.type === 'input' || e.type === 'output');
+  const results: CheckResult[] = [];
+  const compare = (id: string, local: ArtifactEvent, candidates: ArtifactEvent[], path: string) => {
+    const match = candidates.find((c) => c.digest.sha256 === local.digest.sha256);
+    if (match) {
+      results.push({ id, status: 'ok', reason: `${path} has the certified content (sha256 ${local.digest.sha256}, ${local.files} files)` });
+      return;
+    }
+    const differing = candidates.length === 1 ? describeDifference(candidates[0]!, local) : `none of the ${candidates.length} certified ${id.slice('artifact.'.length)} inputs match`;
+    results.push({ id, status: 'failed', reason: `${path} is not the certified content (local sha256 ${local.digest.sha256}): ${differing}` });
+  };
+  const byRole = (role: string) => artifacts.filter((a) => a.role === role);
+
+  if (paths.model) compare('artifact.model', await measureModelArtifact(paths.model, 'model', 'output'), byRole('model'), paths.model);
+  else results.push({ id: 'artifact.model', status: 'skipped', reason: 'no --model given: the model files were not re-hashed' });
+  if (paths.data?.length) {
+    for (const d of paths.data) compare('artifact.data', await measureDatasetArtifact(d), byRole('dataset'), d);
+  } else results.push({ id: 'artifact.data', status: 'skipped', reason: 'no --data given: the datasets were not re-hashed' });
+  if (paths.code) compare('artifact.code', await measureCodeArtifact(paths.code), byRole('code'), paths.code);
+  else results.push({ id: 'artifact.code', status: 'skipped', reason: 'no --code given: the code was not re-hashed' });
+  return results;
+}
+
+/** Which files differ between the certified manifest and the local one, when both were listed. */
+function describeDifference(certified: ArtifactEvent, local: ArtifactEvent): string {
+  if (!certified.entries || !local.entries) return `certified sha256 ${certified.digest.sha256}`;
+  const want = new Map(certified.entries.map((e) => [e.name, e.sha256]));
+  const have = new Map(local.entries.map((e) => [e.name, e.sha256]));
+  const changed = [...want].filter(([n, d]) => have.has(n) && have.get(n) !== d).map(([n]) => n);
+  const missing = [...want.keys()].filter((n) => !have.has(n));
+  const extra = [...have.keys()].filter((n) => !want.has(n));
+  const parts = [
+    changed.length && `changed: ${changed.slice(0, 5).join(', ')}`,
+    missing.length && `missing: ${missing.slice(0, 5).join(', ')}`,
+    extra.length && `not certified: ${extra.slice(0, 5).join(', ')}`,
+  ].filter(Boolean);
+  return parts.join('; ') || `certified sha256 ${certified.digest.sha256}`;
+}
