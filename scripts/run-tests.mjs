@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Runs every compiled test file under dist/test with Node's built-in runner.
 // Node 20's `--test` does not expand globs, so the file list is built here.
+// Installs what the tests need and builds first (scripts/ensure-deps.mjs).
 // Usage: node scripts/run-tests.mjs [SUBSTRING...]  (only files whose path contains one of them)
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { ensureDependencies } from './ensure-deps.mjs';
 
 function collect(dir) {
   const out = [];
@@ -15,6 +17,10 @@ function collect(dir) {
   }
   return out;
 }
+
+ensureDependencies('test');
+const build = spawnSync('npx', ['tsc', '-p', '.'], { stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 2);
 
 const filters = process.argv.slice(2);
 const files = collect('dist/test').filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));

@@ -10,11 +10,11 @@ import { AicertError, InputError } from '../../src/errors.js';
 type Options = NonNullable<ParseArgsConfig['options']>;
 type ParsedOptions<T extends Options> = ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: false }>>['values'];
 
-export function parseOptions<T extends Options>(options: T, usage: string): ParsedOptions<T> {
+export function parseOptions<T extends Options>(options: T, args = process.argv.slice(2)): ParsedOptions<T> {
   try {
-    return parseArgs({ options, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (err) {
-    throw new InputError('example.usage', `${(err as Error).message}\n${usage}`);
+    throw new InputError('example.usage', `${(err as Error).message} (see --help)`);
   }
 }
 
@@ -28,8 +28,8 @@ export function integerOption(value: string | undefined, flag: string, fallback:
   return n;
 }
 
-export function requiredOption(value: string | undefined, flag: string, usage: string): string {
-  if (value === undefined || value === '') throw new InputError('example.usage', `${flag} is required\n${usage}`);
+export function requiredOption(value: string | undefined, flag: string): string {
+  if (value === undefined || value === '') throw new InputError('example.usage', `${flag} is required (see --help)`);
   return value;
 }
 

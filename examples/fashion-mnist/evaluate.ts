@@ -18,14 +18,13 @@ const USAGE = `usage: evaluate --model FILE --data DIR [--json]
 await runMain('evaluate', async () => {
   const options = parseOptions(
     { model: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
-    USAGE,
   );
   if (options.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const modelPath = requiredOption(options.model, '--model', USAGE);
-  const test = readImageSet(join(requiredOption(options.data, '--data', USAGE), 'test.jsonl'));
+  const modelPath = requiredOption(options.model, '--model');
+  const test = readImageSet(join(requiredOption(options.data, '--data'), 'test.jsonl'));
   await useCpuBackend();
   const model = new Mlp(readF32Tensors(modelPath), modelPath);
   const { accuracy, loss } = model.evaluate(toInputs(test), test.labels);

@@ -34,7 +34,8 @@ function readIdx(path: string, expectedDimensions: number): { dims: number[]; da
   try {
     bytes = gunzipSync(readFileSync(path), { maxOutputLength: MAX_INFLATED_BYTES });
   } catch (err) {
-    throw new InputError('example.bad-source', `cannot read ${path}: ${(err as Error).message}`);
+    const hint = (err as NodeJS.ErrnoException).code === 'ENOENT' ? ' (apt-get install dataset-fashion-mnist)' : '';
+    throw new InputError('example.bad-source', `cannot read ${path}: ${(err as Error).message}${hint}`);
   }
   const headerLength = 4 + 4 * expectedDimensions;
   if (bytes.length < headerLength || bytes[0] !== 0 || bytes[1] !== 0 || bytes[2] !== IDX_UBYTE || bytes[3] !== expectedDimensions) {
@@ -69,7 +70,6 @@ function splitToJsonl(source: string, prefix: string, count: number): string {
 await runMain('make-dataset', async () => {
   const options = parseOptions(
     { source: { type: 'string' }, out: { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, help: { type: 'boolean' } },
-    USAGE,
   );
   if (options.help) {
     process.stdout.write(`${USAGE}\n`);

@@ -76,7 +76,7 @@ export class Mlp {
       if (!tensor || tensor.shape.join() !== shape.join()) {
         throw new InputError('example.bad-model', `${source}: tensor "${name}" must have shape [${shape.join(', ')}]`);
       }
-      return tf.variable(tf.tensor(tensor.data, shape, 'float32'), true, name);
+      return tf.tidy(() => tf.variable(tf.tensor(tensor.data, shape, 'float32'))); // unnamed: names are global to TensorFlow.js
     });
   }
 

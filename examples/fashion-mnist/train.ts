@@ -38,14 +38,13 @@ async function main(): Promise<void> {
       'checkpoint-every': { type: 'string' },
       help: { type: 'boolean' },
     },
-    USAGE,
   );
   if (options.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const dataDir = requiredOption(options.data, '--data', USAGE);
-  const outDir = requiredOption(options.out, '--out', USAGE);
+  const dataDir = requiredOption(options.data, '--data');
+  const outDir = requiredOption(options.out, '--out');
   const epochs = integerOption(options.epochs, '--epochs', DEFAULT_EPOCHS, 1, 1000);
   const seed = integerOption(options.seed, '--seed', 1, 0);
   const limit = integerOption(options.limit, '--limit', Number.MAX_SAFE_INTEGER);
@@ -57,9 +56,8 @@ async function main(): Promise<void> {
   const test = readImageSet(join(dataDir, 'test.jsonl'));
   const trainInputs = toInputs(train);
   const testInputs = toInputs(test);
-  mkdirSync(outDir, { recursive: true });
   const checkpointDir = join(outDir, 'checkpoints');
-  if (checkpointEvery > 0) mkdirSync(checkpointDir, { recursive: true });
+  makeDirectory(checkpointEvery > 0 ? checkpointDir : outDir);
 
   await useCpuBackend();
   const model = new Mlp(initialWeights(String(seed)), 'the initial weights');
@@ -118,6 +116,14 @@ async function main(): Promise<void> {
 
 function seconds(since: number): string {
   return ((Date.now() - since) / 1000).toFixed(1);
+}
+
+function makeDirectory(path: string): void {
+  try {
+    mkdirSync(path, { recursive: true });
+  } catch (err) {
+    throw new InputError('example.bad-out', `cannot create the output directory ${path}: ${(err as NodeJS.ErrnoException).code}`);
+  }
 }
 
 function isDirectory(path: string): boolean {

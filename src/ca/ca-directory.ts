@@ -5,7 +5,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { EnvironmentError, InputError } from '../errors.js';
 import { readBoundedFile, readCertificateFiles } from '../cert/key-files.js';
-import { parseCertificatesPem, type Certificate } from '../cert/x509-path.js';
+import { describeCertificate, parseCertificatesPem, type Certificate } from '../cert/x509-path.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { createCaCertificate, generateCaKeys, SIGNING_ALGORITHM } from './certificates.js';
 
@@ -86,7 +86,7 @@ export async function openCa(dir: string): Promise<AttestationCa> {
   return {
     dir,
     key,
-    certificate: caCert!.parsed,
+    certificate: new x509.X509Certificate(Uint8Array.from(caCert!.der)),
     certificatePem,
     ekRoots,
     ekIntermediates: await readCertificateDirectory(join(dir, CA_FILES.ekIntermediates)),
@@ -98,8 +98,8 @@ async function readCaCertificates(files: readonly string[], what: string): Promi
   const out = [];
   for (const file of files) {
     const certificates = await readCertificateFiles([file]);
-    const notCa = certificates.find((c) => !c.parsed.getExtension(x509.BasicConstraintsExtension)?.ca);
-    if (notCa) throw new InputError('ca.ek-root', `the ${what} ${file} holds ${notCa.parsed.subject}, which is not a CA certificate`);
+    const notCa = certificates.find((c) => !c.basicConstraints?.ca);
+    if (notCa) throw new InputError('ca.ek-root', `the ${what} ${file} holds ${describeCertificate(notCa)}, which is not a CA certificate`);
     out.push({ file, certificates });
   }
   return out;

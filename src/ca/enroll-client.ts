@@ -153,8 +153,7 @@ export async function enrollAk(options: EnrollOptions): Promise<Enrollment> {
         throw new VerificationError('enroll.bad-certificate', `${endpoint.description} returned a certificate chain that does not certify this AK: ${own.reason}`);
       }
       const chainPath = await storeAkCertificateChain(ak.name, chain.map((c) => c.node.toString()).join(''));
-      const leaf = chain[0]!.parsed;
-      return { akName: ak.name, chain: chain.map((c) => c.der), chainPath, subject: leaf.subject, issuer: leaf.issuer, notAfter: leaf.notAfter };
+      return { akName: ak.name, chain: chain.map((c) => c.der), chainPath, subject: own.subject!, issuer: own.issuer!, notAfter: chain[0]!.notAfter };
     });
   });
 }

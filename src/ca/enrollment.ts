@@ -154,7 +154,7 @@ export class EnrollmentAuthority {
       certificate: pem,
     };
     await writeFileAtomic(join(this.ca.dir, CA_FILES.issued, `${record.serialNumber}.json`), JSON.stringify(record, null, 2) + '\n');
-    this.options.log?.(`issued AK certificate ${record.serialNumber} for AK ${record.akName} (EK "${record.ek.subject}")`);
+    this.options.log?.(`issued AK certificate ${record.serialNumber} for AK ${record.akName} (EK certificate "${record.ek.subject}" issued by "${record.ek.issuer}")`);
     return { akName: record.akName, certificateChain: pem + this.ca.certificatePem };
   }
 

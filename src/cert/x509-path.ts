@@ -7,7 +7,7 @@ import { InputError, VerificationError } from '../errors.js';
 /**
  * X.509 certification path validation against caller-chosen trust anchors: what OpenSSL's
  * X509_verify_cert checks for a plain chain, minus revocation and policies. Signatures and
- * issuer matching use Node's OpenSSL binding; extensions are read with @peculiar/x509, whose
+ * issuer matching use Node's OpenSSL binding; extensions are decoded with @peculiar/x509, whose
  * own chain builder checks neither dates nor CA flags (so it is not used).
  */
 
@@ -15,8 +15,15 @@ export interface Certificate {
   der: Buffer;
   /** OpenSSL's view: issuer matching and signature checks. */
   node: NodeCertificate;
-  /** Parsed extensions and dates. */
-  parsed: x509.X509Certificate;
+  notBefore: Date;
+  notAfter: Date;
+  /** Absent when the certificate has no basicConstraints extension. */
+  basicConstraints?: { ca: boolean; pathLength?: number };
+  /** KeyUsageFlags bits; absent when the certificate has no keyUsage extension. */
+  keyUsage?: number;
+  extendedKeyUsage?: string[];
+  /** OIDs of the extensions marked critical. */
+  criticalExtensions: string[];
 }
 
 const BASIC_CONSTRAINTS = '2.5.29.19';
@@ -27,13 +34,31 @@ const UNDERSTOOD_CRITICAL = new Set([BASIC_CONSTRAINTS, KEY_USAGE, EXTENDED_KEY_
 /** Longest path tried, leaf and anchor included; real PKIs use 2 to 4. */
 const MAX_PATH_LENGTH = 8;
 
-/** Parses one DER certificate; the bytes must be exactly one certificate, nothing trailing. */
+/**
+ * Parses one DER certificate; the bytes must be exactly one certificate, nothing trailing. The
+ * extensions used here are decoded now, so a malformed one is a parse error, not a later crash.
+ */
 export function parseCertificateDer(der: Uint8Array, what: string): Certificate {
   const bytes = Buffer.from(der);
   try {
     const node = new NodeCertificate(bytes);
     if (!node.raw.equals(bytes)) throw new Error('bytes follow the certificate');
-    return { der: bytes, node, parsed: new x509.X509Certificate(bytes) };
+    const parsed = new x509.X509Certificate(bytes);
+    const constraints = parsed.getExtension(x509.BasicConstraintsExtension);
+    const usage = parsed.getExtension(x509.KeyUsagesExtension);
+    const extended = parsed.getExtension(x509.ExtendedKeyUsageExtension);
+    return {
+      der: bytes,
+      node,
+      notBefore: parsed.notBefore,
+      notAfter: parsed.notAfter,
+      ...(constraints && {
+        basicConstraints: { ca: constraints.ca, ...(constraints.pathLength !== undefined && { pathLength: constraints.pathLength }) },
+      }),
+      ...(usage && { keyUsage: usage.usages }),
+      ...(extended && { extendedKeyUsage: extended.usages.map(String) }),
+      criticalExtensions: parsed.extensions.filter((e) => e.critical).map((e) => e.type),
+    };
   } catch (err) {
     throw new InputError('x509.parse', `${what} is not a DER X.509 certificate: ${(err as Error).message}`, { cause: err });
   }
@@ -58,8 +83,11 @@ export function certificatePublicKey(cert: Certificate): KeyObject {
   }
 }
 
+/** The subject as one line, or the serial number when the subject is empty (usual for TPM EK certificates). */
 export function describeCertificate(cert: Certificate): string {
-  return `"${cert.node.subject.replace(/\n/g, ', ')}"`;
+  // Node's typings say string, but an empty subject comes back undefined.
+  const subject = (cert.node.subject as string | undefined)?.replace(/\n/g, ', ');
+  return subject ? `"${subject}"` : `with serial ${cert.node.serialNumber} and an empty subject`;
 }
 
 /**
@@ -130,17 +158,15 @@ function acceptsIssuer(child: Certificate, issuer: Certificate, at: Date, refusa
 }
 
 function problemOf(cert: Certificate, at: Date, asIssuer: boolean): string | undefined {
-  const { notBefore, notAfter } = cert.parsed;
+  const { notBefore, notAfter } = cert;
   if (at < notBefore || at > notAfter) {
     return `is not valid at ${at.toISOString()} (valid ${notBefore.toISOString()} to ${notAfter.toISOString()})`;
   }
-  const unknown = cert.parsed.extensions.find((e) => e.critical && !UNDERSTOOD_CRITICAL.has(e.type));
-  if (unknown) return `has a critical extension ${unknown.type} that aicert does not process`;
+  const unknown = cert.criticalExtensions.find((oid) => !UNDERSTOOD_CRITICAL.has(oid));
+  if (unknown) return `has a critical extension ${unknown} that aicert does not process`;
   if (asIssuer) {
-    const constraints = cert.parsed.getExtension(x509.BasicConstraintsExtension);
-    if (!constraints?.ca) return 'is not a CA certificate (basicConstraints cA is not set)';
-    const usage = cert.parsed.getExtension(x509.KeyUsagesExtension);
-    if (usage && (usage.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
+    if (!cert.basicConstraints?.ca) return 'is not a CA certificate (basicConstraints cA is not set)';
+    if (cert.keyUsage !== undefined && (cert.keyUsage & x509.KeyUsageFlags.keyCertSign) === 0) {
       return 'has a key usage that does not allow signing certificates';
     }
   }
@@ -150,7 +176,7 @@ function problemOf(cert: Certificate, at: Date, asIssuer: boolean): string | und
 /** RFC 5280 §4.2.1.9: a CA's pathLenConstraint bounds the non-self-issued intermediates below it. */
 function checkPathLengths(path: readonly Certificate[]): void {
   for (let i = 2; i < path.length; i++) {
-    const limit = path[i]!.parsed.getExtension(x509.BasicConstraintsExtension)?.pathLength;
+    const limit = path[i]!.basicConstraints?.pathLength;
     if (limit === undefined) continue;
     const below = path.slice(1, i).filter((c) => c.node.subject !== c.node.issuer).length;
     if (below > limit) {
@@ -164,8 +190,6 @@ function checkPathLengths(path: readonly Certificate[]): void {
 
 /** The leaf may sign code: key usage digitalSignature, or extended key usage codeSigning. */
 export function allowsCodeSigning(cert: Certificate): boolean {
-  const usage = cert.parsed.getExtension(x509.KeyUsagesExtension);
-  if (usage && (usage.usages & x509.KeyUsageFlags.digitalSignature) !== 0) return true;
-  const extended = cert.parsed.getExtension(x509.ExtendedKeyUsageExtension);
-  return extended?.usages.includes(x509.ExtendedKeyUsage.codeSigning) ?? false;
+  if (cert.keyUsage !== undefined && (cert.keyUsage & x509.KeyUsageFlags.digitalSignature) !== 0) return true;
+  return cert.extendedKeyUsage?.includes(x509.ExtendedKeyUsage.codeSigning) ?? false;
 }

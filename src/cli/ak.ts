@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { akCertificateChainPath, loadAkCertificateChain } from '../ca/ak-store.js';
 import { enrollAk, openCaEndpoint } from '../ca/enroll-client.js';
 import { readCertificateFiles } from '../cert/key-files.js';
-import { parseCertificateDer } from '../cert/x509-path.js';
+import { describeCertificate, parseCertificateDer } from '../cert/x509-path.js';
 import { Tpm } from '../tpm/client.js';
 import { createAk, type EkKind } from '../tpm/keys.js';
 import { tpmAddressFrom, tpmOption } from './tpm.js';
@@ -65,11 +65,11 @@ export function registerAkCommands(program: Command): void {
         await tpm.close();
       }
       const chain = await loadAkCertificateChain(name);
-      const leaf = chain?.[0] && parseCertificateDer(chain[0], 'the stored AK certificate').parsed;
+      const leaf = chain?.[0] && parseCertificateDer(chain[0], 'the stored AK certificate');
       process.stdout.write(
         `AK Name      ${name.toString('hex')}\n` +
           (leaf
-            ? `certificate  ${leaf.subject}, issued by ${leaf.issuer}, valid until ${leaf.notAfter.toISOString()}\n             ${akCertificateChainPath(name)}\n`
+            ? `certificate  ${describeCertificate(leaf)}, valid until ${leaf.notAfter.toISOString()}\n             ${akCertificateChainPath(name)}\n`
             : 'certificate  none (run `aicert ak enroll --ca URL|DIR`)\n'),
       );
     },

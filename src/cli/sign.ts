@@ -152,8 +152,7 @@ async function signAction(model: string, flags: SignFlags): Promise<void> {
   await writeFileAtomic(signaturePath, result.bundle);
   const { manifest } = result;
   process.stdout.write(
-    `signed ${model} (${manifest.entries.length} ${manifest.method === 'shards' ? 'shards' : 'files'}, ` +
-      `root sha256:${manifest.rootDigest}) -> ${signaturePath}\n`,
+    `signed ${model} (${counted(manifest.entries.length, manifest.method)}, root sha256:${manifest.rootDigest}) -> ${signaturePath}\n`,
   );
 }
 
@@ -174,9 +173,15 @@ async function verifyAction(model: string, flags: VerifyFlags): Promise<void> {
   }
   process.stdout.write(
     `verified ${model} against ${signaturePath}: signed by ${check.signer}; ` +
-      `${check.signed.resources.length} ${check.signed.serialization.method === 'shards' ? 'shards' : 'files'} match, ` +
+      `${counted(check.signed.resources.length, check.signed.serialization.method)} match, ` +
       `root sha256:${check.signed.rootDigest}\n`,
   );
+}
+
+/** "1 file", "3 shards". */
+function counted(n: number, method: 'files' | 'shards'): string {
+  const noun = method === 'shards' ? 'shard' : 'file';
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 async function trustFrom(flags: VerifyFlags): Promise<OmsTrust> {

@@ -2,7 +2,13 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { VerificationError } from '../errors.js';
 import { readBoundedFile, readCertificateFiles } from '../cert/key-files.js';
-import { describeCertificate, parseCertificateDer, validateCertificatePath, type Certificate } from '../cert/x509-path.js';
+import {
+  certificatePublicKey,
+  describeCertificate,
+  parseCertificateDer,
+  validateCertificatePath,
+  type Certificate,
+} from '../cert/x509-path.js';
 import { objectName, publicKeyObject, type PublicArea } from '../tpm/public.js';
 import { parseYamlDocument } from '../util/yaml-document.js';
 
@@ -81,25 +87,36 @@ function chainVerdict(akPublic: PublicArea, name: Buffer, chainDer: readonly Uin
     }
   }
   const [leaf, ...intermediates] = certificates as [Certificate, ...Certificate[]];
-  if (!leaf.node.publicKey.equals(publicKeyObject(akPublic.public))) {
+  let sameKey: boolean;
+  try {
+    sameKey = certificatePublicKey(leaf).equals(publicKeyObject(akPublic.public));
+  } catch (err) {
+    return refuse((err as Error).message);
+  }
+  if (!sameKey) {
     return refuse(`the AK certificate ${describeCertificate(leaf)} certifies a different key than the attestation key`);
   }
   const certifiedName = certifiedAkName(leaf);
   if (certifiedName !== undefined && certifiedName !== name.toString('hex')) {
     return refuse(`the AK certificate ${describeCertificate(leaf)} was issued for the AK Name ${certifiedName}, not ${name.toString('hex')}`);
   }
-  const { notBefore, notAfter } = leaf.parsed;
+  const { notBefore, notAfter } = leaf;
   if (at < notBefore || at > notAfter) {
     return refuse(`the AK certificate ${describeCertificate(leaf)} is not valid at ${at.toISOString()} (valid ${notBefore.toISOString()} to ${notAfter.toISOString()})`);
   }
   if (anchors.roots.length === 0) return refuse('no trusted AK roots were given (pass --trust with a CA certificate or trust file)');
   try {
     const path = validateCertificatePath(leaf, intermediates, anchors.roots, at);
-    return { accepted: true, subject: leaf.parsed.subject, issuer: leaf.parsed.issuer, root: describeCertificate(path[path.length - 1]!) };
+    return { accepted: true, subject: oneLine(leaf.node.subject), issuer: oneLine(leaf.node.issuer), root: describeCertificate(path[path.length - 1]!) };
   } catch (err) {
     if (err instanceof VerificationError) return refuse(`AK certificate chain does not reach a trusted root: ${err.message}`);
     throw err;
   }
+}
+
+/** Node prints distinguished names one attribute per line. */
+function oneLine(name: string): string {
+  return name.replace(/\n/g, ', ');
 }
 
 /** The AK Name an aicert CA wrote into the certificate's subjectAltName, if any. */
@@ -111,7 +128,7 @@ function certifiedAkName(cert: Certificate): string | undefined {
 /** A Name as hex: nameAlg SHA-256, SHA-384 or SHA-512, then its digest. */
 export const akNameHexSchema = z
   .string()
-  .regex(/^(000b[0-9a-fA-F]{64}|000c[0-9a-fA-F]{96}|000d[0-9a-fA-F]{128})$/, 'an AK Name in hex: 000b followed by 64 hex digits (SHA-256)')
+  .regex(/^(000b[0-9a-f]{64}|000c[0-9a-f]{96}|000d[0-9a-f]{128})$/i, 'an AK Name in hex: 000b followed by 64 hex digits (SHA-256)')
   .transform((hex) => Buffer.from(hex, 'hex'));
 
 const trustFileSchema = z

@@ -2,6 +2,7 @@ import 'reflect-metadata'; // @peculiar/x509 needs it loaded first (see src/cert
 import * as x509 from '@peculiar/x509';
 import { InputError, VerificationError } from '../errors.js';
 import {
+  certificatePublicKey,
   parseCertificateDer,
   parseCertificatesPem,
   validateCertificatePath,
@@ -83,18 +84,19 @@ export interface EkCertificateInfo {
 
 /** Describes an EK certificate (from NV bytes or DER) without judging it: for `aicert tpm info`. */
 export function describeEkCertificate(nvOrDer: Uint8Array): EkCertificateInfo {
-  return describe(parseEk(nvOrDer));
+  return parseEk(nvOrDer).info;
 }
 
+/** Names and TPM attributes: what x509-path does not decode. */
 function describe(cert: Certificate): EkCertificateInfo {
-  const p = cert.parsed;
+  const p = new x509.X509Certificate(Uint8Array.from(cert.der));
   const tpm = tpmAttributes(p);
   return {
     subject: p.subject,
     issuer: p.issuer,
     serialNumber: p.serialNumber,
-    notBefore: p.notBefore,
-    notAfter: p.notAfter,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
     ...(tpm.manufacturer !== undefined && { tpmManufacturer: tpm.manufacturer }),
     ...(tpm.model !== undefined && { tpmModel: tpm.model }),
     ...(tpm.version !== undefined && { tpmVersion: tpm.version }),
@@ -137,29 +139,28 @@ export const EK_CHECKS = ['ek.expired', 'ek.key-usage', 'ek.eku', 'ek.key-mismat
  */
 export function validateEkCertificate(nvOrDer: Uint8Array, options: EkValidationOptions): ValidatedEkCertificate {
   const at = options.at ?? new Date();
-  const cert = parseEk(nvOrDer);
+  const { cert, info } = parseEk(nvOrDer);
   checkValidity(cert, at);
   checkKeyUsage(cert, options.ekPublic);
   checkExtendedKeyUsage(cert);
   checkKey(cert, options.ekPublic);
   const path = checkChain(cert, options, at);
-  return { ...describe(cert), chain: path.map((c) => c.parsed.subject) };
+  return { ...info, chain: path.map((c) => describe(c).subject) };
 }
 
-function parseEk(nvOrDer: Uint8Array): Certificate {
+function parseEk(nvOrDer: Uint8Array): { cert: Certificate; info: EkCertificateInfo } {
   const der = extractEkCertificateDer(nvOrDer);
   try {
     const cert = parseCertificateDer(der, 'the EK certificate');
-    // @peculiar/x509 decodes extensions lazily and throws plain errors on bad ones: decode them now.
-    describe(cert);
-    return cert;
+    // Inside the try: @peculiar/x509 throws plain errors on a malformed subjectAltName.
+    return { cert, info: describe(cert) };
   } catch (err) {
     throw malformed((err as Error).message);
   }
 }
 
 function checkValidity(cert: Certificate, at: Date): void {
-  const { notBefore, notAfter } = cert.parsed;
+  const { notBefore, notAfter } = cert;
   if (at < notBefore || at > notAfter) {
     throw new VerificationError(
       'ek.expired',
@@ -170,32 +171,25 @@ function checkValidity(cert: Certificate, at: Date): void {
 
 /** TCG EK profile: an RSA EK decrypts (keyEncipherment), an ECC EK does key agreement. */
 function checkKeyUsage(cert: Certificate, ek: PublicArea): void {
-  const usage = cert.parsed.getExtension(x509.KeyUsagesExtension);
   const [needed, flag] =
     ek.public.type === TPM_ALG.RSA ? ['keyEncipherment', x509.KeyUsageFlags.keyEncipherment] : ['keyAgreement', x509.KeyUsageFlags.keyAgreement];
-  if (!usage || (usage.usages & flag) === 0) {
+  if (cert.keyUsage === undefined || (cert.keyUsage & flag) === 0) {
     throw new VerificationError('ek.key-usage', `the EK certificate's key usage does not include ${needed}, which an endorsement key of this type needs`);
   }
 }
 
 function checkExtendedKeyUsage(cert: Certificate): void {
-  const eku = cert.parsed.getExtension(x509.ExtendedKeyUsageExtension);
-  if (eku && !eku.usages.includes(TCG_EK_CERTIFICATE_EKU)) {
+  const eku = cert.extendedKeyUsage;
+  if (eku && !eku.includes(TCG_EK_CERTIFICATE_EKU)) {
     throw new VerificationError(
       'ek.eku',
-      `the certificate's extended key usage (${eku.usages.join(', ')}) does not include the TCG EK certificate purpose ${TCG_EK_CERTIFICATE_EKU}`,
+      `the certificate's extended key usage (${eku.join(', ')}) does not include the TCG EK certificate purpose ${TCG_EK_CERTIFICATE_EKU}`,
     );
   }
 }
 
 function checkKey(cert: Certificate, ek: PublicArea): void {
-  let certified;
-  try {
-    certified = cert.node.publicKey;
-  } catch (err) {
-    throw malformed(`its public key cannot be read (${(err as Error).message})`);
-  }
-  if (!certified.equals(publicKeyObject(ek.public))) {
+  if (!certificatePublicKey(cert).equals(publicKeyObject(ek.public))) {
     throw new VerificationError('ek.key-mismatch', "the EK certificate certifies a different key than the TPM's endorsement key");
   }
 }

@@ -55,8 +55,13 @@ export async function measureCode(path: string, options: CodeMeasureOptions = {}
     (out) => out.toString('utf8').trim(),
     () => undefined, // unborn branch: no commit yet
   );
-  const status = splitNul(await git('status', '--porcelain=v1', '-z', '--untracked-files=all', '--', '.'));
+  const gitStatus = async () => splitNul(await git('status', '--porcelain=v1', '-z', '--untracked-files=all', '--', '.'));
+  const status = await gitStatus();
   const manifest = await manifestOfGitFiles(path, fileOptions, git);
+  // The commit, the status and the hashed bytes must describe one state of the directory.
+  if ((await gitStatus()).join('\0') !== status.join('\0')) {
+    throw new InputError('measure.file-changed', `${path} changed while it was being measured; measure it again once nothing is writing to it`);
+  }
   if (commit !== undefined && status.length === 0) {
     const tree = (await git('rev-parse', `HEAD:${repository.prefix}`)).toString('utf8').trim();
     return { kind: 'git', commit, tree, pathInRepository: repository.prefix.replace(/\/$/, ''), dirty: false, manifest };

@@ -1,6 +1,7 @@
 import { arch, cpus, platform, release, totalmem } from 'node:os';
 import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import { EnvironmentError, InputError } from '../errors.js';
 import { Tpm } from '../tpm/client.js';
 import { objectName, public2b } from '../tpm/public.js';
@@ -109,6 +110,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
         },
       },
     };
+    await mkdir(dirname(resolve(o.certificatePath)), { recursive: true });
     await writeFileAtomic(o.certificatePath, serializeCertificate(certificate));
     return { outcome, certificatePath: o.certificatePath };
   } finally {

@@ -24,7 +24,7 @@ export async function lockTpm(address: string): Promise<() => Promise<void>> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (owner > 0 && owner !== process.pid && isAlive(owner)) {
+      if (owner > 0 && isAlive(owner)) {
         throw new EnvironmentError('run.tpm-busy', `another aicert run (pid ${owner}) is using the TPM at ${address}; wait for it to finish`);
       }
       await unlink(path).catch(() => undefined); // stale: its owner is gone

@@ -11,7 +11,7 @@ import { describeSchemaError } from '../cert/schema-error.js';
 export function parseYamlDocument<T>(text: string, schema: z.ZodType<T>, what: string, code: string): T {
   let value: unknown;
   try {
-    value = parse(text, { maxAliasCount: 32, uniqueKeys: true, prettyErrors: false });
+    value = parse(text, { maxAliasCount: 32, uniqueKeys: true, prettyErrors: false, logLevel: 'error' });
   } catch (err) {
     const first = String((err as Error).message).split('\n')[0];
     throw new InputError(code, `${what} is not valid YAML: ${first}`, { cause: err });

@@ -61,7 +61,7 @@ export async function issue(spec: CertificateSpec, issuer?: Issued): Promise<Iss
     ? await x509.X509CertificateGenerator.create({
         ...common,
         subject: `CN=${spec.name}`,
-        issuer: issuer.certificate.parsed.subject,
+        issuer: issuer.certificate.node.subject,
         publicKey: keys.publicKey,
         signingKey: issuer.keys.privateKey,
       })

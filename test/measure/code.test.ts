@@ -113,4 +113,9 @@ describe('measureCode', () => {
     assert.equal(result.kind, 'files');
     assert.deepEqual(entryNames(result.manifest), ['.gitignore', 'run.sh']);
   });
+
+  it('a file, not a directory, is measure.not-a-directory', async () => {
+    const dir = repository();
+    await assert.rejects(measureCode(join(dir, 'train.py'), { pool }), /not a directory/);
+  });
 });

@@ -120,13 +120,13 @@ describe('HashPool failures', () => {
   });
 
   /**
-   * Hashes a 128 MiB sparse file 4 KiB at a time (slow enough) and applies `change` once the
+   * Hashes a 64 MiB sparse file 4 KiB at a time (slow enough) and applies `change` once the
    * worker has reported its first progress, i.e. while the file is open and half read.
    */
   function changeWhileHashing(name: string, change: (path: string) => void): Promise<Buffer[]> {
     const path = join(dir, name);
     const fd = openSync(path, 'w');
-    ftruncateSync(fd, 128 * 2 ** 20);
+    ftruncateSync(fd, 64 * 2 ** 20);
     closeSync(fd);
     let changed = false;
     return pool.hashAll([whole(path)], () => {

@@ -182,7 +182,7 @@ function checkCertificateMaterial(chain: readonly Buffer[], trust: OmsTrust): { 
   if (!leaf) throw new InputError('oms.bundle.verification-material', 'the certificate chain is empty');
   const publicKey = certificatePublicKey(leaf);
   requireOmsKey(publicKey, `the key of the signing certificate ${describeCertificate(leaf)}`);
-  validateCertificatePath(leaf, intermediates, trust.certificateAuthorities, leaf.parsed.notBefore);
+  validateCertificatePath(leaf, intermediates, trust.certificateAuthorities, leaf.notBefore);
   if (!allowsCodeSigning(leaf)) {
     throw new VerificationError(
       'oms.certificate-usage',

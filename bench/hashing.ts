@@ -1,0 +1,362 @@
+/**
+ * `npm run bench -- hashing [--quick] [flags]`: times `aicert measure` (the whole CLI command)
+ * against the reference tools on a synthetic model in a warm page cache, in one run:
+ *   - SHA-256 over an N-file model vs `openssl dgst -sha256` over the same files one after another;
+ *   - BLAKE3 over the same model vs `b3sum` (multi-threaded);
+ *   - one big file in OMS shards (1 GB) vs `openssl dgst -sha256` over it;
+ *   - a tree of 100,000 files of 1 KiB;
+ *   - peak RSS of every aicert run (via /usr/bin/time).
+ * and prints times, GB/s and ratios against the acceptance bars of issue 3. With --buffers it
+ * also sweeps the hash pool's read-buffer size through the library API.
+ *
+ * Data is generated once under --dir (default .bench/, gitignored) and reused.
+ */
+import { spawn } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { HashPool } from '../src/measure/hash-pool.js';
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const OMS_SHARD_SIZE = 1_000_000_000;
+
+interface Config {
+  dir: string;
+  files: number;
+  fileSize: number;
+  bigSize: number;
+  smallFiles: number;
+  smallSize: number;
+  repeat: number;
+  only: Set<string>;
+  buffers: boolean;
+}
+
+const CASES = ['startup', 'sha256', 'blake3', 'big', 'small'];
+
+const HELP = `npm run bench -- hashing [flags]
+
+  --quick              4 × 256 MiB model, 2 GiB big file, 2 runs per case (a few minutes less)
+  --dir DIR            where the synthetic data lives (default .bench/; env AICERT_BENCH_DIR)
+  --files N            files in the model (default 8)
+  --file-size BYTES    size of each model file (default 536870912 = 512 MiB)
+  --big-size BYTES     size of the single big file (default 4294967296 = 4 GiB)
+  --small-files N      files in the small-file tree (default 100000)
+  --small-size BYTES   size of each small file (default 1024)
+  --repeat N           runs per case; the median is reported (default 3)
+  --only LIST          comma-separated cases: ${CASES.join(',')} (default all)
+  --buffers            also sweep the pool's read-buffer size (64 KiB … 1 MiB) via the library
+`;
+
+function parseConfig(args: string[]): Config | undefined {
+  const { values } = parseArgs({
+    args,
+    options: {
+      quick: { type: 'boolean' },
+      dir: { type: 'string' },
+      files: { type: 'string' },
+      'file-size': { type: 'string' },
+      'big-size': { type: 'string' },
+      'small-files': { type: 'string' },
+      'small-size': { type: 'string' },
+      repeat: { type: 'string' },
+      only: { type: 'string' },
+      buffers: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return undefined;
+  }
+  const quick = values.quick ?? false;
+  const int = (text: string | undefined, fallback: number) => {
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`not a positive integer: ${text}`);
+    return value;
+  };
+  const only = new Set((values.only ?? CASES.join(',')).split(','));
+  for (const name of only) if (!CASES.includes(name)) throw new Error(`unknown case ${name}; cases: ${CASES.join(', ')}`);
+  return {
+    dir: values.dir ?? process.env.AICERT_BENCH_DIR ?? '.bench',
+    files: int(values.files, quick ? 4 : 8),
+    fileSize: int(values['file-size'], quick ? 256 * MiB : 512 * MiB),
+    bigSize: int(values['big-size'], quick ? 2 * GiB : 4 * GiB),
+    smallFiles: int(values['small-files'], 100_000),
+    smallSize: int(values['small-size'], 1024),
+    repeat: int(values.repeat, quick ? 2 : 3),
+    only,
+    buffers: values.buffers ?? false,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synthetic data, generated once. Random bytes, so nothing (compression, sparse files) flatters
+// the reader; a directory counts as ready only once its marker exists.
+
+let randomBlock: Buffer | undefined;
+
+function writeRandomFile(path: string, size: number, seed: number): void {
+  const BLOCK = (randomBlock ??= randomFillSync(Buffer.alloc(16 * MiB)));
+  const fd = openSync(path, 'w');
+  try {
+    for (let written = 0, block = 0; written < size; block++) {
+      BLOCK.writeUInt32LE(seed, 0);
+      BLOCK.writeUInt32LE(block, 4); // every block of every file differs
+      const length = Math.min(BLOCK.length, size - written);
+      writeSync(fd, BLOCK, 0, length);
+      written += length;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function prepared(dir: string, build: (dir: string) => void): string {
+  const marker = join(dir, '.complete');
+  if (!existsSync(marker)) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    process.stderr.write(`generating ${dir} …\n`);
+    build(dir);
+    writeFileSync(marker, '');
+  }
+  return dir;
+}
+
+function modelFiles(dir: string, config: Config): string[] {
+  return Array.from({ length: config.files }, (_, i) => join(dir, `model-${String(i + 1).padStart(5, '0')}.bin`));
+}
+
+function prepareModel(config: Config): string {
+  return prepared(join(config.dir, 'hashing', `model-${config.files}x${config.fileSize}`), (dir) =>
+    modelFiles(dir, config).forEach((path, i) => writeRandomFile(path, config.fileSize, i + 1)),
+  );
+}
+
+function prepareBig(config: Config): string {
+  const dir = prepared(join(config.dir, 'hashing', `big-${config.bigSize}`), (d) =>
+    writeRandomFile(join(d, 'big.bin'), config.bigSize, 1000),
+  );
+  return join(dir, 'big.bin');
+}
+
+function prepareSmall(config: Config): string {
+  return prepared(join(config.dir, 'hashing', `small-${config.smallFiles}x${config.smallSize}`), (dir) => {
+    const content = Buffer.alloc(config.smallSize);
+    for (let i = 0; i < config.smallFiles; i++) {
+      const sub = join(dir, `d${String(Math.floor(i / 1000)).padStart(4, '0')}`);
+      if (i % 1000 === 0) mkdirSync(sub);
+      randomFillSync(content);
+      writeFileSync(join(sub, `f${String(i).padStart(6, '0')}.txt`), content);
+    }
+  });
+}
+
+/** Reads every byte once so that all timed runs start from a warm page cache. */
+function warm(paths: string[]): void {
+  const buffer = Buffer.allocUnsafe(MiB);
+  for (const path of paths) {
+    const fd = openSync(path, 'r');
+    while (readSync(fd, buffer, 0, buffer.length, null) > 0);
+    closeSync(fd);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timed runs. Output goes to a file, not a pipe, so the benchmark process spends no CPU while
+// the measured one runs (the machine may have only two cores).
+
+interface Run {
+  seconds: number;
+  output: string;
+  peakRssMb: number | undefined;
+}
+
+const scratch = join(tmpdir(), `aicert-bench-${process.pid}`);
+const hasGnuTime = existsSync('/usr/bin/time');
+
+async function timed(command: string, args: string[], options: { rss?: boolean } = {}): Promise<Run> {
+  mkdirSync(scratch, { recursive: true });
+  const outPath = join(scratch, 'stdout');
+  const rssPath = join(scratch, 'rss');
+  const wrap = options.rss && hasGnuTime;
+  const [file, argv] = wrap ? ['/usr/bin/time', ['-f', '%M', '-o', rssPath, command, ...args]] : [command, args];
+  const out = openSync(outPath, 'w');
+  const started = performance.now();
+  const status = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(file, argv, { stdio: ['ignore', out, 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', resolve);
+  });
+  const seconds = (performance.now() - started) / 1000;
+  closeSync(out);
+  if (status !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${status}`);
+  const peakRssMb = wrap ? Number(readFileSync(rssPath, 'utf8').trim()) / 1024 : undefined;
+  return { seconds, output: readFileSync(outPath, 'utf8'), peakRssMb };
+}
+
+const aicert = (args: string[]) => timed(process.execPath, [CLI, 'measure', '--json', ...args], { rss: true });
+const opensslSerial = (files: string[]) =>
+  timed('sh', ['-c', 'for f; do openssl dgst -sha256 -r "$f"; done', 'sh', ...files]);
+const b3sum = (files: string[]) => timed('b3sum', files);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Runs the contenders alternately `repeat` times (so that load drifts hit both alike). */
+async function compare<T extends string>(
+  repeat: number,
+  contenders: Record<T, () => Promise<Run>>,
+): Promise<Record<T, { seconds: number; runs: Run[] }>> {
+  const names = Object.keys(contenders) as T[];
+  const runs = Object.fromEntries(names.map((name) => [name, [] as Run[]])) as Record<T, Run[]>;
+  for (let i = 0; i < repeat; i++) {
+    for (const name of i % 2 === 0 ? names : [...names].reverse()) runs[name].push(await contenders[name]());
+  }
+  return Object.fromEntries(
+    names.map((name) => [name, { seconds: median(runs[name].map((r) => r.seconds)), runs: runs[name] }]),
+  ) as Record<T, { seconds: number; runs: Run[] }>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting.
+
+const peakRss: number[] = [];
+const verdicts: string[] = [];
+
+function gbps(bytes: number, seconds: number): string {
+  return `${(bytes / seconds / 1e9).toFixed(2)} GB/s`;
+}
+
+function report(label: string, bytes: number, ours: { seconds: number; runs: Run[] }, theirs: { seconds: number }, reference: string, bar: number): void {
+  const ratio = theirs.seconds / ours.seconds;
+  const rss = Math.max(...ours.runs.map((r) => r.peakRssMb ?? 0));
+  peakRss.push(rss);
+  const verdict = ratio >= bar ? 'met' : 'MISSED';
+  verdicts.push(`${label}: ${ratio.toFixed(2)}× (bar ≥ ${bar}×) ${verdict}`);
+  process.stdout.write(
+    `${label}\n` +
+      `  aicert measure   ${ours.seconds.toFixed(3)} s  ${gbps(bytes, ours.seconds)}  peak RSS ${rss.toFixed(0)} MB` +
+      `  runs: ${ours.runs.map((r) => r.seconds.toFixed(3)).join(' ')}\n` +
+      `  ${reference.padEnd(15)}  ${theirs.seconds.toFixed(3)} s  ${gbps(bytes, theirs.seconds)}\n` +
+      `  ratio ${ratio.toFixed(2)}×  (bar ≥ ${bar}×: ${verdict})\n\n`,
+  );
+}
+
+interface JsonManifest {
+  entries: Array<{ name: string; digest: string }>;
+}
+
+/** The digests aicert printed must be the reference tool's (a fast wrong answer is no answer). */
+function checkAgreement(aicertOutput: string, referenceOutput: string, dir: string): void {
+  const ours = new Map((JSON.parse(aicertOutput) as JsonManifest[])[0]!.entries.map((e) => [join(dir, e.name), e.digest]));
+  for (const line of referenceOutput.trim().split('\n')) {
+    // openssl -r: "<hex> *<path>"; b3sum: "<hex>  <path>"
+    const digest = line.slice(0, 64);
+    const name = line.slice(66);
+    if (ours.get(name) !== digest) throw new Error(`digest mismatch for ${name}: aicert ${ours.get(name)}, reference ${digest}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function sweepBuffers(files: string[], bytes: number, repeat: number): Promise<void> {
+  const sizes = [64 * 1024, 128 * 1024, 256 * 1024, 512 * 1024, MiB];
+  const seconds = new Map<number, number[]>(sizes.map((s) => [s, []]));
+  const pools = new Map(sizes.map((size) => [size, new HashPool({ readBufferSize: size })]));
+  const tasks = files.map((path) => ({ path, start: 0, end: bytes / files.length, algorithm: 'sha256' as const }));
+  try {
+    for (const pool of pools.values()) await pool.hashAll(tasks.slice(0, 1)); // start the workers
+    for (let i = 0; i < repeat; i++) {
+      for (const size of i % 2 === 0 ? sizes : [...sizes].reverse()) {
+        const started = performance.now();
+        await pools.get(size)!.hashAll(tasks);
+        seconds.get(size)!.push((performance.now() - started) / 1000);
+      }
+    }
+  } finally {
+    await Promise.all([...pools.values()].map((pool) => pool.close()));
+  }
+  process.stdout.write('read-buffer sweep (library HashPool, SHA-256, same model, workers already running)\n');
+  for (const size of sizes) {
+    const s = median(seconds.get(size)!);
+    process.stdout.write(`  ${String(size / 1024).padStart(5)} KiB  ${s.toFixed(3)} s  ${gbps(bytes, s)}\n`);
+  }
+  process.stdout.write('\n');
+}
+
+export async function run(args: string[]): Promise<void> {
+  const config = parseConfig(args);
+  if (!config) return;
+  const want = (name: string) => config.only.has(name);
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  process.stdout.write(
+    `aicert hashing benchmark: ${cpus().length} cores (${cpu}), Node ${process.version}\n` +
+      `load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine skews every figure)\n` +
+      `data: ${config.dir}/hashing, warm page cache; ${config.repeat} run(s) per contender, median shown\n\n`,
+  );
+  try {
+    const modelDir = want('sha256') || want('blake3') || config.buffers ? prepareModel(config) : undefined;
+    const files = modelDir ? modelFiles(modelDir, config) : [];
+    const modelBytes = config.files * config.fileSize;
+    const big = want('big') ? prepareBig(config) : undefined;
+    const small = want('small') ? prepareSmall(config) : undefined;
+    warm([...files, ...(big ? [big] : [])]);
+
+    if (want('startup')) {
+      const tiny = join(scratch, 'tiny');
+      mkdirSync(scratch, { recursive: true });
+      writeFileSync(tiny, 'x');
+      const runs = (await compare(config.repeat, { aicert: () => aicert([tiny]) })).aicert;
+      process.stdout.write(`CLI start-up (measure of a 1-byte file): ${runs.seconds.toFixed(3)} s\n\n`);
+    }
+    if (want('sha256') && modelDir) {
+      const result = await compare(config.repeat, { aicert: () => aicert([modelDir]), openssl: () => opensslSerial(files) });
+      checkAgreement(result.aicert.runs[0]!.output, result.openssl.runs[0]!.output, modelDir);
+      report(`SHA-256, ${config.files} × ${config.fileSize / MiB} MiB model`, modelBytes, result.aicert, result.openssl, 'openssl serial', 2.3);
+    }
+    if (want('blake3') && modelDir) {
+      const result = await compare(config.repeat, { aicert: () => aicert([modelDir, '--hash', 'blake3']), b3sum: () => b3sum(files) });
+      checkAgreement(result.aicert.runs[0]!.output, result.b3sum.runs[0]!.output, modelDir);
+      report(`BLAKE3, ${config.files} × ${config.fileSize / MiB} MiB model`, modelBytes, result.aicert, result.b3sum, 'b3sum', 0.9);
+    }
+    if (want('big') && big) {
+      const result = await compare(config.repeat, {
+        aicert: () => aicert([big, '--shard-size', String(OMS_SHARD_SIZE)]),
+        openssl: () => opensslSerial([big]),
+      });
+      report(`SHA-256, one ${(config.bigSize / GiB).toFixed(2)} GiB file, 1 GB shards`, config.bigSize, result.aicert, result.openssl, 'openssl', 2.0);
+    }
+    if (want('small') && small) {
+      const runs = (await compare(config.repeat, { aicert: () => aicert([small]) })).aicert;
+      const rss = Math.max(...runs.runs.map((r) => r.peakRssMb ?? 0));
+      peakRss.push(rss);
+      const verdict = runs.seconds < 20 ? 'met' : 'MISSED';
+      verdicts.push(`${config.smallFiles} small files: ${runs.seconds.toFixed(2)} s (bar < 20 s) ${verdict}`);
+      process.stdout.write(
+        `${config.smallFiles} files of ${config.smallSize} B\n` +
+          `  aicert measure   ${runs.seconds.toFixed(3)} s  ${(config.smallFiles / runs.seconds).toFixed(0)} files/s  peak RSS ${rss.toFixed(0)} MB` +
+          `  (bar < 20 s: ${verdict})\n\n`,
+      );
+    }
+    if (config.buffers && modelDir) await sweepBuffers(files, modelBytes, config.repeat);
+
+    if (peakRss.length > 0) {
+      const worst = Math.max(...peakRss);
+      verdicts.push(`peak RSS: ${worst.toFixed(0)} MB (bar < 300 MB) ${worst < 300 ? 'met' : 'MISSED'}`);
+    }
+    process.stdout.write(`summary (load average now: ${loadavg().map((l) => l.toFixed(2)).join(' ')})\n`);
+    for (const line of verdicts) process.stdout.write(`  ${line}\n`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * Benchmark entry: `npm run bench -- NAME [flags]` (builds, then runs dist/bench/main.js).
+ * Each benchmark is a module exporting `run(args)`; `npm run bench -- NAME --help` lists its flags.
+ */
+const benchmarks: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
+  hashing: () => import('./hashing.js'),
+};
+
+const [name, ...args] = process.argv.slice(2);
+const load = name === undefined ? undefined : benchmarks[name];
+if (!load) {
+  process.stderr.write(`usage: npm run bench -- NAME [flags]\nbenchmarks: ${Object.keys(benchmarks).join(', ')}\n`);
+  process.exitCode = 2;
+} else {
+  await (await load()).run(args);
+}

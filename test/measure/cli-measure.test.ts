@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { chmodSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { b3sum, runCli, scratchDir, sha256sum, writeTree } from './helpers.js';
+
+const root = scratchDir('cli');
+writeTree(root, {
+  'model/config.json': '{"dim": 8}\n',
+  'model/weights.bin': Buffer.alloc(70_000, 3),
+  'model/notes/README.md': 'notes\n',
+  'model/.gitattributes': '*.bin filter=lfs\n',
+  'other/data.txt': 'data\n',
+});
+const model = join(root, 'model');
+
+interface JsonManifest {
+  path: string;
+  method: string;
+  hashAlgorithm: string;
+  shardSize?: number;
+  entries: Array<{ name: string; digest: string; size: number }>;
+  rootDigest: string;
+  ignorePaths: string[];
+}
+
+function parse(stdout: string): JsonManifest[] {
+  return JSON.parse(stdout) as JsonManifest[];
+}
+
+describe('aicert measure', () => {
+  it('--json prints only JSON: one manifest per PATH with sha256sum digests; nothing on stderr', async () => {
+    const result = await runCli(['measure', model, join(root, 'other'), '--json']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stderr, '');
+    const [first, second] = parse(result.stdout);
+    assert.equal(first!.path, model);
+    assert.deepEqual(first!.entries.map((e) => e.name), ['config.json', 'notes/README.md', 'weights.bin']);
+    for (const entry of first!.entries) assert.equal(entry.digest, sha256sum(join(model, entry.name)));
+    assert.match(first!.rootDigest, /^[0-9a-f]{64}$/);
+    assert.deepEqual(second!.entries.map((e) => e.name), ['data.txt']);
+  });
+
+  it('human output lists "digest  name" lines and the root', async () => {
+    const result = await runCli(['measure', model]);
+    assert.equal(result.status, 0, result.stderr);
+    const json = parse((await runCli(['measure', model, '--json'])).stdout)[0]!;
+    const lines = result.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /model: 3 entries, .*files, sha256$/);
+    assert.deepEqual(lines.slice(1, 4), json.entries.map((e) => `${e.digest}  ${e.name}`));
+    assert.equal(lines[4], `root sha256:${json.rootDigest}`);
+  });
+
+  it('--hash blake3 gives b3sum digests', async () => {
+    const result = await runCli(['measure', model, '--json', '--hash', 'blake3']);
+    assert.equal(result.status, 0, result.stderr);
+    const manifest = parse(result.stdout)[0]!;
+    assert.equal(manifest.hashAlgorithm, 'blake3');
+    for (const entry of manifest.entries) assert.equal(entry.digest, b3sum(join(model, entry.name)));
+  });
+
+  it('--shard-size selects shards and accepts units', async () => {
+    const result = await runCli(['measure', join(model, 'weights.bin'), '--json', '--shard-size', '32KiB']);
+    assert.equal(result.status, 0, result.stderr);
+    const manifest = parse(result.stdout)[0]!;
+    assert.equal(manifest.method, 'shards');
+    assert.equal(manifest.shardSize, 32_768);
+    assert.deepEqual(manifest.entries.map((e) => e.name), ['.:0:32768', '.:32768:65536', '.:65536:70000']);
+  });
+
+  it('--ignore takes paths relative to the current directory; --no-ignore-git-paths keeps git files', async () => {
+    const result = await runCli(['measure', 'model', '--json', '--ignore', 'model/notes', '--no-ignore-git-paths'], { cwd: root });
+    assert.equal(result.status, 0, result.stderr);
+    const manifest = parse(result.stdout)[0]!;
+    assert.deepEqual(manifest.entries.map((e) => e.name), ['.gitattributes', 'config.json', 'weights.bin']);
+    assert.deepEqual(manifest.ignorePaths, ['notes']);
+  });
+
+  for (const [label, args, code] of [
+    ['a missing PATH', ['measure', join(root, 'missing')], 'measure.not-found'],
+    ['an --ignore outside every PATH', ['measure', model, '--ignore', join(root, 'other')], 'measure.ignore-outside'],
+    ['a bad --shard-size', ['measure', model, '--shard-size', '12 parsecs'], 'measure.bad-shard-size'],
+    ['a zero --shard-size', ['measure', model, '--shard-size', '0'], 'measure.bad-shard-size'],
+  ] as const) {
+    it(`${label}: exit 2, the error code on stderr, nothing on stdout`, async () => {
+      const result = await runCli([...args, '--json']);
+      assert.equal(result.status, 2);
+      assert.equal(result.stdout, '');
+      assert.match(result.stderr, new RegExp(`\\[${code.replace('.', '\\.')}\\]`));
+    });
+  }
+
+  it('an unknown --hash is a usage error (exit 2)', async () => {
+    const result = await runCli(['measure', model, '--hash', 'md5']);
+    assert.equal(result.status, 2);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /md5/);
+  });
+
+  it('a failure in a later PATH leaves no partial output for the earlier ones', async () => {
+    const broken = join(root, 'broken');
+    writeTree(broken, { 'ok.txt': 'ok' });
+    symlinkSync('ok.txt', join(broken, 'link'));
+    for (const json of [[], ['--json']]) {
+      const result = await runCli(['measure', model, broken, ...json]);
+      assert.equal(result.status, 2);
+      assert.equal(result.stdout, '');
+      assert.match(result.stderr, /link.*symbolic link.*\[measure\.symlink\]/);
+    }
+    const allowed = await runCli(['measure', broken, '--json', '--allow-symlinks']);
+    assert.equal(allowed.status, 0, allowed.stderr);
+    assert.deepEqual(parse(allowed.stdout)[0]!.entries.map((e) => e.name), ['link', 'ok.txt']);
+  });
+
+  it('an unreadable file: exit 2, measure.unreadable, nothing on stdout', async () => {
+    const locked = join(root, 'locked');
+    writeTree(locked, { 'open.txt': 'x', 'secret.bin': 'y' });
+    // root reads everything, so then run the CLI as "nobody" against a file only root may read.
+    const asRoot = process.getuid?.() === 0;
+    chmodSync(join(locked, 'secret.bin'), asRoot ? 0o600 : 0o000);
+    chmodSync(root, 0o755);
+    const result = await runCli(['measure', locked, '--json'], asRoot ? { uid: 65534, gid: 65534, cwd: '/' } : {});
+    assert.equal(result.status, 2, result.stderr);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /secret\.bin: permission denied \[measure\.unreadable\]/);
+  });
+});
