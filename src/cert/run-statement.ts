@@ -69,7 +69,8 @@ export function buildRunStatement(records: readonly CelRecord[]): Statement<Prov
   const exit = only<ExitEvent>(events, 'exit');
   const environment = only<EnvironmentEvent>(events, 'environment');
   const inputs = events.filter((e): e is ArtifactEvent => e.type === 'input');
-  const outputs = events.filter((e): e is ArtifactEvent => e.type === 'output');
+  const outputs = events.filter((e): e is ArtifactEvent => e.type === 'output' && e.role === 'model');
+  const transcript = events.find((e): e is ArtifactEvent => e.type === 'output' && e.role === 'transcript');
   const exitRecord = records.find((r) => r.content === exit)!;
   const { type: _type, ...platform } = environment;
   return {
@@ -93,6 +94,7 @@ export function buildRunStatement(records: readonly CelRecord[]): Statement<Prov
             digest: { sha256: exitRecord.digests[0]!.digest },
             annotations: { success: exit.success, exitCode: exit.exitCode, signal: exit.signal, durationMs: exit.durationMs },
           },
+          ...(transcript ? [{ name: 'aicert:transcript', digest: { sha256: transcript.digest.sha256 }, annotations: { files: transcript.files, bytes: transcript.bytes } }] : []),
         ],
       },
     },

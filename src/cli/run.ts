@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { TPM_ADDRESS_HELP, defaultTpmAddress } from '../tpm/address.js';
-import { certifiedRun } from '../run/certified-run.js';
+import { certifiedRun, type TrainerOptions } from '../run/certified-run.js';
 import { loadRunConfig, required, type RunConfig } from '../run/run-config.js';
 
 interface RunFlags {
@@ -14,6 +14,12 @@ interface RunFlags {
   tpm?: string;
   pcr?: string;
   certifyFailure?: boolean;
+  trainer?: boolean;
+  transcript?: string;
+  checkpointEvery?: string;
+  holdout?: string;
+  trainerData?: string;
+  challenge?: string;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -30,6 +36,12 @@ export function registerRunCommand(program: Command): void {
     .option('--tpm <address>', `TPM to use: ${TPM_ADDRESS_HELP}`)
     .option('--pcr <n>', 'application PCR to measure into (resettable 16/23, or a PCR that is zero since boot)')
     .option('--certify-failure', 'also certify a failed run; such a certificate never verifies as a success')
+    .option('--trainer', 'the command speaks the aicert trainer protocol (docs/trainer-protocol.md): commit its seed, measure its checkpoints live')
+    .option('--transcript <dir>', 'trainer transcript directory (default: <output>.transcript)')
+    .option('--checkpoint-every <k>', 'trainer checkpoint interval in steps (default 10)')
+    .option('--holdout <fraction>', 'fraction of records the trainer holds out for the memorization test (default 0.1)')
+    .option('--trainer-data <file>', 'the record file the trainer trains on (default: the single --data, if it is a file)')
+    .option('--challenge <hex>', "a verifier's 32-byte challenge mixed into the trainer seed instead of TPM randomness")
     .addHelpText(
       'after',
       `
@@ -59,6 +71,7 @@ Example:
         command: command.length > 0 ? command : (config.command ?? []),
         configFile: flags.config,
         certifyFailure: flags.certifyFailure ?? config.certifyFailure ?? false,
+        trainer: flags.trainer || config.trainer ? trainerOptions(flags, config, output) : undefined,
         log: (line) => process.stderr.write(`aicert: ${line}\n`),
       });
       const { outcome } = result;
@@ -71,4 +84,24 @@ Example:
         process.exitCode = 1;
       }
     });
+}
+
+function trainerOptions(flags: RunFlags, config: RunConfig, output: string): TrainerOptions {
+  const t = config.trainer ?? {};
+  const k = Number(flags.checkpointEvery ?? t.checkpointEvery ?? 10);
+  if (!Number.isSafeInteger(k) || k < 1) throw new InputError('usage.checkpoint-every', `--checkpoint-every must be a positive whole number of steps`);
+  const holdout = Number(flags.holdout ?? t.holdout ?? 0.1);
+  if (!(holdout > 0 && holdout < 1)) throw new InputError('usage.holdout', '--holdout must be a fraction between 0 and 1, e.g. 0.1');
+  const data = flags.data ?? config.data ?? [];
+  const dataset = flags.trainerData ?? t.dataset ?? (data.length === 1 ? data[0] : undefined);
+  if (!dataset) throw new InputError('usage.trainer-data', '--trainer-data FILE is required: the record file the trainer trains on');
+  const challengeHex = flags.challenge ?? t.challenge;
+  if (challengeHex !== undefined && !/^[0-9a-fA-F]{64}$/.test(challengeHex)) throw new InputError('usage.challenge', '--challenge must be 64 hex digits (32 bytes)');
+  return {
+    transcript: flags.transcript ?? t.transcript ?? `${output.replace(/\/+$/, '')}.transcript`,
+    checkpointEvery: k,
+    holdoutFraction: holdout,
+    dataset,
+    ...(challengeHex && { challenge: Buffer.from(challengeHex, 'hex') }),
+  };
 }

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { readBoundedFile } from '../cert/key-files.js';
+import { existsSync } from 'node:fs';
+import { readBoundedFile, readPublicKeyFile } from '../cert/key-files.js';
+import { MAX_ENDORSEMENT_BYTES } from '../cert/endorsement.js';
 import { MAX_CERTIFICATE_BYTES } from '../cert/certificate.js';
 import { loadTrustAnchors, NO_TRUST_ANCHORS } from '../evidence/ak-trust.js';
 import { loadPolicy } from '../evidence/policy.js';
@@ -14,6 +16,8 @@ interface VerifyFlags {
   trust?: string;
   allowUntrustedAk?: boolean;
   json?: boolean;
+  endorsement?: string[];
+  trustAuditor?: string[];
 }
 
 export function registerVerifyCommand(program: Command): void {
@@ -27,6 +31,8 @@ export function registerVerifyCommand(program: Command): void {
     .option('--policy <file>', 'YAML policy: boot PCRs, allowed inputs, minimum AK trust (docs/policy.md)')
     .option('--trust <file>', 'trusted AK CA certificates (PEM), or a YAML trust file listing several')
     .option('--allow-untrusted-ak', 'accept an attestation key nothing vouches for (testing only; labelled UNTRUSTED)')
+    .option('--endorsement <file>', "an auditor's endorsement to check (repeatable; default <certificate>.vsa.json when it exists)", (v: string, acc: string[] = []) => [...acc, v])
+    .option('--trust-auditor <pem>', 'public key of an auditor whose endorsements you trust (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--json', 'print the report as JSON')
     .addHelpText(
       'after',
@@ -36,6 +42,7 @@ the list. Exit status: 0 verified, 1 not verified, 2 unusable input or usage.
 
 Example:
   aicert verify model.aicert.json --model ./model --trust ca.pem --policy policy.yaml
+  aicert verify model.aicert.json --trust ca.pem --trust-auditor auditor.pub.pem   # + model.aicert.vsa.json
 `,
     )
     .action(async (path: string, flags: VerifyFlags) => {
@@ -47,10 +54,20 @@ Example:
         model: flags.model,
         data: flags.data,
         code: flags.code,
+        ...(await endorsementOptions(path, flags)),
       });
       process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
       process.exitCode = report.exitStatus;
     });
+}
+
+async function endorsementOptions(certificate: string, flags: VerifyFlags) {
+  const defaultPath = certificate.replace(/\.json$/, '') + '.vsa.json';
+  const paths = flags.endorsement ?? (flags.trustAuditor && existsSync(defaultPath) ? [defaultPath] : []);
+  return {
+    endorsements: await Promise.all(paths.map(async (p) => ({ name: p, bytes: await readBoundedFile(p, MAX_ENDORSEMENT_BYTES, 'endorsement') }))),
+    trustedAuditors: await Promise.all((flags.trustAuditor ?? []).map(readPublicKeyFile)),
+  };
 }
 
 function formatReport(r: VerificationReport): string {

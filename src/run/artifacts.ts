@@ -13,7 +13,7 @@ import type { DependencyRole } from '../cert/provenance.js';
  * PCR) from which the statement's descriptors are derived. Artifacts are named by content:
  * the OMS manifest root of their files (SHA-256), never by a path or a commit id alone.
  */
-export type ArtifactRole = DependencyRole | 'model';
+export type ArtifactRole = DependencyRole | 'model' | 'transcript';
 
 /** Manifests longer than this are recorded by root and file count only, to bound the log. */
 export const MAX_LISTED_FILES = 10_000;
@@ -87,4 +87,10 @@ export async function measureConfigArtifact(path: string): Promise<ArtifactEvent
     files: 1,
     bytes: bytes.length,
   };
+}
+
+/** A trainer's transcript (checkpoints, batch log, meta), measured after the run. */
+export async function measureTranscriptArtifact(path: string, pool?: HashPool): Promise<ArtifactEvent> {
+  const manifest = await measurePath(path, { pool });
+  return { type: 'output', role: 'transcript', name: basename(resolve(path)), ...manifestFields(manifest) };
 }

@@ -13,6 +13,8 @@ export const BOOT_PCRS = [0, 1, 2, 3, 4, 5, 6, 7];
  */
 export class AttestedSession {
   readonly records: CelRecord[] = [];
+  /** Extends run one at a time, so the log's order is the order the PCR was extended in. */
+  private last: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly tpm: Tpm,
@@ -40,12 +42,16 @@ export class AttestedSession {
   }
 
   /** Records `content` in the log and extends its digest into the PCR; returns the digest. */
-  async extend(content: EventContent): Promise<Buffer> {
-    const record = makeRecord(this.records.length, this.pcr, content);
-    const digest = eventDigest(content);
-    await this.tpm.pcrExtend(this.pcr, [{ hashAlg: TPM_ALG.SHA256, digest }]);
-    this.records.push(record);
-    return digest;
+  extend(content: EventContent): Promise<Buffer> {
+    const next = this.last.then(async () => {
+      const record = makeRecord(this.records.length, this.pcr, content);
+      const digest = eventDigest(content);
+      await this.tpm.pcrExtend(this.pcr, [{ hashAlg: TPM_ALG.SHA256, digest }]);
+      this.records.push(record);
+      return digest;
+    });
+    this.last = next.catch(() => undefined);
+    return next;
   }
 
   /** Quotes the boot PCRs and the application PCR over `qualifyingData`. */

@@ -1,7 +1,7 @@
 import { arch, cpus, platform, release, totalmem } from 'node:os';
 import { existsSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { mkdir, readdir } from 'node:fs/promises';
 import { EnvironmentError, InputError } from '../errors.js';
 import { Tpm } from '../tpm/client.js';
 import { objectName, public2b } from '../tpm/public.js';
@@ -20,7 +20,9 @@ import { createHash } from 'node:crypto';
 import { AttestedSession } from './attested-session.js';
 import { lockTpm } from './tpm-lock.js';
 import { executeCommand, type CommandOutcome } from './execute.js';
-import { measureCodeArtifact, measureConfigArtifact, measureDatasetArtifact, measureModelArtifact, type ArtifactEvent } from './artifacts.js';
+import { measureCodeArtifact, measureConfigArtifact, measureDatasetArtifact, measureModelArtifact, measureTranscriptArtifact, type ArtifactEvent } from './artifacts.js';
+import { CheckpointWatcher } from './checkpoint-watcher.js';
+import { TRAINER_PROTOCOL, trainerSeed, type TrainerCommitment } from './trainer-commitment.js';
 import type { PcrAttestation } from '../tpm/attest-pcrs.js';
 import { AICERT_VERSION } from '../version.js';
 
@@ -37,8 +39,21 @@ export interface RunOptions {
   command: string[];
   configFile?: string;
   certifyFailure: boolean;
+  /** Run the command as a protocol trainer (docs/trainer-protocol.md). */
+  trainer?: TrainerOptions;
   /** Progress lines (stderr in the CLI). */
   log: (line: string) => void;
+}
+
+export interface TrainerOptions {
+  /** The transcript directory (must not exist yet, or be empty). */
+  transcript: string;
+  checkpointEvery: number;
+  holdoutFraction: number;
+  /** The record file trained on: one of the --data paths, or a file inside one. */
+  dataset: string;
+  /** Randomness for the seed given by a verifier; default 32 bytes from the TPM. */
+  challenge?: Buffer;
 }
 
 export interface RunResult {
@@ -67,15 +82,25 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     const session = await AttestedSession.begin(tpm, o.pcr);
     await session.extend(await sessionEvent(tpm, o.pcr, akName));
     await session.extend(await environmentEvent(tpm));
-    for (const input of await measureInputs(o, pool)) await session.extend(input);
+    const inputs = await measureInputs(o, pool);
+    for (const input of inputs) await session.extend(input);
     await session.extend({ type: 'command', argv: o.command, output: basename(o.output) } satisfies CommandEvent);
-    const commitment = { type: 'commitment', events: session.records.map((r) => r.digests[0]!.digest) } satisfies EventContent;
+    const trainer = o.trainer && (await commitTrainer(tpm, o.trainer, o.data, inputs));
+    const commitment = {
+      type: 'commitment',
+      events: session.records.map((r) => r.digests[0]!.digest),
+      ...(trainer && { trainer: trainer.commitment }),
+    } satisfies EventContent;
     await session.extend(commitment);
     o.log('inputs measured and committed; taking the start quote');
     const startQuote = await session.quote(eventDigest(commitment));
 
     o.log(`running: ${o.command.join(' ')}`);
-    const outcome = await executeCommand(o.command, process.env);
+    const watcher = trainer && new CheckpointWatcher(join(o.trainer!.transcript, 'checkpoints'), pool, (event) => session.extend(event));
+    watcher?.start();
+    const outcome = await executeCommand(o.command, { ...process.env, ...trainer?.environment });
+    const checkpoints = await watcher?.finish();
+    if (watcher) o.log(`${checkpoints} checkpoints measured as they were written`);
     const success = outcome.exitCode === 0 && outcome.signal === null;
     await session.extend({
       type: 'exit',
@@ -92,6 +117,10 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
       await session.extend(await measureModelArtifact(o.output, 'model', 'output', pool));
     } else if (success) {
       throw new InputError('run.no-output', `the command succeeded but wrote nothing to ${o.output}`);
+    }
+    if (o.trainer && existsSync(o.trainer.transcript)) {
+      o.log(`measuring the transcript in ${o.trainer.transcript}`);
+      await session.extend(await measureTranscriptArtifact(o.trainer.transcript, pool));
     }
 
     const statement = serializeStatement(buildRunStatement(session.records));
@@ -167,6 +196,42 @@ async function measureInputs(o: RunOptions, pool: HashPool): Promise<ArtifactEve
   }
   if (o.configFile) inputs.push(await measureConfigArtifact(o.configFile));
   return inputs;
+}
+
+/**
+ * Fixes the trainer's seed before it starts: s from the inputs' content digests and fresh
+ * randomness (the TPM's, or a verifier's challenge), plus the protocol parameters, all of which
+ * go into the commitment event. Returns the environment the trainer runs with.
+ */
+async function commitTrainer(tpm: Tpm, t: TrainerOptions, data: string[], inputs: ArtifactEvent[]) {
+  const dataset = resolve(t.dataset);
+  const owner = data.map((d) => resolve(d)).find((d) => dataset === d || dataset.startsWith(`${d}/`));
+  if (!owner) throw new InputError('usage.trainer-dataset', `the trainer's dataset ${t.dataset} is not one of the --data inputs (or a file inside one)`);
+  if (existsSync(t.transcript) && (await readdir(t.transcript)).length > 0) {
+    throw new InputError('usage.transcript', `the transcript directory ${t.transcript} is not empty; a run writes a fresh transcript`);
+  }
+  await mkdir(join(t.transcript, 'checkpoints'), { recursive: true });
+  const r = t.challenge ?? (await tpm.getRandom(32));
+  const seed = trainerSeed(inputs, r);
+  const commitment: TrainerCommitment = {
+    protocol: TRAINER_PROTOCOL,
+    seed: seed.toString('hex'),
+    r: r.toString('hex'),
+    rSource: t.challenge ? 'challenge' : 'tpm',
+    checkpointEvery: t.checkpointEvery,
+    holdoutFraction: t.holdoutFraction,
+    dataset: { input: basename(owner), path: relative(owner, dataset) || '.' },
+  };
+  const environment = {
+    AICERT_TRAINER_PROTOCOL: String(TRAINER_PROTOCOL),
+    AICERT_TRAINER_MODE: 'train',
+    AICERT_SEED: commitment.seed,
+    AICERT_TRANSCRIPT: resolve(t.transcript),
+    AICERT_CHECKPOINT_EVERY: String(t.checkpointEvery),
+    AICERT_HOLDOUT_FRACTION: String(t.holdoutFraction),
+    AICERT_DATASET: dataset,
+  };
+  return { commitment, environment };
 }
 
 function quoteJson(phase: 'start' | 'end', q: PcrAttestation): CertificateQuote {

@@ -17,6 +17,9 @@ import { parseYamlDocument } from '../util/yaml-document.js';
  *   tpm: swtpm:unix:/tmp/aicert-swtpm/tpm.sock   # optional
  *   pcr: 23                      # optional
  *   command: [node, train.js, --out, out/model]
+ *   trainer:                     # optional: a protocol trainer (docs/trainer-protocol.md)
+ *     checkpointEvery: 10
+ *     dataset: data/train.jsonl
  */
 const runConfigSchema = z.strictObject({
   version: z.literal(1),
@@ -29,6 +32,16 @@ const runConfigSchema = z.strictObject({
   pcr: z.number().int().min(0).max(23).optional(),
   command: z.array(z.string()).min(1).max(10_000).optional(),
   certifyFailure: z.boolean().optional(),
+  /** Protocol trainer settings (docs/trainer-protocol.md); its presence turns the protocol on. */
+  trainer: z
+    .strictObject({
+      transcript: z.string().min(1).optional(),
+      checkpointEvery: z.number().int().min(1).optional(),
+      holdout: z.number().gt(0).lt(1).optional(),
+      dataset: z.string().min(1).optional(),
+      challenge: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
+    })
+    .optional(),
 });
 export type RunConfig = z.infer<typeof runConfigSchema>;
 
@@ -45,6 +58,9 @@ export async function loadRunConfig(path: string): Promise<RunConfig> {
     baseModel: at(config.baseModel),
     output: at(config.output),
     certificate: at(config.certificate),
+    ...(config.trainer && {
+      trainer: { ...config.trainer, transcript: at(config.trainer.transcript), dataset: at(config.trainer.dataset) },
+    }),
   };
 }
 

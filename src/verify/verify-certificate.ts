@@ -3,7 +3,9 @@ import { AicertError, VerificationError } from '../errors.js';
 import { parseCertificate, type Certificate, type CertificateQuote, type QuotePhase } from '../cert/certificate.js';
 import { decodeBase64Strict } from '../cert/base64.js';
 import { pae } from '../cert/dsse.js';
-import { IN_TOTO_PAYLOAD_TYPE, parseStatement } from '../cert/intoto.js';
+import { IN_TOTO_PAYLOAD_TYPE, parseStatement, type Statement } from '../cert/intoto.js';
+import { checkEndorsement, type CheckedEndorsement } from '../cert/endorsement.js';
+import type { KeyObject } from 'node:crypto';
 import { provenancePredicateSchema, SLSA_PROVENANCE_V1, AICERT_BUILD_TYPE } from '../cert/provenance.js';
 import { buildRunStatement, type ExitEvent, type SessionEvent } from '../cert/run-statement.js';
 import { canonicalize } from '../evidence/jcs.js';
@@ -16,6 +18,7 @@ import { TPM_ALG } from '../tpm/constants.js';
 import type { ArtifactEvent } from '../run/artifacts.js';
 import { BOOT_PCRS } from '../run/attested-session.js';
 import { CheckList, type VerificationReport } from './report.js';
+import { TRAINER_PROTOCOL, trainerSeed, type TrainerCommitment } from '../run/trainer-commitment.js';
 import { checkArtifacts, type ArtifactPaths } from './artifacts.js';
 
 export interface VerifyOptions extends ArtifactPaths {
@@ -25,6 +28,9 @@ export interface VerifyOptions extends ArtifactPaths {
   policy?: Policy;
   /** Time at which certificates must be valid; default now. */
   now?: Date;
+  /** Auditor endorsements (SLSA VSAs) to check, and the auditor keys trusted to sign them. */
+  endorsements?: Array<{ name: string; bytes: Uint8Array }>;
+  trustedAuditors?: KeyObject[];
 }
 
 /** Thrown inside the checklist to stop at the first failure; the failure is already recorded. */
@@ -80,6 +86,8 @@ export async function verifyCertificate(bytes: Uint8Array, name: string, o: Veri
       },
       () => 'every event digest is the digest of its content; the session names this AK and PCR',
     );
+    const trainer = events[commitmentIndex]!.trainer as TrainerCommitment | undefined;
+    if (trainer) step('trainer.commitment', () => checkTrainerCommitment(trainer, events), () => `the trainer's seed s derives from the inputs' digests and r (${trainer.rSource}); ${events.filter((e) => e.type === 'checkpoint').length} checkpoints measured live`);
     step('statement.eventlog', () => checkStatementMatchesLog(statementBytes, records), () => 'the statement is exactly the one the verified event log implies');
     const exit = events.find((e): e is ExitEvent => e.type === 'exit')!;
     step('run.exit', () => checkExit(exit), () => 'the training command exited with status 0');
@@ -106,7 +114,8 @@ export async function verifyCertificate(bytes: Uint8Array, name: string, o: Veri
       if (r.status === 'ok') list.ok(r.id, r.reason);
       else list.skipped(r.id, r.reason);
     }
-    return report(name, list, akTrust, facts(events, start, end));
+    const endorsements = checkEndorsements(list, bytes, statementBytes, o);
+    return report(name, list, akTrust, { ...facts(events, start, end), ...(endorsements.length > 0 && { endorsements }) });
   } catch (err) {
     if (err instanceof Stop) return report(name, list, akTrust);
     throw err;
@@ -124,6 +133,32 @@ function report(name: string, list: CheckList, akTrust: VerificationReport['akTr
     checks: list.results,
     ...(!failure && facts && { facts }),
   };
+}
+
+/**
+ * Endorsements are checked when any are given or any auditor is trusted: each must be signed
+ * by a trusted auditor and vouch for this certificate; an untrusted or altered one fails.
+ */
+function checkEndorsements(list: CheckList, certificateBytes: Uint8Array, statementBytes: Buffer, o: VerifyOptions): CheckedEndorsement[] {
+  const given = o.endorsements ?? [];
+  const auditors = o.trustedAuditors ?? [];
+  if (given.length === 0 && auditors.length === 0) return [];
+  if (given.length === 0) {
+    list.failed('audit.endorsement', 'auditors are trusted (--trust-auditor) but no endorsement was found (--endorsement FILE)');
+    throw new Stop();
+  }
+  const subject = (JSON.parse(statementBytes.toString('utf8')) as Statement).subject;
+  return given.map(({ name, bytes }) => {
+    try {
+      const e = checkEndorsement(bytes, certificateBytes, subject, auditors);
+      list.ok('audit.endorsement', `${name}: ${e.auditor} vouched ${e.result} (${e.levels.join(', ')}) at ${e.timeVerified}`);
+      return e;
+    } catch (err) {
+      if (!(err instanceof AicertError)) throw err;
+      list.failed(err.code.startsWith('audit.endorsement') ? err.code : 'audit.endorsement', `${name}: ${err.message}`);
+      throw new Stop();
+    }
+  });
 }
 
 function statementPayload(cert: Certificate): Buffer {
@@ -215,6 +250,20 @@ function checkSessionFacts(events: EventContent[], pcr: number, akPublic: Public
   if (canonicalize(committed) !== canonicalize(prior)) {
     throw new VerificationError('eventlog.content', 'the commitment event does not list exactly the digests of the events before it');
   }
+}
+
+/** s must be recomputable from the verified inputs and r, and checkpoints numbered 0, 1, 2…. */
+function checkTrainerCommitment(trainer: TrainerCommitment, events: EventContent[]): void {
+  const inputs = events.filter((e): e is ArtifactEvent => e.type === 'input');
+  const expected = trainerSeed(inputs, Buffer.from(String(trainer.r), 'hex')).toString('hex');
+  if (trainer.protocol !== TRAINER_PROTOCOL || !/^[0-9a-f]{64}$/.test(String(trainer.r)) || trainer.seed !== expected) {
+    throw new VerificationError('trainer.commitment', `the committed trainer seed ${trainer.seed} is not SHA-256 of the inputs' digests and r (expected ${expected}); the initialization and data order cannot be trusted`);
+  }
+  events
+    .filter((e) => e.type === 'checkpoint')
+    .forEach((c, i) => {
+      if (c.index !== i) throw new VerificationError('trainer.commitment', `checkpoint event ${i} has index ${String(c.index)}; checkpoints must be numbered 0, 1, 2…`);
+    });
 }
 
 function checkStatementMatchesLog(statementBytes: Buffer, records: readonly CelRecord[]): void {

@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EventContent } from '../evidence/event-log.js';
+import type { HashPool } from '../measure/hash-pool.js';
+
+export interface CheckpointEvent extends EventContent {
+  type: 'checkpoint';
+  index: number;
+  sha256: string;
+  bytes: number;
+}
+
+export function checkpointFileName(index: number): string {
+  return `${String(index).padStart(6, '0')}.safetensors`;
+}
+
+const POLL_MS = 100;
+
+/**
+ * Watches a transcript's checkpoint directory while the trainer runs and reports each
+ * checkpoint, in index order, as soon as its file appears (trainers rename complete files into
+ * place). Reporting extends its digest into the PCR, so a checkpoint swapped later no longer
+ * matches. `finish()` reports the checkpoints still unseen after the trainer exited.
+ */
+export class CheckpointWatcher {
+  private next = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private failure: unknown;
+
+  constructor(
+    private readonly dir: string,
+    private readonly pool: HashPool,
+    private readonly report: (event: CheckpointEvent) => Promise<unknown>,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.running = this.running.then(() => this.sweep()).catch((err) => {
+        this.failure ??= err;
+      });
+    }, POLL_MS);
+  }
+
+  /** Stops polling, reports what remains, and returns how many checkpoints were reported. */
+  async finish(): Promise<number> {
+    clearInterval(this.timer);
+    await this.running;
+    if (this.failure) throw this.failure;
+    await this.sweep();
+    return this.next;
+  }
+
+  private async sweep(): Promise<void> {
+    for (;;) {
+      const path = join(this.dir, checkpointFileName(this.next));
+      if (!existsSync(path)) return;
+      const { size } = await stat(path);
+      const sha256 = (await this.pool.hash({ path, start: 0, end: size, algorithm: 'sha256' })).toString('hex');
+      await this.report({ type: 'checkpoint', index: this.next, sha256, bytes: size });
+      this.next++;
+    }
+  }
+}
