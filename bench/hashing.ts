@@ -237,7 +237,12 @@ function gbps(bytes: number, seconds: number): string {
   return `${(bytes / seconds / 1e9).toFixed(2)} GB/s`;
 }
 
-function report(label: string, bytes: number, ours: { seconds: number; runs: Run[] }, theirs: { seconds: number }, reference: string, bar: number): void {
+interface Timing {
+  seconds: number;
+  runs: Run[];
+}
+
+function report(label: string, bytes: number, ours: Timing, theirs: Timing, reference: string, bar: number): void {
   const ratio = theirs.seconds / ours.seconds;
   const rss = Math.max(...ours.runs.map((r) => r.peakRssMb ?? 0));
   peakRss.push(rss);
@@ -247,7 +252,8 @@ function report(label: string, bytes: number, ours: { seconds: number; runs: Run
     `${label}\n` +
       `  aicert measure   ${ours.seconds.toFixed(3)} s  ${gbps(bytes, ours.seconds)}  peak RSS ${rss.toFixed(0)} MB` +
       `  runs: ${ours.runs.map((r) => r.seconds.toFixed(3)).join(' ')}\n` +
-      `  ${reference.padEnd(15)}  ${theirs.seconds.toFixed(3)} s  ${gbps(bytes, theirs.seconds)}\n` +
+      `  ${reference.padEnd(15)}  ${theirs.seconds.toFixed(3)} s  ${gbps(bytes, theirs.seconds)}` +
+      `  runs: ${theirs.runs.map((r) => r.seconds.toFixed(3)).join(' ')}\n` +
       `  ratio ${ratio.toFixed(2)}×  (bar ≥ ${bar}×: ${verdict})\n\n`,
   );
 }

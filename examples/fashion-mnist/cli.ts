@@ -46,3 +46,11 @@ export async function runMain(program: string, main: () => Promise<void>): Promi
     }
   }
 }
+
+/** A positive decimal number (e.g. a learning rate) given as an option, or `fallback` when absent. */
+export function decimalOption(value: string | undefined, flag: string, fallback: number, max = 1000): number {
+  if (value === undefined) return fallback;
+  const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n > 0 && n <= max)) throw new InputError('example.usage', `${flag} must be a decimal number above 0 and at most ${max}, got "${value}"`);
+  return n;
+}

@@ -6,9 +6,10 @@
  */
 import { join } from 'node:path';
 import { parseOptions, requiredOption, runMain } from './cli.js';
-import { Mlp, toInputs, useCpuBackend } from './mlp.js';
+import { readCheckpointFile } from '../../src/trainer/index.js';
+import { backendFromEnvironment, useBackend } from './backend.js';
+import { Mlp, toInputs } from './mlp.js';
 import { readImageSet } from './records.js';
-import { readF32Tensors } from './safetensors-reader.js';
 
 const USAGE = `usage: evaluate --model FILE --data DIR [--json]
   --model FILE  a model.safetensors written by train
@@ -25,8 +26,8 @@ await runMain('evaluate', async () => {
   }
   const modelPath = requiredOption(options.model, '--model');
   const test = readImageSet(join(requiredOption(options.data, '--data'), 'test.jsonl'));
-  await useCpuBackend();
-  const model = new Mlp(readF32Tensors(modelPath), modelPath);
+  await useBackend(backendFromEnvironment());
+  const model = new Mlp(await readCheckpointFile(modelPath), modelPath);
   const { accuracy, loss } = model.evaluate(toInputs(test), test.labels);
   model.dispose();
   process.stdout.write(

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../src/errors.js';
+import { SeedStream, type Checkpoint } from '../../src/trainer/index.js';
 import { CLASS_COUNT, IMAGE_PIXELS, type ImageSet } from './records.js';
-import type { NamedTensor } from './safetensors-writer.js';
-import { SeededRandom } from './seeded-random.js';
 
 /**
  * The classifier: a multilayer perceptron 784 → 64 (ReLU) → 10 (softmax), on pixels scaled to
@@ -16,34 +15,31 @@ const LAYERS = [
   { name: 'dense2', inputs: HIDDEN_UNITS, units: CLASS_COUNT },
 ] as const;
 /** The model's tensors by name, in the order the forward pass uses them. */
-const WEIGHT_SHAPES: ReadonlyArray<{ name: string; shape: [number] | [number, number] }> = LAYERS.flatMap(
-  ({ name, inputs, units }) => [
-    { name: `${name}.kernel`, shape: [inputs, units] as [number, number] },
-    { name: `${name}.bias`, shape: [units] as [number] },
-  ],
-);
+const WEIGHT_SHAPES: ReadonlyArray<{ name: string; shape: number[] }> = LAYERS.flatMap(({ name, inputs, units }) => [
+  { name: `${name}.kernel`, shape: [inputs, units] },
+  { name: `${name}.bias`, shape: [units] },
+]);
 export const ARCHITECTURE = `mlp-${IMAGE_PIXELS}-${HIDDEN_UNITS}-${CLASS_COUNT}`;
-
-/** Selects the deterministic backend and silences TensorFlow.js's advice to install tfjs-node. */
-export async function useCpuBackend(): Promise<void> {
-  tf.enableProdMode();
-  if (!(await tf.setBackend('cpu'))) throw new Error('TensorFlow.js could not start its cpu backend');
-}
+/** Loss mode evaluates records in chunks of this many, to bound memory. */
+const LOSS_CHUNK = 1000;
 
 /**
- * W0 from the seed: Glorot-uniform kernels (uniform in ±√(6 / (fan_in + fan_out))) drawn in order
- * from the seed's "init" stream, zero biases.
+ * W0 from the seed s: Glorot-uniform kernels, each value (2u − 1)·√(6 / (fan_in + fan_out)) with
+ * u = unit() drawn in order from stream(s, "aicert/init") (dense1.kernel row-major, then
+ * dense2.kernel), rounded to float32; zero biases.
  */
-export function initialWeights(seed: string): NamedTensor[] {
-  const random = new SeededRandom(seed, 'init');
-  return WEIGHT_SHAPES.map(({ name, shape }) => {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    if (shape.length === 2) {
-      const limit = Math.sqrt(6 / (shape[0] + shape[1]));
-      for (let i = 0; i < data.length; i++) data[i] = (2 * random.nextUnit() - 1) * limit;
-    }
-    return { name, shape, data };
-  });
+export function initialWeights(seed: Buffer): Checkpoint {
+  const random = new SeedStream(seed, 'aicert/init');
+  return new Map(
+    WEIGHT_SHAPES.map(({ name, shape }) => {
+      const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      if (shape.length === 2) {
+        const limit = Math.sqrt(6 / (shape[0]! + shape[1]!));
+        for (let i = 0; i < data.length; i++) data[i] = (2 * random.unit() - 1) * limit;
+      }
+      return [name, { dtype: 'F32', shape, data }];
+    }),
+  );
 }
 
 /** Pixels 0–255 as network inputs in [0, 1], image after image. */
@@ -62,18 +58,15 @@ export interface Evaluation {
 export class Mlp {
   private readonly variables: tf.Variable[];
 
-  /** Builds the model from tensors that must match its architecture exactly (names and shapes). */
-  constructor(weights: readonly NamedTensor[], source: string) {
-    const byName = new Map(weights.map((w) => [w.name, w]));
-    if (byName.size !== WEIGHT_SHAPES.length || weights.length !== WEIGHT_SHAPES.length) {
-      throw new InputError(
-        'example.bad-model',
-        `${source} must hold exactly the tensors ${WEIGHT_SHAPES.map((w) => w.name).join(', ')}`,
-      );
+  /** Builds the model from weights that must match its architecture exactly (names and shapes). */
+  constructor(weights: Checkpoint, source: string) {
+    if (weights.size !== WEIGHT_SHAPES.length) {
+      throw new InputError('example.bad-model', `${source} must hold exactly the tensors ${WEIGHT_SHAPES.map((w) => w.name).join(', ')}`);
     }
     this.variables = WEIGHT_SHAPES.map(({ name, shape }) => {
-      const tensor = byName.get(name);
-      if (!tensor || tensor.shape.join() !== shape.join()) {
+      const tensor = weights.get(name);
+      if (!tensor) throw new InputError('example.bad-model', `${source} must hold exactly the tensors ${WEIGHT_SHAPES.map((w) => w.name).join(', ')}`);
+      if (tensor.shape.join() !== shape.join()) {
         throw new InputError('example.bad-model', `${source}: tensor "${name}" must have shape [${shape.join(', ')}]`);
       }
       return tf.tidy(() => tf.variable(tf.tensor(tensor.data, shape, 'float32'))); // unnamed: names are global to TensorFlow.js
@@ -101,13 +94,29 @@ export class Mlp {
     });
   }
 
+  /** The cross-entropy of each of the given records under the current weights, in the order given. */
+  perExampleLoss(inputs: Float32Array, labels: Uint8Array, records: readonly number[]): number[] {
+    const losses: number[] = [];
+    for (let start = 0; start < records.length; start += LOSS_CHUNK) {
+      const chunk = records.slice(start, start + LOSS_CHUNK);
+      const values = tf.tidy(() => {
+        const x = tf.tensor2d(gatherRows(inputs, chunk), [chunk.length, IMAGE_PIXELS]);
+        const y = oneHot(chunk.map((i) => labels[i]!));
+        return tf.losses.softmaxCrossEntropy(y, this.logits(x), undefined, 0, tf.Reduction.NONE).dataSync();
+      });
+      losses.push(...values);
+    }
+    return losses;
+  }
+
   /** The current weights, named as in the model file. */
-  weights(): NamedTensor[] {
-    return this.variables.map((v, i) => ({
-      name: WEIGHT_SHAPES[i]!.name,
-      shape: v.shape,
-      data: Float32Array.from(v.dataSync()), // a copy: dataSync may return the backend's own buffer
-    }));
+  weights(): Checkpoint {
+    return new Map(
+      this.variables.map((v, i) => [
+        WEIGHT_SHAPES[i]!.name,
+        { dtype: 'F32', shape: [...v.shape], data: Float32Array.from(v.dataSync()) }, // a copy: dataSync may return the backend's own buffer
+      ]),
+    );
   }
 
   dispose(): void {

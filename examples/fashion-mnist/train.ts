@@ -1,115 +1,174 @@
 /**
  * Trains the Fashion-MNIST example classifier deterministically and writes model.safetensors and
- * metrics.json. Everything random (initial weights, data order) derives from --seed, so the same
- * data, seed and options give the same output bytes on every run. See README.md beside this file.
+ * metrics.json. It is an aicert protocol trainer (docs/trainer-protocol.md): started by
+ * `aicert run --trainer …` or `aicert audit`, it takes its seed, dataset and mode from the AICERT_*
+ * environment (protocol.ts); started by hand, it derives everything from --seed. See README.md.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../src/errors.js';
+import { batchSchedule, readTrainerEnvironment, splitHoldout, writeCheckpointFile, TranscriptWriter, type TrainerEnvironment } from '../../src/trainer/index.js';
 import { writeFileAtomic } from '../../src/util/atomic-write.js';
-import { integerOption, parseOptions, requiredOption, runMain } from './cli.js';
-import { ARCHITECTURE, Mlp, initialWeights, toInputs, useCpuBackend, type Evaluation } from './mlp.js';
+import { backendFromEnvironment, frameworkName, useBackend } from './backend.js';
+import { decimalOption, integerOption, parseOptions, requiredOption, runMain } from './cli.js';
+import { ARCHITECTURE, Mlp, initialWeights, toInputs, type Evaluation } from './mlp.js';
+import { runAuditMode } from './protocol.js';
 import { readImageSet } from './records.js';
-import { encodeSafetensors } from './safetensors-writer.js';
-import { batchSchedule, learningRateAt } from './schedule.js';
+import { LinearDecaySgd } from './sgd.js';
 
-const DEFAULT_EPOCHS = 5;
-const BATCH_SIZE = 32;
-const INITIAL_LEARNING_RATE = 0.2;
+const DEFAULTS = { epochs: 5, batchSize: 32, learningRate: 0.2 };
 
-const USAGE = `usage: train --data DIR --out DIR [--epochs N] [--seed N] [--limit N] [--checkpoint-every K]
+const USAGE = `usage: train --data DIR --out DIR [--epochs N] [--batch-size B] [--learning-rate LR] [--seed N] [--limit N]
   --data DIR            holds train.jsonl and test.jsonl (e.g. examples/fashion-mnist/data)
   --out DIR             where model.safetensors and metrics.json go (created if missing)
-  --epochs N            passes over the training records (default ${DEFAULT_EPOCHS})
-  --seed N              seed of the initial weights and the data order (default 1)
-  --limit N             train on the first N training records only (default: all)
-  --checkpoint-every K  also write the weights before step 0 and after every K steps to
-                        DIR/checkpoints/step-NNNNNN.safetensors`;
+  --epochs N            passes over the training records (default ${DEFAULTS.epochs})
+  --batch-size B        records per step (default ${DEFAULTS.batchSize})
+  --learning-rate LR    initial SGD learning rate, decaying linearly to 0 (default ${DEFAULTS.learningRate})
+  --seed N              seed of the initial weights and the data order (default 1; not under the protocol)
+  --limit N             train on the first N training records only (not under the protocol)
+
+Under the aicert trainer protocol (AICERT_TRAINER_MODE set, docs/trainer-protocol.md) the seed
+comes from AICERT_SEED, the training records from AICERT_DATASET, and a transcript is written to
+AICERT_TRANSCRIPT; modes init, replay and loss ignore the options and write AICERT_OUTPUT.
+AICERT_TFJS_BACKEND=cpu|wasm selects the TensorFlow.js backend (default cpu).`;
 
 async function main(): Promise<void> {
-  const options = parseOptions(
-    {
-      data: { type: 'string' },
-      out: { type: 'string' },
-      epochs: { type: 'string' },
-      seed: { type: 'string' },
-      limit: { type: 'string' },
-      'checkpoint-every': { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  );
+  const options = parseOptions({
+    data: { type: 'string' },
+    out: { type: 'string' },
+    epochs: { type: 'string' },
+    'batch-size': { type: 'string' },
+    'learning-rate': { type: 'string' },
+    seed: { type: 'string' },
+    limit: { type: 'string' },
+    help: { type: 'boolean' },
+  });
   if (options.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  const backend = backendFromEnvironment();
+  const protocol = readTrainerEnvironment();
+  if (protocol && protocol.mode !== 'train') {
+    await useBackend(backend);
+    await runAuditMode(protocol);
+    return;
+  }
+  if (protocol && (options.seed !== undefined || options.limit !== undefined)) {
+    throw new InputError('example.usage', 'under the trainer protocol the seed comes from AICERT_SEED and the records from AICERT_DATASET: drop --seed and --limit');
+  }
   const dataDir = requiredOption(options.data, '--data');
   const outDir = requiredOption(options.out, '--out');
-  const epochs = integerOption(options.epochs, '--epochs', DEFAULT_EPOCHS, 1, 1000);
-  const seed = integerOption(options.seed, '--seed', 1, 0);
-  const limit = integerOption(options.limit, '--limit', Number.MAX_SAFE_INTEGER);
-  const checkpointEvery = integerOption(options['checkpoint-every'], '--checkpoint-every', 0);
   if (!isDirectory(dataDir)) throw new InputError('example.missing-data', `data directory ${dataDir} does not exist`);
+  const seedNumber = integerOption(options.seed, '--seed', 1, 0);
+  await train({
+    protocol,
+    seed: protocol?.seed ?? seedFromNumber(seedNumber),
+    seedLabel: protocol ? protocol.seed.toString('hex') : seedNumber,
+    trainFile: protocol?.dataset ?? join(dataDir, 'train.jsonl'),
+    limit: integerOption(options.limit, '--limit', Number.MAX_SAFE_INTEGER),
+    testFile: join(dataDir, 'test.jsonl'),
+    outDir,
+    epochs: integerOption(options.epochs, '--epochs', DEFAULTS.epochs, 1, 1000),
+    batchSize: integerOption(options['batch-size'], '--batch-size', DEFAULTS.batchSize, 1, 100_000),
+    learningRate: decimalOption(options['learning-rate'], '--learning-rate', DEFAULTS.learningRate),
+    backend,
+  });
+}
 
+interface TrainingOptions {
+  protocol: TrainerEnvironment | undefined;
+  seed: Buffer;
+  /** How metrics.json names the seed: --seed's number, or s in hex. */
+  seedLabel: number | string;
+  trainFile: string;
+  limit: number;
+  testFile: string;
+  outDir: string;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  backend: 'cpu' | 'wasm';
+}
+
+/** A run started by hand has no committed seed; s is derived from --seed instead. */
+function seedFromNumber(n: number): Buffer {
+  return createHash('sha256').update(`aicert-example/fashion-mnist/seed/${n}`).digest();
+}
+
+async function train(o: TrainingOptions): Promise<void> {
   const started = Date.now();
-  const train = readImageSet(join(dataDir, 'train.jsonl'), limit);
-  const test = readImageSet(join(dataDir, 'test.jsonl'));
-  const trainInputs = toInputs(train);
+  const data = readImageSet(o.trainFile, o.limit);
+  const test = readImageSet(o.testFile);
+  const inputs = toInputs(data);
   const testInputs = toInputs(test);
-  const checkpointDir = join(outDir, 'checkpoints');
-  makeDirectory(checkpointEvery > 0 ? checkpointDir : outDir);
+  const { trainPool, heldOut } = splitHoldout(o.seed, data.count, o.protocol?.holdoutFraction ?? 0);
+  const schedule = batchSchedule(o.seed, trainPool, o.batchSize, o.epochs);
+  const stepsPerEpoch = schedule.length / o.epochs;
+  makeDirectory(o.outDir);
 
-  await useCpuBackend();
-  const model = new Mlp(initialWeights(String(seed)), 'the initial weights');
-  const optimizer = tf.train.sgd(INITIAL_LEARNING_RATE);
-  const schedule = batchSchedule(String(seed), train.count, epochs, BATCH_SIZE);
-  const stepsPerEpoch = Math.ceil(train.count / BATCH_SIZE);
-  const saveCheckpoint = (step: number) =>
-    writeFileAtomic(join(checkpointDir, `step-${String(step).padStart(6, '0')}.safetensors`), encodeSafetensors(model.weights()));
+  await useBackend(o.backend);
+  const model = new Mlp(initialWeights(o.seed), 'the initial weights');
+  const sgd = new LinearDecaySgd(o.learningRate, schedule.length);
+  const transcript = o.protocol && new TranscriptWriter(o.protocol.transcript);
+  const k = o.protocol?.checkpointEvery ?? 0;
   process.stderr.write(
-    `training ${ARCHITECTURE} on ${train.count} images (${test.count} test images), ` +
-      `${epochs} epochs of ${stepsPerEpoch} steps, seed ${seed}\n`,
+    `training ${ARCHITECTURE} on ${trainPool.length} images (${heldOut.length} held out, ${test.count} test images), ` +
+      `${o.epochs} epochs of ${stepsPerEpoch} steps on TensorFlow.js ${o.backend}` +
+      (o.protocol ? `, transcript in ${o.protocol.transcript} (checkpoint every ${k} steps)\n` : `, seed ${o.seedLabel}\n`),
   );
+  await transcript?.writeMeta({
+    protocol: 1,
+    framework: frameworkName(),
+    batchSize: o.batchSize,
+    k,
+    steps: schedule.length,
+    records: data.count,
+    hyperparameters: { architecture: ARCHITECTURE, epochs: o.epochs, ...sgd.describe() },
+  });
+  await transcript?.writeCheckpoint(0, model.weights());
 
-  if (checkpointEvery > 0) await saveCheckpoint(0);
-  let step = 0;
+  let lossSum = 0;
   let trainLoss = Number.NaN;
   let testResult: Evaluation = { accuracy: Number.NaN, loss: Number.NaN };
-  for (let epoch = 1; epoch <= epochs; epoch++) {
-    let lossSum = 0;
-    for (const batch of schedule.slice((epoch - 1) * stepsPerEpoch, epoch * stepsPerEpoch)) {
-      optimizer.setLearningRate(learningRateAt(step, schedule.length, INITIAL_LEARNING_RATE));
-      lossSum += model.trainStep(optimizer, trainInputs, train.labels, batch) * batch.length;
-      step++;
-      if (checkpointEvery > 0 && step % checkpointEvery === 0) await saveCheckpoint(step);
+  for (const [t, batch] of schedule.entries()) {
+    await transcript?.appendBatch(t, batch);
+    lossSum += sgd.step(model, t, inputs, data.labels, batch);
+    const done = t + 1;
+    if (transcript && (done % k === 0 || done === schedule.length)) await transcript.writeCheckpoint(Math.ceil(done / k), model.weights());
+    if (done % stepsPerEpoch === 0) {
+      trainLoss = lossSum / stepsPerEpoch;
+      lossSum = 0;
+      testResult = model.evaluate(testInputs, test.labels);
+      process.stderr.write(
+        `epoch ${done / stepsPerEpoch}/${o.epochs}: train loss ${trainLoss.toFixed(4)}, test loss ${testResult.loss.toFixed(4)}, ` +
+          `test accuracy ${(100 * testResult.accuracy).toFixed(1)}% (${seconds(started)} s)\n`,
+      );
     }
-    trainLoss = lossSum / train.count;
-    testResult = model.evaluate(testInputs, test.labels);
-    process.stderr.write(
-      `epoch ${epoch}/${epochs}: train loss ${trainLoss.toFixed(4)}, test loss ${testResult.loss.toFixed(4)}, ` +
-        `test accuracy ${(100 * testResult.accuracy).toFixed(1)}% (${seconds(started)} s)\n`,
-    );
   }
 
   // Only deterministic values go into metrics.json: it is an output that gets certified.
   const metrics = {
     architecture: ARCHITECTURE,
-    seed,
-    epochs,
+    seed: o.seedLabel,
+    epochs: o.epochs,
     steps: schedule.length,
-    batchSize: BATCH_SIZE,
-    learningRate: { initial: INITIAL_LEARNING_RATE, decay: 'linear to 0 over the run' },
-    trainRecords: train.count,
+    batchSize: o.batchSize,
+    learningRate: { initial: o.learningRate, decay: 'linear to 0 over the run' },
+    trainRecords: trainPool.length,
+    heldOutRecords: heldOut.length,
     testRecords: test.count,
     trainLoss,
     testLoss: testResult.loss,
     testAccuracy: testResult.accuracy,
   };
-  await writeFileAtomic(join(outDir, 'model.safetensors'), encodeSafetensors(model.weights()));
-  await writeFileAtomic(join(outDir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+  await writeCheckpointFile(join(o.outDir, 'model.safetensors'), model.weights());
+  await writeFileAtomic(join(o.outDir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
   model.dispose();
+  sgd.dispose();
   process.stderr.write(
-    `wrote ${join(outDir, 'model.safetensors')} and metrics.json: test accuracy ` +
+    `wrote ${join(o.outDir, 'model.safetensors')} and metrics.json: test accuracy ` +
       `${(100 * testResult.accuracy).toFixed(1)}% in ${seconds(started)} s\n`,
   );
 }

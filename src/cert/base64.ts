@@ -6,9 +6,9 @@ const URL_SAFE = /^[A-Za-z0-9_-]*={0,2}$/;
 /**
  * Decodes base64 text strictly: the standard alphabet (RFC 4648 §4) with its padding, or the
  * URL-safe alphabet (§5) with or without padding, as DSSE and protobuf JSON require verifiers
- * to accept. Everything else is refused: mixed alphabets, whitespace, misplaced or excess
- * padding, and non-zero trailing bits. So exactly one text decodes to given bytes per
- * alphabet, and no edit of a signed base64 string can leave the decoded bytes unchanged.
+ * to accept (text with neither `+/` nor `-_` is read as URL-safe). Everything else is refused:
+ * mixed alphabets, whitespace, misplaced, partial or excess padding, and non-zero trailing bits
+ * (which lax decoders drop silently, so two texts would carry the same signed bytes).
  */
 export function decodeBase64Strict(text: string, what: string): Buffer {
   const standard = /[+/]/.test(text);

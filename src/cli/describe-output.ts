@@ -15,6 +15,7 @@ export function renderDescriptionText(description: ModelDescription): string {
     ...table(
       ['dtype', 'tensors', 'parameters', 'bytes'],
       dtypes.map(([dtype, t]) => [dtype, count(t.tensors), count(t.parameters), formatBytes(t.bytes)]),
+      3,
     ),
   );
   return `${lines.join('\n')}\n`;
@@ -23,34 +24,38 @@ export function renderDescriptionText(description: ModelDescription): string {
 function renderComponent(component: ModelComponent): string[] {
   const parameters = component.tensors.reduce((sum, t) => sum + t.parameters, 0);
   const bytes = component.files.reduce((sum, f) => sum + f.size, 0);
-  const head = `${printable(component.entry)}: ${component.format}, ${count(component.tensors.length)} tensors, ` +
-    `${count(parameters)} parameters, ${component.files.length} file(s), ${formatBytes(bytes)}`;
+  const head =
+    `${printable(component.entry)}: ${component.format}, ${plural(component.tensors.length, 'tensor')}, ` +
+    `${plural(parameters, 'parameter')}, ${plural(component.files.length, 'file')}, ${formatBytes(bytes)}`;
   const rows = component.tensors.map((t) => [printable(t.name), t.dtype, `[${t.shape.join(', ')}]`, count(t.parameters)]);
   const metadata = Object.entries(component.metadata).map(
     ([key, value]) => `  ${printable(key)} = ${printable(value.length > 80 ? `${value.slice(0, 77)}...` : value)}`,
   );
-  return [head, ...table(['tensor', 'dtype', 'shape', 'parameters'], rows), ...(metadata.length ? ['metadata:', ...metadata] : [])];
+  return [head, ...table(['tensor', 'dtype', 'shape', 'parameters'], rows, 1), ...(metadata.length ? ['metadata:', ...metadata] : [])];
 }
 
 function summary(totals: Totals): string {
-  return `${count(totals.tensors)} tensors, ${count(totals.parameters)} parameters, ${formatBytes(totals.bytes)} of tensor data`;
+  return `${plural(totals.tensors, 'tensor')}, ${plural(totals.parameters, 'parameter')}, ${formatBytes(totals.bytes)} of tensor data`;
 }
 
-/** Left-aligned columns, the last (numeric) right-aligned, indented two spaces. */
-function table(header: string[], rows: string[][]): string[] {
+/** Columns indented two spaces, the last `numericColumns` right-aligned, the others left-aligned. */
+function table(header: string[], rows: string[][], numericColumns: number): string[] {
   const all = [header, ...rows];
   const widths = header.map((_, col) => Math.max(...all.map((row) => row[col]!.length)));
+  const firstNumeric = header.length - numericColumns;
   return all.map(
     (row) =>
       '  ' +
-      row
-        .map((cell, col) => (col === row.length - 1 ? cell.padStart(widths[col]!) : cell.padEnd(widths[col]!)))
-        .join('  '),
+      row.map((cell, col) => (col >= firstNumeric ? cell.padStart(widths[col]!) : cell.padEnd(widths[col]!))).join('  ').trimEnd(),
   );
 }
 
 function count(n: number): string {
   return n.toLocaleString('en-US');
+}
+
+function plural(n: number, noun: string): string {
+  return `${count(n)} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** Control and bidirectional-override characters, which could rewrite what a terminal shows. */

@@ -6,6 +6,7 @@ import { registerTpmCommands } from './tpm.js';
 import { registerRunCommand } from './run.js';
 import { registerVerifyCommand } from './verify.js';
 import { registerInspectCommand } from './inspect.js';
+import { registerEndorseCommand } from './endorse.js';
 import { registerMeasureCommand } from './measure.js';
 import { registerSignCommands } from './sign.js';
 import { registerDataCommands } from './data.js';
@@ -13,7 +14,7 @@ import { registerCaCommands } from './ca.js';
 import { registerAkCommands } from './ak.js';
 
 /** Each concern registers its commands; the files under src/cli/ stay thin. */
-const registrations: Array<(program: Command) => void> = [registerTpmCommands, registerRunCommand, registerVerifyCommand, registerInspectCommand, registerMeasureCommand, registerSignCommands, registerDataCommands, registerCaCommands, registerAkCommands];
+const registrations: Array<(program: Command) => void> = [registerTpmCommands, registerRunCommand, registerVerifyCommand, registerInspectCommand, registerEndorseCommand, registerMeasureCommand, registerSignCommands, registerDataCommands, registerCaCommands, registerAkCommands];
 
 function buildProgram(): Command {
   const program = new Command('aicert')

@@ -19,6 +19,7 @@ import { parseYamlDocument } from '../util/yaml-document.js';
  *   pinned    — the verifier pinned this AK's Name;
  *   untrusted — anything else. Callers reject it unless told otherwise, and label it loudly.
  */
+
 /** Weakest first: a level satisfies a minimum when its rank is at least the minimum's. */
 export const AK_TRUST_LEVELS = ['untrusted', 'pinned', 'ca'] as const;
 export type AkTrustLevel = (typeof AK_TRUST_LEVELS)[number];
@@ -107,6 +108,11 @@ function chainVerdict(akPublic: PublicArea, name: Buffer, chainDer: readonly Uin
   if (anchors.roots.length === 0) return refuse('no trusted AK roots were given (pass --trust with a CA certificate or trust file)');
   try {
     const path = validateCertificatePath(leaf, intermediates, anchors.roots, at);
+    // Certificates the path does not use were checked by nobody; carrying them unchecked is not fail-closed.
+    const unused = certificates.filter((c, i) => !path.some((p) => p.der.equals(c.der)) || certificates.findIndex((d) => d.der.equals(c.der)) !== i);
+    if (unused.length > 0) {
+      return refuse(`the AK certificate chain carries ${unused.length} certificate(s) that are repeated or not on its path to the trusted root (${unused.map(describeCertificate).join('; ')}); a chain holds the AK certificate and its issuers, once each`);
+    }
     return { accepted: true, subject: oneLine(leaf.node.subject), issuer: oneLine(leaf.node.issuer), root: describeCertificate(path[path.length - 1]!) };
   } catch (err) {
     if (err instanceof VerificationError) return refuse(`AK certificate chain does not reach a trusted root: ${err.message}`);

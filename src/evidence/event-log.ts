@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InputError, VerificationError } from '../errors.js';
-import { canonicalize } from './jcs.js';
+import { canonicalize, isCanonicalizable, MAX_JCS_DEPTH } from './jcs.js';
 
 /**
  * The aicert event log: TCG Canonical Event Log (CEL) records in the JSON encoding. Each
@@ -38,7 +38,10 @@ export const celRecordSchema = z.strictObject({
     .array(z.strictObject({ hashAlg: z.literal('sha256'), digest: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits') }))
     .length(1),
   content_type: z.literal(EVENT_CONTENT_TYPE),
-  content: z.looseObject({ type: z.enum(EVENT_TYPES) }),
+  // Its digest is recomputed over its RFC 8785 encoding, so content without one is malformed.
+  content: z
+    .looseObject({ type: z.enum(EVENT_TYPES) })
+    .refine(isCanonicalizable, `content must be canonical-JSON encodable (finite numbers, nesting at most ${MAX_JCS_DEPTH} levels)`),
 });
 export const eventLogSchema = z.array(celRecordSchema).max(MAX_RECORDS);
 

@@ -5,7 +5,7 @@
  * does not even refresh the index).
  */
 import { execFile } from 'node:child_process';
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { EnvironmentError, InputError } from '../errors.js';
 import { manifestOfFiles, measurePath, resolveMeasureOptions, type Manifest, type MeasureOptions } from './manifest.js';
@@ -47,6 +47,7 @@ const MAX_CHANGES_REPORTED = 100;
  */
 export async function measureCode(path: string, options: CodeMeasureOptions = {}): Promise<CodeMeasurement> {
   const fileOptions: MeasureOptions = { ...options, ignoreGitPaths: false, ignore: ['.git', ...(options.ignore ?? [])] };
+  await checkDirectory(path);
   const repository = await findRepository(path);
   if (!repository) return { kind: 'files', manifest: await measurePath(path, fileOptions) };
 
@@ -107,6 +108,16 @@ async function manifestOfGitFiles(
   return manifestOfFiles(files, settings);
 }
 
+async function checkDirectory(path: string): Promise<void> {
+  const stats = await stat(path).catch((err: unknown) => {
+    const errno = (err as NodeJS.ErrnoException).code;
+    throw errno === 'ENOENT'
+      ? new InputError('measure.not-found', `${path} does not exist`)
+      : new InputError('measure.unreadable', `cannot read ${path}: ${(err as Error).message}`);
+  });
+  if (!stats.isDirectory()) throw new InputError('measure.not-a-directory', `${path} is not a directory; code is measured as a directory`);
+}
+
 /** The repository `path` lies in, or undefined outside git. Absent git is an error only inside a repository. */
 async function findRepository(path: string): Promise<{ prefix: string } | undefined> {
   try {
@@ -150,16 +161,8 @@ function runGit(cwd: string, args: string[]): Promise<Buffer> {
       { cwd, encoding: 'buffer', maxBuffer: MAX_GIT_OUTPUT, env: { ...process.env, GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' } },
       (err, stdout, stderr) => {
         if (!err) return resolvePromise(stdout);
-        const errno = (err as NodeJS.ErrnoException).code;
-        if (errno === 'ENOENT' && !stderr.length) {
-          // Either git is missing or `cwd` is; tell them apart.
-          access(cwd).then(
-            () => reject(new GitMissing('git is not installed')),
-            () => reject(new InputError('measure.not-found', `${cwd} does not exist`)),
-          );
-          return;
-        }
-        if (errno === 'ENOTDIR') return reject(new InputError('measure.not-a-directory', `${cwd} is not a directory`));
+        // `cwd` is known to be a directory, so a spawn ENOENT means git itself is missing.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new GitMissing('git is not installed'));
         reject(new GitFailed(args, stderr.toString('utf8')));
       },
     );

@@ -9,14 +9,10 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AicertError, EnvironmentError, InputError } from '../errors.js';
+import { DIGEST_SIZE, HASH_ALGORITHMS, type HashAlgorithm } from './hash-algorithm.js';
 import type { BatchRequest, TaskFailure, WorkerOptions, WorkerReply } from './hash-worker.js';
 
-export type HashAlgorithm = 'sha256' | 'blake3' | 'sha384' | 'sha512';
-
-export const HASH_ALGORITHMS: readonly HashAlgorithm[] = ['sha256', 'blake3', 'sha384', 'sha512'];
-
-/** Digest length in bytes of each algorithm. */
-export const DIGEST_SIZE: Readonly<Record<HashAlgorithm, number>> = { sha256: 32, blake3: 32, sha384: 48, sha512: 64 };
+export { DIGEST_SIZE, HASH_ALGORITHMS, type HashAlgorithm };
 
 /** The byte range [start, end) of the file at `path`. */
 export interface HashTask {
@@ -26,8 +22,8 @@ export interface HashTask {
   algorithm: HashAlgorithm;
   /** When set, the file must still have this size when it is opened, else `measure.file-changed`. */
   expectedSize?: number;
-  /** When set, the file must still have this mtime (ns) when it is opened, else `measure.file-changed`. */
-  expectedMtimeNs?: bigint;
+  /** When set, the file must still have this mtime (fs.Stats.mtimeMs) when it is opened, else `measure.file-changed`. */
+  expectedMtimeMs?: number;
 }
 
 export interface HashPoolOptions {
@@ -202,16 +198,15 @@ export class HashPool {
     slot.inFlight.delete(reply.batchId);
     slot.bytesInFlight -= batch.bytes;
     if (slot.inFlight.size === 0) slot.worker.unref();
-    reply.results.forEach((result, k) => {
-      if (job.settled) return;
-      if ('failure' in result) {
-        this.fail(job, failureToError(result.failure));
-        return;
-      }
-      const index = batch.indices[k]!;
-      job.results[index] = Buffer.from(result.digest.buffer, result.digest.byteOffset, result.digest.byteLength);
-      job.remaining--;
-    });
+    const [first] = reply.failures;
+    if (first) this.fail(job, failureToError(first.failure));
+    let offset = reply.digests.byteOffset;
+    for (const index of batch.indices) {
+      const size = DIGEST_SIZE[job.tasks[index]!.algorithm];
+      job.results[index] = Buffer.from(reply.digests.buffer, offset, size);
+      offset += size;
+    }
+    job.remaining -= batch.indices.length;
     this.addProgress(job, batch.bytes - batch.bytesReported);
     if (!job.settled && job.remaining === 0) {
       job.settled = true;

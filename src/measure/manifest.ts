@@ -118,27 +118,41 @@ export function normalizeIgnorePath(raw: string): string {
   return parts.join('/');
 }
 
+/**
+ * Entries are hashed this many at a time: a model of 100,000 small files then never holds
+ * 100,000 task objects and digest buffers at once (peak memory), while any model of fewer files
+ * is one call and keeps the pool's largest-first scheduling over all of it.
+ */
+const ENTRIES_PER_CALL = 4096;
+
 /** Hashes `files` (from the walker) into a sorted manifest. */
 export async function manifestOfFiles(files: readonly FileRecord[], settings: MeasureSettings): Promise<Manifest> {
-  const pending = planEntries(files, settings);
-  const total = pending.reduce((sum, { task }) => sum + task.end - task.start, 0);
+  const planned = planEntries(files, settings.shardSize);
+  const total = planned.reduce((sum, { start, end }) => sum + end - start, 0);
   const pool = settings.pool ?? new HashPool();
-  let digests: Buffer[];
+  const entries: ManifestEntry[] = [];
   try {
-    const onProgress = settings.onProgress;
-    settings.onProgress?.(0, total);
-    digests = await pool.hashAll(
-      pending.map(({ task }) => task),
-      onProgress && ((done) => onProgress(done, total)),
-    );
+    const { onProgress } = settings;
+    onProgress?.(0, total);
+    let bytesBefore = 0;
+    for (let first = 0; first < planned.length; first += ENTRIES_PER_CALL) {
+      const slice = planned.slice(first, first + ENTRIES_PER_CALL);
+      const tasks = slice.map(({ file, start, end }): HashTask => ({
+        path: file.path,
+        start,
+        end,
+        algorithm: settings.algorithm,
+        expectedSize: file.size,
+        expectedMtimeMs: file.mtimeMs,
+      }));
+      const base = bytesBefore;
+      const digests = await pool.hashAll(tasks, onProgress && ((done) => onProgress(base + done, total)));
+      slice.forEach(({ name, start, end }, i) => entries.push({ name, digest: digests[i]!.toString('hex'), size: end - start }));
+      bytesBefore += tasks.reduce((sum, task) => sum + task.end - task.start, 0);
+    }
   } finally {
     if (!settings.pool) await pool.close();
   }
-  const entries = pending.map(({ name, task }, i) => ({
-    name,
-    digest: digests[i]!.toString('hex'),
-    size: task.end - task.start,
-  }));
   return {
     method: settings.shardSize === undefined ? 'files' : 'shards',
     hashAlgorithm: settings.algorithm,
@@ -150,35 +164,23 @@ export async function manifestOfFiles(files: readonly FileRecord[], settings: Me
   };
 }
 
+/** One manifest entry to be: a whole file, or one shard of it. */
 interface PlannedEntry {
   name: string;
-  task: HashTask;
+  file: FileRecord;
+  start: number;
+  end: number;
 }
 
-/** One entry per file (or per shard; empty files have none then), already in manifest order. */
-function planEntries(files: readonly FileRecord[], settings: MeasureSettings): PlannedEntry[] {
-  const sorted = files
-    .map((file) => ({ file, key: sortKey(file.name) }))
-    .sort((a, b) => Buffer.compare(a.key, b.key))
-    .map(({ file }) => file);
+/** One entry per file (or per shard; empty files have none then), in manifest order. */
+function planEntries(files: readonly FileRecord[], shardSize: number | undefined): PlannedEntry[] {
+  const sorted = [...files].sort((a, b) => compareNames(a.name, b.name));
+  if (shardSize === undefined) return sorted.map((file) => ({ name: file.name, file, start: 0, end: file.size }));
   const entries: PlannedEntry[] = [];
   for (const file of sorted) {
-    const task = (start: number, end: number): HashTask => ({
-      path: file.path,
-      start,
-      end,
-      algorithm: settings.algorithm,
-      expectedSize: file.size,
-      expectedMtimeNs: file.mtimeNs,
-    });
-    const { shardSize } = settings;
-    if (shardSize === undefined) {
-      entries.push({ name: file.name, task: task(0, file.size) });
-      continue;
-    }
     for (let start = 0; start < file.size; start += shardSize) {
       const end = Math.min(start + shardSize, file.size);
-      entries.push({ name: `${file.name}:${start}:${end}`, task: task(start, end) });
+      entries.push({ name: `${file.name}:${start}:${end}`, file, start, end });
     }
   }
   return entries;
@@ -186,17 +188,26 @@ function planEntries(files: readonly FileRecord[], settings: MeasureSettings): P
 
 /**
  * The reference tool's order of relative POSIX paths: component by component, each compared by
- * Unicode code points. Comparing UTF-8 bytes with '/' mapped below every other byte gives exactly
- * that (UTF-8 byte order is code-point order; names never contain NUL).
+ * Unicode code points — i.e. code-point order with '/' ranked below every character.
  */
 export function compareNames(a: string, b: string): number {
-  return Buffer.compare(sortKey(a), sortKey(b));
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
 }
 
-function sortKey(name: string): Buffer {
-  const key = Buffer.from(name, 'utf8');
-  for (let i = 0; i < key.length; i++) if (key[i] === 0x2f) key[i] = 0;
-  return key;
+/**
+ * Rank of a UTF-16 code unit such that ranks order strings by code point: surrogates (which
+ * encode code points above U+FFFF) move above U+E000–U+FFFF; '/' goes below everything.
+ */
+function codePointRank(unit: number): number {
+  if (unit === 0x2f) return -1;
+  if (unit < 0xd800) return unit;
+  return unit < 0xe000 ? unit + 0x2000 : unit - 0x800;
 }
 
 /** SHA-256 over the concatenated raw digests of `entries`, in the order given (OMS §6.5.1). */

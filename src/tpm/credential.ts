@@ -1,5 +1,8 @@
 import { constants, createCipheriv, createECDH, createHmac, publicEncrypt, randomBytes } from 'node:crypto';
-import { InputError, VerificationError } from '../errors.js';
+import { InputError } from '../errors.js';
+import { checkAkAttributes } from './ak-attributes.js';
+/** The AK check `makeCredential` runs, under the name src/ca/enrollment.ts imports. */
+export { checkAkAttributes as checkAkForActivation } from './ak-attributes.js';
 import { HASH_ALGS, TPMA_OBJECT, TPM_ALG } from './constants.js';
 import { kdfa, kdfe } from './kdf.js';
 import { marshal } from './marshal.js';
@@ -19,33 +22,13 @@ export interface Credential {
   encryptedSecret: Buffer;
 }
 
-/** The attributes that make a key an AK the TPM cannot export and that signs only TPM data. */
-const AK_REQUIRED: Array<[string, number]> = [
-  ['restricted', TPMA_OBJECT.restricted],
-  ['sign', TPMA_OBJECT.sign],
-  ['fixedTPM', TPMA_OBJECT.fixedTPM],
-  ['fixedParent', TPMA_OBJECT.fixedParent],
-];
-
 /**
- * Checks that `akPublic` is a non-exportable restricted signing key, then makes a credential
- * for its Name. Throws `VerificationError('ak.attributes')` for any other key: activating a
- * credential for it would prove nothing.
+ * Checks that `akPublic` is an attestation key (`checkAkAttributes`), then makes a credential
+ * for its Name. Activating a credential for any other kind of key would prove nothing.
  */
 export function makeCredential(ekPublic: PublicArea, akPublic: PublicArea, secret: Uint8Array): Credential {
-  checkAkForActivation(akPublic.public);
+  checkAkAttributes(akPublic.public);
   return makeCredentialForName(ekPublic, objectName(akPublic), secret);
-}
-
-export function checkAkForActivation(ak: TpmPublic): void {
-  const missing = AK_REQUIRED.filter(([, bit]) => (ak.objectAttributes & bit) === 0).map(([name]) => name);
-  if (missing.length > 0) {
-    throw new VerificationError('ak.attributes', `the key is not an attestation key: attribute${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not set`);
-  }
-  if (ak.objectAttributes & TPMA_OBJECT.decrypt) throw new VerificationError('ak.attributes', 'the key is not an attestation key: it can also decrypt');
-  if (ak.type === TPM_ALG.RSA && ak.parameters.keyBits < 2048) {
-    throw new VerificationError('ak.attributes', `the attestation key is RSA-${ak.parameters.keyBits}; at least 2048 bits are required`);
-  }
 }
 
 /**

@@ -8,7 +8,8 @@ import { checkEndorsement, type CheckedEndorsement } from '../cert/endorsement.j
 import type { KeyObject } from 'node:crypto';
 import { provenancePredicateSchema, SLSA_PROVENANCE_V1, AICERT_BUILD_TYPE } from '../cert/provenance.js';
 import { buildRunStatement, type ExitEvent, type SessionEvent } from '../cert/run-statement.js';
-import { canonicalize } from '../evidence/jcs.js';
+import { canonicalize, isCanonicalizable } from '../evidence/jcs.js';
+import { findDuplicateKey } from '../measure/formats/strict-json.js';
 import { eventDigest, replayEventLog, verifyEventLog, type CelRecord, type EventContent } from '../evidence/event-log.js';
 import { verifyQuote, type VerifiedQuote } from '../evidence/quote.js';
 import { evaluateAkTrust, meetsTrustLevel, withPinnedAks, type AkTrust, type TrustAnchors } from '../evidence/ak-trust.js';
@@ -163,11 +164,19 @@ function checkEndorsements(list: CheckList, certificateBytes: Uint8Array, statem
 
 function statementPayload(cert: Certificate): Buffer {
   const envelope = cert.statement;
+  // No signer keys are trusted for statement signatures yet, so one present could only ride along unchecked.
+  if (envelope.signatures.length > 0) {
+    throw new VerificationError('statement.signatures', `the statement envelope carries ${envelope.signatures.length} DSSE signature(s) that aicert does not check; a certificate's statement is vouched for by its TPM quotes only`);
+  }
   if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
     throw new VerificationError('statement.schema', `the statement's payload type is ${JSON.stringify(envelope.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}`);
   }
   const bytes = decodeBase64Strict(envelope.payload, 'statement payload');
   const statement = parseStatement(bytes, { predicateType: SLSA_PROVENANCE_V1, predicate: provenancePredicateSchema }, 'statement');
+  // Readers that keep the first of two equal keys would see another statement than this verifier.
+  const duplicate = findDuplicateKey(bytes.toString('utf8'));
+  if (duplicate !== undefined) throw new VerificationError('statement.schema', `the statement repeats the key "${duplicate}" in one object`);
+  if (!isCanonicalizable(JSON.parse(bytes.toString('utf8')))) throw new VerificationError('statement.schema', 'the statement holds a number out of range or nesting too deep for canonical JSON');
   if (statement.predicate.buildDefinition.buildType !== AICERT_BUILD_TYPE) {
     throw new VerificationError('statement.schema', `the build type is ${statement.predicate.buildDefinition.buildType}, not ${AICERT_BUILD_TYPE}`);
   }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { AicertError } from '../../src/errors.js';
 import {
   allowsCodeSigning,
@@ -118,4 +119,29 @@ test('certificate parsing is exact: trailing bytes and non-certificates are refu
   const both = parseCertificatesPem(`junk\n${pem(root.certificate)}${pem(intermediate.certificate)}`, 'file');
   assert.deepEqual(both.map((c) => c.der), [root.certificate.der, intermediate.certificate.der]);
   assert.throws(() => parseCertificatesPem('-----BEGIN PUBLIC KEY-----\n', 'file'), (e: AicertError) => e.code === 'x509.parse');
+});
+
+test('property: parseCertificateDer on random or mutated bytes returns or throws x509.parse, nothing else', async () => {
+  const { leaf } = await threeLevelChain();
+  const der = leaf.certificate.der;
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 600 }),
+        fc.tuple(fc.nat(der.length - 1), fc.integer({ min: 1, max: 255 })).map(([i, x]) => {
+          const changed = Buffer.from(der);
+          changed[i]! ^= x;
+          return changed;
+        }),
+      ),
+      (bytes) => {
+        try {
+          parseCertificateDer(bytes, 'x');
+        } catch (err) {
+          assert.ok(err instanceof AicertError && err.code === 'x509.parse', String(err));
+        }
+      },
+    ),
+    { numRuns: 1000 },
+  );
 });

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { verifyQuote, type PcrValues } from '../../src/evidence/quote.js';
 import { claimedSelection, parseQuoteFile, toQuoteFile } from '../../src/evidence/quote-file.js';
 import { attestPcrs } from '../../src/tpm/attest-pcrs.js';
@@ -131,6 +132,26 @@ describe('quotes from a real TPM (swtpm)', () => {
     assert.match(wrongNonce.stderr, /nonce/i);
     await writeFile(join(work, 'tampered.bin'), tpm2SerializedPcrs(PCRS.map((i) => (i === 23 ? Buffer.alloc(32, 7) : q.pcrs.get(SHA256)!.get(i)!))));
     assert.notEqual(check(nonce.toString('hex'), 'tampered.bin').status, 0);
+  });
+
+  test('end to end: `aicert tpm quote` writes a file that `aicert tpm check-quote` and tpm2_checkquote both accept', async () => {
+    const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+    const aicert = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd: work });
+    const made = aicert('tpm', 'quote', '--tpm', sim.address, '--nonce', 'c0ffee01', '--pcr', '0-7,23', '--out', 'cli-quote.json');
+    assert.equal(made.status, 0, made.stderr);
+    assert.equal(aicert('tpm', 'check-quote', 'cli-quote.json', '--nonce', 'c0ffee01', '--pcr', '0-7,23').status, 0);
+    const wrong = aicert('tpm', 'check-quote', 'cli-quote.json', '--nonce', 'c0ffee02');
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stdout, /failed\s+quote\.nonce/);
+
+    const q = parseQuoteFile(await readFile(join(work, 'cli-quote.json'), 'utf8'));
+    await writeFile(join(work, 'cli-ak.pem'), toQuoteFile(q).akPublicPem);
+    await writeFile(join(work, 'cli.msg'), q.attest);
+    await writeFile(join(work, 'cli.sig'), q.signature);
+    await writeFile(join(work, 'cli-pcrs.bin'), tpm2SerializedPcrs(PCRS.map((i) => q.pcrs.get(SHA256)!.get(i)!)));
+    const checked = tpm2('tpm2_checkquote', ['-u', 'cli-ak.pem', '-m', 'cli.msg', '-s', 'cli.sig', '-g', 'sha256', '-q', 'c0ffee01', '-f', 'cli-pcrs.bin']);
+    assert.equal(checked.status, 0, checked.stderr);
+    assert.notEqual(tpm2('tpm2_checkquote', ['-u', 'cli-ak.pem', '-m', 'cli.msg', '-s', 'cli.sig', '-g', 'sha256', '-q', 'c0ffee02']).status, 0);
   });
 
   test('a quote made by tpm2_quote (aicert AK attributes, created with tpm2_createprimary) passes our verifier and fails on a wrong nonce', async () => {

@@ -1,7 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,13 +9,9 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { InputError } from '../../src/errors.js';
 import { readSafetensorsHeader } from '../../src/measure/formats/safetensors.js';
-import { integerOption, parseOptions, requiredOption } from '../../examples/fashion-mnist/cli.js';
-import { initialWeights } from '../../examples/fashion-mnist/mlp.js';
+import { encodeF32Safetensors, readCheckpointFile } from '../../src/trainer/index.js';
+import { decimalOption, integerOption, parseOptions, requiredOption } from '../../examples/fashion-mnist/cli.js';
 import { CLASS_COUNT, IMAGE_PIXELS, encodeRecord, parseRecord, readImageSet } from '../../examples/fashion-mnist/records.js';
-import { readF32Tensors } from '../../examples/fashion-mnist/safetensors-reader.js';
-import { encodeSafetensors } from '../../examples/fashion-mnist/safetensors-writer.js';
-import { batchSchedule } from '../../examples/fashion-mnist/schedule.js';
-import { SeededRandom } from '../../examples/fashion-mnist/seeded-random.js';
 
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
 const dataDir = join(repo, 'examples/fashion-mnist/data');
@@ -66,38 +61,29 @@ describe('the fashion-mnist trainer', () => {
     work = await mkdtemp(join(tmpdir(), 'aicert-fmnist-'));
     // A and B: identical runs, trained concurrently; C: another seed.
     await Promise.all([
-      train(runA(), ...SMALL_RUN, '--seed', '7', '--checkpoint-every', '5'),
-      train(runB(), ...SMALL_RUN, '--seed', '7', '--checkpoint-every', '5'),
+      train(runA(), ...SMALL_RUN, '--seed', '7'),
+      train(runB(), ...SMALL_RUN, '--seed', '7'),
       train(runC(), ...SMALL_RUN, '--seed', '8'),
     ]);
   });
   after(() => rm(work, { recursive: true, force: true }));
 
   test('two runs with the same seed write identical bytes', async () => {
+    assert.deepEqual(await readdir(runA()), ['metrics.json', 'model.safetensors']);
     for (const file of ['model.safetensors', 'metrics.json']) {
       assert.ok((await readFile(join(runA(), file))).equals(await readFile(join(runB(), file))), file);
-    }
-    const checkpoints = await readdir(join(runA(), 'checkpoints'));
-    assert.deepEqual(checkpoints, await readdir(join(runB(), 'checkpoints')));
-    for (const name of checkpoints) {
-      assert.ok(
-        (await readFile(join(runA(), 'checkpoints', name))).equals(await readFile(join(runB(), 'checkpoints', name))),
-        name,
-      );
     }
   });
 
   test('a different seed gives different weights', async () => {
-    const a = readF32Tensors(join(runA(), 'model.safetensors'));
-    const c = readF32Tensors(join(runC(), 'model.safetensors'));
-    assert.deepEqual(
-      a.map((t) => [t.name, t.shape]),
-      c.map((t) => [t.name, t.shape]),
-    );
-    for (const [i, tensor] of a.entries()) {
-      const other = c[i]!.data;
+    const a = await readCheckpointFile(join(runA(), 'model.safetensors'));
+    const c = await readCheckpointFile(join(runC(), 'model.safetensors'));
+    assert.deepEqual([...a.keys()], [...c.keys()]);
+    for (const [name, tensor] of a) {
+      const other = c.get(name)!.data;
+      assert.deepEqual(tensor.shape, c.get(name)!.shape);
       const differing = tensor.data.filter((value, j) => value !== other[j]).length;
-      assert.ok(differing > tensor.data.length / 2, `${tensor.name}: only ${differing} values differ`);
+      assert.ok(differing > tensor.data.length / 2, `${name}: only ${differing} values differ`);
     }
   });
 
@@ -129,17 +115,9 @@ describe('the fashion-mnist trainer', () => {
       parsed.tensors.map((t) => t.name),
       names,
     );
-    for (const { name, data } of readF32Tensors(join(runA(), 'model.safetensors'))) {
+    for (const [name, { data }] of await readCheckpointFile(join(runA(), 'model.safetensors'))) {
       assert.ok(data.every(Number.isFinite), name);
     }
-  });
-
-  test('checkpoints: W0 is derived from the seed, and the last checkpoint is the final model', async () => {
-    const dir = join(runA(), 'checkpoints');
-    assert.deepEqual(await readdir(dir), [0, 5, 10, 15, 20].map((s) => `step-${String(s).padStart(6, '0')}.safetensors`));
-    assert.ok((await readFile(join(dir, 'step-000000.safetensors'))).equals(encodeSafetensors(initialWeights('7'))));
-    assert.ok((await readFile(join(dir, 'step-000020.safetensors'))).equals(await readFile(join(runA(), 'model.safetensors'))));
-    assert.ok(!(await readFile(join(dir, 'step-000010.safetensors'))).equals(await readFile(join(dir, 'step-000020.safetensors'))));
   });
 
   test('metrics.json records the run, and evaluate reproduces its test accuracy from the model file', async () => {
@@ -148,6 +126,8 @@ describe('the fashion-mnist trainer', () => {
     assert.equal(metrics.epochs, 2);
     assert.equal(metrics.steps, 20);
     assert.equal(metrics.trainRecords, 320);
+    assert.equal(metrics.heldOutRecords, 0);
+    assert.equal(metrics.batchSize, 32);
     assert.equal(metrics.testRecords, 500);
     const accuracy = metrics.testAccuracy as number;
     // Even 20 steps on 320 images beat chance (10%) by far.
@@ -169,7 +149,10 @@ describe('the fashion-mnist trainer', () => {
     const cases: Array<[string[], RegExp]> = [
       [['--data', join(work, 'nowhere'), '--out', out], /data directory .*nowhere does not exist/],
       [['--data', bad, '--out', out, '--epochs', '0'], /--epochs must be a whole number from 1/],
-      [['--data', dataDir, '--limit', '10', '--out', join(bad, 'train.jsonl', 'x')], /cannot create the output directory .*: ENOTDIR/],
+      [['--data', dataDir, '--limit', '40', '--out', join(bad, 'train.jsonl', 'x')], /cannot create the output directory .*: ENOTDIR/],
+      [['--data', dataDir, '--limit', '10', '--out', out], /the batch size must be from 1 to the 10 records of the training pool/],
+      [['--data', dataDir, '--out', out, '--learning-rate', '0'], /--learning-rate must be a decimal number above 0/],
+      [['--data', dataDir, '--out', out, '--checkpoint-every', '5'], /Unknown option '--checkpoint-every'/],
       [['--data', bad, '--out', out], /train\.jsonl line 2: the record is not a JSON object/],
     ];
     for (const [args, message] of cases) {
@@ -186,9 +169,9 @@ describe('the fashion-mnist trainer', () => {
     const truncated = join(work, 'truncated.safetensors');
     await writeFile(truncated, model.subarray(0, model.length - 1));
     const foreign = join(work, 'foreign.safetensors');
-    await writeFile(foreign, encodeSafetensors([{ name: 'weight', shape: [2], data: new Float32Array([1, 2]) }]));
+    await writeFile(foreign, encodeF32Safetensors(new Map([['weight', { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) }]])));
     for (const [path, message] of [
-      [truncated, /safetensors|past the end|belong to no tensor/],
+      [truncated, /runs past the end of the file \[safetensors\.tensor-past-end\]/],
       [foreign, /must hold exactly the tensors dense1\.kernel, dense1\.bias, dense2\.kernel, dense2\.bias/],
     ] as const) {
       const outcome = await runExample('evaluate', ['--model', path, '--data', dataDir]);
@@ -241,6 +224,11 @@ describe('command-line options', () => {
     assert.equal(integerOption('12', '--epochs', 5), 12);
     for (const bad of ['0', '-1', '1.5', '1e3', ' 7', '', '9007199254740993']) {
       assert.throws(() => integerOption(bad, '--epochs', 5), (err) => usage(err) && /--epochs must be a whole number from 1/.test(String(err)), bad);
+    }
+    assert.equal(decimalOption(undefined, '--learning-rate', 0.2), 0.2);
+    assert.equal(decimalOption('0.05', '--learning-rate', 0.2), 0.05);
+    for (const bad of ['0', '0.0', '-0.1', '.5', '1e-3', 'x', '', '1001']) {
+      assert.throws(() => decimalOption(bad, '--learning-rate', 0.2), (err) => usage(err) && /--learning-rate must be a decimal number above 0/.test(String(err)), bad);
     }
   });
 });
@@ -310,75 +298,6 @@ describe('records', () => {
         }
       }),
       { numRuns: 1000 },
-    );
-  });
-});
-
-describe('seeded randomness', () => {
-  test('the stream is SHA-256 of "fashion-mnist/<purpose>/<seed>/<block>", read as little-endian uint32s', () => {
-    const random = new SeededRandom('7', 'init');
-    const words = Array.from({ length: 10 }, () => random.nextUint32());
-    const block = (i: number) => createHash('sha256').update(`fashion-mnist/init/7/${i}`).digest();
-    const expected = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => block(0).readUInt32LE(4 * i));
-    expected.push(block(1).readUInt32LE(0), block(1).readUInt32LE(4));
-    assert.deepEqual(words, expected);
-  });
-
-  test('the batch schedule covers every record once per epoch, and differs between epochs and seeds', () => {
-    const schedule = batchSchedule('7', 100, 2, 32);
-    assert.deepEqual(
-      schedule.map((b) => b.length),
-      [32, 32, 32, 4, 32, 32, 32, 4],
-    );
-    const all = Array.from({ length: 100 }, (_, i) => i);
-    const epoch1 = schedule.slice(0, 4).flat();
-    const epoch2 = schedule.slice(4).flat();
-    assert.deepEqual([...epoch1].sort((a, b) => a - b), all);
-    assert.deepEqual([...epoch2].sort((a, b) => a - b), all);
-    assert.notDeepEqual(epoch1, epoch2);
-    assert.deepEqual(batchSchedule('7', 100, 2, 32), schedule);
-    assert.notDeepEqual(batchSchedule('8', 100, 2, 32), schedule);
-  });
-});
-
-describe('safetensors writer', () => {
-  test('lays tensors out sorted by name, pads the header to 8 bytes, and aicert parses the result', async () => {
-    const tensors = [
-      { name: 'b', shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) },
-      { name: 'a', shape: [1], data: new Float32Array([-0.5]) },
-      { name: 'c', shape: [], data: new Float32Array([Math.PI]) },
-    ];
-    const file = encodeSafetensors(tensors);
-    const { length, header } = parseHeaderByHand(file);
-    assert.equal(length % 8, 0);
-    assert.deepEqual(Object.keys(header), ['a', 'b', 'c']);
-    assert.deepEqual(header.b, { dtype: 'F32', shape: [2, 3], data_offsets: [4, 28] });
-    assert.equal(file.readFloatLE(8 + length), -0.5);
-    const dir = await mkdtemp(join(tmpdir(), 'aicert-st-'));
-    try {
-      await writeFile(join(dir, 'x.safetensors'), file);
-      assert.deepEqual(
-        readF32Tensors(join(dir, 'x.safetensors')).map((t) => [t.name, t.shape, Array.from(t.data)]),
-        [
-          ['a', [1], [-0.5]],
-          ['b', [2, 3], [1, 2, 3, 4, 5, 6]],
-          ['c', [], [Math.fround(Math.PI)]],
-        ],
-      );
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
-  test('refuses a shape that does not match the data, and repeated names', () => {
-    assert.throws(() => encodeSafetensors([{ name: 'x', shape: [3], data: new Float32Array(2) }]), /shape \[3\] but 2 values/);
-    assert.throws(
-      () =>
-        encodeSafetensors([
-          { name: 'x', shape: [1], data: new Float32Array(1) },
-          { name: 'x', shape: [1], data: new Float32Array(1) },
-        ]),
-      /empty, reserved or repeated/,
     );
   });
 });

@@ -114,8 +114,9 @@ describe('measureCode', () => {
     assert.deepEqual(entryNames(result.manifest), ['.gitignore', 'run.sh']);
   });
 
-  it('a file, not a directory, is measure.not-a-directory', async () => {
+  it('a file is measure.not-a-directory, a missing path measure.not-found', async () => {
     const dir = repository();
-    await assert.rejects(measureCode(join(dir, 'train.py'), { pool }), /not a directory/);
+    await assert.rejects(measureCode(join(dir, 'train.py'), { pool }), { code: 'measure.not-a-directory' });
+    await assert.rejects(measureCode(join(dir, 'missing'), { pool }), { code: 'measure.not-found' });
   });
 });

@@ -115,6 +115,22 @@ describe('files method', () => {
     assert.equal(manifest.entries[0]!.digest, sha256sum(join(root, 'config.json')));
   });
 
+  it('a file changed between listing and hashing is measure.file-changed', async () => {
+    const dir = scratchDir('changed');
+    writeTree(dir, { 'a.bin': 'original', 'b.bin': 'other' });
+    let changed = false;
+    const measuring = measurePath(dir, {
+      pool,
+      onProgress: () => {
+        // The first call comes after the listing and before any hashing.
+        if (changed) return;
+        changed = true;
+        writeFileSync(join(dir, 'a.bin'), 'modified!');
+      },
+    });
+    await rejectsWith(measuring, 'measure.file-changed');
+  });
+
   it('reports progress up to the total bytes', async () => {
     const seen: Array<[number, number]> = [];
     await measurePath(root, { pool, onProgress: (done, total) => seen.push([done, total]) });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { datasetRoot } from './dataset-root.js';
+import { datasetRoot, type TreeKind } from './dataset-root.js';
 import { LeafList } from './leaf-list.js';
 import { leafCount, leafHash, merkleRoot } from './merkle.js';
 import { recordFormatFor, type RecordFormat } from './record-format.js';
@@ -22,10 +22,6 @@ export interface DatasetTrees {
   orderLeaves: Buffer;
   /** Distinct leaf hashes in ascending order (32 bytes each). */
   setLeaves: Buffer;
-  /** datasetRoot('order', …): binds kind, size and the Merkle tree hash (see dataset-root.ts). */
-  orderRoot: Buffer;
-  /** datasetRoot('set', …). */
-  setRoot: Buffer;
 }
 
 export interface DatasetTreeOptions {
@@ -49,9 +45,16 @@ export async function buildDatasetTrees(path: string, options: DatasetTreeOption
     ...(info.header && { headerSha256: createHash('sha256').update(info.header).digest('hex') }),
     orderLeaves,
     setLeaves,
-    orderRoot: datasetRoot('order', leafCount(orderLeaves), merkleRoot(orderLeaves)),
-    setRoot: datasetRoot('set', leafCount(setLeaves), merkleRoot(setLeaves)),
   };
+}
+
+/**
+ * The published root of one tree (dataset-root.ts: kind and size bound to the RFC 6962 hash).
+ * Computed on demand: it costs one hash per leaf, and proving needs no root.
+ */
+export function treeRoot(trees: DatasetTrees, kind: TreeKind): Buffer {
+  const leaves = kind === 'order' ? trees.orderLeaves : trees.setLeaves;
+  return datasetRoot(kind, leafCount(leaves), merkleRoot(leaves));
 }
 
 /** What a certificate records about a dataset file: roots and counts, as JSON-ready values. */
@@ -72,8 +75,8 @@ export function datasetCommitment(trees: DatasetTrees): DatasetCommitment {
     format: trees.format,
     records: leafCount(trees.orderLeaves),
     distinctRecords: leafCount(trees.setLeaves),
-    orderRoot: trees.orderRoot.toString('hex'),
-    setRoot: trees.setRoot.toString('hex'),
+    orderRoot: treeRoot(trees, 'order').toString('hex'),
+    setRoot: treeRoot(trees, 'set').toString('hex'),
     ...(trees.headerSha256 !== undefined && { headerSha256: trees.headerSha256 }),
     leafHash: 'sha256(0x00 || record)',
   };

@@ -31,11 +31,6 @@ export class ProtobufReader {
     private readonly maxDepth = 64,
   ) {}
 
-  /** Current position in the file (the start of the next unread byte). */
-  get position(): number {
-    return this.cursor.position;
-  }
-
   /** Visits the fields of the whole region as one top-level message. */
   readTopLevel(visit: FieldVisitor): void {
     this.readFields(this.cursor.end, visit);
@@ -69,11 +64,6 @@ export class ProtobufReader {
     const value = this.varint(what);
     if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw this.malformed(`${what}: ${value} is too large`);
     return Number(value);
-  }
-
-  /** A varint read as int64 (two's complement). */
-  int64(what: string): bigint {
-    return BigInt.asIntN(64, this.varint(what));
   }
 
   /** Skips the current length-delimited field's body and returns its byte range in the file. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { InputError } from '../../../src/errors.js';
-import { buildDatasetTrees, datasetCommitment, type DatasetTrees } from '../../../src/measure/dataset/dataset-tree.js';
+import { buildDatasetTrees, datasetCommitment, treeRoot, type DatasetTrees } from '../../../src/measure/dataset/dataset-tree.js';
 import { parseDatasetProof, type DatasetProof } from '../../../src/measure/dataset/dataset-proof.js';
 import { datasetRoot } from '../../../src/measure/dataset/dataset-root.js';
 import {
@@ -130,13 +130,13 @@ describe('dataset proofs', () => {
       const inOrder = proveRecord(trees, Buffer.from(record), 'order');
       assert.equal(inSet.type, 'inclusion');
       assert.equal(inOrder.type, 'inclusion');
-      assert.ok(accepts(inSet, trees.setRoot, record));
-      assert.ok(accepts(inOrder, trees.orderRoot, record));
+      assert.ok(accepts(inSet, treeRoot(trees, 'set'), record));
+      assert.ok(accepts(inOrder, treeRoot(trees, 'order'), record));
       // The first occurrence, at its position in the file.
       assert.equal(inOrder.type === 'inclusion' && inOrder.index, records.indexOf(record));
       // A proof in one tree says nothing about the other.
-      assert.ok(!accepts(inSet, trees.orderRoot, record));
-      assert.ok(!accepts(inOrder, trees.setRoot, record));
+      assert.ok(!accepts(inSet, treeRoot(trees, 'order'), record));
+      assert.ok(!accepts(inOrder, treeRoot(trees, 'set'), record));
     }
     assert.deepEqual(
       { records: datasetCommitment(trees).records, distinct: datasetCommitment(trees).distinctRecords },
@@ -153,8 +153,8 @@ describe('dataset proofs', () => {
       assert.equal(proof.type, 'non-inclusion');
       if (proof.type !== 'non-inclusion') continue;
       shapes.add(proof.left === null ? 'before-first' : proof.right === null ? 'after-last' : 'between');
-      assert.ok(accepts(proof, trees.setRoot, record));
-      assert.ok(!accepts(proof, trees.setRoot, 'r3'), 'a non-inclusion proof must not speak for another record');
+      assert.ok(accepts(proof, treeRoot(trees, 'set'), record));
+      assert.ok(!accepts(proof, treeRoot(trees, 'set'), 'r3'), 'a non-inclusion proof must not speak for another record');
     }
     assert.deepEqual([...shapes].sort(), ['after-last', 'before-first', 'between']);
   });
@@ -163,9 +163,9 @@ describe('dataset proofs', () => {
     const trees = await treesOf([]);
     const proof = proveRecord(trees, Buffer.from('anything'));
     assert.deepEqual({ left: (proof as any).left, right: (proof as any).right, size: proof.treeSize }, { left: null, right: null, size: 0 });
-    assert.ok(accepts(proof, trees.setRoot, 'anything'));
+    assert.ok(accepts(proof, treeRoot(trees, 'set'), 'anything'));
     assert.ok(!accepts(proof, randomBytes(32), 'anything'));
-    assert.deepEqual(trees.setRoot, datasetRoot('set', 0, EMPTY_ROOT));
+    assert.deepEqual(treeRoot(trees, 'set'), datasetRoot('set', 0, EMPTY_ROOT));
   });
 
   it('random datasets: proofs verify for real records and fail for another record, another root, or any altered field (property)', async () => {
@@ -177,7 +177,7 @@ describe('dataset proofs', () => {
         for (const record of candidates) {
           for (const tree of ['set', 'order'] as const) {
             const proof = proveRecord(trees, Buffer.from(record), tree);
-            const root = proof.tree === 'set' ? trees.setRoot : trees.orderRoot;
+            const root = treeRoot(trees, proof.tree);
             assert.equal(proof.type === 'inclusion', records.includes(record));
             assert.ok(accepts(proof, root, record), 'genuine proof');
             assert.ok(!accepts(proof, otherRoot, record), 'another root');
@@ -220,8 +220,8 @@ describe('dataset proofs', () => {
       assert.deepEqual(rootFromInclusionPath(0, 2, left, [right]), merkleRoot(trees.setLeaves));
       // ...and fails against the published root.
       const member = records.find((r) => leafHash(Buffer.from(r)).equals(b))!;
-      assert.ok(!accepts(forged, trees.setRoot, member));
-      assert.ok(!accepts(forged, trees.setRoot));
+      assert.ok(!accepts(forged, treeRoot(trees, 'set'), member));
+      assert.ok(!accepts(forged, treeRoot(trees, 'set')));
       return;
     }
   });

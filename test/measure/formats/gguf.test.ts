@@ -94,14 +94,20 @@ describe('GGUF headers', () => {
     ['a big-endian file', bad({ version: 0x03000000 }), 'gguf.unsupported-version', /big-endian/],
     ['a tensor count of 2^63', bad({ tensorCount: 1n << 63n }), 'gguf.bad-count'],
     ['a metadata count of 2^64 - 1', bad({ kvCount: (1n << 64n) - 1n }), 'gguf.bad-count'],
-    ['more metadata entries than written', bad({ kvCount: BigInt(kv.length + 1) }), 'gguf.unknown-tensor-type'],
-    ['a file cut inside the header', () => ggufFile(valid).subarray(0, 100), 'gguf.truncated'],
+    ['a file cut inside the tensor infos', () => {
+      const b = ggufFile(valid);
+      return b.subarray(0, b.indexOf('output.weight') + 5);
+    }, 'gguf.truncated'],
     ['a string length of 2^63', () => {
       const b = ggufFile(valid);
       b.writeBigUInt64LE(1n << 63n, 24); // the first key's length
       return b;
     }, 'gguf.bad-string'],
-    ['a metadata key that is not UTF-8', bad({ kv: [['\ud800bad', { type: 'u8', value: 1 }]] }), 'gguf.bad-string'],
+    ['a metadata key that is not UTF-8', () => {
+      const b = ggufFile({ ...valid, kv: [['zk', { type: 'u8', value: 1 }]] });
+      b[24 + 8] = 0xff; // first byte of the key
+      return b;
+    }, 'gguf.bad-string'],
     ['a duplicate metadata key', bad({ kv: [...kv, ['general.architecture', { type: 'string', value: 'x' }]] }), 'gguf.duplicate-key'],
     ['an unknown value type', () => {
       const b = ggufFile({ ...valid, kv: [['k', { type: 'u8', value: 1 }]] });
@@ -124,13 +130,15 @@ describe('GGUF headers', () => {
     ['an unknown ggml type', withTensor(0, { type: 4 }), 'gguf.unknown-tensor-type'],
     ['more than 4 dimensions', withTensor(0, { dims: [1, 1, 1, 1, 8] }), 'gguf.bad-tensor'],
     ['a block type whose first dimension is not a multiple of the block', withTensor(1, { dims: [16, 4] }), 'gguf.bad-tensor'],
-    ['a dimension of 2^63', withTensor(0, { dims: [2 ** 53, 2 ** 10] }), 'gguf.tensor-past-end'],
+    ['a tensor of 2^63 elements', withTensor(0, { dims: [2 ** 53, 2 ** 10] }), 'gguf.bad-tensor'],
+    ['a tensor larger than the file', withTensor(0, { dims: [2 ** 40] }), 'gguf.tensor-past-end'],
     ['a tensor name longer than ggml allows', withTensor(0, { name: 'x'.repeat(64) }), 'gguf.bad-string'],
     ['a duplicate tensor name', withTensor(1, { name: 'token_embd.weight' }), 'gguf.duplicate-tensor'],
     ['a misaligned tensor offset', withTensor(1, { offset: 33n }), 'gguf.misaligned-tensor'],
     ['overlapping tensors', withTensor(1, { offset: 0n }), 'gguf.bad-tensor-offset'],
     ['a gap between tensors', withTensor(1, { offset: 64n }), 'gguf.bad-tensor-offset'],
-    ['a tensor past the end of the file', () => ggufFile(valid).subarray(0, -1), 'gguf.tensor-past-end'],
+    // The last tensor is 68 bytes followed by 28 bytes of alignment padding, which may be absent.
+    ['a tensor past the end of the file', () => ggufFile(valid).subarray(0, -29), 'gguf.tensor-past-end'],
   ];
   for (const [name, build, code, message] of cases) {
     it(`reject ${name}`, () => throwsCode(() => readGgufHeader(write(build())), code, message));

@@ -1,0 +1,299 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { AicertError, EnvironmentError, InputError, VerificationError } from '../errors.js';
+import type { TrustAnchors } from '../evidence/ak-trust.js';
+import { CheckList } from '../verify/report.js';
+import { verifyCertificate } from '../verify/verify-certificate.js';
+import { checkpointPath, readCheckpointFile, type TranscriptMeta } from '../trainer/index.js';
+import { AUDIT_REPORT_MEDIA_TYPE, type AuditReport, type Calibration, type SegmentReport, type Tolerance } from './audit-report.js';
+import { auditCost } from './audit-cost.js';
+import { calibrate, CALIBRATION_MARGIN, CALIBRATION_SEGMENTS, MAX_CALIBRATED_DELTA } from './calibration.js';
+import { checkBatches, checkMeta, type CommittedOrder } from './committed-schedule.js';
+import { detectionProbability, detectionProbabilityWithoutReplacement, REFERENCE_FAKE_FRACTION } from './detection-probability.js';
+import { memorizationSample, memorizationTest } from './memorization.js';
+import { locateRecordFile } from './record-file.js';
+import { judgeReplay, type ReplayTolerance } from './replay-acceptance.js';
+import { readRunEvidence, type RunEvidence } from './run-evidence.js';
+import { selectSegments, type SelectedSegment } from './segment-selection.js';
+import { TrainerClient } from './trainer-client.js';
+import type { RunTrainer } from './trainer-invocation.js';
+import { checkTranscriptIntegrity } from './transcript-integrity.js';
+import { segmentUpdateNorms } from './update-norms.js';
+import { weightDistance } from './weight-distance.js';
+
+export interface AuditOptions {
+  certificate: Uint8Array;
+  /** How the report names the certificate (its path). */
+  certificateName: string;
+  transcript: string;
+  /** The verifier's copy of the trainer's dataset (the --data input the commitment names). */
+  data: string;
+  /** The verifier's copy of the training code, re-hashed against the certificate if given. */
+  code?: string;
+  trust: TrustAnchors;
+  allowUntrustedAk: boolean;
+  /** Answers init, replay and loss requests: normally `commandTrainer(TRAIN_COMMAND, timeout)`. */
+  runTrainer: RunTrainer;
+  topQ: number;
+  random: number;
+  tolerance: Tolerance;
+  /** Records per group of the memorization test, at most. */
+  members: number;
+  /** 32 bytes of the verifier's randomness: random segments, memorization samples, calibration noise. */
+  auditSeed: Buffer;
+  log?: (line: string) => void;
+}
+
+/** Family-wise error rate of the memorization test, split over the audited segments (Bonferroni). */
+export const MEMORIZATION_ALPHA = 0.01;
+export const DEFAULT_MEMBERS = 256;
+
+/** Thrown inside the step list to stop at the first failure; the failure is already recorded. */
+class Stop extends Error {}
+
+/**
+ * Audits a certified training run (DESIGN §7, docs/audit.md). Reads as the list of steps it runs;
+ * each records `ok` with what it established or `failed` with why, and the first failure ends the
+ * list, as in `aicert verify`: nothing after a failed step is believed.
+ */
+export async function auditRun(o: AuditOptions): Promise<AuditReport> {
+  const audit = await Audit.begin(o);
+  try {
+    await audit.step('certificate', () => audit.verifyCertificate(), (v) => `the certificate verifies (AK trust ${v})`);
+    const evidence = await audit.step('trainer.commitment', () => readRunEvidence(o.certificate), (e) => `seed s = ${e.commitment.seed.slice(0, 16)}…, k = ${e.commitment.checkpointEvery}, held out ${e.commitment.holdoutFraction}, ${e.checkpoints.length} checkpoints measured live`);
+    const records = await audit.step('data', () => locateRecordFile(o.data, evidence), (r) => `${o.data} is the certified dataset "${r.input}" (${r.records} records)`);
+    await audit.step('transcript.integrity', () => checkTranscriptIntegrity(audit.transcript, evidence.checkpoints, evidence.transcript), () => `all ${evidence.checkpoints.length} checkpoints have the digests the TPM recorded as they were written, and the transcript is the one measured after the run`);
+    const meta = await audit.step('transcript.meta', () => checkMeta(audit.transcript, evidence.commitment, records.records, evidence.checkpoints.length), (m) => `${m.steps} steps of batch ${m.batchSize}, k = ${m.k}, ${m.records} records, framework ${m.framework}`);
+    const order = await audit.step('transcript.batches', () => checkBatches(audit.transcript, evidence.commitment, meta), (b) => `every step trained on exactly the batch derived from s; no step touched one of the ${b.heldOut.length} held-out records`);
+    const trainer = audit.connect(evidence, records.path, meta, order);
+    await audit.step('init', () => audit.checkInit(trainer, evidence), () => 'init mode derives checkpoint 0 from s bit for bit');
+    const selected = await audit.step('segments.selection', () => audit.selectSegments(meta, evidence), (s) => audit.describeSelection(s));
+    const tolerance = o.tolerance.mode === 'calibrated' ? await audit.step('calibration', () => audit.calibrate(trainer, selected), () => audit.describeCalibration()) : audit.fixedTolerance(o.tolerance);
+    await audit.step('replay', () => audit.replaySegments(trainer, evidence, tolerance), (n) => `all ${n} selected segments were reproduced (${describeTolerance(tolerance)})`);
+    await audit.step('memorization', () => audit.testMemorization(trainer, meta, order), (t) => `every audited segment lowered its claimed records' loss more than held-out records' (p ≤ ${t.toPrecision(2)} each)`);
+  } catch (err) {
+    if (!(err instanceof Stop)) throw err;
+  } finally {
+    await audit.close();
+  }
+  return audit.report();
+}
+
+class Audit {
+  readonly checks = new CheckList();
+  readonly transcript: string;
+  private verification: AuditReport['verification'] = { verdict: 'not run', checks: [] };
+  private failureStatus: 1 | 2 | undefined;
+  private run: AuditReport['run'];
+  private segments: SegmentReport[] = [];
+  private calibration: Calibration | undefined;
+  private trainer: TrainerClient | undefined;
+  private meta: TranscriptMeta | undefined;
+
+  private constructor(
+    private readonly o: AuditOptions,
+    private readonly work: string,
+  ) {
+    this.transcript = resolve(o.transcript);
+  }
+
+  static async begin(o: AuditOptions): Promise<Audit> {
+    for (const [flag, path] of [['--transcript', o.transcript], ['--data', o.data]] as const) {
+      if (!existsSync(path)) throw new InputError('usage.missing-input', `${flag} ${path} does not exist`);
+    }
+    if (o.auditSeed.length !== 32) throw new InputError('usage.seed', `the audit seed must be 32 bytes, got ${o.auditSeed.length}`);
+    return new Audit(o, await mkdtemp(join(tmpdir(), 'aicert-audit-')));
+  }
+
+  /** Runs one step: records ok with `reason(value)`, or failed with the error's message, then stops. */
+  async step<T>(id: string, fn: () => Promise<T> | T, reason: (value: T) => string): Promise<T> {
+    try {
+      const value = await fn();
+      this.checks.ok(id, reason(value));
+      return value;
+    } catch (err) {
+      if (!(err instanceof AicertError) || err instanceof EnvironmentError) throw err;
+      this.checks.failed(id, err.message);
+      this.failureStatus ??= err instanceof InputError && err.code.startsWith('usage.') ? 2 : 1;
+      throw new Stop();
+    }
+  }
+
+  async verifyCertificate(): Promise<string> {
+    const r = await verifyCertificate(this.o.certificate, this.o.certificateName, { trust: this.o.trust, allowUntrustedAk: this.o.allowUntrustedAk, code: this.o.code });
+    this.verification = { verdict: r.verdict, ...(r.akTrust && { akTrust: r.akTrust }), checks: r.checks };
+    const failed = r.checks.find((c) => c.status === 'failed');
+    if (r.verdict !== 'verified' || failed) {
+      const why = `the certificate does not verify: ${failed?.id ?? 'verdict'}: ${failed?.reason ?? r.verdict}`;
+      throw r.exitStatus === 2 ? new InputError('usage.certificate', why) : new VerificationError('audit.certificate', why);
+    }
+    return r.akTrust?.acceptedUntrusted ? `${r.akTrust.level}, UNTRUSTED key accepted by --allow-untrusted-ak` : (r.akTrust?.level ?? 'unknown');
+  }
+
+  connect(evidence: RunEvidence, recordFile: string, meta: TranscriptMeta, order: CommittedOrder): TrainerClient {
+    const c = evidence.commitment;
+    this.meta = meta;
+    this.run = {
+      seed: c.seed,
+      checkpointEvery: c.checkpointEvery,
+      steps: meta.steps,
+      segments: evidence.checkpoints.length - 1,
+      batchSize: meta.batchSize,
+      records: meta.records,
+      heldOut: order.heldOut.length,
+      hyperparameters: meta.hyperparameters,
+    };
+    const run = { seed: c.seed, transcript: this.transcript, checkpointEvery: c.checkpointEvery, holdoutFraction: c.holdoutFraction, dataset: recordFile };
+    this.trainer = new TrainerClient(run, this.o.runTrainer, this.work, (i) => segmentSteps(meta, i).length);
+    return this.trainer;
+  }
+
+  async checkInit(trainer: TrainerClient, evidence: RunEvidence): Promise<void> {
+    this.log('init: deriving W0 from s');
+    const path = await trainer.init();
+    const digest = sha256(await readFile(path));
+    const claimed = evidence.checkpoints[0]!;
+    if (digest === claimed.sha256) return;
+    const distance = weightDistance(await readCheckpointFile(path), await readCheckpointFile(checkpointPath(this.transcript, 0)), 'init mode\'s W0 and checkpoint 0');
+    throw new VerificationError('audit.init', `checkpoint 0 (sha256 ${claimed.sha256}) is not the W0 that init mode derives from s (sha256 ${digest}; ‖ΔW‖₂ = ${distance.toPrecision(3)}): the initialization was not derived from the committed seed`);
+  }
+
+  async selectSegments(meta: TranscriptMeta, evidence: RunEvidence): Promise<SelectedSegment[]> {
+    this.log(`ranking ${evidence.checkpoints.length - 1} segments by update norm`);
+    const norms = await segmentUpdateNorms(this.transcript, evidence.checkpoints.length);
+    const selected = selectSegments(norms, this.o.topQ, this.o.random, this.o.auditSeed);
+    this.segments = selected.map(({ index, chosenBy }) => {
+      const steps = segmentSteps(meta, index);
+      return { index, chosenBy, firstStep: steps[0] ?? 0, steps: steps.length, updateNorm: norms[index]! };
+    });
+    return selected;
+  }
+
+  describeSelection(selected: SelectedSegment[]): string {
+    const top = selected.filter((s) => s.chosenBy === 'top-q').map((s) => s.index);
+    const random = selected.filter((s) => s.chosenBy === 'random').map((s) => s.index);
+    return `top-${this.o.topQ} by update norm: [${top.join(', ')}]; ${random.length} drawn with the audit seed: [${random.join(', ')}]`;
+  }
+
+  fixedTolerance(t: Exclude<Tolerance, { mode: 'calibrated' }>): ReplayTolerance {
+    this.checks.skipped('calibration', `not needed: --tolerance ${t.mode === 'exact' ? 'exact' : t.delta}`);
+    return t;
+  }
+
+  /** Calibrated mode: measures the honest reproduction error on this setup, and δ from it. */
+  async calibrate(trainer: TrainerClient, selected: SelectedSegment[]): Promise<ReplayTolerance> {
+    // Random segments first: which ones calibrate must be as unpredictable as which ones are audited.
+    const order = [...selected].sort((a, b) => Number(a.chosenBy === 'top-q') - Number(b.chosenBy === 'top-q'));
+    const segments = order.slice(0, CALIBRATION_SEGMENTS).map((s) => s.index);
+    this.log(`calibrating the tolerance on segments ${segments.join(', ')}`);
+    const result = await calibrate(segments, this.transcript, this.o.auditSeed, this.work, (i, transcript) => trainer.replay(i, transcript));
+    this.calibration = { ...result, margin: CALIBRATION_MARGIN, maxDelta: MAX_CALIBRATED_DELTA };
+    return { mode: 'relative', delta: result.delta };
+  }
+
+  describeCalibration(): string {
+    const c = this.calibration!;
+    return `a one-ulp perturbation moved honest replays of segments ${c.segments.join(', ')} by at most ${Math.max(...c.ratios).toPrecision(3)} of their update; δ = ${CALIBRATION_MARGIN} × that = ${c.delta.toPrecision(3)}`;
+  }
+
+  /** Replays every selected segment and judges each; fails if any is not reproduced. */
+  async replaySegments(trainer: TrainerClient, evidence: RunEvidence, tolerance: ReplayTolerance): Promise<number> {
+    const rejected: string[] = [];
+    for (const segment of this.segments) {
+      const i = segment.index;
+      this.log(`replaying segment ${i} (${segment.chosenBy}, ${segment.steps} steps)`);
+      try {
+        const path = await trainer.replay(i);
+        const digestEqual = sha256(await readFile(path)) === evidence.checkpoints[i + 1]!.sha256;
+        const [before, claimed, replayed] = await Promise.all([readCheckpointFile(checkpointPath(this.transcript, i)), readCheckpointFile(checkpointPath(this.transcript, i + 1)), readCheckpointFile(path)]);
+        segment.replay = judgeReplay(tolerance, digestEqual, { before, claimed, replayed }, segment.updateNorm);
+      } catch (err) {
+        if (!(err instanceof AicertError) || err instanceof EnvironmentError || err.code.startsWith('usage.')) throw err;
+        segment.replay = { accepted: false, digestEqual: false, reason: err.message };
+      }
+      if (!segment.replay.accepted) rejected.push(`segment ${i} (${segment.chosenBy}): ${segment.replay.reason}`);
+    }
+    if (rejected.length > 0) {
+      throw new VerificationError('audit.replay', `${rejected.length} of ${this.segments.length} audited segments were not reproduced by replaying their recorded batches: ${rejected.slice(0, 3).join('; ')}${rejected.length > 3 ? '; …' : ''}`);
+    }
+    return this.segments.length;
+  }
+
+  /** The memorization test on every audited segment, Bonferroni-corrected; returns the per-segment threshold. */
+  async testMemorization(trainer: TrainerClient, meta: TranscriptMeta, order: CommittedOrder): Promise<number> {
+    if (order.heldOut.length === 0) throw new VerificationError('audit.memorization', 'the run held out no records, so there is nothing to test claimed records against');
+    const threshold = MEMORIZATION_ALPHA / this.segments.length;
+    const failed: string[] = [];
+    for (const segment of this.segments) {
+      const i = segment.index;
+      this.log(`memorization test on segment ${i}`);
+      const batches = segmentSteps(meta, i).map((t) => order.batches[t]!);
+      const sample = memorizationSample(i, batches, order.heldOut, this.o.members, this.o.auditSeed);
+      const records = [...sample.members, ...sample.heldOut];
+      const before = await trainer.loss(checkpointPath(this.transcript, i), records);
+      const after = await trainer.loss(checkpointPath(this.transcript, i + 1), records);
+      segment.memorization = memorizationTest(sample, before, after, threshold);
+      if (!segment.memorization.passed) failed.push(`segment ${i} (AUC ${segment.memorization.auc.toFixed(3)}, p = ${segment.memorization.p.toPrecision(3)})`);
+    }
+    if (failed.length > 0) {
+      throw new VerificationError(
+        'audit.memorization',
+        `${failed.length} of ${this.segments.length} audited segments show no sign that their claimed records were trained on (p > ${threshold.toPrecision(2)} = ${MEMORIZATION_ALPHA}/${this.segments.length}): ${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', …' : ''}`,
+      );
+    }
+    return threshold;
+  }
+
+  async close(): Promise<void> {
+    await rm(this.work, { recursive: true, force: true });
+  }
+
+  report(): AuditReport {
+    const status = this.failureStatus ?? 0;
+    const population = this.run ? Math.max(0, this.run.segments - this.o.topQ) : undefined;
+    const draws = population === undefined ? this.o.random : Math.min(this.o.random, population);
+    return {
+      mediaType: AUDIT_REPORT_MEDIA_TYPE,
+      certificate: this.o.certificateName,
+      certificateSha256: sha256(this.o.certificate),
+      verdict: status === 0 ? 'passed' : status === 1 ? 'failed' : 'unusable',
+      exitStatus: status,
+      auditSeed: this.o.auditSeed.toString('hex'),
+      parameters: { topQ: this.o.topQ, random: this.o.random, tolerance: this.o.tolerance, members: this.o.members, alpha: MEMORIZATION_ALPHA },
+      ...(this.run && { run: this.run }),
+      checks: this.checks.results,
+      verification: this.verification,
+      segments: this.segments,
+      ...(this.calibration && { calibration: this.calibration }),
+      detection: {
+        fakeFraction: REFERENCE_FAKE_FRACTION,
+        random: draws,
+        probability: detectionProbability(REFERENCE_FAKE_FRACTION, draws),
+        ...(population !== undefined && population > 0 && { withoutReplacement: detectionProbabilityWithoutReplacement(population, Math.ceil(REFERENCE_FAKE_FRACTION * population), draws) }),
+      },
+      ...(this.meta && this.trainer && { cost: auditCost(this.meta.steps, this.meta.batchSize, this.trainer.replayedSteps, this.trainer.lossEvaluations) }),
+    };
+  }
+
+  private log(line: string): void {
+    this.o.log?.(line);
+  }
+}
+
+function describeTolerance(t: ReplayTolerance): string {
+  return t.mode === 'exact' ? 'exact: same digest' : `relative distance and update norm within δ = ${t.delta.toPrecision(3)}`;
+}
+
+/** The steps of segment i: from i·k up to (i+1)·k, the last segment possibly shorter. */
+function segmentSteps(meta: TranscriptMeta, segment: number): number[] {
+  const first = segment * meta.k;
+  const end = Math.min(first + meta.k, meta.steps);
+  return Array.from({ length: Math.max(0, end - first) }, (_, j) => first + j);
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

@@ -1,0 +1,21 @@
+/**
+ * Dataset Merkle trees (DESIGN §4): record splitting for JSONL, CSV and text lines, the order and
+ * set trees (RFC 6962 hashing), inclusion and non-inclusion proofs checked from a root alone.
+ *
+ *   const trees = await buildDatasetTrees('train.jsonl');
+ *   const proof = proveRecord(trees, Buffer.from('{"text":"hello"}'));
+ *   verifyDatasetProof(parseDatasetProof(json), treeRoot(trees, 'set')).valid;
+ */
+export { buildDatasetTrees, datasetCommitment, treeRoot } from './dataset-tree.js';
+export type { DatasetCommitment, DatasetTreeOptions, DatasetTrees } from './dataset-tree.js';
+export { datasetRoot } from './dataset-root.js';
+export type { TreeKind } from './dataset-root.js';
+export { parseDatasetProof, MAX_PATH_LENGTH, PROOF_FORMAT, PROOF_VERSION } from './dataset-proof.js';
+export type { DatasetProof, InclusionProof, LeafWitness, NonInclusionProof } from './dataset-proof.js';
+export { proveRecord } from './prove-record.js';
+export { verifyDatasetProof } from './verify-proof.js';
+export type { ProofVerdict } from './verify-proof.js';
+export { forEachRecord, DEFAULT_MAX_RECORD_BYTES } from './records.js';
+export { recordFormatFor, RECORD_FORMATS } from './record-format.js';
+export type { RecordFormat } from './record-format.js';
+export { leafHash, merkleRoot, inclusionPath, rootFromInclusionPath, EMPTY_ROOT } from './merkle.js';

@@ -1,0 +1,98 @@
+import { isAbsolute } from 'node:path';
+import { InputError } from '../errors.js';
+import { TRAINER_PROTOCOL } from '../run/trainer-commitment.js';
+import { holdoutMillionths } from './data-order.js';
+
+/** What a protocol trainer is asked to do (docs/trainer-protocol.md, "Modes"). */
+export type TrainerMode = 'train' | 'init' | 'replay' | 'loss';
+
+/** The AICERT_* variables a protocol trainer runs with, parsed and checked. */
+export interface TrainerEnvironment {
+  protocol: 1;
+  mode: TrainerMode;
+  /** s, 32 bytes. */
+  seed: Buffer;
+  /** The transcript directory, absolute. */
+  transcript: string;
+  /** k: steps per segment. */
+  checkpointEvery: number;
+  holdoutFraction: number;
+  /** The record file, absolute; records numbered from 0 in file order. */
+  dataset: string;
+  /** replay: the segment i to replay, from checkpoint i to checkpoint i+1. */
+  segment?: number;
+  /** loss: the checkpoint file whose weights to evaluate. */
+  checkpoint?: string;
+  /** loss: a JSON file holding an array of record indices. */
+  records?: string;
+  /** init, replay, loss: where to write the result. */
+  output?: string;
+}
+
+const MODES: readonly TrainerMode[] = ['train', 'init', 'replay', 'loss'];
+/** The variables each mode needs beyond those of every mode. */
+const MODE_VARIABLES: Readonly<Record<TrainerMode, readonly string[]>> = {
+  train: [],
+  init: ['AICERT_OUTPUT'],
+  replay: ['AICERT_SEGMENT', 'AICERT_OUTPUT'],
+  loss: ['AICERT_CHECKPOINT', 'AICERT_RECORDS', 'AICERT_OUTPUT'],
+};
+
+/**
+ * The protocol environment, or undefined when AICERT_TRAINER_MODE is unset (the program was not
+ * started as a protocol trainer). Anything malformed, missing for the mode, or a protocol
+ * version other than 1 is an InputError: a trainer must refuse rather than guess.
+ */
+export function readTrainerEnvironment(env: NodeJS.ProcessEnv = process.env): TrainerEnvironment | undefined {
+  const modeText = env.AICERT_TRAINER_MODE;
+  if (modeText === undefined) return undefined;
+  const get = (name: string): string => {
+    const value = env[name];
+    if (value === undefined || value === '') throw bad(name, 'is not set');
+    return value;
+  };
+  const protocol = get('AICERT_TRAINER_PROTOCOL');
+  if (protocol !== String(TRAINER_PROTOCOL)) {
+    throw new InputError('trainer.protocol', `AICERT_TRAINER_PROTOCOL is ${JSON.stringify(protocol)}; this SDK speaks trainer protocol ${TRAINER_PROTOCOL} only`);
+  }
+  const mode = modeText as TrainerMode;
+  if (!MODES.includes(mode)) throw bad('AICERT_TRAINER_MODE', `must be one of ${MODES.join(', ')}, got ${JSON.stringify(modeText)}`);
+  for (const name of MODE_VARIABLES[mode]) get(name);
+
+  const seed = get('AICERT_SEED');
+  if (!/^[0-9a-f]{64}$/.test(seed)) throw bad('AICERT_SEED', 'must be 64 lower-case hex digits');
+  const holdout = get('AICERT_HOLDOUT_FRACTION');
+  if (!/^0(\.\d{1,6})?$/.test(holdout)) throw bad('AICERT_HOLDOUT_FRACTION', `must be a decimal from 0 to below 1 with at most 6 decimal places, got ${JSON.stringify(holdout)}`);
+  const result: TrainerEnvironment = {
+    protocol: TRAINER_PROTOCOL,
+    mode,
+    seed: Buffer.from(seed, 'hex'),
+    transcript: absolutePath(get('AICERT_TRANSCRIPT'), 'AICERT_TRANSCRIPT'),
+    checkpointEvery: wholeNumber(get('AICERT_CHECKPOINT_EVERY'), 'AICERT_CHECKPOINT_EVERY', 1),
+    holdoutFraction: Number(holdout),
+    dataset: absolutePath(get('AICERT_DATASET'), 'AICERT_DATASET'),
+  };
+  holdoutMillionths(result.holdoutFraction); // the same check splitHoldout makes, here so it fails early
+  if (mode === 'replay') result.segment = wholeNumber(get('AICERT_SEGMENT'), 'AICERT_SEGMENT', 0);
+  if (mode === 'loss') {
+    result.checkpoint = get('AICERT_CHECKPOINT');
+    result.records = get('AICERT_RECORDS');
+  }
+  if (mode !== 'train') result.output = get('AICERT_OUTPUT');
+  return result;
+}
+
+function bad(name: string, problem: string): InputError {
+  return new InputError('trainer.environment', `${name} ${problem} (see docs/trainer-protocol.md)`);
+}
+
+function wholeNumber(text: string, name: string, min: number): number {
+  const n = /^(0|[1-9]\d*)$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw bad(name, `must be a whole number ≥ ${min}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+function absolutePath(text: string, name: string): string {
+  if (!isAbsolute(text)) throw bad(name, `must be an absolute path, got ${JSON.stringify(text)}`);
+  return text;
+}
