@@ -32,12 +32,6 @@ PROTOCOL = 1
 SEED_BYTES = 32
 OPTIMIZER_PREFIX = "optimizer/"
 MODES = ("train", "init", "replay", "loss")
-_MODE_VARIABLES = {
-    "train": (),
-    "init": ("AICERT_OUTPUT",),
-    "replay": ("AICERT_SEGMENT", "AICERT_OUTPUT"),
-    "loss": ("AICERT_CHECKPOINT", "AICERT_RECORDS", "AICERT_OUTPUT"),
-}
 _MILLIONTHS = 1_000_000
 _HEADER_ALIGNMENT = 8
 _MAX_SAFETENSORS_HEADER_BYTES = 100_000_000
@@ -110,8 +104,6 @@ def read_trainer_environment(env=None):
             f"AICERT_TRAINER_PROTOCOL is {protocol!r}; this SDK speaks trainer protocol {PROTOCOL} only")
     if mode not in MODES:
         raise _bad_env("AICERT_TRAINER_MODE", f"must be one of {', '.join(MODES)}, got {mode!r}")
-    for name in _MODE_VARIABLES[mode]:
-        get(name)
     seed = get("AICERT_SEED")
     if len(seed) != 64 or any(c not in "0123456789abcdef" for c in seed):
         raise _bad_env("AICERT_SEED", "must be 64 lower-case hex digits")
@@ -353,7 +345,9 @@ def read_checkpoint_file(path):
         raise fail(f"the header is not valid UTF-8 JSON: {err}") from None
     if not isinstance(header, dict):
         raise fail("the header is not a JSON object")
-    header.pop("__metadata__", None)
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise fail('"__metadata__" must be an object of string values')
     start = 8 + length
     entries = []
     for name, entry in header.items():

@@ -6,11 +6,14 @@ import { spawnSync } from 'node:child_process';
 
 const DEBIAN_TOOLS = {
   demo: [['swtpm', 'swtpm'], ['swtpm_setup', 'swtpm-tools']],
-  test: [['swtpm', 'swtpm'], ['swtpm_setup', 'swtpm-tools'], ['tpm2_checkquote', 'tpm2-tools'], ['b3sum', 'b3sum'], ['git', 'git']],
+  test: [['swtpm', 'swtpm'], ['swtpm_setup', 'swtpm-tools'], ['tpm2_checkquote', 'tpm2-tools'], ['b3sum', 'b3sum'], ['git', 'git'],
+    // Debian's torch is for Debian's interpreter, /usr/bin/python3; checked by file (importing it takes seconds).
+    ['test -f /usr/lib/python3/dist-packages/torch/__init__.py', 'python3-torch']],
 };
 
-function has(command) {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+/** A command name looked up on PATH, or a shell test (anything with a space) that must succeed. */
+function has(check) {
+  return spawnSync('sh', ['-c', /\s/.test(check) ? check : `command -v ${check}`], { stdio: 'ignore' }).status === 0;
 }
 
 function run(command, args) {

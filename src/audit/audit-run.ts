@@ -63,6 +63,7 @@ export async function auditRun(o: AuditOptions): Promise<AuditReport> {
   const audit = await Audit.begin(o);
   try {
     await audit.step('certificate', () => audit.verifyCertificate(), (v) => `the certificate verifies (AK trust ${v})`);
+    audit.noteCode();
     const evidence = await audit.step('trainer.commitment', () => readRunEvidence(o.certificate), (e) => `seed s = ${e.commitment.seed.slice(0, 16)}…, k = ${e.commitment.checkpointEvery}, held out ${e.commitment.holdoutFraction}, ${e.checkpoints.length} checkpoints measured live`);
     const records = await audit.step('data', () => locateRecordFile(o.data, evidence), (r) => `${o.data} is the certified dataset "${r.input}" (${r.records} records)`);
     await audit.step('transcript.integrity', () => checkTranscriptIntegrity(audit.transcript, evidence.checkpoints, evidence.transcript), () => `all ${evidence.checkpoints.length} checkpoints have the digests the TPM recorded as they were written, and the transcript is the one measured after the run`);
@@ -131,6 +132,13 @@ class Audit {
       throw r.exitStatus === 2 ? new InputError('usage.certificate', why) : new VerificationError('audit.certificate', why);
     }
     return r.akTrust?.acceptedUntrusted ? `${r.akTrust.level}, UNTRUSTED key accepted by --allow-untrusted-ak` : (r.akTrust?.level ?? 'unknown');
+  }
+
+  /** Whether the code the trainer command runs was re-hashed against the certificate (verification's artifact.code). */
+  noteCode(): void {
+    const code = this.verification.checks.find((c) => c.id === 'artifact.code');
+    if (this.o.code && code?.status === 'ok') this.checks.ok('code', code.reason);
+    else this.checks.skipped('code', 'no --code given: nothing shows that the trainer command runs the certified code');
   }
 
   connect(evidence: RunEvidence, recordFile: string, meta: TranscriptMeta, order: CommittedOrder): TrainerClient {

@@ -77,7 +77,7 @@ export function parseCertificate(bytes: Uint8Array): Certificate {
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(text, rejectProtoKeys);
   } catch (err) {
     throw fail(`it is not JSON (${(err as Error).message})`);
   }
@@ -89,6 +89,15 @@ export function parseCertificate(bytes: Uint8Array): Certificate {
   const [first, second] = cert.evidence.tpm.quotes;
   if (first.phase !== 'start' || second.phase !== 'end') throw fail('quotes must be [start, end] in that order');
   return cert;
+}
+
+/**
+ * A `__proto__` member is legal JSON, but schema libraries drop or skip it, so content could
+ * carry text that no check ever saw. Certificates never need one: refuse it.
+ */
+function rejectProtoKeys(key: string, value: unknown): unknown {
+  if (key === '__proto__') throw new SyntaxError('a "__proto__" member is not allowed');
+  return value;
 }
 
 export function serializeCertificate(cert: Certificate): string {

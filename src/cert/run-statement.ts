@@ -75,7 +75,8 @@ export function buildRunStatement(records: readonly CelRecord[]): Statement<Prov
   const { type: _type, ...platform } = environment;
   return {
     _type: STATEMENT_V1_TYPE,
-    subject: outputs.length > 0 ? outputs.map(descriptor) : [{ name: command.output, content: '' }],
+    // A failed run (--certify-failure) may have no output: the subject is then the run itself, named by its exit event.
+    subject: outputs.length > 0 ? outputs.map(descriptor) : [{ name: `${command.output} (failed run, no output)`, digest: { sha256: exitRecord.digests[0]!.digest } }],
     predicateType: SLSA_PROVENANCE_V1,
     predicate: {
       buildDefinition: {

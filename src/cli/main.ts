@@ -12,9 +12,10 @@ import { registerSignCommands } from './sign.js';
 import { registerDataCommands } from './data.js';
 import { registerCaCommands } from './ca.js';
 import { registerAkCommands } from './ak.js';
+import { registerAuditCommand } from './audit.js';
 
 /** Each concern registers its commands; the files under src/cli/ stay thin. */
-const registrations: Array<(program: Command) => void> = [registerTpmCommands, registerRunCommand, registerVerifyCommand, registerInspectCommand, registerEndorseCommand, registerMeasureCommand, registerSignCommands, registerDataCommands, registerCaCommands, registerAkCommands];
+const registrations: Array<(program: Command) => void> = [registerTpmCommands, registerRunCommand, registerVerifyCommand, registerInspectCommand, registerEndorseCommand, registerMeasureCommand, registerSignCommands, registerDataCommands, registerCaCommands, registerAkCommands, registerAuditCommand];
 
 function buildProgram(): Command {
   const program = new Command('aicert')

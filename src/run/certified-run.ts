@@ -1,5 +1,5 @@
 import { arch, cpus, platform, release, totalmem } from 'node:os';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { mkdir, readdir } from 'node:fs/promises';
 import { EnvironmentError, InputError } from '../errors.js';
@@ -139,8 +139,14 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
         },
       },
     };
-    await mkdir(dirname(resolve(o.certificatePath)), { recursive: true });
-    await writeFileAtomic(o.certificatePath, serializeCertificate(certificate));
+    try {
+      await mkdir(dirname(resolve(o.certificatePath)), { recursive: true });
+      await writeFileAtomic(o.certificatePath, serializeCertificate(certificate));
+    } catch (err) {
+      // writeFileAtomic leaves no partial file and any old certificate as it was.
+      const why = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'the disk is full (ENOSPC)' : (err as Error).message;
+      throw new EnvironmentError('run.write-certificate', `cannot write the certificate ${o.certificatePath}: ${why}; nothing was written there`, { cause: err });
+    }
     return { outcome, certificatePath: o.certificatePath };
   } finally {
     await pool.close();
@@ -155,6 +161,9 @@ function checkOptions(o: RunOptions): void {
     if (!existsSync(path)) throw new InputError('usage.missing-input', `${what} ${path} does not exist`);
   }
   if (o.data.length === 0) throw new InputError('usage.data', 'at least one --data PATH is required: a certificate names the data the model was trained on');
+  if (existsSync(o.output) && (!statSync(o.output).isDirectory() || readdirSync(o.output).length > 0)) {
+    throw new InputError('usage.output-not-empty', `--output ${o.output} already exists and is not an empty directory; a stale model there would be certified as this run's output`);
+  }
 }
 
 async function sessionEvent(tpm: Tpm, pcr: number, akName: Buffer): Promise<SessionEvent> {

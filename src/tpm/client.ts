@@ -27,6 +27,9 @@ import { activateCredential } from './commands/activate-credential.js';
 import { TpmFormatError } from './marshal.js';
 
 const TPM_RC_INITIALIZE = 0x100;
+/** TPM_RC_YIELDED, TPM_RC_TESTING, TPM_RC_RETRY: warnings that mean "send it again". */
+const RETRYABLE = new Set([0x908, 0x90a, 0x922]);
+const MAX_ATTEMPTS = 5;
 
 /**
  * A TPM 2.0, reached through one transport. Commands are serialized: one in flight at a time.
@@ -66,9 +69,22 @@ export class Tpm {
     await this.transport.close();
   }
 
-  /** Runs one command; the engine marshals it and checks the response strictly. */
+  /**
+   * Runs one command; the engine marshals it and checks the response strictly. The TPM may
+   * answer TPM_RC_RETRY, YIELDED or TESTING when it is busy: the command is sent again a few
+   * times, as the specification expects callers to.
+   */
   execute<R>(cmd: TpmCommand<R>): Promise<R> {
-    const run = async () => decodeResponse(cmd, await this.transport.send(encodeCommand(cmd)));
+    const run = async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return decodeResponse(cmd, await this.transport.send(encodeCommand(cmd)));
+        } catch (err) {
+          if (!(err instanceof TpmResponseError && RETRYABLE.has(err.responseCode)) || attempt >= MAX_ATTEMPTS) throw err;
+          await new Promise((r) => setTimeout(r, 20 * attempt));
+        }
+      }
+    };
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);
     return result;

@@ -1,13 +1,14 @@
 import { constants, createCipheriv, createECDH, createHmac, publicEncrypt, randomBytes } from 'node:crypto';
 import { InputError } from '../errors.js';
 import { checkAkAttributes } from './ak-attributes.js';
-/** The AK check `makeCredential` runs, under the name src/ca/enrollment.ts imports. */
-export { checkAkAttributes as checkAkForActivation } from './ak-attributes.js';
 import { HASH_ALGS, TPMA_OBJECT, TPM_ALG } from './constants.js';
 import { kdfa, kdfe } from './kdf.js';
 import { marshal } from './marshal.js';
 import { hashAlgName } from './pcr-selection.js';
 import { ECC_CURVES, objectName, publicKeyObject, type PublicArea, type TpmPublic } from './public.js';
+
+/** The AK check `makeCredential` runs, under the name src/ca/enrollment.ts imports. */
+export { checkAkAttributes as checkAkForActivation };
 
 /**
  * MakeCredential in software (TPM 2.0 Library Part 1, 24): wraps a secret so that only the TPM

@@ -1,7 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { InputError } from '../errors.js';
 import { TRAINER_PROTOCOL } from '../run/trainer-commitment.js';
-import { holdoutMillionths } from './data-order.js';
 
 /** What a protocol trainer is asked to do (docs/trainer-protocol.md, "Modes"). */
 export type TrainerMode = 'train' | 'init' | 'replay' | 'loss';
@@ -30,13 +29,6 @@ export interface TrainerEnvironment {
 }
 
 const MODES: readonly TrainerMode[] = ['train', 'init', 'replay', 'loss'];
-/** The variables each mode needs beyond those of every mode. */
-const MODE_VARIABLES: Readonly<Record<TrainerMode, readonly string[]>> = {
-  train: [],
-  init: ['AICERT_OUTPUT'],
-  replay: ['AICERT_SEGMENT', 'AICERT_OUTPUT'],
-  loss: ['AICERT_CHECKPOINT', 'AICERT_RECORDS', 'AICERT_OUTPUT'],
-};
 
 /**
  * The protocol environment, or undefined when AICERT_TRAINER_MODE is unset (the program was not
@@ -57,7 +49,6 @@ export function readTrainerEnvironment(env: NodeJS.ProcessEnv = process.env): Tr
   }
   const mode = modeText as TrainerMode;
   if (!MODES.includes(mode)) throw bad('AICERT_TRAINER_MODE', `must be one of ${MODES.join(', ')}, got ${JSON.stringify(modeText)}`);
-  for (const name of MODE_VARIABLES[mode]) get(name);
 
   const seed = get('AICERT_SEED');
   if (!/^[0-9a-f]{64}$/.test(seed)) throw bad('AICERT_SEED', 'must be 64 lower-case hex digits');
@@ -72,7 +63,6 @@ export function readTrainerEnvironment(env: NodeJS.ProcessEnv = process.env): Tr
     holdoutFraction: Number(holdout),
     dataset: absolutePath(get('AICERT_DATASET'), 'AICERT_DATASET'),
   };
-  holdoutMillionths(result.holdoutFraction); // the same check splitHoldout makes, here so it fails early
   if (mode === 'replay') result.segment = wholeNumber(get('AICERT_SEGMENT'), 'AICERT_SEGMENT', 0);
   if (mode === 'loss') {
     result.checkpoint = get('AICERT_CHECKPOINT');

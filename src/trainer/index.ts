@@ -6,7 +6,7 @@
  */
 export { readTrainerEnvironment, type TrainerEnvironment, type TrainerMode } from './environment.js';
 export { SEED_BYTES, SeedStream } from './seed-stream.js';
-export { batchSchedule, epochOrder, holdoutCount, splitHoldout } from './data-order.js';
+export { batchSchedule, epochOrder, holdoutCount, holdoutMillionths, splitHoldout } from './data-order.js';
 export { MAX_CHECKPOINT_BYTES, OPTIMIZER_PREFIX, readCheckpointFile, weightsOf, writeCheckpointFile, type Checkpoint, type Tensor } from './checkpoint.js';
 export { encodeF32Safetensors } from './safetensors-writer.js';
 export { TranscriptWriter, checkpointPath, readBatches, readTranscriptMeta, type TranscriptMeta } from './transcript.js';

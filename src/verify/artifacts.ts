@@ -18,7 +18,7 @@ export async function checkArtifacts(events: EventContent[], paths: ArtifactPath
   const artifacts = events.filter((e): e is ArtifactEvent => e.type === 'input' || e.type === 'output');
   const results: CheckResult[] = [];
   const compare = (id: string, local: ArtifactEvent, candidates: ArtifactEvent[], path: string) => {
-    const match = candidates.find((c) => c.digest.sha256 === local.digest.sha256);
+    const match = candidates.find((c) => c.digest.sha256 === local.digest.sha256 && sameFileNames(c, local));
     if (match) {
       results.push({ id, status: 'ok', reason: `${path} has the certified content (sha256 ${local.digest.sha256}, ${local.files} files)` });
       return;
@@ -36,6 +36,16 @@ export async function checkArtifacts(events: EventContent[], paths: ArtifactPath
   if (paths.code) compare('artifact.code', await measureCodeArtifact(paths.code), byRole('code'), paths.code);
   else results.push({ id: 'artifact.code', status: 'skipped', reason: 'no --code given: the code was not re-hashed' });
   return results;
+}
+
+/**
+ * The manifest root covers the files' digests in name order, not their names: a file renamed
+ * without changing that order keeps the root. So the names are compared too, whenever the
+ * certified event lists its files (it does up to MAX_LISTED_FILES of them).
+ */
+function sameFileNames(certified: ArtifactEvent, local: ArtifactEvent): boolean {
+  if (!certified.entries || !local.entries) return true;
+  return certified.entries.length === local.entries.length && certified.entries.every((e, i) => e.name === local.entries![i]!.name);
 }
 
 /** Which files differ between the certified manifest and the local one, when both were listed. */

@@ -195,8 +195,8 @@ function decideAkTrust(akPublic: PublicArea, cert: Certificate, o: VerifyOptions
 }
 
 /**
- * The run's events in their only valid order: session, environment, inputs (≥ 1, including a
- * dataset), command, commitment | checkpoints, exit, outputs. Returns the commitment's index.
+ * The run's events in their only valid order: session, environment, inputs (≥ 1), command,
+ * commitment | checkpoints, exit, outputs. Returns the commitment's index.
  */
 function checkEventOrder(records: readonly CelRecord[]): number {
   const types = records.map((r) => r.content.type).join(' ');

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startSimulator } from '../../src/tpm/simulator.js';
+import { startSimulator, type Simulator } from '../../src/tpm/simulator.js';
 import { Tpm } from '../../src/tpm/client.js';
 import { initCa } from '../../src/ca/ca-directory.js';
 import { enrollAk, openCaEndpoint } from '../../src/ca/enroll-client.js';
@@ -9,8 +9,10 @@ import { certifiedRun, type RunOptions } from '../../src/run/certified-run.js';
 
 /** Certificate files made by real runs, as bytes. */
 export interface RealCertificates {
-  /** A successful run on an enrolled AK: every field of the format is present. */
+  /** A successful run on an enrolled AK, so the certificate carries an AK certificate chain. */
   success: Buffer;
+  /** A successful --trainer run: trainer commitment, checkpoint events, transcript output. */
+  trainer: Buffer;
   /** A failed run certified with --certify-failure, whose command wrote no model. */
   failureWithoutOutput: Buffer;
 }
@@ -20,6 +22,12 @@ const TRAIN =
   "const fs=require('fs'),c=require('crypto');const [d,o]=process.argv.slice(1);fs.mkdirSync(o,{recursive:true});" +
   "fs.writeFileSync(o+'/weights.bin',c.createHash('sha256').update('w').update(fs.readFileSync(d)).digest());";
 
+/** A trivial protocol trainer: two checkpoint files, where the trainer protocol says, then the model. */
+const CHECKPOINTING_TRAIN =
+  "const fs=require('fs'),p=require('path');const d=p.join(process.env.AICERT_TRANSCRIPT,'checkpoints');" +
+  "for(const i of [0,1])fs.writeFileSync(p.join(d,String(i).padStart(6,'0')+'.safetensors'),'checkpoint '+i);" +
+  "fs.mkdirSync(process.argv[1],{recursive:true});fs.writeFileSync(process.argv[1]+'/weights.bin','checkpoint 1');";
+
 /**
  * Makes real certificates on a throw-away swtpm whose AK is enrolled with a throw-away aicert
  * CA, then stops the simulator and removes every file it made (AICERT_HOME included).
@@ -28,11 +36,13 @@ export async function makeRealCertificates(): Promise<RealCertificates> {
   const work = await mkdtemp(join(tmpdir(), 'aicert-cert-schema-'));
   const previousHome = process.env.AICERT_HOME;
   process.env.AICERT_HOME = join(work, 'home');
-  const sim = await startSimulator();
+  let sim: Simulator | undefined;
   try {
+    sim = await startSimulator();
+    const address = sim.address;
     const ca = join(work, 'ca');
     await initCa(ca, [sim.caRootFile], { ekIntermediatePemFiles: [join(sim.dir, 'ca', 'issuercert.pem')] });
-    const tpm = await Tpm.open(sim.address);
+    const tpm = await Tpm.open(address);
     try {
       await enrollAk({ tpm, endpoint: await openCaEndpoint(ca) });
     } finally {
@@ -43,16 +53,15 @@ export async function makeRealCertificates(): Promise<RealCertificates> {
     await writeFile(join(code, 'train.js'), TRAIN);
     const data = join(work, 'train.jsonl');
     await writeFile(data, '{"x":1,"y":0}\n{"x":2,"y":1}\n');
-    const run = async (name: string, command: string[], certifyFailure: boolean): Promise<Buffer> => {
+    const run = async (name: string, command: string[], certifyFailure: boolean, trainer?: RunOptions['trainer']): Promise<Buffer> => {
       const output = join(work, name, 'model');
-      // certifiedRun does not create the certificate's directory, and a failing command makes none.
-      await mkdir(join(work, name));
       const options: RunOptions = {
+        ...(trainer && { trainer }),
         code,
         data: [data],
         output,
         certificatePath: `${output}.aicert.json`,
-        tpm: sim.address,
+        tpm: address,
         pcr: 23,
         command,
         certifyFailure,
@@ -62,13 +71,14 @@ export async function makeRealCertificates(): Promise<RealCertificates> {
       if (!result.certificatePath) throw new Error(`the ${name} run wrote no certificate`);
       return readFile(result.certificatePath);
     };
-    const output = join(work, 'success', 'model');
+    const trainer = { transcript: join(work, 'trainer', 'transcript'), checkpointEvery: 10, holdoutFraction: 0.1, dataset: data };
     return {
-      success: await run('success', [process.execPath, '-e', TRAIN, data, output], false),
+      success: await run('success', [process.execPath, '-e', TRAIN, data, join(work, 'success', 'model')], false),
+      trainer: await run('trainer', [process.execPath, '-e', CHECKPOINTING_TRAIN, join(work, 'trainer', 'model')], false, trainer),
       failureWithoutOutput: await run('failure', [process.execPath, '-e', 'process.exit(3)'], true),
     };
   } finally {
-    await sim.stop();
+    await sim?.stop();
     if (previousHome === undefined) delete process.env.AICERT_HOME;
     else process.env.AICERT_HOME = previousHome;
     await rm(work, { recursive: true, force: true });

@@ -163,10 +163,10 @@ test('the vouched-for PCR values are copies: later changes to the claimed map do
   assert.deepEqual(v.pcrs.get(SHA256)!.get(0), Buffer.alloc(32));
 });
 
-test('keys that are not restricted signing keys are refused before anything else', () => {
+test('keys that are not restricted signing keys bound to their TPM are refused before anything else', () => {
   const { evidence, expected } = softwareQuote();
   const attrs = evidence.akPublic.public.objectAttributes;
-  for (const mask of [~0x00010000 /* restricted */, ~0x00040000 /* sign */]) {
+  for (const mask of [~0x00010000 /* restricted */, ~0x00040000 /* sign */, ~0x00000002 /* fixedTPM */, ~0x00000010 /* fixedParent */]) {
     assertFailsAt({ ...evidence, akPublic: withAttributes(evidence.akPublic.bytes, attrs & mask) }, expected, 'ak.attributes');
   }
   assertFailsAt({ ...evidence, akPublic: withAttributes(evidence.akPublic.bytes, attrs | 0x00020000) }, expected, 'ak.attributes');

@@ -156,13 +156,13 @@ describe('the fashion-mnist trainer under the trainer protocol', () => {
       ['loss', { AICERT_CHECKPOINT: checkpointPath(transcript, 1), AICERT_RECORDS: records }, /record 300 is not in the dataset of 300 records/],
       ['init', { AICERT_TFJS_BACKEND: 'webgl' }, /AICERT_TFJS_BACKEND must be cpu or wasm/],
     ];
-    for (const [mode, extra, message] of cases) {
+    await Promise.all(cases.map(async ([mode, extra, message]) => {
       const output = fresh('refused.out');
       const outcome = await trainer(mode, { ...extra, AICERT_OUTPUT: output });
       assert.equal(outcome.status, 2, `${mode} ${JSON.stringify(extra)}: ${outcome.stderr}`);
       assert.match(outcome.stderr, message);
       assert.equal(existsSync(output), false);
-    }
+    }));
     const seeded = await trainer('train', {}, ['--data', DATA, '--out', fresh('m'), '--seed', '3']);
     assert.equal(seeded.status, 2);
     assert.match(seeded.stderr, /drop --seed and --limit/);

@@ -217,10 +217,9 @@ describe('certified runs on swtpm', () => {
   });
 
   test('a reboot between the quotes fails quote.continuity', async () => {
-    const script = `import { Tpm } from ${JSON.stringify(CLIENT)}; const t = await Tpm.open(${JSON.stringify(sim.address)}); await t.powerCycle(); await t.close();`;
+    const output = join(work, 'reboot', 'model');
+    const script = `import { Tpm } from ${JSON.stringify(CLIENT)}; import { mkdirSync, writeFileSync } from 'node:fs'; const t = await Tpm.open(${JSON.stringify(sim.address)}); await t.powerCycle(); await t.close(); mkdirSync(${JSON.stringify(output)}, { recursive: true }); writeFileSync(${JSON.stringify(output)} + '/weights.bin', 'w');`;
     const o = runOptions('reboot', [process.execPath, '--input-type=module', '-e', script]);
-    await mkdir(o.output, { recursive: true });
-    await writeFile(join(o.output, 'weights.bin'), 'w');
     const result = await certifiedRun(o);
     await expectFailure(JSON.parse(await readFile(result.certificatePath!, 'utf8')), 'quote.continuity');
   });
@@ -242,6 +241,11 @@ describe('certified runs on swtpm', () => {
     await new Promise((r) => setTimeout(r, 300));
     await assert.rejects(certifiedRun(runOptions('second')), (err: any) => err.code === 'run.tpm-busy' && err.exitStatus === 3);
     assert.ok((await first).certificatePath);
+  });
+
+  test('a non-empty --output is refused before anything runs: a stale model must not be certified', async () => {
+    const o = runOptions('a');
+    await assert.rejects(certifiedRun(o), (err: any) => err.code === 'usage.output-not-empty' && err.exitStatus === 2);
   });
 
   test('a TPM that is unreachable makes aicert run exit 3 and write nothing', () => {

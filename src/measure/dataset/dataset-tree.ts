@@ -30,7 +30,7 @@ export interface DatasetTreeOptions {
   maxRecordBytes?: number;
 }
 
-/** Reads the file once, streaming; memory is 32 bytes per record plus one record. */
+/** Reads the file once, streaming: memory is one record plus 32 bytes per record (twice, order and set). */
 export async function buildDatasetTrees(path: string, options: DatasetTreeOptions = {}): Promise<DatasetTrees> {
   const format = recordFormatFor(path, options.format);
   const leaves = new LeafList();
