@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.join(HERE, "..", "..", "python")]
 # No __pycache__ beside the SDK: the code directory was measured before the run, and a file added
 # to it during the run would make `aicert verify --code DIR` report it as not certified.
-#sys.dont_write_bytecode = True
+sys.dont_write_bytecode = True
 import aicert_trainer as sdk  # noqa: E402
 
 try:

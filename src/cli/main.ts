@@ -44,6 +44,12 @@ function reportError(err: unknown): number {
   return 2;
 }
 
+// `aicert … | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 async function main(): Promise<void> {
   try {
     await buildProgram().parseAsync(process.argv);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { TPM_ADDRESS_HELP, defaultTpmAddress } from '../tpm/address.js';
 import { certifiedRun, type TrainerOptions } from '../run/certified-run.js';
+import { holdoutMillionths } from '../trainer/data-order.js';
 import { loadRunConfig, required, type RunConfig } from '../run/run-config.js';
 
 interface RunFlags {
@@ -91,7 +92,8 @@ function trainerOptions(flags: RunFlags, config: RunConfig, output: string): Tra
   const k = Number(flags.checkpointEvery ?? t.checkpointEvery ?? 10);
   if (!Number.isSafeInteger(k) || k < 1) throw new InputError('usage.checkpoint-every', `--checkpoint-every must be a positive whole number of steps`);
   const holdout = Number(flags.holdout ?? t.holdout ?? 0.1);
-  if (!(holdout > 0 && holdout < 1)) throw new InputError('usage.holdout', '--holdout must be a fraction between 0 and 1, e.g. 0.1');
+  if (!(holdout > 0)) throw new InputError('usage.holdout', '--holdout must be a fraction between 0 and 1, e.g. 0.1');
+  holdoutMillionths(holdout); // the protocol's own check: below 1, at most 6 decimal places
   const data = flags.data ?? config.data ?? [];
   const dataset = flags.trainerData ?? t.dataset ?? (data.length === 1 ? data[0] : undefined);
   if (!dataset) throw new InputError('usage.trainer-data', '--trainer-data FILE is required: the record file the trainer trains on');
