@@ -33,7 +33,11 @@ export interface HashPoolOptions {
   readBufferSize?: number;
 }
 
-/** Chosen by measurement on a 2-core VM (docs/measure.md): 128 KiB beat 64 KiB, 256 KiB and 1 MiB. */
+/**
+ * With page-aligned buffers (hash-worker.ts) 64 KiB–1 MiB all read + hashed within a few per cent
+ * of each other on a 2-core EPYC VM; 128 KiB keeps the buffer and the page-cache pages it is
+ * copied from inside the 512 KiB L2 cache together. `npm run bench -- hashing --buffers` re-measures.
+ */
 export const DEFAULT_READ_BUFFER_SIZE = 128 * 1024;
 
 /** A batch is closed at this many tasks or bytes, whichever comes first. */
