@@ -55,7 +55,7 @@ export async function runCorpus() {
   const fx = await makeSecurityFixtures();
   try {
     const mutants = [
-      ...(await generateTamperCorpus({ good: fx.good.bytes, other: fx.other.bytes, trainer: fx.trainer.bytes, foreign: fx.foreign.bytes, chains: fx.chains })),
+      ...(generateTamperCorpus({ good: fx.good.bytes, other: fx.other.bytes, trainer: fx.trainer.bytes, foreign: fx.foreign.bytes, chains: fx.chains })),
       ...(await forgedMutants(fx)),
       ...(await artifactMutants(fx)),
     ];
@@ -66,8 +66,9 @@ export async function runCorpus() {
   }
 }
 
-export function printCorpus(s) {
+export function printCorpus(s, { list = false } = {}) {
   console.log('\nTamper corpus: mutants of genuine swtpm certificates, each through the verifier');
+  if (list) for (const r of s.results) console.log(`  ${(r.check ?? r.outcome).padEnd(22)} ${r.mutant.family} / ${r.mutant.name}`);
   console.log(`mutants tried: ${s.tried}   rejected: ${s.rejected}   accepted-as-equivalent: ${s.equivalent}   false accepts: ${s.falseAccepts.length}   crashes: ${s.crashes.length}`);
   console.log(`by family: ${Object.entries(s.byFamily).map(([f, n]) => `${f} ${n}`).join(', ')}`);
   console.log('rejected at (first failed check):');

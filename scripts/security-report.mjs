@@ -3,7 +3,7 @@
 // (every mutant of genuine swtpm certificates through the verifier), fault injection into real
 // runs, the freshness and replay tests, then fuzzing of every parser (100,000 cases per target by
 // default; about 20 minutes on two cores). Exits 1 on any false accept, crash or failed fault.
-// Usage: node scripts/security-report.mjs [--fuzz-cases N] [--trials N] [--seed S]
+// Usage: node scripts/security-report.mjs [--fuzz-cases N] [--trials N] [--seed S] [--list-mutants]
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { ensureDependencies } from './ensure-deps.mjs';
@@ -14,6 +14,7 @@ const { values } = parseArgs({
     trials: { type: 'string', default: '10' },
     seed: { type: 'string', default: String(Date.now() % 2 ** 31) },
     'no-build': { type: 'boolean', default: false },
+    'list-mutants': { type: 'boolean', default: false },
   },
 });
 
@@ -27,7 +28,7 @@ const lib = await import('./security-lib.mjs');
 const started = Date.now();
 
 const corpus = await lib.runCorpus();
-const corpusOk = lib.printCorpus(corpus);
+const corpusOk = lib.printCorpus(corpus, { list: values['list-mutants'] });
 
 const faults = await lib.runFaults({ trials: Number(values.trials) });
 const faultsOk = lib.printFaults(faults);

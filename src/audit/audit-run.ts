@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AicertError, EnvironmentError, InputError, VerificationError } from '../errors.js';
 import type { TrustAnchors } from '../evidence/ak-trust.js';
+import { HashPool } from '../measure/hash-pool.js';
 import { CheckList } from '../verify/report.js';
 import { verifyCertificate } from '../verify/verify-certificate.js';
 import { checkpointPath, readCheckpointFile, type TranscriptMeta } from '../trainer/index.js';
@@ -65,8 +66,8 @@ export async function auditRun(o: AuditOptions): Promise<AuditReport> {
     await audit.step('certificate', () => audit.verifyCertificate(), (v) => `the certificate verifies (AK trust ${v})`);
     audit.noteCode();
     const evidence = await audit.step('trainer.commitment', () => readRunEvidence(o.certificate), (e) => `seed s = ${e.commitment.seed.slice(0, 16)}…, k = ${e.commitment.checkpointEvery}, held out ${e.commitment.holdoutFraction}, ${e.checkpoints.length} checkpoints measured live`);
-    const records = await audit.step('data', () => locateRecordFile(o.data, evidence), (r) => `${o.data} is the certified dataset "${r.input}" (${r.records} records)`);
-    await audit.step('transcript.integrity', () => checkTranscriptIntegrity(audit.transcript, evidence.checkpoints, evidence.transcript), () => `all ${evidence.checkpoints.length} checkpoints have the digests the TPM recorded as they were written, and the transcript is the one measured after the run`);
+    const records = await audit.step('data', () => locateRecordFile(o.data, evidence, audit.pool), (r) => `${o.data} is the certified dataset "${r.input}" (${r.records} records)`);
+    await audit.step('transcript.integrity', () => checkTranscriptIntegrity(audit.transcript, evidence.checkpoints, evidence.transcript, audit.pool), () => `all ${evidence.checkpoints.length} checkpoints have the digests the TPM recorded as they were written, and the transcript is the one measured after the run`);
     const meta = await audit.step('transcript.meta', () => checkMeta(audit.transcript, evidence.commitment, records.records, evidence.checkpoints.length), (m) => `${m.steps} steps of batch ${m.batchSize}, k = ${m.k}, ${m.records} records, framework ${m.framework}`);
     const order = await audit.step('transcript.batches', () => checkBatches(audit.transcript, evidence.commitment, meta), (b) => `every step trained on exactly the batch derived from s; no step touched one of the ${b.heldOut.length} held-out records`);
     const trainer = audit.connect(evidence, records.path, meta, order);
@@ -86,6 +87,8 @@ export async function auditRun(o: AuditOptions): Promise<AuditReport> {
 class Audit {
   readonly checks = new CheckList();
   readonly transcript: string;
+  /** One hashing pool for the dataset and the transcript: worker threads are costly to start. */
+  readonly pool = new HashPool();
   private verification: AuditReport['verification'] = { verdict: 'not run', checks: [] };
   private failureStatus: 1 | 2 | undefined;
   private run: AuditReport['run'];
@@ -106,6 +109,8 @@ class Audit {
       if (!existsSync(path)) throw new InputError('usage.missing-input', `${flag} ${path} does not exist`);
     }
     if (o.auditSeed.length !== 32) throw new InputError('usage.seed', `the audit seed must be 32 bytes, got ${o.auditSeed.length}`);
+    if (o.topQ + o.random < 1) throw new InputError('usage.segments', 'nothing would be replayed: give --q or --random at least 1');
+    if (!(o.members >= 1)) throw new InputError('usage.members', 'the memorization test needs at least one record per group');
     return new Audit(o, await mkdtemp(join(tmpdir(), 'aicert-audit-')));
   }
 
@@ -141,6 +146,7 @@ class Audit {
     else this.checks.skipped('code', 'no --code given: nothing shows that the trainer command runs the certified code');
   }
 
+  /** Records the run's facts for the report, and returns the client that asks its trainer. */
   connect(evidence: RunEvidence, recordFile: string, meta: TranscriptMeta, order: CommittedOrder): TrainerClient {
     const c = evidence.commitment;
     this.meta = meta;
@@ -256,6 +262,7 @@ class Audit {
   }
 
   async close(): Promise<void> {
+    await this.pool.close();
     await rm(this.work, { recursive: true, force: true });
   }
 

@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { VerificationError } from '../errors.js';
 import { measureDatasetArtifact } from '../run/artifacts.js';
+import type { HashPool } from '../measure/hash-pool.js';
 import type { RunEvidence } from './run-evidence.js';
 
 export interface RecordFile {
@@ -17,9 +18,9 @@ export interface RecordFile {
  * replays and loss evaluations read it); the record file inside it and its record count are the
  * ones the commitment named.
  */
-export async function locateRecordFile(data: string, evidence: RunEvidence): Promise<RecordFile> {
+export async function locateRecordFile(data: string, evidence: RunEvidence, pool?: HashPool): Promise<RecordFile> {
   const { input, path } = evidence.commitment.dataset;
-  const local = await measureDatasetArtifact(data);
+  const local = await measureDatasetArtifact(data, pool);
   const certified = evidence.datasetInputs.find((d) => d.digest.sha256 === local.digest.sha256);
   if (!certified) {
     const want = evidence.datasetInputs.map((d) => d.digest.sha256).join(' or ') || '(no such input in the certificate)';

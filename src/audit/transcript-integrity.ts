@@ -1,5 +1,6 @@
 import { VerificationError } from '../errors.js';
 import { measurePath, type Manifest } from '../measure/manifest.js';
+import type { HashPool } from '../measure/hash-pool.js';
 import { checkpointFileName } from '../run/checkpoint-watcher.js';
 import type { ArtifactEvent } from '../run/artifacts.js';
 import type { CheckpointDigest } from './run-evidence.js';
@@ -13,8 +14,8 @@ const CHECKPOINT_FILE = /^checkpoints\/(\d{6,})\.safetensors$/;
  * and the whole directory (meta.json and batches.jsonl included) must be the transcript measured
  * after the run.
  */
-export async function checkTranscriptIntegrity(transcript: string, checkpoints: readonly CheckpointDigest[], measured: ArtifactEvent | undefined): Promise<Manifest> {
-  const manifest = await measurePath(transcript);
+export async function checkTranscriptIntegrity(transcript: string, checkpoints: readonly CheckpointDigest[], measured: ArtifactEvent | undefined, pool?: HashPool): Promise<Manifest> {
+  const manifest = await measurePath(transcript, { pool });
   const files = new Map(manifest.entries.map((e) => [e.name, e]));
   for (const c of checkpoints) {
     const name = `checkpoints/${checkpointFileName(c.index)}`;

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { access, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { EnvironmentError, InputError } from '../errors.js';
-import { manifestOfFiles, measurePath, resolveMeasureOptions, type Manifest, type MeasureOptions } from './manifest.js';
+import { manifestOfFiles, measurePath, resolveMeasureOptions, withPool, type Manifest, type MeasureOptions } from './manifest.js';
 import { listNamedFiles } from './walker.js';
 
 export type CodeMeasurement =
@@ -100,12 +100,14 @@ async function manifestOfGitFiles(
     if (line.startsWith('160000 ')) nestedRepositories.push(`${name}/.git`);
   }
   const settings = resolveMeasureOptions({ ...options, ignore: [...(options.ignore ?? []), ...nestedRepositories] });
-  const files = await listNamedFiles(path, [...names], {
-    ignore: new Set(settings.ignorePaths),
-    allowSymlinks: settings.allowSymlinks,
+  return withPool(settings, async (pool) => {
+    const files = await listNamedFiles(path, [...names], {
+      ignore: new Set(settings.ignorePaths),
+      allowSymlinks: settings.allowSymlinks,
+    });
+    if (files.length === 0) throw new InputError('measure.empty', `${path} holds no files to measure`);
+    return manifestOfFiles(files, settings, pool);
   });
-  if (files.length === 0) throw new InputError('measure.empty', `${path} holds no files to measure`);
-  return manifestOfFiles(files, settings);
 }
 
 async function checkDirectory(path: string): Promise<void> {

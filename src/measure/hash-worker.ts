@@ -11,7 +11,7 @@
  * equals the file offset's, so that source and destination line up (measured; docs/measure.md).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import { DIGEST_SIZE, type HashAlgorithm } from './hash-algorithm.js';
@@ -140,7 +140,8 @@ function hashRange(
   const buffer = readBuffer.alignedFor(start);
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // O_NONBLOCK: a named pipe put where a file was must fail the isFile check, not hang the open.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw fsFailure(err, path);
   }

@@ -73,14 +73,30 @@ export interface MeasureSettings {
 /** Manifest of a model directory or single model file. */
 export async function measurePath(path: string, options: MeasureOptions = {}): Promise<Manifest> {
   const settings = resolveMeasureOptions(options);
-  const files = await listModelFiles(path, {
-    ignore: new Set(settings.ignorePaths),
-    allowSymlinks: settings.allowSymlinks,
+  return withPool(settings, async (pool) => {
+    const files = await listModelFiles(path, {
+      ignore: new Set(settings.ignorePaths),
+      allowSymlinks: settings.allowSymlinks,
+    });
+    if (files.length === 0) {
+      throw new InputError('measure.empty', `${path} holds no files to measure (after ignores); an empty model cannot be measured`);
+    }
+    return manifestOfFiles(files, settings, pool);
   });
-  if (files.length === 0) {
-    throw new InputError('measure.empty', `${path} holds no files to measure (after ignores); an empty model cannot be measured`);
+}
+
+/**
+ * Runs `work` with the caller's pool, or with a pool of its own, closed afterwards. The pool is
+ * made before the directory is listed so that its workers start up meanwhile.
+ */
+export async function withPool<T>(settings: MeasureSettings, work: (pool: HashPool) => Promise<T>): Promise<T> {
+  if (settings.pool) return work(settings.pool);
+  const pool = new HashPool();
+  try {
+    return await work(pool);
+  } finally {
+    await pool.close();
   }
-  return manifestOfFiles(files, settings);
 }
 
 export function resolveMeasureOptions(options: MeasureOptions): MeasureSettings {
@@ -126,32 +142,27 @@ export function normalizeIgnorePath(raw: string): string {
 const ENTRIES_PER_CALL = 4096;
 
 /** Hashes `files` (from the walker) into a sorted manifest. */
-export async function manifestOfFiles(files: readonly FileRecord[], settings: MeasureSettings): Promise<Manifest> {
+export async function manifestOfFiles(files: readonly FileRecord[], settings: MeasureSettings, pool: HashPool): Promise<Manifest> {
   const planned = planEntries(files, settings.shardSize);
   const total = planned.reduce((sum, { start, end }) => sum + end - start, 0);
-  const pool = settings.pool ?? new HashPool();
   const entries: ManifestEntry[] = [];
-  try {
-    const { onProgress } = settings;
-    onProgress?.(0, total);
-    let bytesBefore = 0;
-    for (let first = 0; first < planned.length; first += ENTRIES_PER_CALL) {
-      const slice = planned.slice(first, first + ENTRIES_PER_CALL);
-      const tasks = slice.map(({ file, start, end }): HashTask => ({
-        path: file.path,
-        start,
-        end,
-        algorithm: settings.algorithm,
-        expectedSize: file.size,
-        expectedMtimeMs: file.mtimeMs,
-      }));
-      const base = bytesBefore;
-      const digests = await pool.hashAll(tasks, onProgress && ((done) => onProgress(base + done, total)));
-      slice.forEach(({ name, start, end }, i) => entries.push({ name, digest: digests[i]!.toString('hex'), size: end - start }));
-      bytesBefore += tasks.reduce((sum, task) => sum + task.end - task.start, 0);
-    }
-  } finally {
-    if (!settings.pool) await pool.close();
+  const { onProgress } = settings;
+  onProgress?.(0, total);
+  let bytesBefore = 0;
+  for (let first = 0; first < planned.length; first += ENTRIES_PER_CALL) {
+    const slice = planned.slice(first, first + ENTRIES_PER_CALL);
+    const tasks = slice.map(({ file, start, end }): HashTask => ({
+      path: file.path,
+      start,
+      end,
+      algorithm: settings.algorithm,
+      expectedSize: file.size,
+      expectedMtimeMs: file.mtimeMs,
+    }));
+    const base = bytesBefore;
+    const digests = await pool.hashAll(tasks, onProgress && ((done) => onProgress(base + done, total)));
+    slice.forEach(({ name, start, end }, i) => entries.push({ name, digest: digests[i]!.toString('hex'), size: end - start }));
+    bytesBefore += tasks.reduce((sum, task) => sum + task.end - task.start, 0);
   }
   return {
     method: settings.shardSize === undefined ? 'files' : 'shards',

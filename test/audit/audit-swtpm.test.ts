@@ -273,11 +273,14 @@ describe('aicert audit on certified toy runs', () => {
       assert.match(report.auditSeed, /^[0-9a-f]{64}$/);
     });
 
-    test('usage errors exit 2: no trainer command, a bad tolerance or seed, no --transcript', () => {
+    test('usage errors exit 2: no trainer command, a bad tolerance or seed, nothing to replay, no --transcript', () => {
       assert.equal(cli('honest').status, 2);
       assert.match(cli('honest').stderr, /no trainer command given/);
       assert.equal(cli('honest', '--tolerance', 'loose', ...toy).status, 2);
       assert.equal(cli('honest', '--seed', 'abc', ...toy).status, 2);
+      const nothing = cli('honest', '--q', '0', '--random', '0', ...toy);
+      assert.equal(nothing.status, 2);
+      assert.match(nothing.stderr, /nothing would be replayed/);
       const missing = spawnSync(process.execPath, [CLI, 'audit', runs.get('honest')!.certificatePath, '--data', dataset, ...toy], { encoding: 'utf8' });
       assert.equal(missing.status, 2);
       assert.match(missing.stderr, /--transcript/);

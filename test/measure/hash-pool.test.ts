@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, closeSync, ftruncateSync, openSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -102,6 +103,12 @@ describe('HashPool failures', () => {
 
   it('a directory is measure.not-a-file', async () => {
     await rejectsWith(pool.hash({ path: dir, start: 0, end: 0, algorithm: 'sha256' }), 'measure.not-a-file');
+  });
+
+  it('a named pipe is measure.not-a-file, without hanging on open', async () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    await rejectsWith(pool.hash({ path: fifo, start: 0, end: 0, algorithm: 'sha256' }), 'measure.not-a-file');
   });
 
   it('a range past the end of the file is measure.range-outside-file', async () => {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, statfsSync, truncateSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readlinkSync, statfsSync, truncateSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -151,6 +151,28 @@ async function waitForFile(path: string, timeoutMs = 20_000): Promise<string> {
     await new Promise((r) => setTimeout(r, 20));
   }
   return readFile(path, 'utf8');
+}
+
+/** Waits until process `pid` (any of its threads) has `path` open: it is being hashed, so it was listed. */
+async function waitUntilOpen(pid: number, path: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const opened = () => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`) === path;
+        } catch {
+          return false; // closed meanwhile
+        }
+      });
+    } catch {
+      return false;
+    }
+  };
+  while (!opened()) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not open ${path} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 function killQuietly(pid: number): void {
@@ -318,8 +340,7 @@ export const FAULTS: Fault[] = [
       for (const change of [(path: string) => appendFile(path, 'x'), (path: string) => writeFile(path, 'y', { flag: 'r+' })]) {
         sparseFile(big, GIB);
         const run = startRun(bench, { data: bench.bigData });
-        await run.waitFor(/measuring dataset/);
-        await new Promise((r) => setTimeout(r, 200));
+        await waitUntilOpen(run.child.pid!, big);
         await change(big);
         const exit = await run.exit;
         assert.equal(exit.code, 2, exit.stderr);
@@ -339,8 +360,8 @@ export const FAULTS: Fault[] = [
       await writeFile(late, '{"x":9}\n');
       try {
         const run = startRun(bench, { data: bench.bigData });
-        await run.waitFor(/measuring dataset/);
-        await new Promise((r) => setTimeout(r, 200));
+        // Listed, and not yet read for its records (that comes after the 1 GiB file is hashed).
+        await waitUntilOpen(run.child.pid!, join(bench.bigData, 'big.bin'));
         await unlink(late);
         const exit = await run.exit;
         assert.equal(exit.code, 2, exit.stderr);

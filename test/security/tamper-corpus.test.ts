@@ -17,7 +17,7 @@ describe('tamper corpus', () => {
   before(async () => {
     fx = await makeSecurityFixtures();
     mutants = [
-      ...(await generateTamperCorpus({ good: fx.good.bytes, other: fx.other.bytes, trainer: fx.trainer.bytes, foreign: fx.foreign.bytes, chains: fx.chains })),
+      ...(generateTamperCorpus({ good: fx.good.bytes, other: fx.other.bytes, trainer: fx.trainer.bytes, foreign: fx.foreign.bytes, chains: fx.chains })),
       ...(await forgedMutants(fx)),
       ...(await artifactMutants(fx)),
     ];

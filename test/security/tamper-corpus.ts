@@ -9,9 +9,11 @@
  * order outside the signed payload, another spelling of the same JSON value or base64 bytes),
  * whose decoded evidence the runner proves identical to the original's.
  */
+import { createHash } from 'node:crypto';
 import { AK_NAME_URI_PREFIX } from '../../src/evidence/ak-trust.js';
+import type { Json } from '../cert/json-edits.js';
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type { Json };
 type JsonObject = { [key: string]: Json };
 type Path = Array<string | number>;
 
@@ -118,8 +120,7 @@ function renumber(log: JsonObject[]): JsonObject[] {
 }
 
 /** The record digest aicert computes: SHA-256 of the JCS form (keys sorted, no whitespace). */
-async function recordDigest(content: Json): Promise<string> {
-  const { createHash } = await import('node:crypto');
+function recordDigest(content: Json): string {
   return createHash('sha256').update(jcs(content)).digest('hex');
 }
 
@@ -134,15 +135,15 @@ export function jcs(value: Json): string {
 // ------------------------------------------------------------------ the corpus
 
 /** Every mutant that needs no TPM and no files: pure functions of the genuine certificates. */
-export async function generateTamperCorpus(s: CorpusSources): Promise<Mutant[]> {
+export function generateTamperCorpus(s: CorpusSources): Mutant[] {
   const out: Mutant[] = [];
   const good = parse(s.good);
   const add = (family: string, name: string, value: Json | Buffer, extra: Partial<Mutant> = {}) =>
     out.push({ family, name, bytes: Buffer.isBuffer(value) ? value : serialize(value), base: extra.base ?? s.good, ...extra });
 
   bitFlips(good, add);
-  await eventLogEdits(good, parse(s.other), add);
-  await leafEdits(good, parse(s.trainer), s.trainer, add);
+  eventLogEdits(good, parse(s.other), add);
+  leafEdits(good, parse(s.trainer), s.trainer, add);
   quoteSwaps(good, parse(s.other), parse(s.foreign), parse(s.trainer), add);
   keySubstitutions(good, parse(s.foreign), s.chains, add);
   truncations(s.good, good, add);
@@ -184,7 +185,7 @@ function bitFlips(good: JsonObject, add: Add): void {
 }
 
 /** Deleted, duplicated, reordered, foreign and renumbered event-log records. */
-async function eventLogEdits(good: JsonObject, other: JsonObject, add: Add): Promise<void> {
+function eventLogEdits(good: JsonObject, other: JsonObject, add: Add): void {
   const log = logOf(good);
   const withLog = (records: JsonObject[]) => {
     const c = clone(good);
@@ -201,7 +202,7 @@ async function eventLogEdits(good: JsonObject, other: JsonObject, add: Add): Pro
     const edited = clone(log);
     const content = edited[i]!.content as JsonObject;
     content.note = 'edited';
-    (edited[i]!.digests as JsonObject[])[0]!.digest = await recordDigest(content);
+    (edited[i]!.digests as JsonObject[])[0]!.digest = recordDigest(content);
     add('event-log', `record ${i} (${type}) edited with its digest recomputed`, withLog(edited));
   }
   add('event-log', 'records reversed', withLog(renumber([...log].reverse())));
@@ -223,7 +224,7 @@ async function eventLogEdits(good: JsonObject, other: JsonObject, add: Add): Pro
  * Every JSON leaf edited once: the statement's (inside the signed payload), every event's
  * content, and the certificate file's own; plus the trainer-protocol parts of a trainer run.
  */
-async function leafEdits(good: JsonObject, trainer: JsonObject, trainerBytes: Buffer, add: Add): Promise<void> {
+function leafEdits(good: JsonObject, trainer: JsonObject, trainerBytes: Buffer, add: Add): void {
   const statement = statementOf(good);
   for (const path of leaves(statement)) {
     const edited = clone(statement);
@@ -330,6 +331,9 @@ function keySubstitutions(good: JsonObject, foreign: JsonObject, chains: CorpusS
   add('keys', "the forger's root appended", withTpm({ akCertificateChain: [leaf, ca, chains.forgerSelfSigned[0]!.toString('base64')] }), { expect: trust });
   add('keys', 'a chain of nine certificates', withTpm({ akCertificateChain: Array.from({ length: 9 }, () => leaf) }), { expect: ['bundle.schema'] });
   add('keys', 'an empty chain', withTpm({ akCertificateChain: [] }), { expect: ['bundle.schema'] });
+  const signed = clone(good);
+  (signed.statement as JsonObject).signatures = [{ keyid: 'forger', sig: Buffer.from('a signature nobody checks').toString('base64') }];
+  add('keys', 'a DSSE signature added to the statement envelope', signed, { expect: ['statement.signatures'] });
   add('keys', 'the AK Name URI prefix as the AK public key', withTpm({ akPublic: Buffer.from(AK_NAME_URI_PREFIX).toString('base64') }), { expect: ['ak.public'] });
   add('keys', 'the chain without the CA certificate', withTpm({ akCertificateChain: [leaf] }), {
     equivalent: { reason: "the CA certificate the chain carried is the verifier's own trust anchor; the path validated, AK certificate → anchor, is the same", same: 'anchor-copy' },
