@@ -25,6 +25,8 @@ import type { Spoof } from './fixtures/toy-trainer.js';
  */
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TRIALS = Number(process.env.AICERT_AUDIT_TRIALS ?? 20);
+/** 2,000 steps (200 segments, 20 fake) by default; 5,000 is the 500-segment case of the cost target. */
+const BLINDFOLD_STEPS = Number(process.env.AICERT_AUDIT_BLINDFOLD_STEPS ?? 2000);
 /** PoL's reference absolute ℓ2 threshold (cleverhans-lab/Proof-of-Learning verify.py). */
 const POL_DEFAULT_L2_DELTA = 10;
 
@@ -72,12 +74,14 @@ function binomialTail(n: number, k: number, p: number): number {
  * Audits `run` under TRIALS audit seeds; returns how many failed and at which check. The memorization
  * test of the honest run is covered here too: a trial of an honest run that fails is a false alarm.
  */
-async function trials(t: TestContext, run: string, env: Record<string, string> = {}): Promise<{ detected: number; caughtBy: Map<string, number> }> {
+async function trials(t: TestContext, run: string, env: Record<string, string> = {}): Promise<{ detected: number; caughtBy: Map<string, number>; rejectedSegments: number }> {
   const caughtBy = new Map<string, number>();
   const started = Date.now();
   let detected = 0;
+  let rejectedSegments = 0;
   for (let j = 0; j < TRIALS; j++) {
     const r = await audit(run, { auditSeed: auditSeed(`${run}/trial/${j}`) }, env);
+    rejectedSegments += r.segments.filter((s) => s.replay && !s.replay.accepted).length;
     if (r.verdict === 'passed') continue;
     detected++;
     const check = failedCheck(r)!;
@@ -85,7 +89,7 @@ async function trials(t: TestContext, run: string, env: Record<string, string> =
   }
   const by = [...caughtBy].map(([check, n]) => `${check} ×${n}`).join(', ') || 'nothing';
   t.diagnostic(`${run}: ${detected}/${TRIALS} audits failed (${((100 * detected) / TRIALS).toFixed(1)} %), caught by ${by}; ${((Date.now() - started) / TRIALS).toFixed(0)} ms per trial`);
-  return { detected, caughtBy };
+  return { detected, caughtBy, rejectedSegments };
 }
 
 describe('aicert audit on certified toy runs', () => {
@@ -99,7 +103,7 @@ describe('aicert audit on certified toy runs', () => {
       ['honest-5000', 5000],
       ['interpolate', 600, 'interpolate'],
       ['infinitesimal', 600, 'infinitesimal'],
-      ['blindfold', 2000, 'blindfold'],
+      ['blindfold', BLINDFOLD_STEPS, 'blindfold'],
       ['addition', 600, 'addition'],
       ['subtraction', 600, 'subtraction'],
       ['forged-init', 600, 'forged-init'],
@@ -326,8 +330,9 @@ describe('aicert audit on certified toy runs', () => {
       const fake = segments / 10;
       const theory = detectionProbability(0.1, DEFAULT_RANDOM_SEGMENTS);
       const exact = detectionProbabilityWithoutReplacement(segments - DEFAULT_TOP_Q, fake, DEFAULT_RANDOM_SEGMENTS);
-      const { detected, caughtBy } = await trials(t, 'blindfold');
+      const { detected, caughtBy, rejectedSegments } = await trials(t, 'blindfold');
       t.diagnostic(`blindfold theory: ≥ ${(100 * theory).toFixed(2)} % (1 − 0.9^45); ${(100 * exact).toFixed(2)} % exactly for ${fake} fakes among the ${segments - DEFAULT_TOP_Q} non-top segments`);
+      t.diagnostic(`blindfold: ${(rejectedSegments / TRIALS).toFixed(2)} fake segments hit per audit, ${((DEFAULT_RANDOM_SEGMENTS * fake) / (segments - DEFAULT_TOP_Q)).toFixed(2)} expected`);
       assert.equal(caughtBy.get('replay') ?? 0, detected);
       // Fail only if this many misses would be implausible (p < 0.001) for a detector at the guaranteed rate.
       assert.ok(binomialTail(TRIALS, TRIALS - detected, 1 - theory) >= 0.001, `${TRIALS - detected} misses in ${TRIALS} trials contradict a detection rate of ${theory}`);
