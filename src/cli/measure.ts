@@ -8,7 +8,6 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { HashPool } from '../measure/hash-pool.js';
 import { measurePath, type Manifest, type MeasureOptions } from '../measure/manifest.js';
-import { describeModel } from '../measure/formats/describe.js';
 import type { ModelDescription } from '../measure/formats/model-description.js';
 import { renderDescriptionText } from './describe-output.js';
 import { formatBytes, ProgressBar } from './progress.js';
@@ -103,8 +102,11 @@ async function measureEach(paths: string[], flags: MeasureFlags): Promise<Measur
         pool,
         onProgress: (done, total) => progress.update(path, done, total),
       };
-      // Described first: a malformed model file fails before any hashing.
-      const description = flags.describe ? await describeModel(path, { allowSymlinks: options.allowSymlinks }) : undefined;
+      // Described first: a malformed model file fails before any hashing. Loaded only when asked
+      // for: every plain `aicert measure` would otherwise pay for parsing modules it never uses.
+      const description = flags.describe
+        ? await (await import('../measure/formats/describe.js')).describeModel(path, { allowSymlinks: options.allowSymlinks })
+        : undefined;
       results.push({ path, manifest: await measurePath(path, options), ...(description && { description }) });
     }
     return results;
