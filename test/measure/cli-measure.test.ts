@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { chmodSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { b3sum, runCli, scratchDir, sha256sum, writeTree } from './helpers.js';
+
+const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 const root = scratchDir('cli');
 writeTree(root, {
@@ -112,7 +116,11 @@ describe('aicert measure', () => {
     assert.deepEqual(parse(allowed.stdout)[0]!.entries.map((e) => e.name), ['link', 'ok.txt']);
   });
 
-  it('an unreadable file: exit 2, measure.unreadable, nothing on stdout', async () => {
+  // Root reads everything, so as root the CLI runs as "nobody" — which needs the checkout to be
+  // reachable by others (a clone under a 0700 temp dir is not).
+  const nobodyReachesCli =
+    process.getuid?.() !== 0 || spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(CLI_PATH)})`], { uid: 65534, gid: 65534 }).status === 0;
+  it('an unreadable file: exit 2, measure.unreadable, nothing on stdout', { skip: !nobodyReachesCli && 'running as root in a checkout the user nobody cannot reach' }, async () => {
     const locked = join(root, 'locked');
     writeTree(locked, { 'open.txt': 'x', 'secret.bin': 'y' });
     // root reads everything, so then run the CLI as "nobody" against a file only root may read.
