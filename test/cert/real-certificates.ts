@@ -2,9 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimulator, type Simulator } from '../../src/tpm/simulator.js';
-import { Tpm } from '../../src/tpm/client.js';
-import { initCa } from '../../src/ca/ca-directory.js';
-import { enrollAk, openCaEndpoint } from '../../src/ca/enroll-client.js';
+import { enrollWithNewCa } from '../fixtures/enrolled-ak.js';
 import { certifiedRun, type RunOptions } from '../../src/run/certified-run.js';
 
 /** Certificate files made by real runs, as bytes. */
@@ -41,13 +39,7 @@ export async function makeRealCertificates(): Promise<RealCertificates> {
     sim = await startSimulator();
     const address = sim.address;
     const ca = join(work, 'ca');
-    await initCa(ca, [sim.caRootFile], { ekIntermediatePemFiles: [join(sim.dir, 'ca', 'issuercert.pem')] });
-    const tpm = await Tpm.open(address);
-    try {
-      await enrollAk({ tpm, endpoint: await openCaEndpoint(ca) });
-    } finally {
-      await tpm.close();
-    }
+    await enrollWithNewCa(sim, ca);
     const code = join(work, 'code');
     await mkdir(code);
     await writeFile(join(code, 'train.js'), TRAIN);

@@ -7,11 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSimulator, type Simulator } from '../../src/tpm/simulator.js';
-import { Tpm } from '../../src/tpm/client.js';
 import { certifiedRun, type RunOptions } from '../../src/run/certified-run.js';
 import { verifyCertificate, type VerifyOptions } from '../../src/verify/verify-certificate.js';
-import { initCa } from '../../src/ca/ca-directory.js';
-import { openCaEndpoint, enrollAk } from '../../src/ca/enroll-client.js';
+import { enrollWithNewCa } from '../fixtures/enrolled-ak.js';
 import { loadTrustAnchors, NO_TRUST_ANCHORS, type TrustAnchors } from '../../src/evidence/ak-trust.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
 import type { VerificationReport } from '../../src/verify/report.js';
@@ -80,13 +78,7 @@ describe('certified runs on swtpm', () => {
     data = join(work, 'train.jsonl');
     await writeFile(data, '{"x":1,"y":0}\n{"x":2,"y":1}\n{"x":3,"y":0}\n');
     const ca = join(work, 'ca');
-    await initCa(ca, [sim.caRootFile], { ekIntermediatePemFiles: [join(sim.dir, 'ca', 'issuercert.pem')] });
-    const tpm = await Tpm.open(sim.address);
-    try {
-      await enrollAk({ tpm, endpoint: await openCaEndpoint(ca) });
-    } finally {
-      await tpm.close();
-    }
+    await enrollWithNewCa(sim, ca);
     anchors = await loadTrustAnchors(join(ca, 'ca.pem'));
     const a = await certifiedRun(runOptions('a'));
     goodPath = a.certificatePath!;

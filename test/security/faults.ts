@@ -14,9 +14,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSimulator, type Simulator } from '../../src/tpm/simulator.js';
-import { Tpm } from '../../src/tpm/client.js';
-import { initCa } from '../../src/ca/ca-directory.js';
-import { enrollAk, openCaEndpoint } from '../../src/ca/enroll-client.js';
+import { enrollWithNewCa } from '../fixtures/enrolled-ak.js';
 import { loadTrustAnchors, type TrustAnchors } from '../../src/evidence/ak-trust.js';
 import { verifyCertificate } from '../../src/verify/verify-certificate.js';
 import { TRAIN } from './swtpm-fixtures.js';
@@ -46,13 +44,7 @@ export async function makeFaultBench(options: { trials?: number } = {}): Promise
   const sim = await startSimulator();
   try {
     const ca = join(work, 'ca');
-    await initCa(ca, [sim.caRootFile], { ekIntermediatePemFiles: [join(sim.dir, 'ca', 'issuercert.pem')] });
-    const tpm = await Tpm.open(sim.address);
-    try {
-      await enrollAk({ tpm, endpoint: await openCaEndpoint(ca) });
-    } finally {
-      await tpm.close();
-    }
+    await enrollWithNewCa(sim, ca);
     const code = join(work, 'code');
     await mkdir(code);
     await writeFile(join(code, 'train.js'), TRAIN);
