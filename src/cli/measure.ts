@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { HashPool } from '../measure/hash-pool.js';
-import { measurePath, type Manifest, type MeasureOptions } from '../measure/manifest.js';
+import { measurePath, resolveMeasureOptions, type Manifest, type MeasureOptions } from '../measure/manifest.js';
 import type { ModelDescription } from '../measure/formats/model-description.js';
 import { renderDescriptionText } from './describe-output.js';
 import { formatBytes, ProgressBar } from './progress.js';
@@ -20,6 +20,7 @@ interface MeasureFlags {
   allowSymlinks?: boolean;
   ignoreGitPaths: boolean;
   describe?: boolean;
+  checkFormats: boolean;
 }
 
 /** One measured PATH as printed. Further per-path sections (e.g. `--describe`) go here and in the renderers. */
@@ -33,7 +34,7 @@ interface MeasuredPath {
 export function registerMeasureCommand(program: Command): void {
   program
     .command('measure')
-    .description('Hash model, dataset or code directories into OMS v1.0 manifests: per-file digests and a root digest.')
+    .description('hash model, dataset or code directories into OMS v1.0 manifests: per-file digests and a root digest.')
     .argument('<path...>', 'directories or single files to measure (each gets its own manifest)')
     .option('--json', 'print only JSON on stdout: an array with one manifest per PATH')
     .addOption(
@@ -57,6 +58,7 @@ export function registerMeasureCommand(program: Command): void {
       '--describe',
       'also parse the model files strictly (safetensors, sharded index, GGUF, ONNX external data) and print their tensors, parameters and dtypes',
     )
+    .option('--no-check-formats', 'hash model files without parsing them first (by default a corrupt safetensors/GGUF/ONNX header or a missing shard is an error)')
     .option('--no-ignore-git-paths', 'include top-level .git, .gitattributes, .github and .gitignore (left out by default)')
     .addHelpText(
       'after',
@@ -65,7 +67,9 @@ Manifests follow the OpenSSF model-signing (OMS) v1.0 rules: files sorted by POS
 SHA-256 per file (equal to the Hugging Face Hub LFS oid), root = SHA-256 over the concatenated
 raw digests, i.e. the digest \`model_signing digest\` prints and an OMS signature's subject.
 Symbolic links are refused unless --allow-symlinks. A file that changes while it is hashed is
-an error. A progress bar appears on stderr when it is a terminal and the work takes over 1 s.
+an error. Model files (.safetensors, .safetensors.index.json, .gguf, .onnx) are parsed strictly
+before hashing, so a corrupt header, a missing shard or an external-data path that escapes the
+model is an error rather than a digest of broken bytes; --no-check-formats skips that. A progress bar appears on stderr when it is a terminal and the work takes over 1 s.
 
 Exit status: 0 measured, 2 unusable input (missing, unreadable, symlink, changed file), 3 environment.
 
@@ -102,18 +106,23 @@ async function measureEach(paths: string[], flags: MeasureFlags): Promise<Measur
         pool,
         onProgress: (done, total) => progress.update(path, done, total),
       };
-      // Described first: a malformed model file fails before any hashing. Loaded only when asked
-      // for: every plain `aicert measure` would otherwise pay for parsing modules it never uses.
-      const description = flags.describe
-        ? await (await import('../measure/formats/describe.js')).describeModel(path, { allowSymlinks: options.allowSymlinks })
-        : undefined;
-      results.push({ path, manifest: await measurePath(path, options), ...(description && { description }) });
+      // Checked first: a malformed model file fails before any hashing.
+      const description = await describeFormats(path, options, flags);
+      results.push({ path, manifest: await measurePath(path, options), ...(flags.describe && description && { description }) });
     }
     return results;
   } finally {
     progress.finish();
     await pool.close();
   }
+}
+
+/** The strict parse of PATH's model files (undefined when it has none); --describe requires some. */
+async function describeFormats(path: string, options: MeasureOptions, flags: MeasureFlags): Promise<ModelDescription | undefined> {
+  if (!flags.checkFormats && !flags.describe) return undefined;
+  const { checkModelFiles, describeModel } = await import('../measure/formats/describe.js');
+  const describeOptions = { allowSymlinks: options.allowSymlinks ?? false, ignorePaths: resolveMeasureOptions(options).ignorePaths };
+  return flags.describe ? describeModel(path, describeOptions) : checkModelFiles(path, describeOptions);
 }
 
 /**

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { b3sum, runCli, scratchDir, sha256sum, writeTree } from './helpers.js';
+import { safetensorsFile, safetensorsOf } from './formats/builders.js';
 
 const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -93,6 +94,48 @@ describe('aicert measure', () => {
       assert.match(result.stderr, new RegExp(`\\[${code.replace('.', '\\.')}\\]`));
     });
   }
+
+  describe('model files are parsed before anything is hashed', () => {
+    const tensor = { name: 'w', dtype: 'F32', shape: [2], data: Buffer.alloc(8, 1) };
+    const good = safetensorsOf([tensor]);
+    const header = JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } });
+    const index = JSON.stringify({ weight_map: { w: 'model-00001-of-00002.safetensors', v: 'model-00002-of-00002.safetensors' } });
+    for (const [label, files, code] of [
+      ['a safetensors header length of 2^63', { 'model.safetensors': safetensorsFile('{}', Buffer.alloc(0), 2n ** 63n) }, 'safetensors.header-too-large'],
+      ['overlapping tensor offsets', { 'model.safetensors': safetensorsFile(header, Buffer.alloc(12)) }, 'safetensors.overlapping-tensors'],
+      ['a header that is not JSON', { 'model.safetensors': safetensorsFile('{"w": nope}', Buffer.alloc(0)) }, 'safetensors.header-not-json'],
+      ['a shard the index names but the directory lacks', { 'model.safetensors.index.json': index, 'model-00001-of-00002.safetensors': good }, 'safetensors-index.missing-file'],
+    ] as const) {
+      it(`${label}: exit 2 with ${code}, nothing on stdout; --no-check-formats hashes the bytes anyway`, async () => {
+        const dir = join(root, `formats-${code}-${label.length}`);
+        writeTree(dir, { 'config.json': '{}', ...files });
+        const refused = await runCli(['measure', dir, '--json']);
+        assert.equal(refused.status, 2, refused.stderr);
+        assert.equal(refused.stdout, '');
+        assert.match(refused.stderr, new RegExp(`\\[${code.replace('.', '\\.')}\\]`));
+        const hashed = await runCli(['measure', dir, '--json', '--no-check-formats']);
+        assert.equal(hashed.status, 0, hashed.stderr);
+        assert.equal(parse(hashed.stdout)[0]!.entries.length, Object.keys(files).length + 1);
+      });
+    }
+
+    it('a well-formed model and a directory without model files both measure', async () => {
+      const dir = join(root, 'formats-good');
+      writeTree(dir, { 'model.safetensors': good, 'data/train.jsonl': '{"x": 1}\n' });
+      for (const path of [dir, join(dir, 'data'), join(dir, 'model.safetensors')]) {
+        const result = await runCli(['measure', path, '--json']);
+        assert.equal(result.status, 0, result.stderr);
+      }
+    });
+
+    it('a corrupt file left out by --ignore is neither parsed nor hashed', async () => {
+      const dir = join(root, 'formats-ignored');
+      writeTree(dir, { 'model.safetensors': good, 'old/broken.safetensors': safetensorsFile('not json', Buffer.alloc(0)) });
+      const result = await runCli(['measure', dir, '--json', '--ignore', join(dir, 'old')]);
+      assert.equal(result.status, 0, result.stderr);
+      assert.deepEqual(parse(result.stdout)[0]!.entries.map((e) => e.name), ['model.safetensors']);
+    });
+  });
 
   it('an unknown --hash is a usage error (exit 2)', async () => {
     const result = await runCli(['measure', model, '--hash', 'md5']);

@@ -2,7 +2,7 @@ import { lstat, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { InputError } from '../../errors.js';
 import { compareNames, DEFAULT_IGNORED_GIT_PATHS } from '../manifest.js';
-import { listModelFiles } from '../walker.js';
+import { fsError, listModelFiles, symlinkRefused } from '../walker.js';
 import { readGgufHeader } from './gguf.js';
 import { totalsOf, type ModelComponent, type ModelDescription, type ModelFormat } from './model-description.js';
 import { readOnnxModel } from './onnx.js';
@@ -12,6 +12,8 @@ import { readSafetensorsIndex } from './safetensors-index.js';
 export interface DescribeOptions {
   /** Follow symbolic links that stay inside the model directory instead of refusing them. */
   allowSymlinks?: boolean;
+  /** Relative POSIX paths inside a directory to leave out; default: the OMS git paths. */
+  ignorePaths?: readonly string[];
 }
 
 const ENTRY_SUFFIXES: ReadonlyArray<[string, ModelFormat]> = [
@@ -33,30 +35,36 @@ export function modelFormatOf(name: string): ModelFormat | undefined {
  * own). Any format violation, missing shard or external-data escape is an InputError.
  */
 export async function describeModel(path: string, options: DescribeOptions = {}): Promise<ModelDescription> {
-  const allowSymlinks = options.allowSymlinks ?? false;
-  const stats = await (allowSymlinks ? stat(path) : lstat(path)).catch((err: NodeJS.ErrnoException) => {
-    throw new InputError('describe.not-found', `cannot read ${path}: ${err.code ?? err.message}`);
-  });
-  if (stats.isSymbolicLink()) {
-    throw new InputError('describe.symlink', `${path} is a symbolic link; refused unless --allow-symlinks is given`);
+  const description = await checkModelFiles(path, options);
+  if (!description) {
+    throw new InputError('describe.no-model-files', `${path} is not and holds no model file aicert understands (.safetensors, .safetensors.index.json, .gguf, .onnx)`);
   }
+  return description;
+}
+
+/**
+ * Like describeModel, but a path that is, or holds, no model file gives undefined rather than an
+ * error: what `aicert measure` runs on every path, so a corrupt header or a missing shard is
+ * reported before anything is hashed, while datasets and code measure as before.
+ */
+export async function checkModelFiles(path: string, options: DescribeOptions = {}): Promise<ModelDescription | undefined> {
+  const allowSymlinks = options.allowSymlinks ?? false;
+  const stats = await (allowSymlinks ? stat(path) : lstat(path)).catch((err: unknown) => {
+    throw fsError(err, path, 'read');
+  });
+  if (stats.isSymbolicLink()) throw symlinkRefused(path);
 
   if (!stats.isDirectory()) {
     const root = dirname(resolve(path));
     const entry = basename(path);
     const format = modelFormatOf(entry);
-    if (!format) {
-      throw new InputError(
-        'describe.unknown-format',
-        `${path}: not a model file aicert understands (.safetensors, .safetensors.index.json, .gguf, .onnx)`,
-      );
-    }
+    if (!format) return undefined;
     const components = [describeEntry(root, entry, format, allowSymlinks)];
     return { root, components, totals: totalsOf(components) };
   }
 
   const root = resolve(path);
-  const files = await listModelFiles(root, { ignore: new Set(DEFAULT_IGNORED_GIT_PATHS), allowSymlinks });
+  const files = await listModelFiles(root, { ignore: new Set(options.ignorePaths ?? DEFAULT_IGNORED_GIT_PATHS), allowSymlinks });
   const entries = files
     .map(({ name }) => ({ name, format: modelFormatOf(name) }))
     .filter((e): e is { name: string; format: ModelFormat } => e.format !== undefined)
@@ -74,12 +82,7 @@ export async function describeModel(path: string, options: DescribeOptions = {})
       components.push(describeEntry(root, name, format, allowSymlinks));
     }
   }
-  if (components.length === 0) {
-    throw new InputError(
-      'describe.no-model-files',
-      `${path} holds no model files aicert understands (.safetensors, .safetensors.index.json, .gguf, .onnx)`,
-    );
-  }
+  if (components.length === 0) return undefined;
   components.sort((a, b) => compareNames(a.entry, b.entry));
   return { root, components, totals: totalsOf(components) };
 }

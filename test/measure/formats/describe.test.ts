@@ -67,10 +67,10 @@ describe('describeModel', () => {
     assert.deepEqual(one.components.map((c) => [c.format, c.entry, c.tensors.length]), [['safetensors', 'model-00002-of-00002.safetensors', 1]]);
     assert.equal(one.root, dir);
     const code = async (path: string) => describeModel(path).then(() => 'ok', (e: AicertError) => e.code);
-    assert.equal(await code(join(dir, 'README.md')), 'describe.unknown-format');
+    assert.equal(await code(join(dir, 'README.md')), 'describe.no-model-files');
     mkdirSync(join(root, 'empty'));
     assert.equal(await code(join(root, 'empty')), 'describe.no-model-files');
-    assert.equal(await code(join(root, 'missing')), 'describe.not-found');
+    assert.equal(await code(join(root, 'missing')), 'measure.not-found');
   });
 });
 
