@@ -5,14 +5,16 @@
  *   - BLAKE3 over the same model vs `b3sum` (multi-threaded);
  *   - one big file in OMS shards (1 GB) vs `openssl dgst -sha256` over it;
  *   - a tree of 100,000 files of 1 KiB;
- *   - peak RSS of every aicert run (via /usr/bin/time).
+ *   - peak RSS of every aicert run (via /usr/bin/time);
+ *   - the ceiling of any Node reader on this machine (page-cache copy + hash, per core × cores).
  * and prints times, GB/s and ratios against the acceptance bars of issue 3. With --buffers it
  * also sweeps the hash pool's read-buffer size through the library API.
  *
  * Data is generated once under --dir (default .bench/, gitignored) and reused.
  */
 import { spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -256,7 +258,7 @@ function report(label: string, bytes: number, ours: Timing, theirs: Timing, refe
       `  runs: ${ours.runs.map((r) => r.seconds.toFixed(3)).join(' ')}\n` +
       `  ${reference.padEnd(15)}  ${theirs.seconds.toFixed(3)} s  ${gbps(bytes, theirs.seconds)}` +
       `  runs: ${theirs.runs.map((r) => r.seconds.toFixed(3)).join(' ')}\n` +
-      `  ratio ${ratio.toFixed(2)}× of medians, ${bestRatio.toFixed(2)}× of best runs  (bar ≥ ${bar}×: ${verdict})\n\n`,
+      `  ratio ${ratio.toFixed(2)}× of medians, ${bestRatio.toFixed(2)}× of best runs  (bar ≥ ${bar}×: ${verdict})\n`,
   );
 }
 
@@ -273,6 +275,69 @@ function checkAgreement(aicertOutput: string, referenceOutput: string, dir: stri
     const name = line.slice(66);
     if (ours.get(name) !== digest) throw new Error(`digest mismatch for ${name}: aicert ${ours.get(name)}, reference ${digest}`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ceiling: Node cannot mmap, so every reader in Node copies each byte out of the page cache
+// once and then hashes it. One core therefore moves bytes at 1 / (1/copy + 1/hash), and the best
+// any pool can do on all cores is that times the core count. Both rates are measured here, on one
+// core, in this run, so that a missed bar can be told apart from a slow implementation.
+
+const CEILING_BUFFER = 128 * 1024;
+
+function alignedBuffer(size: number): Buffer {
+  const pages = Math.ceil((size + 4096) / 65536);
+  return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, size);
+}
+
+function secondsOf(work: () => void): number {
+  const started = performance.now();
+  work();
+  return (performance.now() - started) / 1000;
+}
+
+/** Bytes per second of copying `path` out of the (warm) page cache into an aligned buffer. */
+function copyRate(path: string, bytes: number): number {
+  const buffer = alignedBuffer(CEILING_BUFFER);
+  const fd = openSync(path, 'r');
+  try {
+    const pass = () => {
+      for (let position = 0; position < bytes; ) position += readSync(fd, buffer, 0, Math.min(buffer.length, bytes - position), position);
+    };
+    pass();
+    return bytes / secondsOf(pass);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function updater(hasher: { update(data: Buffer): unknown }): (data: Buffer) => void {
+  return (data) => void hasher.update(data);
+}
+
+/** Bytes per second of hashing in memory, 128 KiB per update, as a worker does. */
+function hashRate(algorithm: 'sha256' | 'blake3', bytes: number): number {
+  const buffer = alignedBuffer(CEILING_BUFFER);
+  randomFillSync(buffer);
+  const { Blake3Hasher } = createRequire(import.meta.url)('@napi-rs/blake-hash') as typeof import('@napi-rs/blake-hash');
+  const pass = () => {
+    const update = algorithm === 'sha256' ? updater(createHash('sha256')) : updater(new Blake3Hasher());
+    for (let done = 0; done < bytes; done += buffer.length) update(buffer);
+  };
+  pass();
+  return bytes / secondsOf(pass);
+}
+
+function reportCeiling(algorithm: 'sha256' | 'blake3', files: string[], bytes: number, referenceSeconds: number): void {
+  const sample = Math.min(bytes / files.length, 512 * MiB);
+  const copy = copyRate(files[0]!, sample);
+  const hash = hashRate(algorithm, sample);
+  const cores = cpus().length;
+  const seconds = (bytes * (1 / copy + 1 / hash)) / cores;
+  process.stdout.write(
+    `  ceiling (copy ${gbps(copy, 1)} + ${algorithm} ${gbps(hash, 1)} per core, × ${cores} cores, no process start-up): ` +
+      `${seconds.toFixed(3)} s  ${gbps(bytes, seconds)}  = ${(referenceSeconds / seconds).toFixed(2)}× the reference\n\n`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,11 +396,13 @@ export async function run(args: string[]): Promise<void> {
       const result = await compare(config.repeat, { aicert: () => aicert([modelDir]), openssl: () => opensslSerial(files) });
       checkAgreement(result.aicert.runs[0]!.output, result.openssl.runs[0]!.output, modelDir);
       report(`SHA-256, ${config.files} × ${config.fileSize / MiB} MiB model`, modelBytes, result.aicert, result.openssl, 'openssl serial', 2.3);
+      reportCeiling('sha256', files, modelBytes, result.openssl.seconds);
     }
     if (want('blake3') && modelDir) {
       const result = await compare(config.repeat, { aicert: () => aicert([modelDir, '--hash', 'blake3']), b3sum: () => b3sum(files) });
       checkAgreement(result.aicert.runs[0]!.output, result.b3sum.runs[0]!.output, modelDir);
       report(`BLAKE3, ${config.files} × ${config.fileSize / MiB} MiB model`, modelBytes, result.aicert, result.b3sum, 'b3sum', 0.9);
+      reportCeiling('blake3', files, modelBytes, result.b3sum.seconds);
     }
     if (want('big') && big) {
       const result = await compare(config.repeat, {
@@ -343,6 +410,7 @@ export async function run(args: string[]): Promise<void> {
         openssl: () => opensslSerial([big]),
       });
       report(`SHA-256, one ${(config.bigSize / GiB).toFixed(2)} GiB file, 1 GB shards`, config.bigSize, result.aicert, result.openssl, 'openssl', 2.0);
+      reportCeiling('sha256', [big], config.bigSize, result.openssl.seconds);
     }
     if (want('small') && small) {
       const runs = (await compare(config.repeat, { aicert: () => aicert([small]) })).aicert;
