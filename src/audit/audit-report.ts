@@ -42,10 +42,8 @@ const memorizationSchema = z.strictObject({
   auc: real,
   /** Normal score of U; null when every loss drop was tied (no evidence). */
   z: real.nullable(),
+  /** One-sided p of this segment alone (read it, the verdict is on the combination). */
   p: real,
-  /** The Bonferroni threshold α / (audited segments) that p must not exceed. */
-  threshold: real,
-  passed: z.boolean(),
   /** Median loss drop of the members and of the held-out records. */
   medianDrop: z.strictObject({ members: real, heldOut: real }),
 });
@@ -70,6 +68,16 @@ const calibrationSchema = z.strictObject({
   /** The tolerance used: margin × the largest ratio. */
   delta: real.nonnegative(),
   maxDelta: real.positive(),
+});
+
+/** The audited segments' Mann–Whitney scores combined (Stouffer): the memorization verdict. */
+const combinedMemorizationSchema = z.strictObject({
+  segments: count,
+  z: real,
+  p: real,
+  alpha: real.positive(),
+  passed: z.boolean(),
+  meanAuc: real,
 });
 
 const costSchema = z.strictObject({
@@ -117,6 +125,7 @@ export const auditReportSchema = z.strictObject({
   verification: z.strictObject({ verdict: z.string(), akTrust: z.unknown().optional(), checks: z.array(checkSchema) }),
   segments: z.array(segmentReportSchema),
   calibration: calibrationSchema.optional(),
+  memorization: combinedMemorizationSchema.optional(),
   detection: z.strictObject({
     fakeFraction: real,
     random: count,

@@ -14,7 +14,7 @@ import { auditCost } from './audit-cost.js';
 import { calibrate, CALIBRATION_MARGIN, CALIBRATION_SEGMENTS, MAX_CALIBRATED_DELTA } from './calibration.js';
 import { checkBatches, checkMeta, type CommittedOrder } from './committed-schedule.js';
 import { detectionProbability, detectionProbabilityWithoutReplacement, REFERENCE_FAKE_FRACTION } from './detection-probability.js';
-import { memorizationSample, memorizationTest } from './memorization.js';
+import { combineMemorization, memorizationSamples, memorizationTest, type CombinedMemorization, type MemorizationResult } from './memorization.js';
 import { locateRecordFile } from './record-file.js';
 import { judgeReplay, type ReplayTolerance } from './replay-acceptance.js';
 import { readRunEvidence, type RunEvidence } from './run-evidence.js';
@@ -48,7 +48,7 @@ export interface AuditOptions {
   log?: (line: string) => void;
 }
 
-/** Family-wise error rate of the memorization test, split over the audited segments (Bonferroni). */
+/** Level of the combined memorization test over all audited segments. */
 export const MEMORIZATION_ALPHA = 0.01;
 export const DEFAULT_MEMBERS = 256;
 
@@ -75,7 +75,7 @@ export async function auditRun(o: AuditOptions): Promise<AuditReport> {
     const selected = await audit.step('segments.selection', () => audit.selectSegments(meta, evidence), (s) => audit.describeSelection(s));
     const tolerance = o.tolerance.mode === 'calibrated' ? await audit.step('calibration', () => audit.calibrate(trainer, selected), () => audit.describeCalibration()) : audit.fixedTolerance(o.tolerance);
     await audit.step('replay', () => audit.replaySegments(trainer, evidence, tolerance), (n) => `all ${n} selected segments were reproduced (${describeTolerance(tolerance)})`);
-    await audit.step('memorization', () => audit.testMemorization(trainer, meta, order), (t) => `every audited segment lowered its claimed records' loss more than held-out records' (p ≤ ${t.toPrecision(2)} each)`);
+    await audit.step('memorization', () => audit.testMemorization(trainer, meta, order), (m) => `the claimed records of ${m.segments} audited segments lost more loss than held-out records: Stouffer Z = ${m.z.toFixed(2)}, p = ${m.p.toPrecision(3)} ≤ α = ${m.alpha} (mean AUC ${m.meanAuc.toFixed(3)})`);
   } catch (err) {
     if (!(err instanceof Stop)) throw err;
   } finally {
@@ -94,6 +94,7 @@ class Audit {
   private run: AuditReport['run'];
   private segments: SegmentReport[] = [];
   private calibration: Calibration | undefined;
+  private memorization: CombinedMemorization | undefined;
   private trainer: TrainerClient | undefined;
   private meta: TranscriptMeta | undefined;
 
@@ -236,29 +237,38 @@ class Audit {
     return this.segments.length;
   }
 
-  /** The memorization test on every audited segment, Bonferroni-corrected; returns the per-segment threshold. */
-  async testMemorization(trainer: TrainerClient, meta: TranscriptMeta, order: CommittedOrder): Promise<number> {
-    if (order.heldOut.length === 0) throw new VerificationError('audit.memorization', 'the run held out no records, so there is nothing to test claimed records against');
-    const threshold = MEMORIZATION_ALPHA / this.segments.length;
-    const failed: string[] = [];
-    for (const segment of this.segments) {
-      const i = segment.index;
-      this.log(`memorization test on segment ${i}`);
-      const batches = segmentSteps(meta, i).map((t) => order.batches[t]!);
-      const sample = memorizationSample(i, batches, order.heldOut, this.o.members, this.o.auditSeed);
-      const records = [...sample.members, ...sample.heldOut];
-      const before = await trainer.loss(checkpointPath(this.transcript, i), records);
-      const after = await trainer.loss(checkpointPath(this.transcript, i + 1), records);
-      segment.memorization = memorizationTest(sample, before, after, threshold);
-      if (!segment.memorization.passed) failed.push(`segment ${i} (AUC ${segment.memorization.auc.toFixed(3)}, p = ${segment.memorization.p.toPrecision(3)})`);
+  /**
+   * The memorization test on every audited segment, combined into one verdict (memorization.ts):
+   * the claimed records of the audited segments, taken together, lost more loss than held-out
+   * records did, at the family-wise level α.
+   */
+  async testMemorization(trainer: TrainerClient, meta: TranscriptMeta, order: CommittedOrder): Promise<CombinedMemorization> {
+    if (order.heldOut.length < this.segments.length) {
+      throw new VerificationError('audit.memorization', `the run held out ${order.heldOut.length} records, fewer than the ${this.segments.length} audited segments need (one each at least); certify runs with a larger --holdout`);
     }
-    if (failed.length > 0) {
+    const audited = this.segments.map(({ index }) => ({ index, batches: segmentSteps(meta, index).map((t) => order.batches[t]!) }));
+    const samples = memorizationSamples(audited, order.heldOut, this.o.members, this.o.auditSeed);
+    const results: MemorizationResult[] = [];
+    for (const [j, segment] of this.segments.entries()) {
+      const sample = samples[j]!;
+      // A record trained again in a later epoch may all have been sampled for an earlier segment.
+      if (sample.members.length === 0) continue;
+      this.log(`memorization test on segment ${segment.index}`);
+      const records = [...sample.members, ...sample.heldOut];
+      const before = await trainer.loss(checkpointPath(this.transcript, segment.index), records);
+      const after = await trainer.loss(checkpointPath(this.transcript, segment.index + 1), records);
+      segment.memorization = memorizationTest(sample, before, after);
+      results.push(segment.memorization);
+    }
+    this.memorization = combineMemorization(results, MEMORIZATION_ALPHA);
+    const m = this.memorization;
+    if (!m.passed) {
       throw new VerificationError(
         'audit.memorization',
-        `${failed.length} of ${this.segments.length} audited segments show no sign that their claimed records were trained on (p > ${threshold.toPrecision(2)} = ${MEMORIZATION_ALPHA}/${this.segments.length}): ${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', …' : ''}`,
+        `the claimed records of the ${m.segments} audited segments lost no more loss than held-out records did: Stouffer Z = ${m.z.toFixed(2)}, p = ${m.p.toPrecision(3)} > α = ${MEMORIZATION_ALPHA} (mean AUC ${m.meanAuc.toFixed(3)}); nothing shows that the claimed data was trained on`,
       );
     }
-    return threshold;
+    return m;
   }
 
   async close(): Promise<void> {
@@ -283,6 +293,7 @@ class Audit {
       verification: this.verification,
       segments: this.segments,
       ...(this.calibration && { calibration: this.calibration }),
+      ...(this.memorization && { memorization: this.memorization }),
       detection: {
         fakeFraction: REFERENCE_FAKE_FRACTION,
         random: draws,

@@ -15,6 +15,10 @@ export function formatAuditReport(r: AuditReport): string {
     const c = r.calibration;
     lines.push('', `calibration: one-ulp perturbations of segments ${c.segments.join(', ')} moved honest replays by ${c.ratios.map(sci).join(', ')} of their update; δ = ${c.margin} × max = ${sci(c.delta)} (cap ${c.maxDelta})`);
   }
+  if (r.memorization) {
+    const m = r.memorization;
+    lines.push('', `memorization: ${m.segments} segments combined, Stouffer Z = ${m.z.toFixed(2)}, p = ${sci(m.p)} (α = ${m.alpha}: ${m.passed ? 'claimed records were trained on' : 'NO EVIDENCE the claimed records were trained on'}); mean AUC ${m.meanAuc.toFixed(3)}`);
+  }
   const d = r.detection;
   const exact = d.withoutReplacement === undefined ? '' : `; ${pct(d.withoutReplacement)} for this run's ${r.run ? r.run.segments - r.parameters.topQ : '?'} non-top segments`;
   lines.push('', `detection: ${d.random} random segments catch a ${pct(d.fakeFraction)} fake fraction with probability ≥ 1 − (1 − ${d.fakeFraction})^${d.random} = ${pct(d.probability)}${exact}`);
@@ -34,7 +38,7 @@ export function formatAuditReport(r: AuditReport): string {
 function segmentCells(s: SegmentReport): string[] {
   const replay = !s.replay ? '-' : s.replay.digestEqual ? 'same digest' : s.replay.accepted ? 'within δ' : 'NOT REPRODUCED';
   const m = s.memorization;
-  return [String(s.index), `${s.firstStep}-${s.firstStep + s.steps - 1}`, s.chosenBy, s.updateNorm.toPrecision(3), replay, m ? m.auc.toFixed(3) : '-', m ? `${sci(m.p)}${m.passed ? '' : ' FAILED'}` : '-'];
+  return [String(s.index), `${s.firstStep}-${s.firstStep + s.steps - 1}`, s.chosenBy, s.updateNorm.toPrecision(3), replay, m ? m.auc.toFixed(3) : '-', m ? sci(m.p) : '-'];
 }
 
 const WIDTHS = [8, 12, 7, 10, 15, 6];

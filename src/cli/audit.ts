@@ -42,7 +42,7 @@ export function registerAuditCommand(program: Command): void {
     .option('--random <m>', 'and m segments drawn at random with the audit seed', String(DEFAULT_RANDOM_SEGMENTS))
     .option('--tolerance <mode>', 'exact (same digest), calibrated (measured on this machine), or a relative δ such as 1e-4', 'exact')
     .option('--seed <hex>', 'the audit seed, 64 hex digits (default: 32 fresh random bytes, printed in the report)')
-    .option('--members <n>', 'records per group in the memorization test', String(DEFAULT_MEMBERS))
+    .option('--members <n>', 'records per segment and group in the memorization test (held-out records are shared out among the segments)', String(DEFAULT_MEMBERS))
     .option('--timeout <seconds>', 'stop a trainer call that runs longer than this', String(DEFAULT_TIMEOUT_SECONDS))
     .option('--trust <file>', 'trusted AK CA certificates (PEM), or a YAML trust file listing several')
     .option('--allow-untrusted-ak', 'accept an attestation key nothing vouches for (testing only; labelled UNTRUSTED)')
@@ -56,10 +56,10 @@ transcript has the digest the TPM recorded while the run wrote it and that batch
 data order derived from the committed seed; checks that init mode reproduces checkpoint 0; replays
 the top-Q segments by update norm plus m segments drawn with the audit seed, accepting each on an
 identical digest (--tolerance exact) or within a relative distance δ (a number, or measured
-first with --tolerance calibrated); then, for each audited segment, tests with a one-sided
-Mann-Whitney U (Bonferroni across segments) that the segment lowered the loss of the records it
-claims to have trained on more than that of held-out records. It reports the cost as a fraction
-of the run's steps.
+first with --tolerance calibrated); then, for each audited segment, ranks with a one-sided
+Mann-Whitney U the loss drop of the records it claims to have trained on against held-out
+records, and combines the segments' scores (Stouffer, alpha = 0.01). It reports the cost as a
+fraction of the run's steps.
 
 The defaults replay 2 + 45 segments: 45 random segments catch a run in which 10 % of the
 segments are fake with probability ${(100 * detectionProbability(REFERENCE_FAKE_FRACTION, DEFAULT_RANDOM_SEGMENTS)).toFixed(1)} %. Keep the audit seed secret from the

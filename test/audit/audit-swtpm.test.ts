@@ -115,7 +115,7 @@ describe('aicert audit on certified toy runs', () => {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  test('an honest run passes the default audit with exact tolerance: every replay has the same digest, every segment shows memorization', async (t) => {
+  test('an honest run passes the default audit with exact tolerance: every replay has the same digest, the segments show memorization', async (t) => {
     const r = await audit('honest');
     assert.equal(r.verdict, 'passed', notOk(r));
     assert.equal(r.exitStatus, 0);
@@ -123,10 +123,11 @@ describe('aicert audit on certified toy runs', () => {
     assert.deepEqual(r.segments.slice(0, 2).map((s) => s.chosenBy), ['top-q', 'top-q']);
     for (const s of r.segments) {
       assert.equal(s.replay?.digestEqual, true, `segment ${s.index}`);
-      assert.ok(s.memorization!.passed && s.memorization!.p < 0.01, `segment ${s.index}: p = ${s.memorization!.p}`);
     }
     const m = r.segments.map((s) => s.memorization!);
-    t.diagnostic(`honest memorization over ${m.length} segments (${m[0]!.members} + ${m[0]!.heldOut} records each): AUC ${range(m.map((x) => x.auc))}, p ${range(m.map((x) => x.p), 2)}, Bonferroni threshold ${m[0]!.threshold.toPrecision(2)}`);
+    assert.equal(m.length, r.segments.length, 'every audited segment was tested');
+    assert.ok(r.memorization!.passed && r.memorization!.p < 1e-6, `combined p = ${r.memorization!.p}`);
+    t.diagnostic(`honest memorization over ${m.length} segments (${m[0]!.members} + ${m[0]!.heldOut} records each): AUC ${range(m.map((x) => x.auc))}, p ${range(m.map((x) => x.p), 2)}; combined Z = ${r.memorization!.z.toFixed(1)}, p = ${r.memorization!.p.toExponential(1)}`);
   });
 
   test('the honest run also passes with the trainer run as a separate process per request, its code re-hashed', async () => {
@@ -183,12 +184,13 @@ describe('aicert audit on certified toy runs', () => {
     assert.ok(subtraction.segments.every((s) => s.replay!.digestEqual));
     const h = honest.segments.map((s) => s.memorization!);
     const s = subtraction.segments.map((x) => x.memorization!);
-    assert.ok(h.every((x) => x.p < 0.01));
+    assert.ok(honest.memorization!.p < 0.01 && honest.memorization!.passed);
+    assert.ok(subtraction.memorization!.p > 0.01 && !subtraction.memorization!.passed);
     const significant = s.filter((x) => x.p < 0.01).length;
     assert.ok(significant <= 3, `${significant} of ${s.length} subtraction segments look trained at p < 0.01`);
     const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
-    t.diagnostic(`honest: AUC median ${median(h.map((x) => x.auc)).toFixed(3)} (${range(h.map((x) => x.auc))}), p median ${median(h.map((x) => x.p)).toExponential(1)}, max ${Math.max(...h.map((x) => x.p)).toExponential(1)}`);
-    t.diagnostic(`subtraction: AUC median ${median(s.map((x) => x.auc)).toFixed(3)} (${range(s.map((x) => x.auc))}), p median ${median(s.map((x) => x.p)).toFixed(2)}; ${significant}/${s.length} segments below p = 0.01, ${s.filter((x) => x.passed).length} below the Bonferroni threshold`);
+    t.diagnostic(`honest: AUC median ${median(h.map((x) => x.auc)).toFixed(3)} (${range(h.map((x) => x.auc))}), p median ${median(h.map((x) => x.p)).toExponential(1)}; combined Z = ${honest.memorization!.z.toFixed(1)}, p = ${honest.memorization!.p.toExponential(1)}`);
+    t.diagnostic(`subtraction: AUC median ${median(s.map((x) => x.auc)).toFixed(3)} (${range(s.map((x) => x.auc))}), p median ${median(s.map((x) => x.p)).toFixed(2)}; ${significant}/${s.length} segments below p = 0.01 alone; combined Z = ${subtraction.memorization!.z.toFixed(2)}, p = ${subtraction.memorization!.p.toFixed(2)}`);
   });
 
   test('a checkpoint swapped, a batch edited or a checkpoint added after the run fails transcript.integrity', async () => {
