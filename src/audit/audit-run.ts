@@ -260,6 +260,7 @@ class Audit {
       segment.memorization = memorizationTest(sample, before, after);
       results.push(segment.memorization);
     }
+    if (results.length === 0) throw new VerificationError('audit.memorization', 'no audited segment trained a record that could be tested');
     this.memorization = combineMemorization(results, MEMORIZATION_ALPHA);
     const m = this.memorization;
     if (!m.passed) {
