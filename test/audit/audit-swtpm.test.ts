@@ -176,6 +176,16 @@ describe('aicert audit on certified toy runs', () => {
     t.diagnostic(`infinitesimal: ‖W′ − W_{i+1}‖₂ ${range(distances)} (PoL's absolute δ = ${POL_DEFAULT_L2_DELTA} would accept), but the replay moved only ${range(r.segments.map((s) => s.replay!.replayedUpdate!))}`);
   });
 
+  test('a run that held out fewer records than the audit has segments cannot pass the memorization test', async () => {
+    // 4,000 records × 0.001 → 4 held out, against the 2 + 8 segments audited here.
+    runs.set('tiny-holdout', await certifyToyRun(work, sim.address, dataset, 'tiny-holdout', 200, undefined, 0.001));
+    const r = await audit('tiny-holdout', { random: 8 });
+    assert.equal(failedCheck(r), 'memorization', notOk(r));
+    assert.match(r.checks.find((c) => c.id === 'memorization')!.reason, /held out 4 records, fewer than the 10 audited segments/);
+    assert.equal(r.verdict, 'failed');
+    assert.equal(r.exitStatus, 1);
+  });
+
   test('memorization separates honest segments from data subtraction (claimed records never trained), which replays exactly', async (t) => {
     const honest = await audit('honest');
     // The subtracting data loader is part of the audited code, so its replays reproduce the run.
