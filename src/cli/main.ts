@@ -5,9 +5,9 @@ import { AICERT_VERSION } from '../version.js';
 type Registration = (program: Command) => void;
 
 /**
- * Each concern registers its commands; the files under src/cli/ stay thin. Modules are loaded
- * only for the command being run: loading all of them (TPM, x509, HTTP server)
- * cost ~0.4 s of CPU on every invocation, which `aicert measure` pays against `openssl`.
+ * Each concern registers its commands; the files under src/cli/ stay thin. A module is loaded
+ * only for the command being run: loading all of them (TPM, x509, HTTP server) cost ~0.4 s of
+ * CPU on every invocation, which `aicert measure` pays in every race against `openssl`.
  */
 const registrations: Record<string, () => Promise<Registration>> = {
   tpm: async () => (await import('./tpm.js')).registerTpmCommands,

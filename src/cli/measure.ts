@@ -34,7 +34,7 @@ interface MeasuredPath {
 export function registerMeasureCommand(program: Command): void {
   program
     .command('measure')
-    .description('hash model, dataset or code directories into OMS v1.0 manifests: per-file digests and a root digest.')
+    .description('hash model, dataset or code directories into OMS v1.0 manifests: per-file digests and a root digest')
     .argument('<path...>', 'directories or single files to measure (each gets its own manifest)')
     .option('--json', 'print only JSON on stdout: an array with one manifest per PATH')
     .addOption(
@@ -69,7 +69,8 @@ raw digests, i.e. the digest \`model_signing digest\` prints and an OMS signatur
 Symbolic links are refused unless --allow-symlinks. A file that changes while it is hashed is
 an error. Model files (.safetensors, .safetensors.index.json, .gguf, .onnx) are parsed strictly
 before hashing, so a corrupt header, a missing shard or an external-data path that escapes the
-model is an error rather than a digest of broken bytes; --no-check-formats skips that. A progress bar appears on stderr when it is a terminal and the work takes over 1 s.
+model is an error rather than a digest of broken bytes; --no-check-formats skips that.
+A progress bar appears on stderr when it is a terminal and the work takes over 1 s.
 
 Exit status: 0 measured, 2 unusable input (missing, unreadable, symlink, changed file), 3 environment.
 

@@ -40,7 +40,7 @@ const IGNORE_PATHS_HELP =
 export function registerSignCommands(program: Command): void {
   program
     .command('sign')
-    .description('sign a model directory or file as an OpenSSF model-signing (OMS) v1.0 bundle (model.sig).')
+    .description('sign a model directory or file as an OpenSSF model-signing (OMS) v1.0 bundle (model.sig)')
     .argument('<model>', 'model directory or single model file')
     .requiredOption('--key <private.pem>', 'ECDSA P-256, P-384 or P-521 private key (PEM, unencrypted)')
     .option(
@@ -87,7 +87,7 @@ Examples:
 
   program
     .command('verify-signature')
-    .description('verify an OMS v1.0 model signature (model.sig) and that the model still matches it.')
+    .description('verify an OMS v1.0 model signature (model.sig) and that the model still matches it')
     .argument('<model>', 'model directory or single model file')
     .option('--signature <path>', 'the bundle (default: <model>/model.sig, or <model>.sig for a file)')
     .option('--key <public.pem>', 'the signer\'s public key (for bundles made with a key)')
