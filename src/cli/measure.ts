@@ -7,7 +7,8 @@ import { Command, Option } from 'commander';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { HashPool } from '../measure/hash-pool.js';
-import { measurePath, resolveMeasureOptions, type Manifest, type MeasureOptions } from '../measure/manifest.js';
+import { listMeasuredFiles, manifestOfFiles, resolveMeasureOptions, type Manifest, type MeasureOptions } from '../measure/manifest.js';
+import type { FileRecord } from '../measure/walker.js';
 import type { ModelDescription } from '../measure/formats/model-description.js';
 import { renderDescriptionText } from './describe-output.js';
 import { formatBytes, ProgressBar } from './progress.js';
@@ -107,9 +108,11 @@ async function measureEach(paths: string[], flags: MeasureFlags): Promise<Measur
         pool,
         onProgress: (done, total) => progress.update(path, done, total),
       };
-      // Checked first: a malformed model file fails before any hashing.
-      const description = await describeFormats(path, options, flags);
-      results.push({ path, manifest: await measurePath(path, options), ...(flags.describe && description && { description }) });
+      const settings = resolveMeasureOptions(options);
+      const files = await listMeasuredFiles(path, settings);
+      // Checked first, on the same listing: a malformed model file fails before any hashing.
+      const description = await describeFormats(path, files, settings.allowSymlinks, flags);
+      results.push({ path, manifest: await manifestOfFiles(files, settings, pool), ...(description && { description }) });
     }
     return results;
   } finally {
@@ -118,12 +121,12 @@ async function measureEach(paths: string[], flags: MeasureFlags): Promise<Measur
   }
 }
 
-/** The strict parse of PATH's model files (undefined when it has none); --describe requires some. */
-async function describeFormats(path: string, options: MeasureOptions, flags: MeasureFlags): Promise<ModelDescription | undefined> {
+/** With --describe, the model's description (it must have model files); otherwise only the check. */
+async function describeFormats(path: string, files: readonly FileRecord[], allowSymlinks: boolean, flags: MeasureFlags): Promise<ModelDescription | undefined> {
   if (!flags.checkFormats && !flags.describe) return undefined;
-  const { checkModelFiles, describeModel } = await import('../measure/formats/describe.js');
-  const describeOptions = { allowSymlinks: options.allowSymlinks ?? false, ignorePaths: resolveMeasureOptions(options).ignorePaths };
-  return flags.describe ? describeModel(path, describeOptions) : checkModelFiles(path, describeOptions);
+  const { describeListedFiles, requireModelFiles } = await import('../measure/formats/describe.js');
+  const description = describeListedFiles(path, files, allowSymlinks);
+  return flags.describe ? requireModelFiles(path, description) : undefined;
 }
 
 /**

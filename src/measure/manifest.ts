@@ -73,16 +73,16 @@ export interface MeasureSettings {
 /** Manifest of a model directory or single model file. */
 export async function measurePath(path: string, options: MeasureOptions = {}): Promise<Manifest> {
   const settings = resolveMeasureOptions(options);
-  return withPool(settings, async (pool) => {
-    const files = await listModelFiles(path, {
-      ignore: new Set(settings.ignorePaths),
-      allowSymlinks: settings.allowSymlinks,
-    });
-    if (files.length === 0) {
-      throw new InputError('measure.empty', `${path} holds no files to measure (after ignores); an empty model cannot be measured`);
-    }
-    return manifestOfFiles(files, settings, pool);
-  });
+  return withPool(settings, async (pool) => manifestOfFiles(await listMeasuredFiles(path, settings), settings, pool));
+}
+
+/** The files a manifest of `path` names: listed by the OMS rules after ignores, at least one. */
+export async function listMeasuredFiles(path: string, settings: MeasureSettings): Promise<FileRecord[]> {
+  const files = await listModelFiles(path, { ignore: new Set(settings.ignorePaths), allowSymlinks: settings.allowSymlinks });
+  if (files.length === 0) {
+    throw new InputError('measure.empty', `${path} holds no files to measure (after ignores); an empty model cannot be measured`);
+  }
+  return files;
 }
 
 /**

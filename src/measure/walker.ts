@@ -34,7 +34,7 @@ const STATS_PER_TURN = 256;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function symlinkRefused(path: string): InputError {
+function symlinkRefused(path: string): InputError {
   return new InputError(
     'measure.symlink',
     `${path} is a symbolic link; symbolic links are refused unless --allow-symlinks is given ` +
@@ -42,7 +42,7 @@ export function symlinkRefused(path: string): InputError {
   );
 }
 
-export function fsError(err: unknown, path: string, doing: string): InputError {
+function fsError(err: unknown, path: string, doing: string): InputError {
   const errno = (err as NodeJS.ErrnoException).code;
   if (errno === 'ENOENT') return new InputError('measure.not-found', `${path} does not exist`);
   if (errno === 'EACCES' || errno === 'EPERM') {

@@ -1,8 +1,7 @@
-import { lstat, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { InputError } from '../../errors.js';
 import { compareNames, DEFAULT_IGNORED_GIT_PATHS } from '../manifest.js';
-import { fsError, listModelFiles, symlinkRefused } from '../walker.js';
+import { listModelFiles, type FileRecord } from '../walker.js';
 import { readGgufHeader } from './gguf.js';
 import { totalsOf, type ModelComponent, type ModelDescription, type ModelFormat } from './model-description.js';
 import { readOnnxModel } from './onnx.js';
@@ -35,7 +34,12 @@ export function modelFormatOf(name: string): ModelFormat | undefined {
  * own). Any format violation, missing shard or external-data escape is an InputError.
  */
 export async function describeModel(path: string, options: DescribeOptions = {}): Promise<ModelDescription> {
-  const description = await checkModelFiles(path, options);
+  const allowSymlinks = options.allowSymlinks ?? false;
+  const files = await listModelFiles(path, { ignore: new Set(options.ignorePaths ?? DEFAULT_IGNORED_GIT_PATHS), allowSymlinks });
+  return requireModelFiles(path, describeListedFiles(path, files, allowSymlinks));
+}
+
+export function requireModelFiles(path: string, description: ModelDescription | undefined): ModelDescription {
   if (!description) {
     throw new InputError('describe.no-model-files', `${path} is not and holds no model file aicert understands (.safetensors, .safetensors.index.json, .gguf, .onnx)`);
   }
@@ -43,30 +47,16 @@ export async function describeModel(path: string, options: DescribeOptions = {})
 }
 
 /**
- * Like describeModel, but a path that is, or holds, no model file gives undefined rather than an
- * error: what `aicert measure` runs on every path, so a corrupt header or a missing shard is
- * reported before anything is hashed, while datasets and code measure as before.
+ * The model files among `files` (the walker's listing of `path`) parsed strictly, or undefined
+ * when there are none. `aicert measure` runs it on the listing it hashes, so a corrupt header or
+ * a missing shard is reported before anything is hashed, and datasets and code measure as before.
  */
-export async function checkModelFiles(path: string, options: DescribeOptions = {}): Promise<ModelDescription | undefined> {
-  const allowSymlinks = options.allowSymlinks ?? false;
-  const stats = await (allowSymlinks ? stat(path) : lstat(path)).catch((err: unknown) => {
-    throw fsError(err, path, 'read');
-  });
-  if (stats.isSymbolicLink()) throw symlinkRefused(path);
-
-  if (!stats.isDirectory()) {
-    const root = dirname(resolve(path));
-    const entry = basename(path);
-    const format = modelFormatOf(entry);
-    if (!format) return undefined;
-    const components = [describeEntry(root, entry, format, allowSymlinks)];
-    return { root, components, totals: totalsOf(components) };
-  }
-
-  const root = resolve(path);
-  const files = await listModelFiles(root, { ignore: new Set(options.ignorePaths ?? DEFAULT_IGNORED_GIT_PATHS), allowSymlinks });
-  const entries = files
-    .map(({ name }) => ({ name, format: modelFormatOf(name) }))
+export function describeListedFiles(path: string, files: readonly FileRecord[], allowSymlinks: boolean): ModelDescription | undefined {
+  // A single file is listed as '.'; its entry is its own name, beside it.
+  const single = files.length === 1 && files[0]!.name === '.';
+  const root = single ? dirname(resolve(path)) : resolve(path);
+  const entries = (single ? [basename(path)] : files.map(({ name }) => name))
+    .map((name) => ({ name, format: modelFormatOf(name) }))
     .filter((e): e is { name: string; format: ModelFormat } => e.format !== undefined)
     .sort((a, b) => compareNames(a.name, b.name));
   // Indexes first: the shards they list belong to them.
