@@ -4,9 +4,9 @@ import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { AicertError, InputError } from '../../../src/errors.js';
 import { readGgufHeader } from '../../../src/measure/formats/gguf.js';
 import { scratchDir } from '../helpers.js';
+import { assertMutationsOf, parsesOrRefuses, throwsCode } from './parser-assertions.js';
 import { ggufFile, type GgufSpec, type GgufTensorSpec } from './builders.js';
 
 const dir = scratchDir('gguf');
@@ -15,15 +15,6 @@ function write(bytes: Buffer): string {
   const path = join(dir, `m${counter++}.gguf`);
   writeFileSync(path, bytes);
   return path;
-}
-
-function throwsCode(fn: () => unknown, code: string, messagePart?: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof AicertError, `expected an AicertError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (messagePart) assert.match(err.message, messagePart);
-    return true;
-  });
 }
 
 const tensors: GgufTensorSpec[] = [
@@ -147,22 +138,8 @@ describe('GGUF headers', () => {
   it('reject random bytes and randomly mutated valid files with an InputError, never a crash or hang (property)', () => {
     const good = ggufFile(valid);
     const path = join(dir, 'fuzz.gguf');
-    const parse = (bytes: Uint8Array) => {
-      writeFileSync(path, bytes);
-      try {
-        readGgufHeader(path);
-      } catch (err) {
-        assert.ok(err instanceof InputError, `not an InputError: ${String(err)}`);
-      }
-    };
+    const parse = parsesOrRefuses(path, readGgufHeader);
     fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => parse(Buffer.concat([Buffer.from('GGUF'), b]))), { numRuns: 200 });
-    fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (mutations) => {
-        const bytes = Buffer.from(good);
-        for (const [at, value] of mutations) bytes[at] = value;
-        parse(bytes);
-      }),
-      { numRuns: 400 },
-    );
+    assertMutationsOf(good, parse, 400);
   });
 });

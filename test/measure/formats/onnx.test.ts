@@ -4,9 +4,10 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { AicertError, InputError } from '../../../src/errors.js';
+import { InputError } from '../../../src/errors.js';
 import { readOnnxModel } from '../../../src/measure/formats/onnx.js';
 import { scratchDir } from '../helpers.js';
+import { assertMutationsOf, parsesOrRefuses, throwsCode } from './parser-assertions.js';
 import { onnxModel, onnxTensor, pb, type OnnxTensorSpec, type PbField } from './builders.js';
 
 const root = scratchDir('onnx');
@@ -39,14 +40,6 @@ const external = (name: string, dims: number[], location: string, offset?: numbe
   ],
 });
 
-function throwsCode(fn: () => unknown, code: string, messagePart?: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof AicertError, `expected an AicertError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (messagePart) assert.match(err.message, messagePart);
-    return true;
-  });
-}
 const read = (path: string, allowSymlinks = false) => readOnnxModel(path, { allowSymlinks });
 
 describe('ONNX external data', () => {
@@ -151,22 +144,8 @@ describe('ONNX external data', () => {
   it('rejects random bytes and randomly mutated valid models with an InputError, never a crash (property)', () => {
     const good = onnxModel([external('w', [32, 32], 'weights.bin', 0, 4096), { name: 'b', dims: [2], dataType: FLOAT, raw: Buffer.alloc(8) }]);
     const path = modelDir(good);
-    const parse = (bytes: Uint8Array) => {
-      writeFileSync(path, bytes);
-      try {
-        read(path);
-      } catch (err) {
-        assert.ok(err instanceof InputError, `not an InputError: ${String(err)}`);
-      }
-    };
+    const parse = parsesOrRefuses(path, read);
     fc.assert(fc.property(fc.uint8Array({ maxLength: 80 }), parse), { numRuns: 300 });
-    fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (mutations) => {
-        const bytes = Buffer.from(good);
-        for (const [at, value] of mutations) bytes[at] = value;
-        parse(bytes);
-      }),
-      { numRuns: 400 },
-    );
+    assertMutationsOf(good, parse, 400);
   });
 });

@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { AicertError } from '../../../src/errors.js';
 import { readSafetensorsIndex } from '../../../src/measure/formats/safetensors-index.js';
 import { scratchDir } from '../helpers.js';
+import { throwsCode } from './parser-assertions.js';
 import { safetensorsOf, type StTensor } from './builders.js';
 
 const root = scratchDir('st-index');
@@ -29,15 +29,6 @@ function model(index: unknown, options: { shards?: boolean } = {}): string {
   const path = join(dir, 'model.safetensors.index.json');
   writeFileSync(path, typeof index === 'string' ? index : JSON.stringify(index));
   return path;
-}
-
-function throwsCode(fn: () => unknown, code: string, messagePart?: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof AicertError, `expected an AicertError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (messagePart) assert.match(err.message, messagePart);
-    return true;
-  });
 }
 
 const read = (path: string, allowSymlinks = false) => readSafetensorsIndex(path, { allowSymlinks });

@@ -4,13 +4,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { AicertError, InputError } from '../../../src/errors.js';
+import { InputError } from '../../../src/errors.js';
 import { describeModel } from '../../../src/measure/formats/describe.js';
 import { readSafetensorsHeader, SAFETENSORS_MAX_HEADER_BYTES } from '../../../src/measure/formats/safetensors.js';
 import { checkTensorDigests, tensorDigests } from '../../../src/measure/formats/tensor-digests.js';
 import { HashPool } from '../../../src/measure/hash-pool.js';
 import { opensslRange, scratchDir } from '../helpers.js';
 import { safetensorsFile, safetensorsHeader, safetensorsOf, type StTensor } from './builders.js';
+import { assertMutationsOf, parsesOrRefuses, throwsCode } from './parser-assertions.js';
 
 const dir = scratchDir('safetensors');
 let counter = 0;
@@ -18,14 +19,6 @@ function write(bytes: Buffer): string {
   const path = join(dir, `m${counter++}.safetensors`);
   writeFileSync(path, bytes);
   return path;
-}
-
-function throwsCode(fn: () => unknown, code: string): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof AicertError, `expected an AicertError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return true;
-  });
 }
 
 const tensors: StTensor[] = [
@@ -101,23 +94,9 @@ describe('safetensors headers', () => {
   it('reject random bytes and randomly mutated valid files with an InputError, never a crash (property)', () => {
     const good = safetensorsOf(tensors, { format: 'pt' });
     const path = join(dir, 'fuzz.safetensors');
-    const parse = (bytes: Uint8Array) => {
-      writeFileSync(path, bytes);
-      try {
-        readSafetensorsHeader(path);
-      } catch (err) {
-        assert.ok(err instanceof InputError, `not an InputError: ${String(err)}`);
-      }
-    };
+    const parse = parsesOrRefuses(path, readSafetensorsHeader);
     fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), parse), { numRuns: 200 });
-    fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (mutations) => {
-        const bytes = Buffer.from(good);
-        for (const [at, value] of mutations) bytes[at] = value;
-        parse(bytes);
-      }),
-      { numRuns: 300 },
-    );
+    assertMutationsOf(good, parse, 300);
     // Length fields anywhere from 0 to 2^64 - 1, over a short file.
     fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (length) => parse(safetensorsFile('{}', Buffer.alloc(4), length))), { numRuns: 100 });
   });
