@@ -3,7 +3,7 @@ import { InputError } from '../../errors.js';
 import { compareNames, DEFAULT_IGNORED_GIT_PATHS } from '../manifest.js';
 import { listModelFiles, type FileRecord } from '../walker.js';
 import { readGgufHeader } from './gguf.js';
-import { totalsOf, type ModelComponent, type ModelDescription, type ModelFormat } from './model-description.js';
+import { totalsOf, type FileTensor, type ModelComponent, type ModelDescription, type ModelFormat, type TensorDescription } from './model-description.js';
 import { readOnnxModel } from './onnx.js';
 import { readSafetensorsHeader } from './safetensors.js';
 import { readSafetensorsIndex } from './safetensors-index.js';
@@ -90,7 +90,7 @@ function describeEntry(root: string, entry: string, format: ModelFormat, allowSy
         entry,
         files: [{ name: entry, size: header.fileSize }],
         metadata: header.metadata,
-        tensors: header.tensors.map(({ start, end, ...tensor }) => ({ ...tensor, location: { file: entry, start, end } })),
+        tensors: header.tensors.map(locatedIn(entry)),
       };
     }
     case 'safetensors-sharded': {
@@ -105,7 +105,7 @@ function describeEntry(root: string, entry: string, format: ModelFormat, allowSy
         ]),
         metadata: index.metadata,
         tensors: shards.flatMap((shard) =>
-          shard.header.tensors.map(({ start, end, ...tensor }) => ({ ...tensor, location: { file: shard.name, start, end } })),
+          shard.header.tensors.map(locatedIn(shard.name)),
         ),
       };
     }
@@ -116,7 +116,7 @@ function describeEntry(root: string, entry: string, format: ModelFormat, allowSy
         entry,
         files: [{ name: entry, size: header.fileSize }],
         metadata: { 'gguf.version': String(header.version), ...header.metadata },
-        tensors: header.tensors.map(({ start, end, ...tensor }) => ({ ...tensor, location: { file: entry, start, end } })),
+        tensors: header.tensors.map(locatedIn(entry)),
       };
     }
     case 'onnx': {
@@ -140,6 +140,11 @@ function describeEntry(root: string, entry: string, format: ModelFormat, allowSy
       };
     }
   }
+}
+
+/** A header's tensors, placed in `file` (relative to the description's root). */
+function locatedIn(file: string): (tensor: FileTensor) => TensorDescription {
+  return ({ start, end, ...tensor }) => ({ ...tensor, location: { file, start, end } });
 }
 
 function sortedByName<T extends { name: string }>(items: T[]): T[] {

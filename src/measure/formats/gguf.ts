@@ -1,6 +1,7 @@
 import { InputError } from '../../errors.js';
 import { FileCursor } from './file-cursor.js';
 import { withModelFile } from './open-model-file.js';
+import type { FileTensor } from './model-description.js';
 
 /**
  * GGUF (ggml's model file, spec ggml/docs/gguf.md), versions 2 and 3, little-endian:
@@ -100,17 +101,8 @@ const FIXED_VALUE_BYTES: Partial<Record<ValueType, number>> = {
   [ValueType.Float64]: 8,
 };
 
-export interface GgufTensor {
-  name: string;
-  /** ggml type name, e.g. F16, Q4_K. */
-  dtype: string;
-  /** Dimensions as GGUF stores them: innermost (fastest-varying) first. */
-  shape: number[];
-  parameters: number;
-  /** Absolute byte range [start, end) in the file. */
-  start: number;
-  end: number;
-}
+/** dtype is the ggml type name (F16, Q4_K); shape is as GGUF stores it, innermost dimension first. */
+export type GgufTensor = FileTensor;
 
 export interface GgufHeader {
   fileSize: number;

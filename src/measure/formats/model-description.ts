@@ -18,6 +18,12 @@ export interface TensorDescription {
   location: { file: string; start: number; end: number } | null;
 }
 
+/** A tensor as a single-file header lists it: its bytes are [start, end) of that file. */
+export interface FileTensor extends Omit<TensorDescription, 'location'> {
+  start: number;
+  end: number;
+}
+
 export interface ModelComponent {
   format: ModelFormat;
   /** The file that was parsed (.safetensors, .safetensors.index.json, .gguf, .onnx), relative to the root. */

@@ -1,6 +1,7 @@
 import { InputError } from '../../errors.js';
 import { FileCursor } from './file-cursor.js';
 import { withModelFile } from './open-model-file.js';
+import type { FileTensor } from './model-description.js';
 import { isPlainObject, parseJsonObject, type JsonProblem } from './strict-json.js';
 
 /**
@@ -40,16 +41,7 @@ export const SAFETENSORS_DTYPE_BITS: Readonly<Record<string, number>> = {
   U64: 64,
 };
 
-export interface SafetensorsTensor {
-  name: string;
-  dtype: string;
-  shape: number[];
-  /** Element count. */
-  parameters: number;
-  /** Absolute byte range [start, end) in the file. */
-  start: number;
-  end: number;
-}
+export type SafetensorsTensor = FileTensor;
 
 export interface SafetensorsHeader {
   fileSize: number;
