@@ -1,32 +1,24 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { initialWeights } from '../../examples/fashion-mnist/mlp.js';
-import { readImageSet } from '../../examples/fashion-mnist/records.js';
 import {
   batchSchedule,
   checkpointPath,
   encodeF32Safetensors,
   readBatches,
   readCheckpointFile,
-  readLosses,
   readTranscriptMeta,
   splitHoldout,
   type Checkpoint,
 } from '../../src/trainer/index.js';
+import { EXAMPLE_DATA, ProtocolTrainer, repo } from './protocol-harness.js';
 
 /**
  * The TF.js example as a protocol trainer (docs/trainer-protocol.md): one honest train run on a
  * 300-record slice, then the audit modes against its transcript, as `aicert audit` runs them.
  */
-const repo = fileURLToPath(new URL('../../..', import.meta.url));
-const TRAINER = join(repo, 'dist/examples/fashion-mnist/train.js');
-const DATA = join(repo, 'examples/fashion-mnist/data');
 const SEED = '5eed'.repeat(16);
 // 300 records, 10% held out: a pool of 270, 16 steps per epoch in batches of 16, 32 steps in all;
 // k = 5 gives checkpoints after steps 0, 5, …, 30 and 32: indices 0–7, the last segment partial.
@@ -34,76 +26,31 @@ const K = 5;
 const STEPS = 32;
 const TRAIN_OPTIONS = ['--epochs', '2', '--batch-size', '16', '--learning-rate', '0.1'];
 
-interface Outcome {
-  status: number;
-  stderr: string;
-}
-
 describe('the fashion-mnist trainer under the trainer protocol', () => {
-  let work: string;
-  let dataset: string;
-  let transcript: string;
-  let model: string;
-  let n = 0;
-  const fresh = (name: string) => join(work, `${n++}-${name}`);
+  const trainer = new ProtocolTrainer([process.execPath, join(repo, 'dist/examples/fashion-mnist/train.js')], SEED, K, TRAIN_OPTIONS);
+  const replay = (segment: number, backend = 'cpu') => trainer.output('replay', { AICERT_SEGMENT: String(segment), AICERT_TFJS_BACKEND: backend });
+  const checkpointBytes = (i: number) => trainer.checkpointBytes(i);
 
-  function trainer(mode: string, extra: Record<string, string> = {}, args: string[] = []): Promise<Outcome> {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
-    Object.assign(env, {
-      AICERT_TRAINER_PROTOCOL: '1',
-      AICERT_TRAINER_MODE: mode,
-      AICERT_SEED: SEED,
-      AICERT_TRANSCRIPT: transcript,
-      AICERT_CHECKPOINT_EVERY: String(K),
-      AICERT_HOLDOUT_FRACTION: '0.1',
-      AICERT_DATASET: dataset,
-      ...extra,
-    });
-    return new Promise((resolve) => {
-      execFile(process.execPath, [TRAINER, ...args], { cwd: repo, env }, (err, _stdout, stderr) => {
-        resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr });
-      });
-    });
-  }
-
-  async function audit(mode: string, extra: Record<string, string>): Promise<Buffer> {
-    const output = fresh(`${mode}.out`);
-    const outcome = await trainer(mode, { ...extra, AICERT_OUTPUT: output }, ['--data', DATA, '--out', fresh('unused'), ...TRAIN_OPTIONS]);
-    assert.equal(outcome.status, 0, outcome.stderr);
-    return readFile(output);
-  }
-  const replay = (segment: number, backend = 'cpu') => audit('replay', { AICERT_SEGMENT: String(segment), AICERT_TFJS_BACKEND: backend });
-  const checkpointBytes = (i: number) => readFile(checkpointPath(transcript, i));
-
-  before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'aicert-fmnist-protocol-'));
-    dataset = join(work, 'slice.jsonl');
-    const lines = (await readFile(join(DATA, 'train.jsonl'), 'utf8')).split('\n').slice(0, 300);
-    await writeFile(dataset, `${lines.join('\n')}\n`);
-    transcript = join(work, 'transcript');
-    model = join(work, 'model');
-    const outcome = await trainer('train', {}, ['--data', DATA, '--out', model, ...TRAIN_OPTIONS]);
-    assert.equal(outcome.status, 0, outcome.stderr);
-  });
-  after(() => rm(work, { recursive: true, force: true }));
+  before(() => trainer.setUp('fmnist-protocol'));
+  after(() => trainer.tearDown());
 
   test('train writes the transcript the protocol describes, with the order and held-out set derived from s', async () => {
     const seed = Buffer.from(SEED, 'hex');
-    assert.deepEqual((await readdir(transcript)).sort(), ['batches.jsonl', 'checkpoints', 'meta.json']);
-    assert.deepEqual(await readdir(join(transcript, 'checkpoints')), [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `00000${i}.safetensors`));
-    const meta = await readTranscriptMeta(transcript);
+    assert.deepEqual((await readdir(trainer.transcript)).sort(), ['batches.jsonl', 'checkpoints', 'meta.json']);
+    assert.deepEqual(await readdir(join(trainer.transcript, 'checkpoints')), [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `00000${i}.safetensors`));
+    const meta = await readTranscriptMeta(trainer.transcript);
     assert.deepEqual({ ...meta, hyperparameters: undefined }, { protocol: 1, framework: 'tfjs-4.22.0/cpu', batchSize: 16, k: K, steps: STEPS, records: 300, hyperparameters: undefined });
     assert.deepEqual(meta.hyperparameters.learningRate, { initial: 0.1, schedule: 'linear-decay', formula: 'initial * (1 - t / steps)' });
     const { trainPool, heldOut } = splitHoldout(seed, 300, 0.1);
     assert.equal(heldOut.length, 30);
-    assert.deepEqual(await readBatches(transcript), batchSchedule(seed, trainPool, 16, 2));
+    assert.deepEqual(await readBatches(trainer.transcript), batchSchedule(seed, trainPool, 16, 2));
     assert.ok((await checkpointBytes(0)).equals(encodeF32Safetensors(initialWeights(seed))), 'checkpoint 0 is W0 from s');
-    assert.ok((await checkpointBytes(7)).equals(await readFile(join(model, 'model.safetensors'))), 'the last checkpoint is the final model');
+    assert.ok((await checkpointBytes(7)).equals(await readFile(join(trainer.model, 'model.safetensors'))), 'the last checkpoint is the final model');
   });
 
   test('init writes W0 byte for byte as checkpoint 0, on either backend', async () => {
-    assert.ok((await audit('init', {})).equals(await checkpointBytes(0)));
-    assert.ok((await audit('init', { AICERT_TFJS_BACKEND: 'wasm' })).equals(await checkpointBytes(0)));
+    assert.ok((await trainer.output('init', {})).equals(await checkpointBytes(0)));
+    assert.ok((await trainer.output('init', { AICERT_TFJS_BACKEND: 'wasm' })).equals(await checkpointBytes(0)));
   });
 
   test('replay of a first, middle and final partial segment gives byte-identical checkpoints on the cpu backend', async () => {
@@ -117,11 +64,11 @@ describe('the fashion-mnist trainer under the trainer protocol', () => {
   test('replay on the wasm backend is repeatable and lands within a tiny fraction of the update of the cpu run', async () => {
     const [a, b] = await Promise.all([replay(3, 'wasm'), replay(3, 'wasm')]);
     assert.ok(a.equals(b), 'wasm replays agree with each other');
-    const path = fresh('wasm.safetensors');
+    const path = trainer.fresh('wasm.safetensors');
     await writeFile(path, a);
     const replayed = await readCheckpointFile(path);
-    const before = await readCheckpointFile(checkpointPath(transcript, 3));
-    const claimed = await readCheckpointFile(checkpointPath(transcript, 4));
+    const before = await readCheckpointFile(checkpointPath(trainer.transcript, 3));
+    const claimed = await readCheckpointFile(checkpointPath(trainer.transcript, 4));
     const error = distance(replayed, claimed);
     const update = distance(replayed, before);
     assert.ok(update > 0.05, `update norm ${update}`);
@@ -129,41 +76,20 @@ describe('the fashion-mnist trainer under the trainer protocol', () => {
   });
 
   test('loss gives the cross-entropy of each requested record, in request order, as a hand-written forward pass does', async () => {
-    const records = [0, 299, 5, 0];
-    const file = fresh('records.json');
-    await writeFile(file, JSON.stringify(records));
-    const checkpoint = checkpointPath(transcript, 7);
-    const output = fresh('losses.json');
-    const outcome = await trainer('loss', { AICERT_CHECKPOINT: checkpoint, AICERT_RECORDS: file, AICERT_OUTPUT: output });
-    assert.equal(outcome.status, 0, outcome.stderr);
-    const losses = await readLosses(output, records.length);
-    const weights = await readCheckpointFile(checkpoint);
-    const data = readImageSet(dataset);
-    for (const [i, record] of records.entries()) {
-      const expected = crossEntropy(weights, data.pixels.subarray(record * 784, (record + 1) * 784), data.labels[record]!);
-      assert.ok(Math.abs(losses[i]! - expected) < 1e-4 * Math.max(1, expected), `record ${record}: ${losses[i]} vs ${expected}`);
-    }
+    const losses = await trainer.assertLosses(7, [0, 299, 5, 0], crossEntropy);
     assert.equal(losses[0], losses[3]);
   });
 
   test('audit modes refuse what they cannot do, with exit status 2 and no output file', async () => {
-    const records = fresh('records.json');
-    await writeFile(records, '[0, 300]');
-    const cases: Array<[string, Record<string, string>, RegExp]> = [
+    const records = await trainer.recordsFile([0, 300]);
+    await trainer.assertRefusals([
       ['replay', { AICERT_SEGMENT: '7' }, /segment 7 does not exist/],
       ['replay', { AICERT_SEGMENT: '1', AICERT_CHECKPOINT_EVERY: '4' }, /meta\.json says k = 5/],
       ['replay', { AICERT_SEGMENT: '1', AICERT_TRAINER_PROTOCOL: '2' }, /speaks trainer protocol 1 only/],
-      ['loss', { AICERT_CHECKPOINT: checkpointPath(transcript, 1), AICERT_RECORDS: records }, /record 300 is not in the dataset of 300 records/],
+      ['loss', { AICERT_CHECKPOINT: checkpointPath(trainer.transcript, 1), AICERT_RECORDS: records }, /record 300 is not in the dataset of 300 records/],
       ['init', { AICERT_TFJS_BACKEND: 'webgl' }, /AICERT_TFJS_BACKEND must be cpu or wasm/],
-    ];
-    await Promise.all(cases.map(async ([mode, extra, message]) => {
-      const output = fresh('refused.out');
-      const outcome = await trainer(mode, { ...extra, AICERT_OUTPUT: output });
-      assert.equal(outcome.status, 2, `${mode} ${JSON.stringify(extra)}: ${outcome.stderr}`);
-      assert.match(outcome.stderr, message);
-      assert.equal(existsSync(output), false);
-    }));
-    const seeded = await trainer('train', {}, ['--data', DATA, '--out', fresh('m'), '--seed', '3']);
+    ]);
+    const seeded = await trainer.run('train', {}, ['--data', EXAMPLE_DATA, '--out', trainer.fresh('m'), '--seed', '3']);
     assert.equal(seeded.status, 2);
     assert.match(seeded.stderr, /drop --seed and --limit/);
   });
