@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { HashPool } from '../src/measure/hash-pool.js';
+import { ReadBuffer } from '../src/measure/read-buffer.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -285,11 +286,6 @@ function checkAgreement(aicertOutput: string, referenceOutput: string, dir: stri
 
 const CEILING_BUFFER = 128 * 1024;
 
-function alignedBuffer(size: number): Buffer {
-  const pages = Math.ceil((size + 4096) / 65536);
-  return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, size);
-}
-
 function secondsOf(work: () => void): number {
   const started = performance.now();
   work();
@@ -298,7 +294,7 @@ function secondsOf(work: () => void): number {
 
 /** Bytes per second of copying `path` out of the (warm) page cache into an aligned buffer. */
 function copyRate(path: string, bytes: number): number {
-  const buffer = alignedBuffer(CEILING_BUFFER);
+  const buffer = new ReadBuffer(CEILING_BUFFER).alignedFor(0);
   const fd = openSync(path, 'r');
   try {
     const pass = () => {
@@ -317,7 +313,7 @@ function updater(hasher: { update(data: Buffer): unknown }): (data: Buffer) => v
 
 /** Bytes per second of hashing in memory, 128 KiB per update, as a worker does. */
 function hashRate(algorithm: 'sha256' | 'blake3', bytes: number): number {
-  const buffer = alignedBuffer(CEILING_BUFFER);
+  const buffer = new ReadBuffer(CEILING_BUFFER).alignedFor(0);
   randomFillSync(buffer);
   const { Blake3Hasher } = createRequire(import.meta.url)('@napi-rs/blake-hash') as typeof import('@napi-rs/blake-hash');
   const pass = () => {

@@ -3,12 +3,9 @@
  * with positional reads into one buffer allocated once per worker, and digests it. Hashing is
  * synchronous in Node, which is why it runs here and not on the main thread.
  *
- * Where the buffer sits matters more than its size: on AMD Zen the kernel's copy out of the page
- * cache (`rep movsb`) runs 5× slower when the destination is a few bytes past the source modulo
- * 4096, and that is exactly where glibc puts a malloc'ed 128 KiB buffer (page + 16). Reads then
- * go at 2.5 instead of 12 GB/s and the hash loses a third of its speed. So the buffer lives in a
- * WebAssembly memory (page-aligned by V8) and each task reads into a view whose offset in the page
- * equals the file offset's, so that source and destination line up (measured; docs/measure.md).
+ * Where the buffer sits matters more than its size: it is a ReadBuffer (read-buffer.ts), placed
+ * in its page like the file data it receives. Misplaced, reads ran at 2.5 instead of 12 GB/s and
+ * the hash lost a third of its speed (measured; docs/measure.md).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
@@ -16,6 +13,7 @@ import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import { DIGEST_SIZE, type HashAlgorithm } from './hash-algorithm.js';
 import type { HashTask } from './hash-pool.js';
+import { ReadBuffer } from './read-buffer.js';
 
 /** Sent by the pool. */
 export interface BatchRequest {
@@ -104,29 +102,6 @@ function fsFailure(err: unknown, path: string): TaskError {
         message: `cannot read ${path}: ${(err as Error).message}`,
         environment: true,
       });
-  }
-}
-
-const PAGE_SIZE = 4096;
-
-/** Reusable read memory: `readBufferSize` bytes at any page offset. */
-class ReadBuffer {
-  private readonly memory: ArrayBuffer;
-
-  constructor(readonly size: number) {
-    const bytes = size + PAGE_SIZE;
-    try {
-      const pages = Math.ceil(bytes / 65536);
-      this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer;
-    } catch {
-      // Without WebAssembly the reads are merely slower on some CPUs, never wrong.
-      this.memory = new ArrayBuffer(bytes);
-    }
-  }
-
-  /** A view placed like the file data read from `position` sits in the page cache. */
-  alignedFor(position: number): Buffer {
-    return Buffer.from(this.memory, position % PAGE_SIZE, this.size);
   }
 }
 
