@@ -240,7 +240,7 @@ class Audit {
   /**
    * The memorization test on every audited segment, combined into one verdict (memorization.ts):
    * the claimed records of the audited segments, taken together, lost more loss than held-out
-   * records did, at the family-wise level α.
+   * records did, at level α.
    */
   async testMemorization(trainer: TrainerClient, meta: TranscriptMeta, order: CommittedOrder): Promise<CombinedMemorization> {
     if (order.heldOut.length < this.segments.length) {
