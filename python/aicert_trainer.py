@@ -281,7 +281,8 @@ def encode_f32_safetensors(tensors):
     offset = 0
     for name in names:
         tensor = tensors[name]
-        if name in ("", "__metadata__"):
+        # "__proto__" too, as the TypeScript SDK refuses it: JavaScript readers of headers lose it.
+        if name in ("", "__metadata__", "__proto__"):
             raise TrainerProtocolError(f"tensor name {name!r} is empty or reserved")
         _utf8_name_key(name)  # raises on lone surrogates, which have no UTF-8 spelling
         if getattr(tensor, "dtype", None) != "F32":

@@ -32,6 +32,16 @@ async function loadRegistrations(argv: readonly string[]): Promise<Registration[
   return [...new Set(await Promise.all(loaders.map((load) => load())))];
 }
 
+/**
+ * Usage errors (unknown command or option, missing or bad argument) are commander's own checks,
+ * suggestions included (`showSuggestionAfterError` is on by default): the program and every
+ * command with subcommands have no action, so commander reports an unknown operand as an unknown
+ * command. `usageErrorLine` only reshapes the message into the CLI's one-line style. Exit status
+ * (see reportError): 0 for --help, --version and `aicert help`; 2 for every usage error. A
+ * missing command (`aicert`, `aicert tpm`) is commander's "help as an error": the help goes to
+ * stderr and the status is commander's error status, which the CLI reports as 2 like any usage
+ * error (README: "2 usage").
+ */
 function buildProgram(register: readonly Registration[]): Command {
   const program = new Command('aicert')
     .description(
@@ -39,15 +49,46 @@ function buildProgram(register: readonly Registration[]): Command {
         'with TPM 2.0 quotes and content digests that anyone can verify offline.',
     )
     .version(AICERT_VERSION)
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const add of register) add(program);
+  // Subcommands copy the output settings when they are created; set each one's own afterwards,
+  // so that its errors point at its own help (`aicert tpm --help`).
+  const configure = (cmd: Command): void => {
+    const path = commandPath(cmd);
+    cmd.configureOutput({ outputError: (text, write) => write(usageErrorLine(text, path)) });
+    cmd.commands.forEach(configure);
+  };
+  configure(program);
   return program;
+}
+
+/** The words that run `cmd`, e.g. "aicert tpm pcrs". */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c !== null; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/**
+ * Commander's error text as one line in the CLI's style, pointing at the right help:
+ * "error: unknown command 'verfy'\n(Did you mean verify?)\n" becomes
+ * "aicert: unknown command 'verfy' (did you mean 'verify'?); run 'aicert --help' for usage".
+ */
+function usageErrorLine(text: string, path: string): string {
+  const [first = '', ...rest] = text.trim().split('\n');
+  let line = `aicert: ${first.replace(/^error: /, '').replace(/\.$/, '')}`;
+  for (const extra of rest.map((l) => l.trim()).filter((l) => l !== '')) {
+    const suggestion = /^\(Did you mean (one of )?(.+)\?\)$/.exec(extra);
+    if (suggestion === null) line += ` ${extra}`;
+    else line += ` (did you mean ${suggestion[1] ?? ''}${suggestion[2]!.split(', ').map((name) => `'${name}'`).join(', ')}?)`;
+  }
+  return `${line}; run '${path} --help' for usage\n`;
 }
 
 /** Maps an error to the CLI's exit status: 2 usage/input, 3 environment, 1 not verified. */
 function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
+    // Commander has printed its message (usageErrorLine), the help, or the version already.
     return err.exitCode === 0 ? 0 : 2;
   }
   if (err instanceof AicertError) {

@@ -19,7 +19,7 @@ function parseHeaderByHand(file: Buffer) {
 }
 
 const checkpointArbitrary = fc
-  .uniqueArray(fc.string({ minLength: 1, maxLength: 12 }).filter((n) => n !== '__metadata__' && Buffer.from(n).toString() === n), { minLength: 1, maxLength: 5 })
+  .uniqueArray(fc.string({ minLength: 1, maxLength: 12 }).filter((n) => n !== '__metadata__' && n !== '__proto__' && Buffer.from(n).toString() === n), { minLength: 1, maxLength: 5 })
   .chain((names) =>
     fc.tuple(...names.map((name) => fc.tuple(fc.constant(name), fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 })))).chain((entries) =>
       fc.tuple(
@@ -108,6 +108,37 @@ describe('checkpoint files', () => {
     refuse(new Map([['x', f32([-1], [])]]), 'safetensors.bad-shape');
     refuse(new Map([['x', { dtype: 'F16', shape: [1], data: new Float32Array(1) } as unknown as Tensor]]), 'safetensors.bad-dtype');
     for (const name of ['', '__metadata__', 'lone\uD800']) refuse(new Map([[name, f32([1], [1])]]), 'safetensors.bad-name');
+  });
+
+  test('reserved names are refused with one line naming the tensor; JavaScript-special names round-trip', async () => {
+    // An object header would have dropped "__proto__" silently (it sets the prototype).
+    for (const name of ['__proto__', '__metadata__']) {
+      assert.throws(
+        () => encodeF32Safetensors(new Map([['w', f32([1], [1])], [name, f32([1], [2])]])),
+        (e) => e instanceof InputError && e.code === 'safetensors.bad-name' && e.message.includes(`"${name}"`) && /reserved/.test(e.message) && !e.message.includes('\n'),
+      );
+    }
+    const checkpoint: Checkpoint = new Map([
+      ['constructor', f32([1], [1])],
+      ['toString', f32([2], [2, 3])],
+      ['hasOwnProperty', f32([], [4])],
+      ['__proto', f32([1], [5])],
+      ['w', f32([1], [6])],
+    ]);
+    const path = join(dir, 'special-names.safetensors');
+    await writeCheckpointFile(path, checkpoint);
+    assert.deepEqual(readSafetensorsHeader(path).tensors.map((t) => t.name).sort(), [...checkpoint.keys()].sort());
+    const back = await readCheckpointFile(path);
+    for (const [name, t] of checkpoint) assert.deepEqual(back.get(name), t, name);
+  });
+
+  test('the header lists tensors in UTF-8 name order, integer-like names included (as the Python SDK writes it)', () => {
+    // A JavaScript object enumerates integer-like keys first, in numeric order: "2" before "10".
+    const file = encodeF32Safetensors(new Map([['2', f32([1], [1])], ['10', f32([1], [2])], ['a', f32([1], [3])], ['01', f32([1], [4])]]));
+    const { text, header } = parseHeaderByHand(file);
+    assert.deepEqual([...text.matchAll(/"([^"]+)":\{/g)].map((m) => m[1]), ['01', '10', '2', 'a']);
+    assert.deepEqual(header['10']!.data_offsets, [4, 8]);
+    assert.deepEqual(header['2']!.data_offsets, [8, 12]);
   });
 
   test('the reader refuses other dtypes, and random or mutated files with an InputError, never a crash', async () => {

@@ -35,7 +35,7 @@ const vectors = JSON.parse(readFileSync(join(repo, 'test/trainer/fixtures/seed-v
 
 const hex32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
 const label = fc.oneof(fc.constantFrom('aicert/order/0', 'aicert/init', 'aicert/holdout', 'aicert/order/17'), fc.string({ maxLength: 20 }).filter((s) => Buffer.from(s).toString() === s));
-const tensorName = fc.oneof(fc.constantFrom('dense1.kernel', 'optimizer/step', 'é', '\uFF01', '\u{1F600}', 'a"b\\c', 'tab\tname'), fc.string({ minLength: 1, maxLength: 8 })).filter((s) => s !== '__metadata__' && Buffer.from(s).toString() === s);
+const tensorName = fc.oneof(fc.constantFrom('dense1.kernel', 'optimizer/step', 'é', '\uFF01', '\u{1F600}', 'a"b\\c', 'tab\tname'), fc.string({ minLength: 1, maxLength: 8 })).filter((s) => s !== '__metadata__' && s !== '__proto__' && Buffer.from(s).toString() === s);
 const checkpointSpec = fc.uniqueArray(fc.tuple(tensorName, fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 3 })), { minLength: 1, maxLength: 5, selector: ([name]) => name }).chain((entries) =>
   fc.tuple(...entries.map(([name, shape]) => fc.uint8Array({ minLength: 4 * shape.reduce((a, b) => a * b, 1), maxLength: 4 * shape.reduce((a, b) => a * b, 1) }).map((bytes) => [name, { shape, hex: Buffer.from(bytes).toString('hex') }] as const))),
 );
