@@ -1,6 +1,6 @@
 /**
  * Errors that aicert reports to users. Every failure carries a stable `code` (for scripts and
- * tests) and the exit status the CLI uses for it (DESIGN §6):
+ * tests) and the exit status the CLI uses for it (docs/architecture.md, "Errors and exit statuses"):
  *   1 not verified, 2 unusable input or usage, 3 environment (TPM unavailable, TPM error).
  */
 export type ExitStatus = 1 | 2 | 3;
@@ -22,6 +22,14 @@ export class InputError extends AicertError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(code, message, 2, options);
     this.name = 'InputError';
+  }
+}
+
+/** The command was asked for something it cannot do: a missing flag or input, a bad combination (exit 2). */
+export class UsageError extends InputError {
+  constructor(code: `usage.${string}`, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'UsageError';
   }
 }
 

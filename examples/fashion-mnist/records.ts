@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { InputError } from '../../src/errors.js';
-import { parseJsonObject } from '../../src/measure/formats/strict-json.js';
+import { parseJsonObject } from '../../src/util/strict-json.js';
 
 /**
  * The example's dataset format: JSONL, one image per line,

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../src/errors.js';
-import { isPlainObject } from '../../src/measure/formats/strict-json.js';
+import { isPlainObject } from '../../src/util/strict-json.js';
 import type { TranscriptMeta } from '../../src/trainer/index.js';
 import type { Mlp } from './mlp.js';
 

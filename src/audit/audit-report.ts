@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InputError } from '../errors.js';
-import { describeSchemaError } from '../cert/schema-error.js';
+import { describeSchemaError } from '../util/schema-error.js';
 
 /**
  * What `aicert audit` prints with --json and writes with --out: every check with its reason,

@@ -3,12 +3,14 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { AicertError, EnvironmentError, InputError, VerificationError } from '../errors.js';
+import { AicertError, EnvironmentError, UsageError, VerificationError } from '../errors.js';
 import type { TrustAnchors } from '../evidence/ak-trust.js';
 import { HashPool } from '../measure/hash-pool.js';
-import { CheckList } from '../verify/report.js';
+import { Checklist } from '../verify/checklist.js';
+import type { VerifiedRun } from '../verify/verified-run.js';
 import { verifyCertificate } from '../verify/verify-certificate.js';
-import { checkpointPath, readCheckpointFile, type TranscriptMeta } from '../trainer/index.js';
+import { readCheckpointFile, type TranscriptMeta } from '../trainer/index.js';
+import { checkpointPath } from '../protocol/transcript-layout.js';
 import { AUDIT_REPORT_MEDIA_TYPE, type AuditReport, type Calibration, type SegmentReport, type Tolerance } from './audit-report.js';
 import { auditCost } from './audit-cost.js';
 import { calibrate, CALIBRATION_MARGIN, CALIBRATION_SEGMENTS, MAX_CALIBRATED_DELTA } from './calibration.js';
@@ -17,7 +19,7 @@ import { detectionProbability, detectionProbabilityWithoutReplacement, REFERENCE
 import { combineMemorization, memorizationSamples, memorizationTest, type CombinedMemorization, type MemorizationResult } from './memorization.js';
 import { locateRecordFile } from './record-file.js';
 import { judgeReplay, type ReplayTolerance } from './replay-acceptance.js';
-import { readRunEvidence, type RunEvidence } from './run-evidence.js';
+import { trainerRunOf, type TrainerRun } from './trainer-run.js';
 import { selectSegments, type SelectedSegment } from './segment-selection.js';
 import { TrainerClient } from './trainer-client.js';
 import type { RunTrainer } from './trainer-invocation.js';
@@ -52,32 +54,47 @@ export interface AuditOptions {
 export const MEMORIZATION_ALPHA = 0.01;
 export const DEFAULT_MEMBERS = 256;
 
-/** Thrown inside the step list to stop at the first failure; the failure is already recorded. */
-class Stop extends Error {}
+/** Every step of an audit, in the order it runs them (docs/audit.md). */
+export const AUDIT_CHECKS = [
+  'certificate',
+  'code',
+  'trainer.commitment',
+  'data',
+  'transcript.integrity',
+  'transcript.meta',
+  'transcript.batches',
+  'init',
+  'segments.selection',
+  'calibration',
+  'replay',
+  'memorization',
+] as const;
+export type AuditCheckId = (typeof AUDIT_CHECKS)[number];
 
 /**
- * Audits a certified training run (DESIGN §7, docs/audit.md). Reads as the list of steps it runs;
+ * Audits a certified training run (docs/audit.md). Reads as the list of steps it runs;
  * each records `ok` with what it established or `failed` with why, and the first failure ends the
  * list, as in `aicert verify`: nothing after a failed step is believed.
  */
 export async function auditRun(o: AuditOptions): Promise<AuditReport> {
   const audit = await Audit.begin(o);
+  const checks = audit.checks;
   try {
-    await audit.step('certificate', () => audit.verifyCertificate(), (v) => `the certificate verifies (AK trust ${v})`);
+    await checks.run(async () => {
+    const run = await checks.step('certificate', () => audit.verifyCertificate(), (r) => `the certificate verifies (AK trust ${describeTrust(r)})`);
     audit.noteCode();
-    const evidence = await audit.step('trainer.commitment', () => readRunEvidence(o.certificate), (e) => `seed s = ${e.commitment.seed.slice(0, 16)}…, k = ${e.commitment.checkpointEvery}, held out ${e.commitment.holdoutFraction}, ${e.checkpoints.length} checkpoints measured live`);
-    const records = await audit.step('data', () => locateRecordFile(o.data, evidence, audit.pool), (r) => `${o.data} is the certified dataset "${r.input}" (${r.records} records)`);
-    await audit.step('transcript.integrity', () => checkTranscriptIntegrity(audit.transcript, evidence.checkpoints, evidence.transcript, audit.pool), () => `all ${evidence.checkpoints.length} checkpoints have the digests the TPM recorded as they were written, and the transcript is the one measured after the run`);
-    const meta = await audit.step('transcript.meta', () => checkMeta(audit.transcript, evidence.commitment, records.records, evidence.checkpoints.length), (m) => `${m.steps} steps of batch ${m.batchSize}, k = ${m.k}, ${m.records} records, framework ${m.framework}`);
-    const order = await audit.step('transcript.batches', () => checkBatches(audit.transcript, evidence.commitment, meta), (b) => `every step trained on exactly the batch derived from s; no step touched one of the ${b.heldOut.length} held-out records`);
+    const evidence = await checks.step('trainer.commitment', () => trainerRunOf(run), (e) => `seed s = ${e.commitment.seed.slice(0, 16)}…, k = ${e.commitment.checkpointEvery}, held out ${e.commitment.holdoutFraction}, ${e.checkpoints.length} checkpoints measured live`);
+    const records = await checks.step('data', () => locateRecordFile(o.data, evidence, audit.pool), (r) => `${o.data} is the certified dataset "${r.input}" (${r.records} records)`);
+    await checks.step('transcript.integrity', () => checkTranscriptIntegrity(audit.transcript, evidence.checkpoints, evidence.transcript, audit.pool), () => `all ${evidence.checkpoints.length} checkpoints have the digests the TPM recorded as they were written, and the transcript is the one measured after the run`);
+    const meta = await checks.step('transcript.meta', () => checkMeta(audit.transcript, evidence.commitment, records.records, evidence.checkpoints.length), (m) => `${m.steps} steps of batch ${m.batchSize}, k = ${m.k}, ${m.records} records, framework ${m.framework}`);
+    const order = await checks.step('transcript.batches', () => checkBatches(audit.transcript, evidence.commitment, meta), (b) => `every step trained on exactly the batch derived from s; no step touched one of the ${b.heldOut.length} held-out records`);
     const trainer = audit.connect(evidence, records.path, meta, order);
-    await audit.step('init', () => audit.checkInit(trainer, evidence), () => 'init mode derives checkpoint 0 from s bit for bit');
-    const selected = await audit.step('segments.selection', () => audit.selectSegments(meta, evidence), (s) => audit.describeSelection(s));
-    const tolerance = o.tolerance.mode === 'calibrated' ? await audit.step('calibration', () => audit.calibrate(trainer, selected), () => audit.describeCalibration()) : audit.fixedTolerance(o.tolerance);
-    await audit.step('replay', () => audit.replaySegments(trainer, evidence, tolerance), (n) => `all ${n} selected segments were reproduced (${describeTolerance(tolerance)})`);
-    await audit.step('memorization', () => audit.testMemorization(trainer, meta, order), (m) => `the claimed records of ${m.segments} audited segments lost more loss than held-out records: Stouffer Z = ${m.z.toFixed(2)}, p = ${m.p.toPrecision(3)} ≤ α = ${m.alpha} (mean AUC ${m.meanAuc.toFixed(3)})`);
-  } catch (err) {
-    if (!(err instanceof Stop)) throw err;
+    await checks.step('init', () => audit.checkInit(trainer, evidence), () => 'init mode derives checkpoint 0 from s bit for bit');
+    const selected = await checks.step('segments.selection', () => audit.selectSegments(meta, evidence), (s) => audit.describeSelection(s));
+    const tolerance = o.tolerance.mode === 'calibrated' ? await checks.step('calibration', () => audit.calibrate(trainer, selected), () => audit.describeCalibration()) : audit.fixedTolerance(o.tolerance);
+    await checks.step('replay', () => audit.replaySegments(trainer, evidence, tolerance), (n) => `all ${n} selected segments were reproduced (${describeTolerance(tolerance)})`);
+    await checks.step('memorization', () => audit.testMemorization(trainer, meta, order), (m) => `the claimed records of ${m.segments} audited segments lost more loss than held-out records: Stouffer Z = ${m.z.toFixed(2)}, p = ${m.p.toPrecision(3)} ≤ α = ${m.alpha} (mean AUC ${m.meanAuc.toFixed(3)})`);
+    });
   } finally {
     await audit.close();
   }
@@ -85,12 +102,11 @@ export async function auditRun(o: AuditOptions): Promise<AuditReport> {
 }
 
 class Audit {
-  readonly checks = new CheckList();
+  readonly checks = new Checklist(AUDIT_CHECKS);
   readonly transcript: string;
   /** One hashing pool for the dataset and the transcript: worker threads are costly to start. */
   readonly pool = new HashPool();
   private verification: AuditReport['verification'] = { verdict: 'not run', checks: [] };
-  private failureStatus: 1 | 2 | undefined;
   private run: AuditReport['run'];
   private segments: SegmentReport[] = [];
   private calibration: Calibration | undefined;
@@ -107,37 +123,22 @@ class Audit {
 
   static async begin(o: AuditOptions): Promise<Audit> {
     for (const [flag, path] of [['--transcript', o.transcript], ['--data', o.data]] as const) {
-      if (!existsSync(path)) throw new InputError('usage.missing-input', `${flag} ${path} does not exist`);
+      if (!existsSync(path)) throw new UsageError('usage.missing-input', `${flag} ${path} does not exist`);
     }
-    if (o.auditSeed.length !== 32) throw new InputError('usage.seed', `the audit seed must be 32 bytes, got ${o.auditSeed.length}`);
-    if (o.topQ + o.random < 1) throw new InputError('usage.segments', 'nothing would be replayed: give --q or --random at least 1');
-    if (!(o.members >= 1)) throw new InputError('usage.members', 'the memorization test needs at least one record per group');
+    if (o.auditSeed.length !== 32) throw new UsageError('usage.seed', `the audit seed must be 32 bytes, got ${o.auditSeed.length}`);
+    if (o.topQ + o.random < 1) throw new UsageError('usage.segments', 'nothing would be replayed: give --q or --random at least 1');
+    if (!(o.members >= 1)) throw new UsageError('usage.members', 'the memorization test needs at least one record per group');
     return new Audit(o, await mkdtemp(join(tmpdir(), 'aicert-audit-')));
   }
 
-  /** Runs one step: records ok with `reason(value)`, or failed with the error's message, then stops. */
-  async step<T>(id: string, fn: () => Promise<T> | T, reason: (value: T) => string): Promise<T> {
-    try {
-      const value = await fn();
-      this.checks.ok(id, reason(value));
-      return value;
-    } catch (err) {
-      if (!(err instanceof AicertError) || err instanceof EnvironmentError) throw err;
-      this.checks.failed(id, err.message);
-      this.failureStatus ??= err instanceof InputError && err.code.startsWith('usage.') ? 2 : 1;
-      throw new Stop();
-    }
-  }
-
-  async verifyCertificate(): Promise<string> {
-    const r = await verifyCertificate(this.o.certificate, this.o.certificateName, { trust: this.o.trust, allowUntrustedAk: this.o.allowUntrustedAk, code: this.o.code });
+  /** The run, if the certificate verifies; its checks go into the report either way. */
+  async verifyCertificate(): Promise<VerifiedRun> {
+    const { report: r, run } = await verifyCertificate(this.o.certificate, this.o.certificateName, { trust: this.o.trust, allowUntrustedAk: this.o.allowUntrustedAk, code: this.o.code });
     this.verification = { verdict: r.verdict, ...(r.akTrust && { akTrust: r.akTrust }), checks: r.checks };
+    if (run) return run;
     const failed = r.checks.find((c) => c.status === 'failed');
-    if (r.verdict !== 'verified' || failed) {
-      const why = `the certificate does not verify: ${failed?.id ?? 'verdict'}: ${failed?.reason ?? r.verdict}`;
-      throw r.exitStatus === 2 ? new InputError('usage.certificate', why) : new VerificationError('audit.certificate', why);
-    }
-    return r.akTrust?.acceptedUntrusted ? `${r.akTrust.level}, UNTRUSTED key accepted by --allow-untrusted-ak` : (r.akTrust?.level ?? 'unknown');
+    const why = `the certificate does not verify: ${failed?.id ?? 'verdict'}: ${failed?.reason ?? r.verdict}`;
+    throw r.exitStatus === 2 ? new UsageError('usage.certificate', why) : new VerificationError('audit.certificate', why);
   }
 
   /** Whether the code the trainer command runs was re-hashed against the certificate (verification's artifact.code). */
@@ -148,7 +149,7 @@ class Audit {
   }
 
   /** Records the run's facts for the report, and returns the client that asks its trainer. */
-  connect(evidence: RunEvidence, recordFile: string, meta: TranscriptMeta, order: CommittedOrder): TrainerClient {
+  connect(evidence: TrainerRun, recordFile: string, meta: TranscriptMeta, order: CommittedOrder): TrainerClient {
     const c = evidence.commitment;
     this.meta = meta;
     this.run = {
@@ -166,7 +167,7 @@ class Audit {
     return this.trainer;
   }
 
-  async checkInit(trainer: TrainerClient, evidence: RunEvidence): Promise<void> {
+  async checkInit(trainer: TrainerClient, evidence: TrainerRun): Promise<void> {
     this.log('init: deriving W0 from s');
     const path = await trainer.init();
     const digest = sha256(await readFile(path));
@@ -176,7 +177,7 @@ class Audit {
     throw new VerificationError('audit.init', `checkpoint 0 (sha256 ${claimed.sha256}) is not the W0 that init mode derives from s (sha256 ${digest}; ‖ΔW‖₂ = ${distance.toPrecision(3)}): the initialization was not derived from the committed seed`);
   }
 
-  async selectSegments(meta: TranscriptMeta, evidence: RunEvidence): Promise<SelectedSegment[]> {
+  async selectSegments(meta: TranscriptMeta, evidence: TrainerRun): Promise<SelectedSegment[]> {
     this.log(`ranking ${evidence.checkpoints.length - 1} segments by update norm`);
     const norms = await segmentUpdateNorms(this.transcript, evidence.checkpoints.length);
     const selected = selectSegments(norms, this.o.topQ, this.o.random, this.o.auditSeed);
@@ -215,7 +216,7 @@ class Audit {
   }
 
   /** Replays every selected segment and judges each; fails if any is not reproduced. */
-  async replaySegments(trainer: TrainerClient, evidence: RunEvidence, tolerance: ReplayTolerance): Promise<number> {
+  async replaySegments(trainer: TrainerClient, evidence: TrainerRun, tolerance: ReplayTolerance): Promise<number> {
     const rejected: string[] = [];
     for (const segment of this.segments) {
       const i = segment.index;
@@ -226,7 +227,7 @@ class Audit {
         const [before, claimed, replayed] = await Promise.all([readCheckpointFile(checkpointPath(this.transcript, i)), readCheckpointFile(checkpointPath(this.transcript, i + 1)), readCheckpointFile(path)]);
         segment.replay = judgeReplay(tolerance, digestEqual, { before, claimed, replayed }, segment.updateNorm);
       } catch (err) {
-        if (!(err instanceof AicertError) || err instanceof EnvironmentError || err.code.startsWith('usage.')) throw err;
+        if (!(err instanceof AicertError) || err instanceof EnvironmentError || err instanceof UsageError) throw err;
         segment.replay = { accepted: false, digestEqual: false, reason: err.message };
       }
       if (!segment.replay.accepted) rejected.push(`segment ${i} (${segment.chosenBy}): ${segment.replay.reason}`);
@@ -278,7 +279,8 @@ class Audit {
   }
 
   report(): AuditReport {
-    const status = this.failureStatus ?? 0;
+    const failure = this.checks.failure;
+    const status = failure === undefined ? 0 : failure.error instanceof UsageError ? 2 : 1;
     const population = this.run ? Math.max(0, this.run.segments - this.o.topQ) : undefined;
     const draws = population === undefined ? this.o.random : Math.min(this.o.random, population);
     return {
@@ -308,6 +310,10 @@ class Audit {
   private log(line: string): void {
     this.o.log?.(line);
   }
+}
+
+function describeTrust(run: VerifiedRun): string {
+  return run.akTrust.level === 'untrusted' ? 'untrusted, UNTRUSTED key accepted by --allow-untrusted-ak' : run.akTrust.level;
 }
 
 function describeTolerance(t: ReplayTolerance): string {

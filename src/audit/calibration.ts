@@ -1,7 +1,8 @@
 import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VerificationError } from '../errors.js';
-import { checkpointPath, readCheckpointFile, writeCheckpointFile, SeedStream, type Checkpoint } from '../trainer/index.js';
+import { readCheckpointFile, writeCheckpointFile, SeedStream, type Checkpoint } from '../trainer/index.js';
+import { checkpointPath, TRANSCRIPT_BATCHES, TRANSCRIPT_CHECKPOINTS, TRANSCRIPT_META } from '../protocol/transcript-layout.js';
 import { weightDistance } from './weight-distance.js';
 
 /**
@@ -70,8 +71,8 @@ export function roundingPerturbation(checkpoint: Checkpoint, stream: SeedStream)
  * not copied: batch logs can be large) and the perturbed checkpoint i.
  */
 async function perturbedTranscript(transcript: string, segment: number, start: Checkpoint, dir: string): Promise<string> {
-  await mkdir(join(dir, 'checkpoints'), { recursive: true });
-  for (const file of ['meta.json', 'batches.jsonl']) await symlink(join(transcript, file), join(dir, file));
+  await mkdir(join(dir, TRANSCRIPT_CHECKPOINTS), { recursive: true });
+  for (const file of [TRANSCRIPT_META, TRANSCRIPT_BATCHES]) await symlink(join(transcript, file), join(dir, file));
   await writeCheckpointFile(checkpointPath(dir, segment), start);
   return dir;
 }

@@ -1,6 +1,6 @@
 import { VerificationError } from '../errors.js';
 import { batchSchedule, readBatches, readTranscriptMeta, splitHoldout, type TranscriptMeta } from '../trainer/index.js';
-import type { TrainerCommitment } from '../run/trainer-commitment.js';
+import type { TrainerCommitment } from '../protocol/trainer-commitment.js';
 
 /**
  * The transcript's meta.json and batches.jsonl against what the commitment fixes: k, the

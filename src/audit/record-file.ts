@@ -1,8 +1,8 @@
 import { join, resolve } from 'node:path';
 import { VerificationError } from '../errors.js';
-import { measureDatasetArtifact } from '../run/artifacts.js';
+import { measureDatasetArtifact } from '../protocol/artifacts.js';
 import type { HashPool } from '../measure/hash-pool.js';
-import type { RunEvidence } from './run-evidence.js';
+import type { TrainerRun } from './trainer-run.js';
 
 export interface RecordFile {
   /** Absolute path of the record file the trainer reads (AICERT_DATASET). */
@@ -18,7 +18,7 @@ export interface RecordFile {
  * replays and loss evaluations read it); the record file inside it and its record count are the
  * ones the commitment named.
  */
-export async function locateRecordFile(data: string, evidence: RunEvidence, pool?: HashPool): Promise<RecordFile> {
+export async function locateRecordFile(data: string, evidence: TrainerRun, pool?: HashPool): Promise<RecordFile> {
   const { input, path } = evidence.commitment.dataset;
   const local = await measureDatasetArtifact(data, pool);
   const certified = evidence.datasetInputs.find((d) => d.digest.sha256 === local.digest.sha256);

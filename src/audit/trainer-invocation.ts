@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { InputError, VerificationError } from '../errors.js';
-import { TRAINER_PROTOCOL } from '../run/trainer-commitment.js';
+import { UsageError, VerificationError } from '../errors.js';
+import { TRAINER_PROTOCOL } from '../protocol/trainer-commitment.js';
+import { encodeTrainerEnvironment, type TrainerVariables } from '../protocol/trainer-environment.js';
 
 /**
  * How the audit asks the trainer for something: one call per request, all of it in the
@@ -9,8 +10,7 @@ import { TRAINER_PROTOCOL } from '../run/trainer-commitment.js';
  * AICERT_OUTPUT. The CLI runs the user's TRAIN_COMMAND; a library user (or a test) may run a
  * trainer any other way that honours the same contract.
  */
-export type RunTrainer = (environment: TrainerEnvironment) => Promise<void>;
-export type TrainerEnvironment = Record<string, string>;
+export type RunTrainer = (variables: TrainerVariables) => Promise<void>;
 
 /** What every call shares: the committed run the trainer is asked about. */
 export interface ProtocolRun {
@@ -26,19 +26,17 @@ export type TrainerRequest =
   | { mode: 'replay'; segment: number; output: string; transcript?: string }
   | { mode: 'loss'; checkpoint: string; records: string; output: string };
 
-export function trainerEnvironment(run: ProtocolRun, request: TrainerRequest): TrainerEnvironment {
-  return {
-    AICERT_TRAINER_PROTOCOL: String(TRAINER_PROTOCOL),
-    AICERT_TRAINER_MODE: request.mode,
-    AICERT_SEED: run.seed,
-    AICERT_TRANSCRIPT: (request.mode === 'replay' && request.transcript) || run.transcript,
-    AICERT_CHECKPOINT_EVERY: String(run.checkpointEvery),
-    AICERT_HOLDOUT_FRACTION: String(run.holdoutFraction),
-    AICERT_DATASET: run.dataset,
-    AICERT_OUTPUT: request.output,
-    ...(request.mode === 'replay' && { AICERT_SEGMENT: String(request.segment) }),
-    ...(request.mode === 'loss' && { AICERT_CHECKPOINT: request.checkpoint, AICERT_RECORDS: request.records }),
-  };
+export function trainerEnvironment(run: ProtocolRun, request: TrainerRequest): TrainerVariables {
+  const { transcript, ...asked } = { transcript: run.transcript, ...request };
+  return encodeTrainerEnvironment({
+    protocol: TRAINER_PROTOCOL,
+    seed: Buffer.from(run.seed, 'hex'),
+    checkpointEvery: run.checkpointEvery,
+    holdoutFraction: run.holdoutFraction,
+    dataset: run.dataset,
+    transcript: transcript ?? run.transcript,
+    ...asked,
+  });
 }
 
 const STDERR_TAIL_BYTES = 2000;
@@ -51,11 +49,11 @@ const STDERR_TAIL_BYTES = 2000;
  */
 export function commandTrainer(command: readonly string[], timeoutMs: number): RunTrainer {
   const [program, ...args] = command;
-  if (!program) throw new InputError('usage.command', 'no trainer command given; put it after `--`, e.g. aicert audit … -- node train.js');
-  return (environment) =>
+  if (!program) throw new UsageError('usage.command', 'no trainer command given; put it after `--`, e.g. aicert audit … -- node train.js');
+  return (variables) =>
     new Promise<void>((resolveCall, reject) => {
-      const what = `the trainer (${environment.AICERT_TRAINER_MODE} mode${environment.AICERT_SEGMENT ? `, segment ${environment.AICERT_SEGMENT}` : ''})`;
-      const child = spawn(program, args, { env: { ...process.env, ...environment }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const what = `the trainer (${variables.AICERT_TRAINER_MODE} mode${variables.AICERT_SEGMENT ? `, segment ${variables.AICERT_SEGMENT}` : ''})`;
+      const child = spawn(program, args, { env: { ...process.env, ...variables }, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.setEncoding('utf8');
       child.stderr.on('data', (chunk: string) => {
@@ -68,14 +66,14 @@ export function commandTrainer(command: readonly string[], timeoutMs: number): R
       }, timeoutMs);
       child.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new InputError('usage.command', `cannot start the trainer command ${program}: ${err.message}`));
+        reject(new UsageError('usage.command', `cannot start the trainer command ${program}: ${err.message}`));
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
         const tail = stderr.trim() ? `; its last output: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
         if (timedOut) reject(new VerificationError('audit.trainer', `${what} did not finish within ${timeoutMs / 1000} s and was stopped${tail}`));
         else if (code !== 0) reject(new VerificationError('audit.trainer', `${what} ${signal ? `was killed by ${signal}` : `exited with status ${code}`}${tail}`));
-        else if (!existsSync(environment.AICERT_OUTPUT!)) reject(new VerificationError('audit.trainer', `${what} exited 0 but wrote nothing to AICERT_OUTPUT`));
+        else if (!existsSync(variables.AICERT_OUTPUT!)) reject(new VerificationError('audit.trainer', `${what} exited 0 but wrote nothing to AICERT_OUTPUT`));
         else resolveCall();
       });
     });

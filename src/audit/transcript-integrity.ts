@@ -1,9 +1,9 @@
 import { VerificationError } from '../errors.js';
 import { measurePath, type Manifest } from '../measure/manifest.js';
 import type { HashPool } from '../measure/hash-pool.js';
-import { checkpointFileName } from '../run/checkpoint-watcher.js';
-import type { ArtifactEvent } from '../run/artifacts.js';
-import type { CheckpointDigest } from './run-evidence.js';
+import { checkpointFileName, TRANSCRIPT_CHECKPOINTS } from '../protocol/transcript-layout.js';
+import type { ArtifactEvent } from '../protocol/run-events.js';
+import type { CheckpointEvent } from '../protocol/run-events.js';
 
 const CHECKPOINT_FILE = /^checkpoints\/(\d{6,})\.safetensors$/;
 
@@ -14,11 +14,11 @@ const CHECKPOINT_FILE = /^checkpoints\/(\d{6,})\.safetensors$/;
  * and the whole directory (meta.json and batches.jsonl included) must be the transcript measured
  * after the run.
  */
-export async function checkTranscriptIntegrity(transcript: string, checkpoints: readonly CheckpointDigest[], measured: ArtifactEvent | undefined, pool?: HashPool): Promise<Manifest> {
+export async function checkTranscriptIntegrity(transcript: string, checkpoints: readonly CheckpointEvent[], measured: ArtifactEvent | undefined, pool?: HashPool): Promise<Manifest> {
   const manifest = await measurePath(transcript, { pool });
   const files = new Map(manifest.entries.map((e) => [e.name, e]));
   for (const c of checkpoints) {
-    const name = `checkpoints/${checkpointFileName(c.index)}`;
+    const name = `${TRANSCRIPT_CHECKPOINTS}/${checkpointFileName(c.index)}`;
     const file = files.get(name);
     if (!file) throw new VerificationError('audit.transcript', `${name} is missing from the transcript, but checkpoint ${c.index} was measured during the run`);
     if (file.digest !== c.sha256 || file.size !== c.bytes) {

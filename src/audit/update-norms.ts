@@ -1,4 +1,5 @@
-import { checkpointPath, readCheckpointFile } from '../trainer/index.js';
+import { readCheckpointFile } from '../trainer/index.js';
+import { checkpointPath } from '../protocol/transcript-layout.js';
 import { weightDistance } from './weight-distance.js';
 
 /**

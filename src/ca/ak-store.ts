@@ -1,7 +1,7 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
-import { parseCertificatesPem } from '../cert/x509-path.js';
+import { parseCertificatesPem } from '../pki/x509-path.js';
 import { aicertHome } from '../util/state-dir.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 

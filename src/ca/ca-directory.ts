@@ -4,8 +4,9 @@ import { basename, join } from 'node:path';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { EnvironmentError, InputError } from '../errors.js';
-import { readBoundedFile, readCertificateFiles } from '../cert/key-files.js';
-import { describeCertificate, parseCertificatesPem, type Certificate } from '../cert/x509-path.js';
+import { readCertificateFiles } from '../pki/key-files.js';
+import { readBoundedFile } from '../util/bounded-file.js';
+import { describeCertificate, parseCertificatesPem, type ParsedCertificate } from '../pki/x509-path.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { createCaCertificate, generateCaKeys, SIGNING_ALGORITHM } from './certificates.js';
 
@@ -30,8 +31,8 @@ export interface AttestationCa {
   key: webcrypto.CryptoKey;
   certificate: x509.X509Certificate;
   certificatePem: string;
-  ekRoots: Certificate[];
-  ekIntermediates: Certificate[];
+  ekRoots: ParsedCertificate[];
+  ekIntermediates: ParsedCertificate[];
 }
 
 export interface InitCaOptions {
@@ -94,7 +95,7 @@ export async function openCa(dir: string): Promise<AttestationCa> {
 }
 
 /** EK roots and intermediates must be CA certificates: an EK certificate given by mistake is refused. */
-async function readCaCertificates(files: readonly string[], what: string): Promise<Array<{ file: string; certificates: Certificate[] }>> {
+async function readCaCertificates(files: readonly string[], what: string): Promise<Array<{ file: string; certificates: ParsedCertificate[] }>> {
   const out = [];
   for (const file of files) {
     const certificates = await readCertificateFiles([file]);
@@ -119,7 +120,7 @@ async function prepareEmptyDirectory(dir: string): Promise<boolean> {
   return true;
 }
 
-async function copyCertificates(dir: string, sub: string, files: Array<{ file: string; certificates: Certificate[] }>): Promise<void> {
+async function copyCertificates(dir: string, sub: string, files: Array<{ file: string; certificates: ParsedCertificate[] }>): Promise<void> {
   await mkdir(join(dir, sub), { recursive: true });
   for (const [i, { file, certificates }] of files.entries()) {
     const pem = certificates.map((c) => c.node.toString()).join('');
@@ -127,7 +128,7 @@ async function copyCertificates(dir: string, sub: string, files: Array<{ file: s
   }
 }
 
-async function readCertificateDirectory(path: string): Promise<Certificate[]> {
+async function readCertificateDirectory(path: string): Promise<ParsedCertificate[]> {
   const names = await readdir(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [];
     throw new EnvironmentError('ca.dir', `cannot read ${path}: ${err.message}`);

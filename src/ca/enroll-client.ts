@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import { AicertError, EnvironmentError, InputError, VerificationError } from '../errors.js';
-import { decodeBase64Strict, encodeBase64 } from '../cert/base64.js';
-import { describeSchemaError } from '../cert/schema-error.js';
-import { parseCertificatesPem } from '../cert/x509-path.js';
+import { decodeBase64Strict, encodeBase64 } from '../util/base64.js';
+import { describeSchemaError } from '../util/schema-error.js';
+import { parseCertificatesPem } from '../pki/x509-path.js';
 import { evaluateAkTrust } from '../evidence/ak-trust.js';
 import type { Tpm } from '../tpm/client.js';
 import { createAk, createEk, EK_CERTIFICATE_INDEX, readEkCertificate, type EkKind } from '../tpm/keys.js';

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { InputError } from '../errors.js';
-import { celRecordSchema, type CelRecord } from '../evidence/event-log.js';
-import { findDuplicateKey } from '../measure/formats/strict-json.js';
+import { celRecordSchema } from '../protocol/event-log.js';
+import { findDuplicateKey } from '../util/strict-json.js';
 import { dsseEnvelopeJsonSchema } from './dsse.js';
-import { describeSchemaError } from './schema-error.js';
+import { describeSchemaError } from '../util/schema-error.js';
 
 /**
- * The aicert certificate file, `<model>.aicert.json` (DESIGN §3, docs/certificate.md):
+ * The aicert certificate file, `<model>.aicert.json` (docs/certificate.md):
  *
  *   { mediaType, statement: DSSE envelope of an in-toto Statement v1 (SLSA Provenance v1),
  *     evidence: { tpm: { pcr, akPublic, akCertificateChain?, quotes: [start, end], eventLog } } }
@@ -58,15 +58,13 @@ export const certificateSchema = z.strictObject({
     }),
   }),
 });
-export type Certificate = z.infer<typeof certificateSchema> & {
-  evidence: { tpm: { eventLog: CelRecord[] } };
-};
+export type AicertCertificate = z.infer<typeof certificateSchema>;
 
 /**
  * Parses certificate bytes: bounded size, UTF-8, JSON without duplicate keys, then the schema.
  * Failures are `InputError`s with code `bundle.schema` (the verifier's first check).
  */
-export function parseCertificate(bytes: Uint8Array): Certificate {
+export function parseCertificate(bytes: Uint8Array): AicertCertificate {
   const fail = (detail: string) => new InputError('bundle.schema', `not a valid aicert certificate: ${detail}`);
   if (bytes.length > MAX_CERTIFICATE_BYTES) throw fail(`it is ${bytes.length} bytes, over the ${MAX_CERTIFICATE_BYTES}-byte limit`);
   let text: string;
@@ -85,7 +83,7 @@ export function parseCertificate(bytes: Uint8Array): Certificate {
   if (duplicate !== undefined) throw fail(`it repeats the key "${duplicate}" in one object`);
   const parsed = certificateSchema.safeParse(json);
   if (!parsed.success) throw fail(describeSchemaError(parsed.error));
-  const cert = parsed.data as Certificate;
+  const cert = parsed.data;
   const [first, second] = cert.evidence.tpm.quotes;
   if (first.phase !== 'start' || second.phase !== 'end') throw fail('quotes must be [start, end] in that order');
   return cert;
@@ -100,6 +98,6 @@ function rejectProtoKeys(key: string, value: unknown): unknown {
   return value;
 }
 
-export function serializeCertificate(cert: Certificate): string {
+export function serializeCertificate(cert: AicertCertificate): string {
   return JSON.stringify(cert, null, 2) + '\n';
 }

@@ -1,8 +1,8 @@
 import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
-import { decodeBase64Strict, encodeBase64 } from './base64.js';
-import { describeSchemaError } from './schema-error.js';
+import { decodeBase64Strict, encodeBase64 } from '../util/base64.js';
+import { describeSchemaError } from '../util/schema-error.js';
 
 /**
  * DSSE (Dead Simple Signing Envelope, secure-systems-lab/dsse protocol v1.0.2): a signature

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { InputError, VerificationError } from '../errors.js';
 import { dsseEnvelopeToJson, parseDsseEnvelope, signDsse, verifyDsseSignature, type DsseEnvelopeJson } from './dsse.js';
 import { IN_TOTO_PAYLOAD_TYPE, STATEMENT_V1_TYPE, parseStatement, serializeStatement, type ResourceDescriptor, type Statement } from './intoto.js';
-import { findDuplicateKey } from '../measure/formats/strict-json.js';
+import { findDuplicateKey } from '../util/strict-json.js';
 
 /**
  * An auditor's endorsement of a certificate: a SLSA Verification Summary Attestation

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InputError } from '../errors.js';
-import { describeSchemaError } from './schema-error.js';
+import { describeSchemaError } from '../util/schema-error.js';
 
 /**
  * in-toto Attestation Framework v1 Statement (in-toto/attestation spec/v1/statement.md): the

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { canonicalize } from '../evidence/jcs.js';
-import type { CelRecord, EventContent } from '../evidence/event-log.js';
-import type { ArtifactEvent } from '../run/artifacts.js';
+import { canonicalize } from '../util/jcs.js';
+import type { CelRecord } from '../protocol/event-log.js';
+import type { ArtifactEvent, RunEvent } from '../protocol/run-events.js';
+import { readRunLog } from '../protocol/run-log.js';
 import type { ResourceDescriptor, Statement } from './intoto.js';
 import { STATEMENT_V1_TYPE } from './intoto.js';
 import { AICERT_BUILD_TYPE, AICERT_BUILDER_ID, SLSA_PROVENANCE_V1, type ProvenancePredicate } from './provenance.js';
@@ -12,33 +13,7 @@ import { AICERT_BUILD_TYPE, AICERT_BUILDER_ID, SLSA_PROVENANCE_V1, type Provenan
  * signed statement to be exactly that. So nothing in the statement can say more than, or other
  * than, what the TPM measured.
  */
-export interface SessionEvent extends EventContent {
-  type: 'session';
-  sessionId: string;
-  nonce: string;
-  startedAt: string;
-  pcr: number;
-  akName: string;
-  aicertVersion: string;
-}
-export interface CommandEvent extends EventContent {
-  type: 'command';
-  argv: string[];
-  output: string;
-}
-export interface ExitEvent extends EventContent {
-  type: 'exit';
-  exitCode: number | null;
-  signal: string | null;
-  success: boolean;
-  durationMs: number;
-  finishedAt: string;
-}
-export interface EnvironmentEvent extends EventContent {
-  type: 'environment';
-}
-
-export function eventLogDigest(records: readonly CelRecord[]): string {
+export function eventLogDigest(records: readonly CelRecord<RunEvent>[]): string {
   return createHash('sha256').update(canonicalize(records), 'utf8').digest('hex');
 }
 
@@ -56,21 +31,10 @@ function descriptor(e: ArtifactEvent): ResourceDescriptor {
   };
 }
 
-function only<T extends EventContent>(events: readonly EventContent[], type: T['type']): T {
-  const found = events.filter((e) => e.type === type);
-  if (found.length !== 1) throw new RangeError(`a run log has exactly one ${type} event, this one has ${found.length}`);
-  return found[0] as T;
-}
-
-export function buildRunStatement(records: readonly CelRecord[]): Statement<ProvenancePredicate> {
-  const events = records.map((r) => r.content);
-  const session = only<SessionEvent>(events, 'session');
-  const command = only<CommandEvent>(events, 'command');
-  const exit = only<ExitEvent>(events, 'exit');
-  const environment = only<EnvironmentEvent>(events, 'environment');
-  const inputs = events.filter((e): e is ArtifactEvent => e.type === 'input');
-  const outputs = events.filter((e): e is ArtifactEvent => e.type === 'output' && e.role === 'model');
-  const transcript = events.find((e): e is ArtifactEvent => e.type === 'output' && e.role === 'transcript');
+export function buildRunStatement(records: readonly CelRecord<RunEvent>[]): Statement<ProvenancePredicate> {
+  const { session, environment, inputs, command, exit, outputs: allOutputs } = readRunLog(records.map((r) => r.content));
+  const outputs = allOutputs.filter((e) => e.role === 'model');
+  const transcript = allOutputs.find((e) => e.role === 'transcript');
   const exitRecord = records.find((r) => r.content === exit)!;
   const { type: _type, ...platform } = environment;
   return {

@@ -5,8 +5,8 @@
 import { Command, Option } from 'commander';
 import { akCertificateChainPath, loadAkCertificateChain } from '../ca/ak-store.js';
 import { enrollAk, openCaEndpoint } from '../ca/enroll-client.js';
-import { readCertificateFiles } from '../cert/key-files.js';
-import { describeCertificate, parseCertificateDer } from '../cert/x509-path.js';
+import { readCertificateFiles } from '../pki/key-files.js';
+import { describeCertificate, parseCertificateDer } from '../pki/x509-path.js';
 import { Tpm } from '../tpm/client.js';
 import { createAk, type EkKind } from '../tpm/keys.js';
 import { tpmAddressFrom, tpmOption } from './tpm.js';

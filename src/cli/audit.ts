@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { InputError } from '../errors.js';
-import { readBoundedFile } from '../cert/key-files.js';
+import { UsageError } from '../errors.js';
+import { readBoundedFile } from '../util/bounded-file.js';
 import { MAX_CERTIFICATE_BYTES } from '../cert/certificate.js';
 import { loadTrustAnchors, NO_TRUST_ANCHORS } from '../evidence/ak-trust.js';
 import { auditRun, DEFAULT_MEMBERS } from '../audit/audit-run.js';
@@ -97,7 +97,7 @@ Example:
 
 function count(text: string, flag: string, min: number): number {
   const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw new InputError('usage.number', `${flag} must be a whole number ≥ ${min}, got "${text}"`);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError('usage.number', `${flag} must be a whole number ≥ ${min}, got "${text}"`);
   return n;
 }
 
@@ -105,12 +105,12 @@ function parseTolerance(text: string): Tolerance {
   if (text === 'exact' || text === 'calibrated') return { mode: text };
   const delta = Number(text);
   if (!/^[0-9.eE+-]+$/.test(text) || !(delta > 0 && delta < 1)) {
-    throw new InputError('usage.tolerance', `--tolerance must be exact, calibrated, or a relative distance between 0 and 1 such as 1e-4, got "${text}"`);
+    throw new UsageError('usage.tolerance', `--tolerance must be exact, calibrated, or a relative distance between 0 and 1 such as 1e-4, got "${text}"`);
   }
   return { mode: 'relative', delta };
 }
 
 function parseSeed(text: string): Buffer {
-  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new InputError('usage.seed', '--seed must be 64 hex digits (32 bytes)');
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new UsageError('usage.seed', '--seed must be 64 hex digits (32 bytes)');
   return Buffer.from(text, 'hex');
 }

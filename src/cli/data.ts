@@ -5,7 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { open, readFile } from 'node:fs/promises';
-import { InputError, VerificationError } from '../errors.js';
+import { InputError, UsageError, VerificationError } from '../errors.js';
 import { buildDatasetTrees, datasetCommitment } from '../measure/dataset/dataset-tree.js';
 import { parseDatasetProof, type DatasetProof } from '../measure/dataset/dataset-proof.js';
 import type { TreeKind } from '../measure/dataset/dataset-root.js';
@@ -147,7 +147,7 @@ Examples:
 
 async function recordFrom(flags: { record?: string; recordFile?: string }): Promise<Buffer> {
   if ((flags.record === undefined) === (flags.recordFile === undefined)) {
-    throw new InputError('usage.record', 'give exactly one of --record and --record-file');
+    throw new UsageError('usage.record', 'give exactly one of --record and --record-file');
   }
   if (flags.record !== undefined) return Buffer.from(flags.record, 'utf8');
   const bytes = await readBounded(flags.recordFile!, DEFAULT_MAX_RECORD_BYTES, 'record file');
@@ -168,7 +168,7 @@ async function readProof(path: string): Promise<DatasetProof> {
 
 function parseRoot(hex: string): Buffer {
   if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
-    throw new InputError('usage.root', `--root must be a SHA-256 root as 64 hex digits, got "${hex}"`);
+    throw new UsageError('usage.root', `--root must be a SHA-256 root as 64 hex digits, got "${hex}"`);
   }
   return Buffer.from(hex, 'hex');
 }
@@ -179,14 +179,14 @@ async function readBounded(path: string, maxBytes: number, what: string): Promis
     const handle = await open(path, 'r');
     try {
       const { size } = await handle.stat();
-      if (size > maxBytes) throw new InputError('usage.file-too-large', `${what} ${path} is ${size} bytes; the limit is ${maxBytes}`);
+      if (size > maxBytes) throw new UsageError('usage.file-too-large', `${what} ${path} is ${size} bytes; the limit is ${maxBytes}`);
       return await readFile(handle);
     } finally {
       await handle.close();
     }
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new InputError('usage.unreadable', `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new UsageError('usage.unreadable', `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
   }
 }
 

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
-import { readBoundedFile, readPrivateKeyFile } from '../cert/key-files.js';
+import { readPrivateKeyFile } from '../pki/key-files.js';
+import { readBoundedFile } from '../util/bounded-file.js';
 import { MAX_CERTIFICATE_BYTES, parseCertificate } from '../cert/certificate.js';
-import { decodeBase64Strict } from '../cert/base64.js';
+import { decodeBase64Strict } from '../util/base64.js';
 import { endorse, MAX_ENDORSEMENT_BYTES, sha256Hex } from '../cert/endorsement.js';
 import { parseAuditReport } from '../audit/audit-report.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -62,10 +63,9 @@ Example:
     });
 }
 
-/** The certified model descriptors, read from a certificate whose evidence checks out (AK trust is the verifier's call). */
+/** The certified model descriptors, from a certificate whose evidence checks out (AK trust is the verifier's call). */
 async function subjectOf(certificateBytes: Buffer, name: string) {
-  const report = await verifyCertificate(certificateBytes, name, { trust: NO_TRUST_ANCHORS, allowUntrustedAk: true });
-  if (report.verdict !== 'verified') throw new InputError('endorse.unverifiable', `the certificate does not verify (${report.checks.find((c) => c.status === 'failed')?.reason ?? report.verdict})`);
-  const payload = decodeBase64Strict(parseCertificate(certificateBytes).statement.payload, 'statement payload');
-  return JSON.parse(payload.toString('utf8')).subject;
+  const { report, run } = await verifyCertificate(certificateBytes, name, { trust: NO_TRUST_ANCHORS, allowUntrustedAk: true });
+  if (!run) throw new InputError('endorse.unverifiable', `the certificate does not verify (${report.checks.find((c) => c.status === 'failed')?.reason ?? report.verdict})`);
+  return run.statement.subject;
 }

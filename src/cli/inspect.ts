@@ -1,12 +1,11 @@
 import type { Command } from 'commander';
 import { X509Certificate } from 'node:crypto';
-import { readBoundedFile } from '../cert/key-files.js';
-import { MAX_CERTIFICATE_BYTES, parseCertificate, type Certificate } from '../cert/certificate.js';
-import { decodeBase64Strict } from '../cert/base64.js';
+import { readBoundedFile } from '../util/bounded-file.js';
+import { MAX_CERTIFICATE_BYTES, parseCertificate, type AicertCertificate } from '../cert/certificate.js';
+import { decodeBase64Strict } from '../util/base64.js';
 import { objectName, parsePublic2b } from '../tpm/public.js';
 import { parseAttest } from '../tpm/attest.js';
-import type { ArtifactEvent } from '../run/artifacts.js';
-import type { ExitEvent, SessionEvent } from '../cert/run-statement.js';
+import { readClaimedEvent, type ArtifactEvent, type RunEvent } from '../protocol/run-events.js';
 
 /** `aicert inspect CERT`: what a certificate claims, readably. Inspecting is not verifying. */
 export function registerInspectCommand(program: Command): void {
@@ -22,11 +21,12 @@ export function registerInspectCommand(program: Command): void {
     });
 }
 
-function summarize(cert: Certificate) {
+function summarize(cert: AicertCertificate) {
   const tpm = cert.evidence.tpm;
-  const events = tpm.eventLog.map((r) => r.content);
-  const session = events.find((e) => e.type === 'session') as SessionEvent | undefined;
-  const exit = events.find((e) => e.type === 'exit') as ExitEvent | undefined;
+  // Claims only: events that are not well formed are listed in the log below but not summarized.
+  const events = tpm.eventLog.map((r) => readClaimedEvent(r.content)).filter((e): e is RunEvent => e !== undefined);
+  const session = events.find((e) => e.type === 'session');
+  const exit = events.find((e) => e.type === 'exit');
   const artifacts = (type: 'input' | 'output') =>
     events.filter((e): e is ArtifactEvent => e.type === type).map((e) => ({ role: e.role, name: e.name, sha256: e.digest.sha256, files: e.files, bytes: e.bytes, ...(e.git && { git: e.git }) }));
   const akPublic = parsePublic2b(decodeBase64Strict(tpm.akPublic, 'akPublic'));
@@ -61,8 +61,8 @@ function formatSummary(path: string, s: ReturnType<typeof summarize>): string {
   if (s.exit) out.push(`exit        ${s.exit.success ? 'success' : `FAILED (${s.exit.signal ?? `status ${s.exit.exitCode}`})`} after ${(s.exit.durationMs / 1000).toFixed(1)} s`);
   for (const i of s.inputs) out.push(`input       ${i.role.padEnd(10)} ${i.name}  sha256:${i.sha256}  (${i.files} files, ${i.bytes} bytes${i.git?.commit ? `, git ${i.git.commit.slice(0, 12)}${i.git.dirty ? ' DIRTY' : ''}` : ''})`);
   for (const o of s.outputs) out.push(`output      ${o.role.padEnd(10)} ${o.name}  sha256:${o.sha256}  (${o.files} files, ${o.bytes} bytes)`);
-  const p = s.platform as { os?: { platform: string; release: string; arch: string }; node?: string; tpm?: { manufacturer: string; firmware: string } } | undefined;
-  if (p?.os) out.push(`platform    ${p.os.platform} ${p.os.release} ${p.os.arch}, node ${p.node}, TPM ${p.tpm?.manufacturer ?? '?'} fw ${p.tpm?.firmware ?? '?'}`);
+  const p = s.platform;
+  if (p) out.push(`platform    ${p.os.platform} ${p.os.release} ${p.os.arch}, node ${p.node}, TPM ${p.tpm.manufacturer} fw ${p.tpm.firmware}`);
   out.push(`AK          ${s.ak.name}`);
   out.push(`AK cert     ${s.ak.certificate ? `${s.ak.certificate.subject} (issuer ${s.ak.certificate.issuer})` : 'none: untrusted unless a verifier pins this AK'}`);
   out.push(`PCR         ${s.pcr}; quotes: ${s.quotes.map((q) => `${q.phase} clock ${q.clockMs} ms, resetCount ${q.resetCount}`).join('; ')}`);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { InputError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { TPM_ADDRESS_HELP, defaultTpmAddress } from '../tpm/address.js';
 import { certifiedRun, type TrainerOptions } from '../run/certified-run.js';
 import { holdoutMillionths } from '../trainer/data-order.js';
@@ -60,7 +60,7 @@ Example:
       const config: RunConfig = flags.config ? await loadRunConfig(flags.config) : { version: 1 };
       const output = required(flags.output ?? config.output, '--output');
       const pcrText = flags.pcr ?? (config.pcr === undefined ? '23' : String(config.pcr));
-      if (!/^\d{1,2}$/.test(pcrText) || Number(pcrText) > 23) throw new InputError('usage.pcr', `--pcr must be a PCR index 0-23, got "${pcrText}"`);
+      if (!/^\d{1,2}$/.test(pcrText) || Number(pcrText) > 23) throw new UsageError('usage.pcr', `--pcr must be a PCR index 0-23, got "${pcrText}"`);
       const result = await certifiedRun({
         code: required(flags.code ?? config.code, '--code'),
         data: flags.data ?? config.data ?? [],
@@ -90,15 +90,15 @@ Example:
 function trainerOptions(flags: RunFlags, config: RunConfig, output: string): TrainerOptions {
   const t = config.trainer ?? {};
   const k = Number(flags.checkpointEvery ?? t.checkpointEvery ?? 10);
-  if (!Number.isSafeInteger(k) || k < 1) throw new InputError('usage.checkpoint-every', `--checkpoint-every must be a positive whole number of steps`);
+  if (!Number.isSafeInteger(k) || k < 1) throw new UsageError('usage.checkpoint-every', `--checkpoint-every must be a positive whole number of steps`);
   const holdout = Number(flags.holdout ?? t.holdout ?? 0.1);
-  if (!(holdout > 0)) throw new InputError('usage.holdout', '--holdout must be a fraction between 0 and 1, e.g. 0.1');
+  if (!(holdout > 0)) throw new UsageError('usage.holdout', '--holdout must be a fraction between 0 and 1, e.g. 0.1');
   holdoutMillionths(holdout); // the protocol's own check: below 1, at most 6 decimal places
   const data = flags.data ?? config.data ?? [];
   const dataset = flags.trainerData ?? t.dataset ?? (data.length === 1 ? data[0] : undefined);
-  if (!dataset) throw new InputError('usage.trainer-data', '--trainer-data FILE is required: the record file the trainer trains on');
+  if (!dataset) throw new UsageError('usage.trainer-data', '--trainer-data FILE is required: the record file the trainer trains on');
   const challengeHex = flags.challenge ?? t.challenge;
-  if (challengeHex !== undefined && !/^[0-9a-fA-F]{64}$/.test(challengeHex)) throw new InputError('usage.challenge', '--challenge must be 64 hex digits (32 bytes)');
+  if (challengeHex !== undefined && !/^[0-9a-fA-F]{64}$/.test(challengeHex)) throw new UsageError('usage.challenge', '--challenge must be 64 hex digits (32 bytes)');
   return {
     transcript: flags.transcript ?? t.transcript ?? `${output.replace(/\/+$/, '')}.transcript`,
     checkpointEvery: k,

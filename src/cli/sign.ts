@@ -4,7 +4,8 @@
  */
 import { Command, Option } from 'commander';
 import { InputError } from '../errors.js';
-import { readBoundedFile, readCertificateFiles, readPrivateKeyFile, readPublicKeyFile } from '../cert/key-files.js';
+import { readCertificateFiles, readPrivateKeyFile, readPublicKeyFile } from '../pki/key-files.js';
+import { readBoundedFile } from '../util/bounded-file.js';
 import { MAX_BUNDLE_BYTES } from '../cert/oms/bundle.js';
 import { defaultSignaturePath, modelRelativeIgnorePaths } from '../cert/oms/paths.js';
 import { signModel } from '../cert/oms/sign.js';

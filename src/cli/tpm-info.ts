@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Tpm } from '../tpm/client.js';
-import { readTpmIdentity } from '../tpm/identity.js';
+import { readTpmIdentity } from '../evidence/tpm-identity.js';
 import { tpmAddressFrom, tpmOption } from './tpm.js';
 
 export function addTpmInfoCommand(tpm: Command): void {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { InputError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { Tpm } from '../tpm/client.js';
 import { hashAlgName, parsePcrList } from '../tpm/pcr-selection.js';
 import { tpmAddressFrom, tpmOption } from './tpm.js';
@@ -18,7 +18,7 @@ export function addTpmPcrsCommand(tpm: Command): void {
       try {
         pcrs = parsePcrList(options.pcr);
       } catch (err) {
-        throw new InputError('usage.pcr', (err as Error).message);
+        throw new UsageError('usage.pcr', (err as Error).message);
       }
       const device = await Tpm.open(tpmAddressFrom(options));
       try {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { InputError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { Tpm } from '../tpm/client.js';
 import { TPM_ALG } from '../tpm/constants.js';
 import { parsePcrList } from '../tpm/pcr-selection.js';
@@ -12,9 +12,9 @@ import { tpmAddressFrom, tpmOption } from './tpm.js';
 const MAX_NONCE_BYTES = 64;
 
 export function parseNonce(hex: string): Buffer {
-  if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) throw new InputError('usage.nonce', `nonce must be non-empty hex with an even number of digits, got "${hex}"`);
+  if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) throw new UsageError('usage.nonce', `nonce must be non-empty hex with an even number of digits, got "${hex}"`);
   const nonce = Buffer.from(hex, 'hex');
-  if (nonce.length > MAX_NONCE_BYTES) throw new InputError('usage.nonce', `nonce is ${nonce.length} bytes; a TPM accepts at most ${MAX_NONCE_BYTES}`);
+  if (nonce.length > MAX_NONCE_BYTES) throw new UsageError('usage.nonce', `nonce is ${nonce.length} bytes; a TPM accepts at most ${MAX_NONCE_BYTES}`);
   return nonce;
 }
 
@@ -22,7 +22,7 @@ export function parsePcrOption(list: string): number[] {
   try {
     return parsePcrList(list);
   } catch (err) {
-    throw new InputError('usage.pcr', (err as Error).message);
+    throw new UsageError('usage.pcr', (err as Error).message);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { readBoundedFile, readPublicKeyFile } from '../cert/key-files.js';
+import { readPublicKeyFile } from '../pki/key-files.js';
+import { readBoundedFile } from '../util/bounded-file.js';
 import { MAX_ENDORSEMENT_BYTES } from '../cert/endorsement.js';
 import { MAX_CERTIFICATE_BYTES } from '../cert/certificate.js';
 import { loadTrustAnchors, NO_TRUST_ANCHORS } from '../evidence/ak-trust.js';
@@ -47,7 +48,7 @@ Example:
     )
     .action(async (path: string, flags: VerifyFlags) => {
       const bytes = await readBoundedFile(path, MAX_CERTIFICATE_BYTES, 'certificate');
-      const report = await verifyCertificate(bytes, path, {
+      const { report } = await verifyCertificate(bytes, path, {
         trust: flags.trust ? await loadTrustAnchors(flags.trust) : NO_TRUST_ANCHORS,
         allowUntrustedAk: flags.allowUntrustedAk ?? false,
         policy: flags.policy ? await loadPolicy(flags.policy) : undefined,

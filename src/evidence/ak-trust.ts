@@ -1,19 +1,20 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { VerificationError } from '../errors.js';
-import { readBoundedFile, readCertificateFiles } from '../cert/key-files.js';
+import { readCertificateFiles } from '../pki/key-files.js';
+import { readBoundedFile } from '../util/bounded-file.js';
 import {
   certificatePublicKey,
   describeCertificate,
   parseCertificateDer,
   validateCertificatePath,
-  type Certificate,
-} from '../cert/x509-path.js';
+  type ParsedCertificate,
+} from '../pki/x509-path.js';
 import { objectName, publicKeyObject, type PublicArea } from '../tpm/public.js';
 import { parseYamlDocument } from '../util/yaml-document.js';
 
 /**
- * Trust in an attestation key (DESIGN §2): why a verifier may believe that the AK which signed
+ * Trust in an attestation key (docs/security.md): why a verifier may believe that the AK which signed
  * the quotes lives in a genuine TPM.
  *   ca        — the AK certificate chains to a root the verifier trusts, and certifies this AK;
  *   pinned    — the verifier pinned this AK's Name;
@@ -26,7 +27,7 @@ export type AkTrustLevel = (typeof AK_TRUST_LEVELS)[number];
 
 export interface TrustAnchors {
   /** Trusted AK CA certificates (an aicert attestation CA, a cloud vTPM root). */
-  roots: Certificate[];
+  roots: ParsedCertificate[];
   /** AK Names (nameAlg ‖ digest) trusted as they are. */
   pinnedAks: Buffer[];
 }
@@ -78,7 +79,7 @@ function chainVerdict(akPublic: PublicArea, name: Buffer, chainDer: readonly Uin
   const refuse = (reason: string): ChainVerdict => ({ accepted: false, reason });
   if (chainDer.length === 0) return refuse(`the evidence carries no AK certificate and the AK Name ${name.toString('hex')} is not pinned`);
   if (chainDer.length > MAX_CHAIN_LENGTH) return refuse(`the AK certificate chain has ${chainDer.length} certificates, over the limit of ${MAX_CHAIN_LENGTH}`);
-  const certificates: Certificate[] = [];
+  const certificates: ParsedCertificate[] = [];
   for (const [i, der] of chainDer.entries()) {
     if (der.length > MAX_CERTIFICATE_BYTES) return refuse(`AK chain certificate ${i + 1} is ${der.length} bytes, over the limit of ${MAX_CERTIFICATE_BYTES}`);
     try {
@@ -87,7 +88,7 @@ function chainVerdict(akPublic: PublicArea, name: Buffer, chainDer: readonly Uin
       return refuse((err as Error).message);
     }
   }
-  const [leaf, ...intermediates] = certificates as [Certificate, ...Certificate[]];
+  const [leaf, ...intermediates] = certificates as [ParsedCertificate, ...ParsedCertificate[]];
   let sameKey: boolean;
   try {
     sameKey = certificatePublicKey(leaf).equals(publicKeyObject(akPublic.public));
@@ -126,7 +127,7 @@ function oneLine(name: string): string {
 }
 
 /** The AK Name an aicert CA wrote into the certificate's subjectAltName, if any. */
-function certifiedAkName(cert: Certificate): string | undefined {
+function certifiedAkName(cert: ParsedCertificate): string | undefined {
   const uris = (cert.node.subjectAltName ?? '').split(', ').filter((n) => n.startsWith(`URI:${AK_NAME_URI_PREFIX}`));
   return uris[0]?.slice(`URI:${AK_NAME_URI_PREFIX}`.length).toLowerCase();
 }

@@ -6,8 +6,8 @@ import {
   parseCertificateDer,
   parseCertificatesPem,
   validateCertificatePath,
-  type Certificate,
-} from '../cert/x509-path.js';
+  type ParsedCertificate,
+} from '../pki/x509-path.js';
 import { TPM_ALG } from '../tpm/constants.js';
 import { publicKeyObject, type PublicArea } from '../tpm/public.js';
 
@@ -88,7 +88,7 @@ export function describeEkCertificate(nvOrDer: Uint8Array): EkCertificateInfo {
 }
 
 /** Names and TPM attributes: what x509-path does not decode. */
-function describe(cert: Certificate): EkCertificateInfo {
+function describe(cert: ParsedCertificate): EkCertificateInfo {
   const p = new x509.X509Certificate(Uint8Array.from(cert.der));
   const tpm = tpmAttributes(p);
   return {
@@ -148,7 +148,7 @@ export function validateEkCertificate(nvOrDer: Uint8Array, options: EkValidation
   return { ...info, chain: path.map((c) => describe(c).subject) };
 }
 
-function parseEk(nvOrDer: Uint8Array): { cert: Certificate; info: EkCertificateInfo } {
+function parseEk(nvOrDer: Uint8Array): { cert: ParsedCertificate; info: EkCertificateInfo } {
   const der = extractEkCertificateDer(nvOrDer);
   try {
     const cert = parseCertificateDer(der, 'the EK certificate');
@@ -159,7 +159,7 @@ function parseEk(nvOrDer: Uint8Array): { cert: Certificate; info: EkCertificateI
   }
 }
 
-function checkValidity(cert: Certificate, at: Date): void {
+function checkValidity(cert: ParsedCertificate, at: Date): void {
   const { notBefore, notAfter } = cert;
   if (at < notBefore || at > notAfter) {
     throw new VerificationError(
@@ -170,7 +170,7 @@ function checkValidity(cert: Certificate, at: Date): void {
 }
 
 /** TCG EK profile: an RSA EK decrypts (keyEncipherment), an ECC EK does key agreement. */
-function checkKeyUsage(cert: Certificate, ek: PublicArea): void {
+function checkKeyUsage(cert: ParsedCertificate, ek: PublicArea): void {
   const [needed, flag] =
     ek.public.type === TPM_ALG.RSA ? ['keyEncipherment', x509.KeyUsageFlags.keyEncipherment] : ['keyAgreement', x509.KeyUsageFlags.keyAgreement];
   if (cert.keyUsage === undefined || (cert.keyUsage & flag) === 0) {
@@ -178,7 +178,7 @@ function checkKeyUsage(cert: Certificate, ek: PublicArea): void {
   }
 }
 
-function checkExtendedKeyUsage(cert: Certificate): void {
+function checkExtendedKeyUsage(cert: ParsedCertificate): void {
   const eku = cert.extendedKeyUsage;
   if (eku && !eku.includes(TCG_EK_CERTIFICATE_EKU)) {
     throw new VerificationError(
@@ -188,13 +188,13 @@ function checkExtendedKeyUsage(cert: Certificate): void {
   }
 }
 
-function checkKey(cert: Certificate, ek: PublicArea): void {
+function checkKey(cert: ParsedCertificate, ek: PublicArea): void {
   if (!certificatePublicKey(cert).equals(publicKeyObject(ek.public))) {
     throw new VerificationError('ek.key-mismatch', "the EK certificate certifies a different key than the TPM's endorsement key");
   }
 }
 
-function checkChain(cert: Certificate, options: EkValidationOptions, at: Date): Certificate[] {
+function checkChain(cert: ParsedCertificate, options: EkValidationOptions, at: Date): ParsedCertificate[] {
   const roots = options.roots.flatMap((r, i) => certificatesFrom(r, `trusted root ${i + 1}`));
   const intermediates = (options.intermediates ?? []).flatMap((c, i) => certificatesFrom(c, `intermediate ${i + 1}`));
   try {
@@ -205,7 +205,7 @@ function checkChain(cert: Certificate, options: EkValidationOptions, at: Date): 
   }
 }
 
-function certificatesFrom(source: string | Uint8Array, what: string): Certificate[] {
+function certificatesFrom(source: string | Uint8Array, what: string): ParsedCertificate[] {
   return typeof source === 'string' ? parseCertificatesPem(source, what) : [parseCertificateDer(source, what)];
 }
 

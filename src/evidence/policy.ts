@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { readBoundedFile } from '../cert/key-files.js';
+import { readBoundedFile } from '../util/bounded-file.js';
 import { parseYamlDocument } from '../util/yaml-document.js';
 import { AK_TRUST_LEVELS, akNameHexSchema, meetsTrustLevel, type AkTrust } from './ak-trust.js';
 

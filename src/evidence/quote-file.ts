@@ -1,12 +1,13 @@
 import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
-import { decodeBase64Strict, encodeBase64 } from '../cert/base64.js';
-import { describeSchemaError } from '../cert/schema-error.js';
+import { decodeBase64Strict, encodeBase64 } from '../util/base64.js';
+import { describeSchemaError } from '../util/schema-error.js';
 import { HASH_ALGS, hashAlgByName } from '../tpm/constants.js';
 import { hashAlgName, type PcrSelection } from '../tpm/pcr-selection.js';
 import { objectName, parsePublic2b, public2b, publicKeyObject, publicKeyPem, type PublicArea } from '../tpm/public.js';
-import type { PcrValues, QuoteEvidence } from './quote.js';
+import type { QuoteEvidence } from './quote.js';
+import type { PcrValues } from '../tpm/pcr-selection.js';
 
 /**
  * The quote file written by `aicert tpm quote --out FILE.json` and read by

@@ -3,12 +3,9 @@ import { VerificationError } from '../errors.js';
 import { parseAttest, attestTypeName, type Attest, type QuoteInfo } from '../tpm/attest.js';
 import { checkAkAttributes } from '../tpm/ak-attributes.js';
 import { HASH_ALGS, TPM_GENERATED_VALUE, TPM_ST } from '../tpm/constants.js';
-import { hashAlgName, selectionsEqual, type PcrSelection } from '../tpm/pcr-selection.js';
+import { hashAlgName, selectionsEqual, type PcrSelection, type PcrValues } from '../tpm/pcr-selection.js';
 import { objectName, type PublicArea } from '../tpm/public.js';
 import { parseSignature, verifyTpmSignature, type TpmSignature } from '../tpm/signature.js';
-
-/** PCR values by bank: hash algorithm (TPM_ALG id) → PCR index → value. */
-export type PcrValues = Map<number, Map<number, Buffer>>;
 
 /** What a quote claims; nothing in it is trusted until `verifyQuote` returns. */
 export interface QuoteEvidence {

@@ -1,5 +1,5 @@
 /**
- * Measurement of a training-code directory (DESIGN §4): a clean git checkout is named by its
+ * Measurement of a training-code directory (docs/measure.md): a clean git checkout is named by its
  * commit and tree ids plus the file manifest; a dirty one by its files, flagged; a directory
  * outside git by its files. Uses the `git` CLI, read-only (GIT_OPTIONAL_LOCKS=0, so `git status`
  * does not even refresh the index).

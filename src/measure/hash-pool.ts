@@ -1,5 +1,5 @@
 /**
- * A pool of worker threads that hash byte ranges of files (DESIGN §4). One task is one file or
+ * A pool of worker threads that hash byte ranges of files (docs/measure.md). One task is one file or
  * one shard of a file; the main thread only plans and collects, so its event loop never blocks.
  *
  * Scheduling: tasks of one `hashAll` call are handed out largest first (so that a big file does

@@ -1,5 +1,5 @@
 /**
- * The measurement library: content manifests of models, datasets and code (DESIGN §4).
+ * The measurement library: content manifests of models, datasets and code (docs/measure.md).
  *
  *   const manifest = await measureModel('./my-model');          // OMS v1.0 `files`, SHA-256
  *   const big = await measureModel('./w.bin', { shardSize: DEFAULT_SHARD_SIZE });

@@ -1,18 +1,16 @@
 import type { Tpm } from '../tpm/client.js';
 import { TPM_ALG, TPM_PT_PCR } from '../tpm/constants.js';
 import { EnvironmentError } from '../errors.js';
-import { eventDigest, makeRecord, type CelRecord, type EventContent } from '../evidence/event-log.js';
+import { eventDigest, makeRecord, type CelRecord } from '../protocol/event-log.js';
+import { BOOT_PCRS, type RunEvent } from '../protocol/run-events.js';
 import { attestPcrs, type PcrAttestation } from '../tpm/attest-pcrs.js';
-
-/** Boot PCRs every quote also covers, so a policy can pin the boot chain (DESIGN §5). */
-export const BOOT_PCRS = [0, 1, 2, 3, 4, 5, 6, 7];
 
 /**
  * The TPM side of a run: one application PCR, extended with one CEL record per event, and
  * quotes over it and the boot PCRs. The log kept here is exactly what was extended.
  */
 export class AttestedSession {
-  readonly records: CelRecord[] = [];
+  readonly records: CelRecord<RunEvent>[] = [];
   /** Extends run one at a time, so the log's order is the order the PCR was extended in. */
   private last: Promise<unknown> = Promise.resolve();
 
@@ -42,7 +40,7 @@ export class AttestedSession {
   }
 
   /** Records `content` in the log and extends its digest into the PCR; returns the digest. */
-  extend(content: EventContent): Promise<Buffer> {
+  extend(content: RunEvent): Promise<Buffer> {
     const next = this.last.then(async () => {
       const record = makeRecord(this.records.length, this.pcr, content);
       const digest = eventDigest(content);

@@ -2,27 +2,29 @@ import { arch, cpus, platform, release, totalmem } from 'node:os';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { mkdir, readdir } from 'node:fs/promises';
-import { EnvironmentError, InputError } from '../errors.js';
+import { EnvironmentError, InputError, UsageError } from '../errors.js';
 import { Tpm } from '../tpm/client.js';
 import { objectName, public2b } from '../tpm/public.js';
 import { createAk } from '../tpm/keys.js';
-import { readTpmIdentity } from '../tpm/identity.js';
+import { readTpmIdentity } from '../evidence/tpm-identity.js';
 import { HashPool } from '../measure/hash-pool.js';
-import { eventDigest, type EventContent } from '../evidence/event-log.js';
-import { encodeBase64 } from '../cert/base64.js';
+import { eventDigest } from '../protocol/event-log.js';
+import { encodeBase64 } from '../util/base64.js';
 import { pae } from '../cert/dsse.js';
 import { IN_TOTO_PAYLOAD_TYPE, serializeStatement } from '../cert/intoto.js';
-import { buildRunStatement, type CommandEvent, type ExitEvent, type SessionEvent } from '../cert/run-statement.js';
-import { CERTIFICATE_MEDIA_TYPE, serializeCertificate, type Certificate, type CertificateQuote } from '../cert/certificate.js';
+import { buildRunStatement } from '../cert/run-statement.js';
+import { CERTIFICATE_MEDIA_TYPE, serializeCertificate, type AicertCertificate, type CertificateQuote } from '../cert/certificate.js';
 import { loadAkCertificateChain } from '../ca/ak-store.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { createHash } from 'node:crypto';
 import { AttestedSession } from './attested-session.js';
 import { lockTpm } from './tpm-lock.js';
 import { executeCommand, type CommandOutcome } from './execute.js';
-import { measureCodeArtifact, measureConfigArtifact, measureDatasetArtifact, measureModelArtifact, measureTranscriptArtifact, type ArtifactEvent } from './artifacts.js';
+import { measureCodeArtifact, measureConfigArtifact, measureDatasetArtifact, measureModelArtifact, measureTranscriptArtifact } from '../protocol/artifacts.js';
+import type { ArtifactEvent, CommandEvent, CommitmentEvent, EnvironmentEvent, ExitEvent, SessionEvent } from '../protocol/run-events.js';
 import { CheckpointWatcher } from './checkpoint-watcher.js';
-import { TRAINER_PROTOCOL, trainerSeed, type TrainerCommitment } from './trainer-commitment.js';
+import { TRANSCRIPT_CHECKPOINTS } from '../protocol/transcript-layout.js';
+import { TRAINER_PROTOCOL, trainerSeed, type TrainerCommitment } from '../protocol/trainer-commitment.js';
 import type { PcrAttestation } from '../tpm/attest-pcrs.js';
 import { AICERT_VERSION } from '../version.js';
 
@@ -63,7 +65,7 @@ export interface RunResult {
 }
 
 /**
- * A certified training run (DESIGN §3, §5), step by step. Any TPM error aborts the run with
+ * A certified training run (docs/architecture.md §4), step by step. Any TPM error aborts the run with
  * exit status 3 and no certificate; the certificate is written atomically at the very end.
  */
 export async function certifiedRun(o: RunOptions): Promise<RunResult> {
@@ -90,13 +92,13 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
       type: 'commitment',
       events: session.records.map((r) => r.digests[0]!.digest),
       ...(trainer && { trainer: trainer.commitment }),
-    } satisfies EventContent;
+    } satisfies CommitmentEvent;
     await session.extend(commitment);
     o.log('inputs measured and committed; taking the start quote');
     const startQuote = await session.quote(eventDigest(commitment));
 
     o.log(`running: ${o.command.join(' ')}`);
-    const watcher = trainer && new CheckpointWatcher(join(o.trainer!.transcript, 'checkpoints'), pool, (event) => session.extend(event));
+    const watcher = trainer && new CheckpointWatcher(join(o.trainer!.transcript, TRANSCRIPT_CHECKPOINTS), pool, (event) => session.extend(event));
     watcher?.start();
     const outcome = await executeCommand(o.command, { ...process.env, ...trainer?.environment });
     const checkpoints = await watcher?.finish();
@@ -126,7 +128,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     const statement = serializeStatement(buildRunStatement(session.records));
     const binding = createHash('sha256').update(pae(IN_TOTO_PAYLOAD_TYPE, statement)).digest();
     const endQuote = await session.quote(binding);
-    const certificate: Certificate = {
+    const certificate: AicertCertificate = {
       mediaType: CERTIFICATE_MEDIA_TYPE,
       statement: { payloadType: IN_TOTO_PAYLOAD_TYPE, payload: encodeBase64(statement), signatures: [] },
       evidence: {
@@ -156,13 +158,13 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
 }
 
 function checkOptions(o: RunOptions): void {
-  if (o.command.length === 0) throw new InputError('usage.command', 'no training command given; put it after `--`, e.g. aicert run … -- python train.py');
+  if (o.command.length === 0) throw new UsageError('usage.command', 'no training command given; put it after `--`, e.g. aicert run … -- python train.py');
   for (const [what, path] of [['--code', o.code], ...o.data.map((d) => ['--data', d]), ...(o.baseModel ? [['--base-model', o.baseModel]] : [])] as const) {
-    if (!existsSync(path)) throw new InputError('usage.missing-input', `${what} ${path} does not exist`);
+    if (!existsSync(path)) throw new UsageError('usage.missing-input', `${what} ${path} does not exist`);
   }
-  if (o.data.length === 0) throw new InputError('usage.data', 'at least one --data PATH is required: a certificate names the data the model was trained on');
+  if (o.data.length === 0) throw new UsageError('usage.data', 'at least one --data PATH is required: a certificate names the data the model was trained on');
   if (existsSync(o.output) && (!statSync(o.output).isDirectory() || readdirSync(o.output).length > 0)) {
-    throw new InputError('usage.output-not-empty', `--output ${o.output} already exists and is not an empty directory; a stale model there would be certified as this run's output`);
+    throw new UsageError('usage.output-not-empty', `--output ${o.output} already exists and is not an empty directory; a stale model there would be certified as this run's output`);
   }
 }
 
@@ -179,7 +181,7 @@ async function sessionEvent(tpm: Tpm, pcr: number, akName: Buffer): Promise<Sess
 }
 
 /** The platform, as far as it is useful to a reader and carries no secrets (no env vars, no host name). */
-async function environmentEvent(tpm: Tpm): Promise<EventContent> {
+async function environmentEvent(tpm: Tpm): Promise<EnvironmentEvent> {
   const id = await readTpmIdentity(tpm);
   return {
     type: 'environment',
@@ -215,11 +217,11 @@ async function measureInputs(o: RunOptions, pool: HashPool): Promise<ArtifactEve
 async function commitTrainer(tpm: Tpm, t: TrainerOptions, data: string[], inputs: ArtifactEvent[]) {
   const dataset = resolve(t.dataset);
   const owner = data.map((d) => resolve(d)).find((d) => dataset === d || dataset.startsWith(`${d}/`));
-  if (!owner) throw new InputError('usage.trainer-dataset', `the trainer's dataset ${t.dataset} is not one of the --data inputs (or a file inside one)`);
+  if (!owner) throw new UsageError('usage.trainer-dataset', `the trainer's dataset ${t.dataset} is not one of the --data inputs (or a file inside one)`);
   if (existsSync(t.transcript) && (await readdir(t.transcript)).length > 0) {
-    throw new InputError('usage.transcript', `the transcript directory ${t.transcript} is not empty; a run writes a fresh transcript`);
+    throw new UsageError('usage.transcript', `the transcript directory ${t.transcript} is not empty; a run writes a fresh transcript`);
   }
-  await mkdir(join(t.transcript, 'checkpoints'), { recursive: true });
+  await mkdir(join(t.transcript, TRANSCRIPT_CHECKPOINTS), { recursive: true });
   const r = t.challenge ?? (await tpm.getRandom(32));
   const seed = trainerSeed(inputs, r);
   const commitment: TrainerCommitment = {

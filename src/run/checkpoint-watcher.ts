@@ -1,19 +1,9 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EventContent } from '../evidence/event-log.js';
 import type { HashPool } from '../measure/hash-pool.js';
-
-export interface CheckpointEvent extends EventContent {
-  type: 'checkpoint';
-  index: number;
-  sha256: string;
-  bytes: number;
-}
-
-export function checkpointFileName(index: number): string {
-  return `${String(index).padStart(6, '0')}.safetensors`;
-}
+import { checkpointFileName } from '../protocol/transcript-layout.js';
+import type { CheckpointEvent } from '../protocol/run-events.js';
 
 const POLL_MS = 100;
 

@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { InputError } from '../errors.js';
-import { readBoundedFile } from '../cert/key-files.js';
+import { UsageError } from '../errors.js';
+import { readBoundedFile } from '../util/bounded-file.js';
 import { parseYamlDocument } from '../util/yaml-document.js';
 
 /**
@@ -65,6 +65,6 @@ export async function loadRunConfig(path: string): Promise<RunConfig> {
 }
 
 export function required<T>(value: T | undefined, flag: string): T {
-  if (value === undefined) throw new InputError('usage.missing-option', `${flag} is required (on the command line or in the --config file)`);
+  if (value === undefined) throw new UsageError('usage.missing-option', `${flag} is required (on the command line or in the --config file)`);
   return value;
 }

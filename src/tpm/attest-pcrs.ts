@@ -1,8 +1,7 @@
 import type { Tpm } from './client.js';
-import type { PcrSelection } from './pcr-selection.js';
+import type { PcrSelection, PcrValues } from './pcr-selection.js';
 import { createAk } from './keys.js';
 import type { PublicArea } from './public.js';
-import type { PcrValues } from '../evidence/quote.js';
 import { EnvironmentError } from '../errors.js';
 
 /** A quote by the aicert AK with the PCR values it covers: everything a verifier needs. */

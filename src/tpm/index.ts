@@ -8,4 +8,3 @@ export { parseSignature, verifyTpmSignature } from './signature.js';
 export { makeCredential } from './credential.js';
 export { TpmResponseError } from './response-code.js';
 export { TpmFormatError } from './marshal.js';
-export { verifyQuote } from '../evidence/quote.js';

@@ -2,6 +2,9 @@ import { HASH_ALGS } from './constants.js';
 import { TpmFormatError, TpmReader, type TpmWriter } from './marshal.js';
 
 /** One bank's PCR selection: a hash algorithm and the PCR indices, ascending. */
+/** PCR values by bank: hash algorithm (TPM_ALG id) → PCR index → value. */
+export type PcrValues = Map<number, Map<number, Buffer>>;
+
 export interface PcrSelection {
   hashAlg: number;
   pcrs: number[];

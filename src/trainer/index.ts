@@ -4,11 +4,12 @@
  * order and initialization from the committed seed, and write the transcript that `aicert run`
  * measures and `aicert audit` replays. python/aicert_trainer.py is the same SDK for Python.
  */
-export { readTrainerEnvironment, type TrainerEnvironment, type TrainerMode } from './environment.js';
+export { readTrainerEnvironment, type TrainerEnvironment, type TrainerMode } from '../protocol/trainer-environment.js';
 export { SEED_BYTES, SeedStream } from './seed-stream.js';
 export { batchSchedule, epochOrder, holdoutCount, holdoutMillionths, splitHoldout } from './data-order.js';
 export { MAX_CHECKPOINT_BYTES, OPTIMIZER_PREFIX, readCheckpointFile, weightsOf, writeCheckpointFile, type Checkpoint, type Tensor } from './checkpoint.js';
 export { encodeF32Safetensors } from './safetensors-writer.js';
-export { TranscriptWriter, checkpointPath, readBatches, readTranscriptMeta, type TranscriptMeta } from './transcript.js';
+export { checkpointPath } from '../protocol/transcript-layout.js';
+export { TranscriptWriter, readBatches, readTranscriptMeta, type TranscriptMeta } from './transcript.js';
 export { isRecordIndex, readRecordIndices } from './record-indices.js';
 export { readLosses, writeLosses } from './losses.js';

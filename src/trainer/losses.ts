@@ -1,7 +1,7 @@
 import { InputError } from '../errors.js';
-import { parseJsonObject } from '../measure/formats/strict-json.js';
+import { parseJsonObject } from '../util/strict-json.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { readBoundedFile } from './bounded-file.js';
+import { readBoundedFile } from '../util/bounded-file.js';
 
 /**
  * The result of loss mode (docs/trainer-protocol.md): `{"losses":[…]}`, one finite number per
@@ -18,7 +18,7 @@ export async function writeLosses(path: string, losses: number[]): Promise<void>
 
 /** Reads a loss-mode result; `expected` is the number of records asked for. */
 export async function readLosses(path: string, expected?: number): Promise<number[]> {
-  const bytes = await readBoundedFile(path, MAX_LOSSES_FILE_BYTES, 'trainer.losses');
+  const bytes = await readBoundedFile(path, MAX_LOSSES_FILE_BYTES, 'losses file', 'trainer.losses');
   const fail = (problem: string) => new InputError('trainer.losses', `${path}: ${problem}`);
   const result = parseJsonObject(bytes, (_problem, detail) => fail(detail));
   const losses = result.losses;

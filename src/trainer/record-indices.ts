@@ -1,5 +1,5 @@
 import { InputError } from '../errors.js';
-import { readBoundedFile } from './bounded-file.js';
+import { readBoundedFile } from '../util/bounded-file.js';
 
 /** A record's number in its dataset file: 0, 1, 2… in file order. */
 export function isRecordIndex(value: unknown): value is number {
@@ -12,7 +12,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** AICERT_RECORDS of loss mode: a JSON array of record indices (repeats allowed; order kept). */
 export async function readRecordIndices(path: string): Promise<number[]> {
-  const bytes = await readBoundedFile(path, MAX_RECORDS_FILE_BYTES, 'trainer.records-file');
+  const bytes = await readBoundedFile(path, MAX_RECORDS_FILE_BYTES, 'record index file', 'trainer.records-file');
   const fail = (problem: string) => new InputError('trainer.records-file', `${path}: ${problem}`);
   let value: unknown;
   try {

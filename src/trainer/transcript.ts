@@ -2,11 +2,11 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
-import { isPlainObject, parseJsonObject } from '../measure/formats/strict-json.js';
-import { checkpointFileName } from '../run/checkpoint-watcher.js';
-import { TRAINER_PROTOCOL } from '../run/trainer-commitment.js';
+import { isPlainObject, parseJsonObject } from '../util/strict-json.js';
+import { TRAINER_PROTOCOL } from '../protocol/trainer-commitment.js';
+import { checkpointPath, TRANSCRIPT_BATCHES, TRANSCRIPT_CHECKPOINTS, TRANSCRIPT_META } from '../protocol/transcript-layout.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { readBoundedFile } from './bounded-file.js';
+import { readBoundedFile } from '../util/bounded-file.js';
 import { writeCheckpointFile, type Checkpoint } from './checkpoint.js';
 import { isRecordIndex } from './record-indices.js';
 
@@ -37,10 +37,6 @@ const MAX_META_BYTES = 1024 * 1024;
 export const MAX_BATCHES_BYTES = 1024 * 1024 * 1024;
 const LF = 0x0a;
 
-export function checkpointPath(transcript: string, index: number): string {
-  return join(transcript, 'checkpoints', checkpointFileName(index));
-}
-
 /**
  * Writes a transcript as training runs. Checkpoints must come in index order and batches in step
  * order, each only once: `aicert run` hashes every checkpoint the moment its file appears, so a
@@ -55,14 +51,14 @@ export class TranscriptWriter {
   async writeMeta(meta: object): Promise<void> {
     checkMeta(meta, 'the meta.json to write');
     await mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(join(this.dir, 'meta.json'), `${JSON.stringify(meta)}\n`);
+    await writeFileAtomic(join(this.dir, TRANSCRIPT_META), `${JSON.stringify(meta)}\n`);
   }
 
   async writeCheckpoint(index: number, checkpoint: Checkpoint): Promise<void> {
     if (index !== this.nextCheckpoint) throw new InputError('trainer.checkpoint-order', `checkpoint ${index} written out of order: checkpoint ${this.nextCheckpoint} is next`);
     const path = checkpointPath(this.dir, index);
     if (existsSync(path)) throw new InputError('trainer.checkpoint-exists', `${path} already exists; a transcript is written once`);
-    await mkdir(join(this.dir, 'checkpoints'), { recursive: true });
+    await mkdir(join(this.dir, TRANSCRIPT_CHECKPOINTS), { recursive: true });
     await writeCheckpointFile(path, checkpoint);
     this.nextCheckpoint++;
   }
@@ -72,14 +68,14 @@ export class TranscriptWriter {
     if (step !== this.nextStep) throw new InputError('trainer.batch-order', `the batch of step ${step} appended out of order: step ${this.nextStep} is next`);
     if (!indices.every(isRecordIndex)) throw new InputError('trainer.batch-indices', `the batch of step ${step} holds something other than record indices`);
     await mkdir(this.dir, { recursive: true });
-    await appendFile(join(this.dir, 'batches.jsonl'), `${JSON.stringify({ step, indices })}\n`);
+    await appendFile(join(this.dir, TRANSCRIPT_BATCHES), `${JSON.stringify({ step, indices })}\n`);
     this.nextStep++;
   }
 }
 
 export async function readTranscriptMeta(transcript: string): Promise<TranscriptMeta> {
-  const path = join(transcript, 'meta.json');
-  const bytes = await readBoundedFile(path, MAX_META_BYTES, 'trainer.meta');
+  const path = join(transcript, TRANSCRIPT_META);
+  const bytes = await readBoundedFile(path, MAX_META_BYTES, 'transcript meta', 'trainer.meta');
   const meta = parseJsonObject(bytes, (_problem, detail) => new InputError('trainer.meta', `${path}: ${detail}`));
   checkMeta(meta, path);
   return meta as unknown as TranscriptMeta;
@@ -87,8 +83,8 @@ export async function readTranscriptMeta(transcript: string): Promise<Transcript
 
 /** The record indices of every step, from batches.jsonl: step t on line t, every line complete. */
 export async function readBatches(transcript: string): Promise<number[][]> {
-  const path = join(transcript, 'batches.jsonl');
-  const text = await readBoundedFile(path, MAX_BATCHES_BYTES, 'trainer.batches');
+  const path = join(transcript, TRANSCRIPT_BATCHES);
+  const text = await readBoundedFile(path, MAX_BATCHES_BYTES, 'batch log', 'trainer.batches');
   if (text.length > 0 && text[text.length - 1] !== LF) throw new InputError('trainer.batches', `${path}: the last line is incomplete (no line feed)`);
   const batches: number[][] = [];
   for (let start = 0; start < text.length; ) {

@@ -1,7 +1,7 @@
 import { parse } from 'yaml';
 import type { z } from 'zod';
 import { InputError } from '../errors.js';
-import { describeSchemaError } from '../cert/schema-error.js';
+import { describeSchemaError } from './schema-error.js';
 
 /**
  * The YAML files users write for aicert (trust files, policies): one YAML 1.2 document, unique

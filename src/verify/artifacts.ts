@@ -1,6 +1,9 @@
-import { measureCodeArtifact, measureDatasetArtifact, measureModelArtifact, type ArtifactEvent } from '../run/artifacts.js';
-import type { EventContent } from '../evidence/event-log.js';
-import type { CheckResult } from './report.js';
+import { measureCodeArtifact, measureDatasetArtifact, measureModelArtifact } from '../protocol/artifacts.js';
+import type { ArtifactEvent } from '../protocol/run-events.js';
+import type { RunLog } from '../protocol/run-log.js';
+import type { CheckResult } from './checklist.js';
+
+export type ArtifactCheckId = 'artifact.model' | 'artifact.data' | 'artifact.code';
 
 /** Local copies a verifier re-hashes and compares with what the certificate recorded. */
 export interface ArtifactPaths {
@@ -14,10 +17,10 @@ export interface ArtifactPaths {
  * log: `artifact.model` against the output, `artifact.data` against some dataset input,
  * `artifact.code` against the code input. Differences name the files that differ.
  */
-export async function checkArtifacts(events: EventContent[], paths: ArtifactPaths): Promise<CheckResult[]> {
-  const artifacts = events.filter((e): e is ArtifactEvent => e.type === 'input' || e.type === 'output');
-  const results: CheckResult[] = [];
-  const compare = (id: string, local: ArtifactEvent, candidates: ArtifactEvent[], path: string) => {
+export async function checkArtifacts(log: Pick<RunLog, 'inputs' | 'outputs'>, paths: ArtifactPaths): Promise<CheckResult<ArtifactCheckId>[]> {
+  const artifacts = [...log.inputs, ...log.outputs];
+  const results: CheckResult<ArtifactCheckId>[] = [];
+  const compare = (id: ArtifactCheckId, local: ArtifactEvent, candidates: ArtifactEvent[], path: string) => {
     const match = candidates.find((c) => c.digest.sha256 === local.digest.sha256 && sameFileNames(c, local));
     if (match) {
       results.push({ id, status: 'ok', reason: `${path} has the certified content (sha256 ${local.digest.sha256}, ${local.files} files)` });

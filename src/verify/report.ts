@@ -1,42 +1,50 @@
 import type { AkTrustLevel } from '../evidence/ak-trust.js';
+import { QUOTE_CHECKS } from '../evidence/quote.js';
+import type { CheckResult } from './checklist.js';
 
-export type CheckStatus = 'ok' | 'failed' | 'skipped';
-
-export interface CheckResult {
-  id: string;
-  status: CheckStatus;
-  reason: string;
-}
+/** Every check `aicert verify` may report, in the order it runs them (docs/certificate.md). */
+export const VERIFY_CHECKS = [
+  'bundle.schema',
+  'statement.signatures',
+  'statement.schema',
+  'ak.public',
+  'ak.trust',
+  'eventlog.order',
+  'quote.start',
+  'quote.end',
+  ...QUOTE_CHECKS.filter((c) => c !== 'quote.nonce'),
+  'quote.binding',
+  'quote.continuity',
+  'eventlog.replay',
+  'eventlog.sequence',
+  'eventlog.content',
+  'trainer.commitment',
+  'statement.eventlog',
+  'run.exit',
+  'policy',
+  'policy.ak',
+  'policy.pcr',
+  'policy.boot',
+  'policy.inputs',
+  'artifact.model',
+  'artifact.data',
+  'artifact.code',
+  'audit.endorsement',
+  'audit.endorsement.shape',
+  'audit.endorsement.signature',
+  'audit.endorsement.subject',
+  'audit.endorsement.result',
+] as const;
+export type VerifyCheckId = (typeof VERIFY_CHECKS)[number];
 
 /** What `aicert verify` prints (or emits as JSON): every check with its reason, then one verdict. */
 export interface VerificationReport {
   certificate: string;
   verdict: 'verified' | 'not verified' | 'unusable';
-  /** 0 verified, 1 not verified, 2 unusable input (DESIGN §6). */
+  /** 0 verified, 1 not verified, 2 unusable input (docs/certificate.md, "Exit status"). */
   exitStatus: 0 | 1 | 2;
   akTrust?: { level: AkTrustLevel; reason: string; acceptedUntrusted?: boolean };
-  checks: CheckResult[];
+  checks: CheckResult<VerifyCheckId>[];
   /** Facts the verified evidence vouches for (present only when verified). */
   facts?: Record<string, unknown>;
-}
-
-/** Collects check results in order; a failed check stops the list (fail closed). */
-export class CheckList {
-  readonly results: CheckResult[] = [];
-
-  ok(id: string, reason: string): void {
-    this.results.push({ id, status: 'ok', reason });
-  }
-
-  skipped(id: string, reason: string): void {
-    this.results.push({ id, status: 'skipped', reason });
-  }
-
-  failed(id: string, reason: string): void {
-    this.results.push({ id, status: 'failed', reason });
-  }
-
-  get failures(): CheckResult[] {
-    return this.results.filter((r) => r.status === 'failed');
-  }
 }

@@ -1,26 +1,27 @@
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { AicertError, VerificationError } from '../errors.js';
-import { parseCertificate, type Certificate, type CertificateQuote, type QuotePhase } from '../cert/certificate.js';
-import { decodeBase64Strict } from '../cert/base64.js';
+import { parseCertificate, type AicertCertificate, type CertificateQuote, type QuotePhase } from '../cert/certificate.js';
 import { pae } from '../cert/dsse.js';
-import { IN_TOTO_PAYLOAD_TYPE, parseStatement, type Statement } from '../cert/intoto.js';
 import { checkEndorsement, type CheckedEndorsement } from '../cert/endorsement.js';
-import type { KeyObject } from 'node:crypto';
-import { provenancePredicateSchema, SLSA_PROVENANCE_V1, AICERT_BUILD_TYPE } from '../cert/provenance.js';
-import { buildRunStatement, type ExitEvent, type SessionEvent } from '../cert/run-statement.js';
-import { canonicalize, isCanonicalizable } from '../evidence/jcs.js';
-import { findDuplicateKey } from '../measure/formats/strict-json.js';
-import { eventDigest, replayEventLog, verifyEventLog, type CelRecord, type EventContent } from '../evidence/event-log.js';
-import { verifyQuote, type VerifiedQuote } from '../evidence/quote.js';
+import { IN_TOTO_PAYLOAD_TYPE, parseStatement, type Statement } from '../cert/intoto.js';
+import { AICERT_BUILD_TYPE, provenancePredicateSchema, SLSA_PROVENANCE_V1, type ProvenancePredicate } from '../cert/provenance.js';
+import { buildRunStatement } from '../cert/run-statement.js';
 import { evaluateAkTrust, meetsTrustLevel, withPinnedAks, type AkTrust, type TrustAnchors } from '../evidence/ak-trust.js';
 import { checkPolicy, type Policy } from '../evidence/policy.js';
-import { objectName, parsePublic2b, type PublicArea } from '../tpm/public.js';
+import { verifyQuote, type VerifiedQuote } from '../evidence/quote.js';
+import { eventDigest, replayEventLog, verifyEventLog, type CelRecord } from '../protocol/event-log.js';
+import { BOOT_PCRS, type ArtifactEvent, type ExitEvent, type RunEvent } from '../protocol/run-events.js';
+import { checkRunOrder, readRunLog, type RunLog } from '../protocol/run-log.js';
+import { trainerSeed, type TrainerCommitment } from '../protocol/trainer-commitment.js';
 import { TPM_ALG } from '../tpm/constants.js';
-import type { ArtifactEvent } from '../run/artifacts.js';
-import { BOOT_PCRS } from '../run/attested-session.js';
-import { CheckList, type VerificationReport } from './report.js';
-import { TRAINER_PROTOCOL, trainerSeed, type TrainerCommitment } from '../run/trainer-commitment.js';
+import { objectName, parsePublic2b, type PublicArea } from '../tpm/public.js';
+import { decodeBase64Strict } from '../util/base64.js';
+import { canonicalize, isCanonicalizable } from '../util/jcs.js';
+import { findDuplicateKey } from '../util/strict-json.js';
 import { checkArtifacts, type ArtifactPaths } from './artifacts.js';
+import { Checklist } from './checklist.js';
+import { VERIFY_CHECKS, type VerificationReport, type VerifyCheckId } from './report.js';
+import type { VerifiedRun } from './verified-run.js';
 
 export interface VerifyOptions extends ArtifactPaths {
   trust: TrustAnchors;
@@ -34,97 +35,78 @@ export interface VerifyOptions extends ArtifactPaths {
   trustedAuditors?: KeyObject[];
 }
 
-/** Thrown inside the checklist to stop at the first failure; the failure is already recorded. */
-class Stop extends Error {}
+export interface VerifiedCertificate {
+  report: VerificationReport;
+  /** Present only when the certificate verified. */
+  run?: VerifiedRun;
+}
 
 /**
- * Verifies an aicert certificate (DESIGN §6). Reads as the list of checks it runs; each step
- * records `ok` with what it established, or `failed` with why, and the first failure ends the
- * list: nothing after a failed check is believed.
+ * Verifies an aicert certificate (docs/certificate.md). Reads as the list of checks it runs; each
+ * step records `ok` with what it established, or `failed` with why, and the first failure ends
+ * the list: nothing after a failed check is believed. Untrusted bytes in, a VerifiedRun out.
  */
-export async function verifyCertificate(bytes: Uint8Array, name: string, o: VerifyOptions): Promise<VerificationReport> {
-  const list = new CheckList();
-  const step = <T>(id: string, fn: () => T, reason: (value: T) => string): T => {
-    try {
-      const value = fn();
-      list.ok(id, reason(value));
-      return value;
-    } catch (err) {
-      if (err instanceof AicertError) {
-        list.failed(err instanceof VerificationError ? err.code : id, err.message);
-        throw new Stop();
-      }
-      throw err;
-    }
-  };
+export async function verifyCertificate(bytes: Uint8Array, name: string, o: VerifyOptions): Promise<VerifiedCertificate> {
+  const list = new Checklist(VERIFY_CHECKS);
   let akTrust: VerificationReport['akTrust'];
-  try {
-    const cert = step('bundle.schema', () => parseCertificate(bytes), () => 'the file is an aicert v1 certificate');
+  let run: VerifiedRun | undefined;
+  let endorsements: CheckedEndorsement[] = [];
+  await list.run(async () => {
+    const cert = await list.step('bundle.schema', () => parseCertificate(bytes), () => 'the file is an aicert v1 certificate');
     const tpm = cert.evidence.tpm;
-    const statementBytes = step('statement.schema', () => statementPayload(cert), () => 'the statement is an in-toto Statement v1 with a SLSA Provenance v1 predicate of aicert build type');
-    const akPublic = step('ak.public', () => parsePublic2b(decodeBase64Strict(tpm.akPublic, 'akPublic')), (ak) => `attestation key ${objectName(ak).toString('hex')}`);
-    const trust = step('ak.trust', () => decideAkTrust(akPublic, cert, o), (t) => t.reason);
+    const { bytes: statementBytes, statement } = await list.step('statement.schema', () => statementPayload(cert), () => 'the statement is an in-toto Statement v1 with a SLSA Provenance v1 predicate of aicert build type');
+    const akPublic = await list.step('ak.public', () => parsePublic2b(decodeBase64Strict(tpm.akPublic, 'akPublic')), (ak) => `attestation key ${objectName(ak).toString('hex')}`);
+    const trust = await list.step('ak.trust', () => decideAkTrust(akPublic, cert, o), (t) => t.reason);
     akTrust = { level: trust.level, reason: trust.reason, ...(trust.level === 'untrusted' && { acceptedUntrusted: true }) };
 
     const records = tpm.eventLog;
-    const commitmentIndex = step('eventlog.order', () => checkEventOrder(records), (i) => `${records.length} events in a valid order; inputs committed by event ${i}`);
+    const commitmentIndex = await list.step('eventlog.order', () => checkRunOrder(records.map((r) => r.content.type)), (i) => `${records.length} events in a valid order; inputs committed by event ${i}`);
     const startNonce = eventDigest(records[commitmentIndex]!.content);
     const endNonce = createHash('sha256').update(pae(IN_TOTO_PAYLOAD_TYPE, statementBytes)).digest();
-    const start = step('quote.start', () => checkQuote(tpm.quotes[0], akPublic, tpm.pcr, startNonce, 'start'), (q) => `start quote verified (clock ${q.clock}, resetCount ${q.resetCount})`);
-    const end = step('quote.end', () => checkQuote(tpm.quotes[1], akPublic, tpm.pcr, endNonce, 'end'), (q) => `end quote verified (clock ${q.clock}, resetCount ${q.resetCount})`);
-    step('quote.binding', () => undefined, () => 'the start quote is bound to the input commitment, the end quote to the exact statement bytes');
-    step('quote.continuity', () => checkContinuity(start, end), () => 'no reboot or TPM restart between the quotes, and the TPM clock moved forward');
+    const start = await list.step('quote.start', () => checkQuote(tpm.quotes[0], akPublic, tpm.pcr, startNonce, 'start'), (q) => `start quote verified (clock ${q.clock}, resetCount ${q.resetCount})`);
+    const end = await list.step('quote.end', () => checkQuote(tpm.quotes[1], akPublic, tpm.pcr, endNonce, 'end'), (q) => `end quote verified (clock ${q.clock}, resetCount ${q.resetCount})`);
+    list.ok('quote.binding', 'the start quote is bound to the input commitment, the end quote to the exact statement bytes');
+    await list.step('quote.continuity', () => checkContinuity(start, end), () => 'no reboot or TPM restart between the quotes, and the TPM clock moved forward');
 
     const startValue = start.pcrs.get(TPM_ALG.SHA256)!.get(tpm.pcr)!;
     const endValue = end.pcrs.get(TPM_ALG.SHA256)!.get(tpm.pcr)!;
-    step('eventlog.replay', () => checkReplay(records, commitmentIndex, tpm.pcr, startValue, endValue), () => `the event log replays to the quoted PCR ${tpm.pcr} at start and at end`);
-    const events = step(
+    await list.step('eventlog.replay', () => checkReplay(records, commitmentIndex, tpm.pcr, startValue, endValue), () => `the event log replays to the quoted PCR ${tpm.pcr} at start and at end`);
+    const { events, log } = await list.step(
       'eventlog.content',
       () => {
         const verified = verifyEventLog(records, tpm.pcr, endValue);
-        checkSessionFacts(verified, tpm.pcr, akPublic, records, commitmentIndex);
-        return verified;
+        const runLog = readRunLog(verified);
+        checkSessionFacts(runLog, tpm.pcr, akPublic, records);
+        return { events: verified, log: runLog };
       },
       () => 'every event digest is the digest of its content; the session names this AK and PCR',
     );
-    const trainer = events[commitmentIndex]!.trainer as TrainerCommitment | undefined;
-    if (trainer) step('trainer.commitment', () => checkTrainerCommitment(trainer, events), () => `the trainer's seed s derives from the inputs' digests and r (${trainer.rSource}); ${events.filter((e) => e.type === 'checkpoint').length} checkpoints measured live`);
-    step('statement.eventlog', () => checkStatementMatchesLog(statementBytes, records), () => 'the statement is exactly the one the verified event log implies');
-    const exit = events.find((e): e is ExitEvent => e.type === 'exit')!;
-    step('run.exit', () => checkExit(exit), () => 'the training command exited with status 0');
+    const trainer = log.commitment.trainer;
+    if (trainer) await list.step('trainer.commitment', () => checkTrainerCommitment(trainer, log), () => `the trainer's seed s derives from the inputs' digests and r (${trainer.rSource}); ${log.checkpoints.length} checkpoints measured live`);
+    const verifiedRecords = records.map((r, i) => ({ ...r, content: events[i]! }));
+    await list.step('statement.eventlog', () => checkStatementMatchesLog(statementBytes, verifiedRecords), () => 'the statement is exactly the one the verified event log implies');
+    await list.step('run.exit', () => checkExit(log.exit), () => 'the training command exited with status 0');
 
-    if (o.policy) {
-      const facts = { pcr: tpm.pcr, quotedPcrs: end.pcrs.get(TPM_ALG.SHA256)!, inputs: events.filter((e): e is ArtifactEvent => e.type === 'input'), akTrust: trust };
-      for (const r of checkPolicy(o.policy, facts)) {
-        if (r.status === 'failed') {
-          list.failed(r.id, r.reason);
-          throw new Stop();
-        }
-        if (r.status === 'ok') list.ok(r.id, r.reason);
-        else list.skipped(r.id, r.reason);
-      }
-    } else {
-      list.skipped('policy', 'no --policy given: boot PCRs and allowed inputs are not checked');
-    }
-
-    for (const r of await checkArtifacts(events, o)) {
-      if (r.status === 'failed') {
-        list.failed(r.id, r.reason);
-        throw new Stop();
-      }
-      if (r.status === 'ok') list.ok(r.id, r.reason);
-      else list.skipped(r.id, r.reason);
-    }
-    const endorsements = checkEndorsements(list, bytes, statementBytes, o);
-    return report(name, list, akTrust, { ...facts(events, start, end), ...(endorsements.length > 0 && { endorsements }) });
-  } catch (err) {
-    if (err instanceof Stop) return report(name, list, akTrust);
-    throw err;
-  }
+    if (o.policy) list.absorb(checkPolicy(o.policy, { pcr: tpm.pcr, quotedPcrs: end.pcrs.get(TPM_ALG.SHA256)!, inputs: log.inputs, akTrust: trust }));
+    else list.skipped('policy', 'no --policy given: boot PCRs and allowed inputs are not checked');
+    list.absorb(await checkArtifacts(log, o));
+    endorsements = checkEndorsements(list, bytes, statement.subject, o);
+    run = {
+      ...log,
+      certificateSha256: createHash('sha256').update(bytes).digest('hex'),
+      pcr: tpm.pcr,
+      akName: objectName(akPublic).toString('hex'),
+      akTrust: trust,
+      quotes: { start, end },
+      events,
+      statement,
+    };
+  });
+  return { report: report(name, list, akTrust, run && facts(run, endorsements)), ...(run && { run }) };
 }
 
-function report(name: string, list: CheckList, akTrust: VerificationReport['akTrust'], facts?: Record<string, unknown>): VerificationReport {
-  const failure = list.failures[0];
+function report(name: string, list: Checklist<VerifyCheckId>, akTrust: VerificationReport['akTrust'], facts?: Record<string, unknown>): VerificationReport {
+  const failure = list.failure?.result;
   const unusable = failure?.id === 'bundle.schema';
   return {
     certificate: name,
@@ -140,15 +122,11 @@ function report(name: string, list: CheckList, akTrust: VerificationReport['akTr
  * Endorsements are checked when any are given or any auditor is trusted: each must be signed
  * by a trusted auditor and vouch for this certificate; an untrusted or altered one fails.
  */
-function checkEndorsements(list: CheckList, certificateBytes: Uint8Array, statementBytes: Buffer, o: VerifyOptions): CheckedEndorsement[] {
+function checkEndorsements(list: Checklist<VerifyCheckId>, certificateBytes: Uint8Array, subject: Statement['subject'], o: VerifyOptions): CheckedEndorsement[] {
   const given = o.endorsements ?? [];
   const auditors = o.trustedAuditors ?? [];
   if (given.length === 0 && auditors.length === 0) return [];
-  if (given.length === 0) {
-    list.failed('audit.endorsement', 'auditors are trusted (--trust-auditor) but no endorsement was found (--endorsement FILE)');
-    throw new Stop();
-  }
-  const subject = (JSON.parse(statementBytes.toString('utf8')) as Statement).subject;
+  if (given.length === 0) list.fail('audit.endorsement', 'auditors are trusted (--trust-auditor) but no endorsement was found (--endorsement FILE)');
   return given.map(({ name, bytes }) => {
     try {
       const e = checkEndorsement(bytes, certificateBytes, subject, auditors);
@@ -156,13 +134,13 @@ function checkEndorsements(list: CheckList, certificateBytes: Uint8Array, statem
       return e;
     } catch (err) {
       if (!(err instanceof AicertError)) throw err;
-      list.failed(err.code.startsWith('audit.endorsement') ? err.code : 'audit.endorsement', `${name}: ${err.message}`);
-      throw new Stop();
+      const id = (VERIFY_CHECKS as readonly string[]).includes(err.code) ? (err.code as VerifyCheckId) : 'audit.endorsement';
+      return list.fail(id, `${name}: ${err.message}`);
     }
   });
 }
 
-function statementPayload(cert: Certificate): Buffer {
+function statementPayload(cert: AicertCertificate): { bytes: Buffer; statement: Statement<ProvenancePredicate> } {
   const envelope = cert.statement;
   // No signer keys are trusted for statement signatures yet, so one present could only ride along unchecked.
   if (envelope.signatures.length > 0) {
@@ -180,10 +158,10 @@ function statementPayload(cert: Certificate): Buffer {
   if (statement.predicate.buildDefinition.buildType !== AICERT_BUILD_TYPE) {
     throw new VerificationError('statement.schema', `the build type is ${statement.predicate.buildDefinition.buildType}, not ${AICERT_BUILD_TYPE}`);
   }
-  return bytes;
+  return { bytes, statement };
 }
 
-function decideAkTrust(akPublic: PublicArea, cert: Certificate, o: VerifyOptions): AkTrust {
+function decideAkTrust(akPublic: PublicArea, cert: AicertCertificate, o: VerifyOptions): AkTrust {
   const chain = (cert.evidence.tpm.akCertificateChain ?? []).map((c, i) => decodeBase64Strict(c, `akCertificateChain[${i}]`));
   const anchors = o.policy ? withPinnedAks(o.trust, o.policy.pinnedAks) : o.trust;
   const trust = evaluateAkTrust(akPublic, chain, anchors, o.now ?? new Date());
@@ -192,19 +170,6 @@ function decideAkTrust(akPublic: PublicArea, cert: Certificate, o: VerifyOptions
     return { ...trust, reason: `UNTRUSTED attestation key accepted because --allow-untrusted-ak was given: ${trust.reason}. This certificate proves nothing about the hardware.` };
   }
   throw new VerificationError('ak.trust', `the attestation key is not trusted: ${trust.reason}. Pass --trust with the AK's CA certificate, pin it in a policy, or (for testing only) --allow-untrusted-ak`);
-}
-
-/**
- * The run's events in their only valid order: session, environment, inputs (≥ 1), command,
- * commitment | checkpoints, exit, outputs. Returns the commitment's index.
- */
-function checkEventOrder(records: readonly CelRecord[]): number {
-  const types = records.map((r) => r.content.type).join(' ');
-  const valid = /^session environment (input )+command commitment (checkpoint )*exit( output)*$/;
-  if (!valid.test(types)) {
-    throw new VerificationError('eventlog.order', `the events are not in the order of a run (session, environment, inputs, command, commitment, checkpoints, exit, outputs): got "${types}"`);
-  }
-  return records.findIndex((r) => r.content.type === 'commitment');
 }
 
 function checkQuote(q: CertificateQuote, akPublic: PublicArea, pcr: number, nonce: Buffer, phase: QuotePhase): VerifiedQuote {
@@ -248,34 +213,30 @@ function checkReplay(records: readonly CelRecord[], commitmentIndex: number, pcr
   }
 }
 
-function checkSessionFacts(events: EventContent[], pcr: number, akPublic: PublicArea, records: readonly CelRecord[], commitmentIndex: number): void {
-  const session = events[0] as SessionEvent;
+function checkSessionFacts({ session, commitment, commitmentIndex }: RunLog, pcr: number, akPublic: PublicArea, records: readonly CelRecord[]): void {
   if (session.pcr !== pcr) throw new VerificationError('eventlog.content', `the session event names PCR ${session.pcr}, the evidence PCR ${pcr}`);
   if (session.akName !== objectName(akPublic).toString('hex')) {
     throw new VerificationError('eventlog.content', `the session event names AK ${session.akName}, but the quotes are signed by ${objectName(akPublic).toString('hex')}`);
   }
-  const committed = events[commitmentIndex]!.events;
   const prior = records.slice(0, commitmentIndex).map((r) => r.digests[0]!.digest);
-  if (canonicalize(committed) !== canonicalize(prior)) {
+  if (canonicalize(commitment.events) !== canonicalize(prior)) {
     throw new VerificationError('eventlog.content', 'the commitment event does not list exactly the digests of the events before it');
   }
 }
 
 /** s must be recomputable from the verified inputs and r, and checkpoints numbered 0, 1, 2…. */
-function checkTrainerCommitment(trainer: TrainerCommitment, events: EventContent[]): void {
-  const inputs = events.filter((e): e is ArtifactEvent => e.type === 'input');
-  const expected = trainerSeed(inputs, Buffer.from(String(trainer.r), 'hex')).toString('hex');
-  if (trainer.protocol !== TRAINER_PROTOCOL || !/^[0-9a-f]{64}$/.test(String(trainer.r)) || trainer.seed !== expected) {
+function checkTrainerCommitment(trainer: TrainerCommitment, { inputs, checkpoints }: RunLog): void {
+  // The event's schema already holds r and s to 64 hex digits and the protocol to TRAINER_PROTOCOL.
+  const expected = trainerSeed(inputs, Buffer.from(trainer.r, 'hex')).toString('hex');
+  if (trainer.seed !== expected) {
     throw new VerificationError('trainer.commitment', `the committed trainer seed ${trainer.seed} is not SHA-256 of the inputs' digests and r (expected ${expected}); the initialization and data order cannot be trusted`);
   }
-  events
-    .filter((e) => e.type === 'checkpoint')
-    .forEach((c, i) => {
-      if (c.index !== i) throw new VerificationError('trainer.commitment', `checkpoint event ${i} has index ${String(c.index)}; checkpoints must be numbered 0, 1, 2…`);
-    });
+  checkpoints.forEach((c, i) => {
+    if (c.index !== i) throw new VerificationError('trainer.commitment', `checkpoint event ${i} has index ${c.index}; checkpoints must be numbered 0, 1, 2…`);
+  });
 }
 
-function checkStatementMatchesLog(statementBytes: Buffer, records: readonly CelRecord[]): void {
+function checkStatementMatchesLog(statementBytes: Buffer, records: readonly CelRecord<RunEvent>[]): void {
   const signed = canonicalize(JSON.parse(statementBytes.toString('utf8')));
   const implied = canonicalize(buildRunStatement(records));
   if (signed !== implied) {
@@ -290,16 +251,17 @@ function checkExit(exit: ExitEvent): void {
   }
 }
 
-function facts(events: EventContent[], start: VerifiedQuote, end: VerifiedQuote): Record<string, unknown> {
-  const session = events[0] as SessionEvent;
-  const exit = events.find((e) => e.type === 'exit') as ExitEvent;
+function facts(run: VerifiedRun, endorsements: CheckedEndorsement[]): Record<string, unknown> {
+  const { start, end } = run.quotes;
+  const described = (e: ArtifactEvent) => ({ role: e.role, name: e.name, digest: e.digest });
   return {
-    session: session.sessionId,
-    startedAt: session.startedAt,
-    finishedAt: exit.finishedAt,
+    session: run.session.sessionId,
+    startedAt: run.session.startedAt,
+    finishedAt: run.exit.finishedAt,
     tpmClockMs: { start: start.clock.toString(), end: end.clock.toString() },
     resetCount: start.resetCount,
-    inputs: events.filter((e) => e.type === 'input').map((e) => ({ role: e.role, name: e.name, digest: e.digest })),
-    outputs: events.filter((e) => e.type === 'output').map((e) => ({ role: e.role, name: e.name, digest: e.digest })),
+    inputs: run.inputs.map(described),
+    outputs: run.outputs.map(described),
+    ...(endorsements.length > 0 && { endorsements }),
   };
 }

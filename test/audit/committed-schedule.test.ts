@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkBatches, checkMeta } from '../../src/audit/committed-schedule.js';
 import { batchSchedule, splitHoldout, TranscriptWriter, type TranscriptMeta } from '../../src/trainer/index.js';
-import type { TrainerCommitment } from '../../src/run/trainer-commitment.js';
+import type { TrainerCommitment } from '../../src/protocol/trainer-commitment.js';
 
 const seedHex = 'c0'.repeat(32);
 const seed = Buffer.from(seedHex, 'hex');

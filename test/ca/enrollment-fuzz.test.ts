@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { initCa } from '../../src/ca/ca-directory.js';
 import { EnrollmentAuthority } from '../../src/ca/enrollment.js';
 import type { EnrollStart } from '../../src/ca/protocol.js';
-import { encodeBase64 } from '../../src/cert/base64.js';
+import { encodeBase64 } from '../../src/util/base64.js';
 import { AicertError } from '../../src/errors.js';
 import { public2b } from '../../src/tpm/public.js';
 import { akPublicFor } from '../tpm/helpers.js';

@@ -11,8 +11,8 @@ import { enrollAk, httpCaEndpoint, openCaEndpoint, type CaEndpoint } from '../..
 import { EnrollmentAuthority, SESSION_LIFETIME_MS, type IssuanceRecord } from '../../src/ca/enrollment.js';
 import type { EnrollChallenge, EnrollStart } from '../../src/ca/protocol.js';
 import { startCaServer, type CaServer } from '../../src/ca/server.js';
-import { decodeBase64Strict, encodeBase64 } from '../../src/cert/base64.js';
-import { parseCertificatesPem } from '../../src/cert/x509-path.js';
+import { decodeBase64Strict, encodeBase64 } from '../../src/util/base64.js';
+import { parseCertificatesPem } from '../../src/pki/x509-path.js';
 import { evaluateAkTrust } from '../../src/evidence/ak-trust.js';
 import { Tpm } from '../../src/tpm/client.js';
 import type { LoadedObject } from '../../src/tpm/commands/create-primary.js';

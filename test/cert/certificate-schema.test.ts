@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parseCertificate, CERTIFICATE_MEDIA_TYPE } from '../../src/cert/certificate.js';
-import { EVENT_TYPES } from '../../src/evidence/event-log.js';
+import { RUN_EVENT_TYPES } from '../../src/protocol/run-events.js';
 import { InputError } from '../../src/errors.js';
 import { verifyCertificate } from '../../src/verify/verify-certificate.js';
 import { NO_TRUST_ANCHORS } from '../../src/evidence/ak-trust.js';
@@ -57,7 +57,7 @@ function assertBothReject(text: string, what: string): void {
 }
 
 const EDITS: CatalogueOptions = {
-  values: boundaryValues([CERTIFICATE_MEDIA_TYPE, 'application/vnd.in-toto+json', 'start', 'end', 'sha256', 'sha1', 'aicert', ...EVENT_TYPES, 'Session']),
+  values: boundaryValues([CERTIFICATE_MEDIA_TYPE, 'application/vnd.in-toto+json', 'start', 'end', 'sha256', 'sha1', 'aicert', ...RUN_EVENT_TYPES, 'Session']),
   keys: ['extra', 'type', 'keyid', 'sig', 'phase', 'sha1', 'akCertificateChain', 'akPin', '0', '9', '10', '19', '20', '23', '24', '01', '1.0', '-1'],
   arrayLengths: [0, 1, 2, 3, 7, 8, 9, 15, 16, 17],
   stringLengths: [0, 1, 63, 64, 65, 8191, 8192, 8193],
@@ -200,7 +200,7 @@ describe('the JSON Schema of the certificate file', () => {
       // Every JSON reader but zod's output sees this claim inside an event the verifier passed.
       const text = real.success.toString('utf8').replace('"type": "command",', '"type": "command",\n            "__proto__": {"claim": "unverified text"},');
       assert.notEqual(text, real.success.toString('utf8'));
-      const report = await verifyCertificate(Buffer.from(text), 'test', { trust: NO_TRUST_ANCHORS, allowUntrustedAk: true });
+      const { report } = await verifyCertificate(Buffer.from(text), 'test', { trust: NO_TRUST_ANCHORS, allowUntrustedAk: true });
       assert.notEqual(report.verdict, 'verified');
     });
   });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, verify as cryptoVerify } from 'node:crypto';
 import fc from 'fast-check';
 import { AicertError } from '../../src/errors.js';
-import { decodeBase64Strict, encodeBase64 } from '../../src/cert/base64.js';
+import { decodeBase64Strict, encodeBase64 } from '../../src/util/base64.js';
 import {
   dsseEnvelopeToJson,
   pae,

@@ -1,5 +1,6 @@
 /**
- * The OMS interoperability vectors in ../shared/vectors/oms (beside the repository, read-only),
+ * The OMS interoperability vectors in test/fixtures/oms (copied from sigstore/model-transparency
+ * and ossf/model-signing-spec; provenance in each folder's README.md),
  * the trust each is checked with, and temp-directory helpers for tests that modify models.
  */
 import { createPublicKey } from 'node:crypto';
@@ -8,11 +9,11 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseCertificatesPem } from '../../src/cert/x509-path.js';
+import { parseCertificatesPem } from '../../src/pki/x509-path.js';
 import type { OmsTrust } from '../../src/cert/oms/verify.js';
 
-/** dist/test/cert/ → repository root → ../shared */
-export const OMS_VECTORS = fileURLToPath(new URL('../../../../shared/vectors/oms/', import.meta.url));
+/** dist/test/cert/ → repository root → test/fixtures/oms */
+export const OMS_VECTORS = fileURLToPath(new URL('../../../test/fixtures/oms/', import.meta.url));
 export const REFERENCE = join(OMS_VECTORS, 'model-transparency');
 export const SPEC = join(OMS_VECTORS, 'model-signing-spec');
 
@@ -30,7 +31,7 @@ export interface ReferenceVector {
   ignorePaths: string[];
 }
 
-/** How /work/shared/vectors/oms/README.md says the reference tool verifies each one. */
+/** How test/fixtures/oms/model-transparency/README.md says the reference tool verifies each one. */
 export const REFERENCE_VECTORS: ReferenceVector[] = [
   { dir: 'v1.0.0-elliptic-key', model: 'signme-1', trust: keyTrust, ignorePaths: [] },
   { dir: 'v1.0.1-elliptic-key', model: '.', trust: keyTrust, ignorePaths: ['ignore-me'] },

@@ -1,6 +1,6 @@
 /**
  * The OMS v1.0 JSON Schemas of ossf/model-signing-spec (draft 2020-12, as they declare), loaded
- * from ../shared/vectors/oms/model-signing-spec/schemas/v1.0 and compiled once with ajv.
+ * from test/fixtures/oms/model-signing-spec/schemas/v1.0 and compiled once with ajv.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

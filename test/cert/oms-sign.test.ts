@@ -18,7 +18,7 @@ import { publicKeyHint } from '../../src/cert/oms/keys.js';
 import { createOmsBundle, signModel, type OmsSigner } from '../../src/cert/oms/sign.js';
 import { parseOmsStatement } from '../../src/cert/oms/statement.js';
 import { verifyModelSignature, verifyOmsBundle, type OmsTrust } from '../../src/cert/oms/verify.js';
-import { removeTree } from './oms-fixtures.js';
+import { REFERENCE, removeTree } from './oms-fixtures.js';
 import { omsSchemas } from './oms-schemas.js';
 import { CA_USAGE, CODE_SIGNING, issue, SIGNING_USAGE, threeLevelChain, type Curve } from './pki.js';
 
@@ -95,7 +95,7 @@ test('key bundles name the key by the hint model_signing computes: SHA-256 of th
   assert.equal(JSON.parse(bundle.toString()).verificationMaterial.publicKey.hint, expected);
   assert.equal(publicKeyHint(publicKey), expected);
   // The reference test key's hint, as recorded in its v1.1.0 bundle.
-  const referencePem = await readFile(new URL('../../../../shared/vectors/oms/model-transparency/keys/signing-key-pub.pem', import.meta.url));
+  const referencePem = await readFile(join(REFERENCE, 'keys/signing-key-pub.pem'));
   assert.equal(publicKeyHint(createPublicKey(referencePem)), 'e8450dec4eb99dae995da9af1bc2cc9f76ed669ee2e744f57abba763df3e3f8e');
 });
 

@@ -1,6 +1,6 @@
 /**
  * Interoperability with the reference tool: every model.sig that model_signing v1.0.0–v1.1.0
- * produced in ../shared/vectors/oms/model-transparency verifies, and stops verifying when any
+ * produced in test/fixtures/oms/model-transparency verifies, and stops verifying when any
  * byte of a signed file, of the signature or of the payload changes.
  */
 import { after, test } from 'node:test';
@@ -11,7 +11,7 @@ import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AicertError } from '../../src/errors.js';
 import { HashPool } from '../../src/measure/hash-pool.js';
-import { parseCertificatesPem } from '../../src/cert/x509-path.js';
+import { parseCertificatesPem } from '../../src/pki/x509-path.js';
 import { verifyModelSignature, verifyOmsBundle } from '../../src/cert/oms/verify.js';
 import {
   caTrust,

@@ -5,7 +5,7 @@
 import { KeyObject, webcrypto } from 'node:crypto';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { parseCertificateDer, type Certificate } from '../../src/cert/x509-path.js';
+import { parseCertificateDer, type ParsedCertificate } from '../../src/pki/x509-path.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -13,7 +13,7 @@ export type Curve = 'P-256' | 'P-384' | 'P-521';
 const HASH: Record<Curve, string> = { 'P-256': 'SHA-256', 'P-384': 'SHA-384', 'P-521': 'SHA-512' };
 
 export interface Issued {
-  certificate: Certificate;
+  certificate: ParsedCertificate;
   privateKey: KeyObject;
   keys: CryptoKeyPair;
 }
@@ -88,7 +88,7 @@ export async function threeLevelChain(curve: Curve = 'P-256'): Promise<{ root: I
   return { root, intermediate, leaf };
 }
 
-export function pem(certificate: Certificate): string {
+export function pem(certificate: ParsedCertificate): string {
   return `-----BEGIN CERTIFICATE-----\n${certificate.der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
 }
 

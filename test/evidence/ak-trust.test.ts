@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import fc from 'fast-check';
 import { createAkCertificate, createCaCertificate, generateCaKeys, SIGNING_ALGORITHM } from '../../src/ca/certificates.js';
-import { parseCertificateDer, type Certificate } from '../../src/cert/x509-path.js';
+import { parseCertificateDer, type ParsedCertificate } from '../../src/pki/x509-path.js';
 import { evaluateAkTrust, loadTrustAnchors, meetsTrustLevel, withPinnedAks, type TrustAnchors } from '../../src/evidence/ak-trust.js';
 import { objectName, parsePublic, type PublicArea } from '../../src/tpm/public.js';
 import { akPublicFor } from '../tpm/helpers.js';
@@ -22,7 +22,7 @@ async function makeCa(now = NOW) {
   return { keys, certificate, anchor: toCertificate(certificate) };
 }
 
-function toCertificate(cert: x509.X509Certificate): Certificate {
+function toCertificate(cert: x509.X509Certificate): ParsedCertificate {
   return parseCertificateDer(Buffer.from(cert.rawData), 'test certificate');
 }
 
@@ -31,7 +31,7 @@ async function issue(ca: Awaited<ReturnType<typeof makeCa>>, akPublic: PublicAre
   return Buffer.from(cert.rawData);
 }
 
-const anchorsOf = (...roots: Certificate[]): TrustAnchors => ({ roots, pinnedAks: [] });
+const anchorsOf = (...roots: ParsedCertificate[]): TrustAnchors => ({ roots, pinnedAks: [] });
 
 /** The same key under different object attributes: a different Name. */
 function withAttributes(area: PublicArea, attrs: number): PublicArea {

@@ -7,12 +7,11 @@ import fc from 'fast-check';
 import { AicertError } from '../../src/errors.js';
 import { HashPool } from '../../src/measure/hash-pool.js';
 import { compareNames, measurePath, normalizeIgnorePath, rootDigestOf, type Manifest } from '../../src/measure/manifest.js';
+import { REFERENCE as OMS_VECTORS } from '../cert/oms-fixtures.js';
 import { b3sum, opensslRange, scratchDir, sha256sum, writeTree } from './helpers.js';
 
 const pool = new HashPool({ workers: 2 });
 after(() => pool.close());
-
-const OMS_VECTORS = '/work/shared/vectors/oms/model-transparency';
 
 async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(promise, (err: unknown) => {

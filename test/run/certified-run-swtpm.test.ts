@@ -47,7 +47,7 @@ function runOptions(name: string, command?: string[]): RunOptions {
 
 async function verify(cert: unknown, options: Partial<VerifyOptions> = {}): Promise<VerificationReport> {
   const bytes = Buffer.from(typeof cert === 'string' ? cert : JSON.stringify(cert));
-  return verifyCertificate(bytes, 'test', { trust: anchors, allowUntrustedAk: false, ...options });
+  return (await verifyCertificate(bytes, 'test', { trust: anchors, allowUntrustedAk: false, ...options })).report;
 }
 
 function firstFailure(r: VerificationReport): string | undefined {

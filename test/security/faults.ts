@@ -184,7 +184,7 @@ function assertNoCertificate(run: RunningCli): void {
 }
 
 async function assertVerifies(bench: FaultBench, certificate: string): Promise<void> {
-  const report = await verifyCertificate(await readFile(certificate), certificate, { trust: bench.anchors, allowUntrustedAk: false });
+  const { report } = await verifyCertificate(await readFile(certificate), certificate, { trust: bench.anchors, allowUntrustedAk: false });
   assert.equal(report.verdict, 'verified', JSON.stringify(report.checks.find((c) => c.status === 'failed')));
 }
 
@@ -245,7 +245,7 @@ export const FAULTS: Fault[] = [
           assertNoCertificate(run);
           continue;
         }
-        const report = await verifyCertificate(await readFile(run.certificate), run.certificate, { trust: bench.anchors, allowUntrustedAk: false });
+        const { report } = await verifyCertificate(await readFile(run.certificate), run.certificate, { trust: bench.anchors, allowUntrustedAk: false });
         assert.equal(report.checks.find((c) => c.status === 'failed')?.id, 'run.exit');
       }
       await assertNextRunWorks(bench);

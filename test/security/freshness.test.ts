@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { verifyCertificate } from '../../src/verify/verify-certificate.js';
 import type { VerificationReport } from '../../src/verify/report.js';
-import type { CelRecord } from '../../src/evidence/event-log.js';
+import type { CelRecord } from '../../src/protocol/event-log.js';
 import { makeSecurityFixtures, type CertifiedFile, type SecurityFixtures } from './swtpm-fixtures.js';
 import { planFor, requote } from './tpm-forger.js';
 import { parse, serialize, type Json } from './tamper-corpus.js';
@@ -28,8 +28,8 @@ describe('freshness and replay', () => {
   });
   after(async () => fx?.stop());
 
-  const verify = (cert: Cert | Buffer): Promise<VerificationReport> =>
-    verifyCertificate(Buffer.isBuffer(cert) ? cert : serialize(cert as Json), 'replay', { trust: fx.anchors, allowUntrustedAk: false });
+  const verify = async (cert: Cert | Buffer): Promise<VerificationReport> =>
+    (await verifyCertificate(Buffer.isBuffer(cert) ? cert : serialize(cert as Json), 'replay', { trust: fx.anchors, allowUntrustedAk: false })).report;
   const firstFailure = (r: VerificationReport) => r.checks.find((c) => c.status === 'failed');
   const rejectedAt = async (cert: Cert, check: string) => {
     const r = await verify(cert);

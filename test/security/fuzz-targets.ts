@@ -26,7 +26,7 @@ import { nvReadPublic } from '../../src/tpm/commands/nv-read-public.js';
 import { nvRead } from '../../src/tpm/commands/nv-read.js';
 import { quote } from '../../src/tpm/commands/quote.js';
 import { flushContext } from '../../src/tpm/commands/flush-context.js';
-import { parseEventLog, verifyEventLog } from '../../src/evidence/event-log.js';
+import { parseEventLog, verifyEventLog } from '../../src/protocol/event-log.js';
 import { parseCertificate } from '../../src/cert/certificate.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
 import { loadTrustAnchors, NO_TRUST_ANCHORS } from '../../src/evidence/ak-trust.js';
@@ -42,7 +42,7 @@ import { verifyDatasetProof } from '../../src/measure/dataset/verify-proof.js';
 import { parseOmsBundle } from '../../src/cert/oms/bundle.js';
 import { verifyOmsBundle } from '../../src/cert/oms/verify.js';
 import { checkEndorsement, endorse } from '../../src/cert/endorsement.js';
-import { parseCertificateDer } from '../../src/cert/x509-path.js';
+import { parseCertificateDer } from '../../src/pki/x509-path.js';
 import { verifyCertificate } from '../../src/verify/verify-certificate.js';
 import { VerificationError } from '../../src/errors.js';
 import { mutatedBytes } from '../tpm/helpers.js';
@@ -285,7 +285,7 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
       return {
         input: fc.oneof(jsonFrom([JSON.parse(shared.certificate.toString('utf8')) as Json]), bytesFrom([shared.certificate])),
         run: async (bytes: Buffer) => {
-          const report = await verifyCertificate(bytes, 'fuzz', { trust: NO_TRUST_ANCHORS, allowUntrustedAk: true });
+          const { report } = await verifyCertificate(bytes, 'fuzz', { trust: NO_TRUST_ANCHORS, allowUntrustedAk: true });
           if (report.verdict === 'verified') return report;
           const failed = report.checks.find((c) => c.status === 'failed');
           // A refusal must name its check; a report that refuses without one is a crash.

@@ -15,7 +15,7 @@ import { objectName, publicKeyObject } from '../../src/tpm/public.js';
 import { initCa } from '../../src/ca/ca-directory.js';
 import { enrollAk, openCaEndpoint } from '../../src/ca/enroll-client.js';
 import { certifiedRun, type RunOptions, type TrainerOptions } from '../../src/run/certified-run.js';
-import { parseCertificateDer } from '../../src/cert/x509-path.js';
+import { parseCertificateDer } from '../../src/pki/x509-path.js';
 import { loadTrustAnchors, AK_NAME_URI_PREFIX, type TrustAnchors } from '../../src/evidence/ak-trust.js';
 import { CA_USAGE, issue, x509, type Issued } from '../cert/pki.js';
 

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { TPM_ALG, TPMA_OBJECT } from '../../src/tpm/constants.js';
 import { AK_TEMPLATE } from '../../src/tpm/keys.js';
 import { public2b } from '../../src/tpm/public.js';
-import { eventDigest, type CelRecord } from '../../src/evidence/event-log.js';
+import { eventDigest, type CelRecord } from '../../src/protocol/event-log.js';
+import type { RunEvent } from '../../src/protocol/run-events.js';
 import { buildRunStatement } from '../../src/cert/run-statement.js';
 import { serializeStatement } from '../../src/cert/intoto.js';
 import { akPublicFor, buildQuoteAttest, signAsTpm } from '../tpm/helpers.js';
@@ -91,7 +92,7 @@ async function forgeCertificate(fx: SecurityFixtures, base: Buffer, f: Forgery):
     redigest(records[commitmentIndex]!);
   }
   const original = Buffer.from((cert.statement as Record<string, Json>).payload as string, 'base64');
-  const payload = f.statement === 'original' ? original : Buffer.isBuffer(f.statement) ? f.statement : serializeStatement(buildRunStatement(records));
+  const payload = f.statement === 'original' ? original : Buffer.isBuffer(f.statement) ? f.statement : serializeStatement(buildRunStatement(records as CelRecord<RunEvent>[]));
   const plan = (f.plan ?? ((p) => p))(planFor(records, payload));
   const { quotes, akPublic } = await requote(fx.simA.address, 23, plan);
   (cert.statement as Record<string, Json>).payload = payload.toString('base64');

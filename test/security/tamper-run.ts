@@ -64,7 +64,7 @@ export async function runTamperCorpus(mutants: readonly Mutant[], anchors: Trust
 async function classify(mutant: Mutant, anchors: TrustAnchors): Promise<MutantResult> {
   let report: VerificationReport;
   try {
-    report = await verifyCertificate(mutant.bytes, mutant.name, { trust: anchors, allowUntrustedAk: false, ...mutant.options });
+    report = (await verifyCertificate(mutant.bytes, mutant.name, { trust: anchors, allowUntrustedAk: false, ...mutant.options })).report;
   } catch (err) {
     if (err instanceof AicertError) return rejected(mutant, err.code, err.message);
     return { mutant, outcome: 'crash', detail: err instanceof Error ? (err.stack ?? err.message) : String(err) };

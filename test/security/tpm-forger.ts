@@ -13,8 +13,8 @@ import { AK_TEMPLATE } from '../../src/tpm/keys.js';
 import { public2b, type TpmPublic } from '../../src/tpm/public.js';
 import { pae } from '../../src/cert/dsse.js';
 import { IN_TOTO_PAYLOAD_TYPE } from '../../src/cert/intoto.js';
-import { eventDigest, type CelRecord } from '../../src/evidence/event-log.js';
-import { BOOT_PCRS } from '../../src/run/attested-session.js';
+import { eventDigest, type CelRecord } from '../../src/protocol/event-log.js';
+import { BOOT_PCRS } from '../../src/protocol/run-events.js';
 import type { CertificateQuote } from '../../src/cert/certificate.js';
 
 export interface Requote {

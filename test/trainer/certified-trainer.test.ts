@@ -76,7 +76,7 @@ describe('certified runs of protocol trainers on swtpm', () => {
     const result = await certifiedRun(options);
     assert.equal(result.outcome.exitCode, 0, 'the trainer (its stderr is above) failed');
     const bytes = await readFile(result.certificatePath!);
-    const report = await verifyCertificate(bytes, name, { allowUntrustedAk: true, trust: NO_TRUST_ANCHORS, model: output, data: [data], code });
+    const { report } = await verifyCertificate(bytes, name, { allowUntrustedAk: true, trust: NO_TRUST_ANCHORS, model: output, data: [data], code });
     assert.equal(report.verdict, 'verified', JSON.stringify(report.checks.filter((c) => c.status === 'failed')));
     assert.equal(report.checks.find((c) => c.id === 'trainer.commitment')?.status, 'ok');
 

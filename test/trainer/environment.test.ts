@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { InputError } from '../../src/errors.js';
-import { readTrainerEnvironment } from '../../src/trainer/environment.js';
+import { readTrainerEnvironment } from '../../src/protocol/trainer-environment.js';
 
 const SEED = 'ab'.repeat(32);
 const BASE = {

@@ -8,7 +8,8 @@ import { InputError } from '../../src/errors.js';
 import { readCheckpointFile, type Checkpoint } from '../../src/trainer/checkpoint.js';
 import { readLosses, writeLosses } from '../../src/trainer/losses.js';
 import { readRecordIndices } from '../../src/trainer/record-indices.js';
-import { TranscriptWriter, checkpointPath, readBatches, readTranscriptMeta } from '../../src/trainer/transcript.js';
+import { TranscriptWriter, readBatches, readTranscriptMeta } from '../../src/trainer/transcript.js';
+import { checkpointPath } from '../../src/protocol/transcript-layout.js';
 
 const weights = (v: number): Checkpoint => new Map([['w', { dtype: 'F32', shape: [2], data: new Float32Array([v, -v]) }]]);
 const META = { protocol: 1, framework: 'test', batchSize: 2, k: 2, steps: 3, records: 10, hyperparameters: { learningRate: 0.1 } };

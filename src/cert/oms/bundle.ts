@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
-import { decodeBase64Strict, encodeBase64 } from '../base64.js';
+import { decodeBase64Strict, encodeBase64 } from '../../util/base64.js';
 import { dsseEnvelopeToJson, parseDsseEnvelope, type DsseEnvelope } from '../dsse.js';
 import { IN_TOTO_PAYLOAD_TYPE } from '../intoto.js';
-import { describeSchemaError } from '../schema-error.js';
+import { describeSchemaError } from '../../util/schema-error.js';
 
 /**
  * The Sigstore bundle v0.3 that carries an OMS signature (`model.sig`): verification material

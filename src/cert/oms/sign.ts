@@ -5,7 +5,7 @@ import type { HashPool } from '../../measure/hash-pool.js';
 import { measurePath, type Manifest } from '../../measure/manifest.js';
 import { signDsse } from '../dsse.js';
 import { IN_TOTO_PAYLOAD_TYPE, serializeStatement } from '../intoto.js';
-import { allowsCodeSigning, certificatePublicKey, describeCertificate, type Certificate } from '../x509-path.js';
+import { allowsCodeSigning, certificatePublicKey, describeCertificate, type ParsedCertificate } from '../../pki/x509-path.js';
 import { serializeOmsBundle } from './bundle.js';
 import { publicKeyHint, requireOmsKey } from './keys.js';
 import { signatureIgnorePath } from './paths.js';
@@ -19,7 +19,7 @@ import { buildOmsStatement } from './statement.js';
 export interface OmsSigner {
   privateKey: KeyObject;
   /** Leaf first, then its issuers; the leaf must certify `privateKey`. */
-  certificateChain?: readonly Certificate[];
+  certificateChain?: readonly ParsedCertificate[];
 }
 
 export interface SignModelOptions {

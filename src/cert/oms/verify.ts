@@ -9,8 +9,8 @@ import {
   describeCertificate,
   parseCertificateDer,
   validateCertificatePath,
-  type Certificate,
-} from '../x509-path.js';
+  type ParsedCertificate,
+} from '../../pki/x509-path.js';
 import { parseOmsBundle, type OmsBundle, type VerificationMaterial } from './bundle.js';
 import { publicKeyHint, requireOmsKey } from './keys.js';
 import { signatureIgnorePath } from './paths.js';
@@ -23,7 +23,7 @@ import { parseOmsStatement, type SignedModel } from './statement.js';
  */
 
 /** What the verifier trusts: one public key, or CA certificates for the certificate method. */
-export type OmsTrust = { publicKey: KeyObject } | { certificateAuthorities: readonly Certificate[] };
+export type OmsTrust = { publicKey: KeyObject } | { certificateAuthorities: readonly ParsedCertificate[] };
 
 export interface SignatureCheck {
   method: 'key' | 'certificate';

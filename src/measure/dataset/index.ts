@@ -1,5 +1,5 @@
 /**
- * Dataset Merkle trees (DESIGN §4): record splitting for JSONL, CSV and text lines, the order and
+ * Dataset Merkle trees (docs/datasets.md): record splitting for JSONL, CSV and text lines, the order and
  * set trees (RFC 6962 hashing), inclusion and non-inclusion proofs checked from a root alone.
  *
  *   const trees = await buildDatasetTrees('train.jsonl');

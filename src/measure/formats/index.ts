@@ -1,5 +1,5 @@
 /**
- * Model formats understood strictly (DESIGN §4): safetensors (single and sharded), GGUF headers,
+ * Model formats understood strictly (docs/model-formats.md): safetensors (single and sharded), GGUF headers,
  * ONNX external data; a typed description of a model's tensors; per-tensor digests.
  *
  *   const description = await describeModel('./llama');     // throws InputError on any violation

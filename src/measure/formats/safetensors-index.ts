@@ -4,7 +4,7 @@ import { InputError } from '../../errors.js';
 import { withModelFile } from './open-model-file.js';
 import { resolveReferencedFile } from './referenced-file.js';
 import { readSafetensorsHeader, type SafetensorsHeader } from './safetensors.js';
-import { isPlainObject, parseJsonObject } from './strict-json.js';
+import { isPlainObject, parseJsonObject } from '../../util/strict-json.js';
 
 /**
  * A sharded safetensors model: `*.safetensors.index.json` = {metadata?, weight_map: {tensor →

@@ -2,7 +2,7 @@ import { InputError } from '../../errors.js';
 import { FileCursor } from './file-cursor.js';
 import { withModelFile } from './open-model-file.js';
 import type { FileTensor } from './model-description.js';
-import { isPlainObject, parseJsonObject, type JsonProblem } from './strict-json.js';
+import { isPlainObject, parseJsonObject, type JsonProblem } from '../../util/strict-json.js';
 
 /**
  * safetensors (huggingface/safetensors): an 8-byte little-endian header length N, N bytes of

@@ -1,8 +1,8 @@
-import type { Tpm } from './client.js';
-import { TPM_PT, TPM_PT_PCR } from './constants.js';
-import { EK_CERTIFICATE_INDEX, readEkCertificate, type EkKind } from './keys.js';
-import { hashAlgName } from './pcr-selection.js';
-import { describeEkCertificate } from '../evidence/ek-certificate.js';
+import type { Tpm } from '../tpm/client.js';
+import { TPM_PT, TPM_PT_PCR } from '../tpm/constants.js';
+import { EK_CERTIFICATE_INDEX, readEkCertificate, type EkKind } from '../tpm/keys.js';
+import { hashAlgName } from '../tpm/pcr-selection.js';
+import { describeEkCertificate } from './ek-certificate.js';
 
 /** What a TPM says about itself: the facts `aicert tpm info` shows. */
 export interface TpmIdentity {

@@ -1,11 +1,20 @@
 import { isAbsolute } from 'node:path';
 import { InputError } from '../errors.js';
-import { TRAINER_PROTOCOL } from '../run/trainer-commitment.js';
+import { TRAINER_PROTOCOL } from './trainer-commitment.js';
+
+/**
+ * The trainer protocol's environment (docs/trainer-protocol.md, "Environment"): how `aicert run`
+ * and `aicert audit` tell a trainer what to do, and how a trainer reads it. One encoder and one
+ * decoder, so the writer and the readers cannot drift apart.
+ */
+
+/** The AICERT_* variables as they reach the trainer's process. */
+export type TrainerVariables = Record<string, string>;
 
 /** What a protocol trainer is asked to do (docs/trainer-protocol.md, "Modes"). */
 export type TrainerMode = 'train' | 'init' | 'replay' | 'loss';
 
-/** The AICERT_* variables a protocol trainer runs with, parsed and checked. */
+/** The AICERT_* variables a protocol trainer runs with, decoded and checked. */
 export interface TrainerEnvironment {
   protocol: 1;
   mode: TrainerMode;
@@ -70,6 +79,23 @@ export function readTrainerEnvironment(env: NodeJS.ProcessEnv = process.env): Tr
   }
   if (mode !== 'train') result.output = get('AICERT_OUTPUT');
   return result;
+}
+
+/** The variables for `e`: the inverse of readTrainerEnvironment. */
+export function encodeTrainerEnvironment(e: TrainerEnvironment): TrainerVariables {
+  return {
+    AICERT_TRAINER_PROTOCOL: String(e.protocol),
+    AICERT_TRAINER_MODE: e.mode,
+    AICERT_SEED: e.seed.toString('hex'),
+    AICERT_TRANSCRIPT: e.transcript,
+    AICERT_CHECKPOINT_EVERY: String(e.checkpointEvery),
+    AICERT_HOLDOUT_FRACTION: String(e.holdoutFraction),
+    AICERT_DATASET: e.dataset,
+    ...(e.segment !== undefined && { AICERT_SEGMENT: String(e.segment) }),
+    ...(e.checkpoint !== undefined && { AICERT_CHECKPOINT: e.checkpoint }),
+    ...(e.records !== undefined && { AICERT_RECORDS: e.records }),
+    ...(e.output !== undefined && { AICERT_OUTPUT: e.output }),
+  };
 }
 
 function bad(name: string, problem: string): InputError {

@@ -1,32 +1,31 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InputError, VerificationError } from '../errors.js';
-import { canonicalize, isCanonicalizable, MAX_JCS_DEPTH } from './jcs.js';
+import { canonicalize, isCanonicalizable, MAX_JCS_DEPTH } from '../util/jcs.js';
+import { parseRunEvent, RUN_EVENT_TYPES, type RunEvent, type RunEventType } from './run-events.js';
 
 /**
  * The aicert event log: TCG Canonical Event Log (CEL) records in the JSON encoding. Each
  * record's SHA-256 digest is SHA-256 of the RFC 8785 canonical JSON of its content, and the
  * records extend one application PCR in order. The log is untrusted input: `verifyEventLog`
- * recomputes every digest from its content and replays the PCR, and only then are the events
- * returned as verified.
+ * recomputes every digest from its content, replays the PCR and parses each content into its
+ * RunEvent type, and only then are the events returned as verified.
  */
 export const EVENT_CONTENT_TYPE = 'aicert';
 
-/** Kinds of aicert events, in the order a run records them (checkpoints repeat). */
-export const EVENT_TYPES = ['session', 'environment', 'input', 'commitment', 'command', 'checkpoint', 'exit', 'output'] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
-
-export interface EventContent {
-  type: EventType;
+/** An event's content as a certificate carries it: typed by its kind, its fields unchecked. */
+export interface UntrustedEvent {
+  type: RunEventType;
   [field: string]: unknown;
 }
 
-export interface CelRecord {
+/** One CEL record: untrusted content as parsed from a certificate, or a RunEvent as a run writes it. */
+export interface CelRecord<Content extends UntrustedEvent | RunEvent = UntrustedEvent> {
   recnum: number;
   pcr: number;
   digests: Array<{ hashAlg: 'sha256'; digest: string }>;
   content_type: typeof EVENT_CONTENT_TYPE;
-  content: EventContent;
+  content: Content;
 }
 
 const MAX_RECORDS = 100_000;
@@ -40,17 +39,17 @@ export const celRecordSchema = z.strictObject({
   content_type: z.literal(EVENT_CONTENT_TYPE),
   // Its digest is recomputed over its RFC 8785 encoding, so content without one is malformed.
   content: z
-    .looseObject({ type: z.enum(EVENT_TYPES) })
+    .looseObject({ type: z.enum(RUN_EVENT_TYPES) })
     .refine(isCanonicalizable, `content must be canonical-JSON encodable (finite numbers, nesting at most ${MAX_JCS_DEPTH} levels)`),
 });
 export const eventLogSchema = z.array(celRecordSchema).max(MAX_RECORDS);
 
-export function eventDigest(content: EventContent): Buffer {
+export function eventDigest(content: UntrustedEvent | RunEvent): Buffer {
   return createHash('sha256').update(canonicalize(content), 'utf8').digest();
 }
 
 /** Builds the next record of a log: its digest is computed from its content. */
-export function makeRecord(recnum: number, pcr: number, content: EventContent): CelRecord {
+export function makeRecord(recnum: number, pcr: number, content: RunEvent): CelRecord<RunEvent> {
   return { recnum, pcr, digests: [{ hashAlg: 'sha256', digest: eventDigest(content).toString('hex') }], content_type: EVENT_CONTENT_TYPE, content };
 }
 
@@ -60,7 +59,7 @@ export function extendPcr(value: Buffer, digest: Buffer): Buffer {
 }
 
 /** Replays records onto a PCR that starts at zero (a reset PCR, or a fresh boot). */
-export function replayEventLog(records: readonly CelRecord[]): Buffer {
+export function replayEventLog(records: readonly CelRecord<UntrustedEvent | RunEvent>[]): Buffer {
   let value: Buffer = Buffer.alloc(32);
   for (const r of records) value = extendPcr(value, Buffer.from(r.digests[0]!.digest, 'hex'));
   return value;
@@ -73,16 +72,16 @@ export function parseEventLog(json: unknown): CelRecord[] {
     const issue = parsed.error.issues[0];
     throw new InputError('eventlog.shape', `event log is malformed at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
   }
-  return parsed.data as CelRecord[];
+  return parsed.data;
 }
 
 /**
  * Verifies the log against a PCR value that a verified quote vouches for: records numbered
  * 0, 1, 2… on the expected PCR (`eventlog.sequence`), each digest equal to the digest of its
  * content (`eventlog.content`), and the replay equal to the quoted value (`eventlog.replay`).
- * Returns the events, now verified.
+ * Returns the events, now verified and typed (run-events.ts).
  */
-export function verifyEventLog(records: readonly CelRecord[], pcr: number, quotedValue: Buffer): EventContent[] {
+export function verifyEventLog(records: readonly CelRecord[], pcr: number, quotedValue: Buffer): RunEvent[] {
   records.forEach((r, i) => {
     if (r.recnum !== i) throw new VerificationError('eventlog.sequence', `event ${i} has record number ${r.recnum}; records must be numbered 0, 1, 2, … without gaps`);
     if (r.pcr !== pcr) throw new VerificationError('eventlog.sequence', `event ${i} (${r.content.type}) is on PCR ${r.pcr}, the run used PCR ${pcr}`);
@@ -95,5 +94,5 @@ export function verifyEventLog(records: readonly CelRecord[], pcr: number, quote
   if (!replayed.equals(quotedValue)) {
     throw new VerificationError('eventlog.replay', `replaying ${records.length} events gives PCR ${pcr} = ${replayed.toString('hex')}, the TPM quoted ${quotedValue.toString('hex')}`);
   }
-  return records.map((r) => r.content);
+  return records.map((r, i) => parseRunEvent(r.content, i));
 }

@@ -11,7 +11,7 @@ import { InputError, VerificationError } from '../errors.js';
  * own chain builder checks neither dates nor CA flags (so it is not used).
  */
 
-export interface Certificate {
+export interface ParsedCertificate {
   der: Buffer;
   /** OpenSSL's view: issuer matching and signature checks. */
   node: NodeCertificate;
@@ -38,7 +38,7 @@ const MAX_PATH_LENGTH = 8;
  * Parses one DER certificate; the bytes must be exactly one certificate, nothing trailing. The
  * extensions used here are decoded now, so a malformed one is a parse error, not a later crash.
  */
-export function parseCertificateDer(der: Uint8Array, what: string): Certificate {
+export function parseCertificateDer(der: Uint8Array, what: string): ParsedCertificate {
   const bytes = Buffer.from(der);
   try {
     const node = new NodeCertificate(bytes);
@@ -65,7 +65,7 @@ export function parseCertificateDer(der: Uint8Array, what: string): Certificate 
 }
 
 /** Parses every `CERTIFICATE` block of a PEM text (a bundle file may hold several). */
-export function parseCertificatesPem(text: string, what: string): Certificate[] {
+export function parseCertificatesPem(text: string, what: string): ParsedCertificate[] {
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g) ?? [];
   if (blocks.length === 0) throw new InputError('x509.parse', `${what} holds no PEM CERTIFICATE block`);
   return blocks.map((block, i) => {
@@ -75,7 +75,7 @@ export function parseCertificatesPem(text: string, what: string): Certificate[] 
 }
 
 /** The certified public key; a key algorithm OpenSSL cannot load makes the certificate unusable here. */
-export function certificatePublicKey(cert: Certificate): KeyObject {
+export function certificatePublicKey(cert: ParsedCertificate): KeyObject {
   try {
     return cert.node.publicKey;
   } catch (err) {
@@ -84,7 +84,7 @@ export function certificatePublicKey(cert: Certificate): KeyObject {
 }
 
 /** The subject as one line, or the serial number when the subject is empty (usual for TPM EK certificates). */
-export function describeCertificate(cert: Certificate): string {
+export function describeCertificate(cert: ParsedCertificate): string {
   // Node's typings say string, but an empty subject comes back undefined.
   const subject = (cert.node.subject as string | undefined)?.replace(/\n/g, ', ');
   return subject ? `"${subject}"` : `with serial ${cert.node.serialNumber} and an empty subject`;
@@ -98,17 +98,17 @@ export function describeCertificate(cert: Certificate): string {
  * Throws VerificationError `x509.untrusted` naming the first reason a candidate was refused.
  */
 export function validateCertificatePath(
-  leaf: Certificate,
-  intermediates: readonly Certificate[],
-  anchors: readonly Certificate[],
+  leaf: ParsedCertificate,
+  intermediates: readonly ParsedCertificate[],
+  anchors: readonly ParsedCertificate[],
   at: Date,
-): Certificate[] {
+): ParsedCertificate[] {
   const refusals: string[] = [];
   const leafProblem = problemOf(leaf, at, false);
   if (leafProblem) {
     throw new VerificationError('x509.untrusted', `the signing certificate ${describeCertificate(leaf)} ${leafProblem}`);
   }
-  const search = (path: Certificate[]): Certificate[] | undefined => {
+  const search = (path: ParsedCertificate[]): ParsedCertificate[] | undefined => {
     const current = path[path.length - 1]!;
     if (anchors.some((a) => a.der.equals(current.der))) return path;
     for (const anchor of anchors) {
@@ -133,7 +133,7 @@ export function validateCertificatePath(
 }
 
 /** Whether `issuer` issued and signed `child` and may act as a CA at `at`; records why not. */
-function acceptsIssuer(child: Certificate, issuer: Certificate, at: Date, refusals: string[]): boolean {
+function acceptsIssuer(child: ParsedCertificate, issuer: ParsedCertificate, at: Date, refusals: string[]): boolean {
   let signed: boolean;
   try {
     signed = child.node.verify(certificatePublicKey(issuer));
@@ -157,7 +157,7 @@ function acceptsIssuer(child: Certificate, issuer: Certificate, at: Date, refusa
   return true;
 }
 
-function problemOf(cert: Certificate, at: Date, asIssuer: boolean): string | undefined {
+function problemOf(cert: ParsedCertificate, at: Date, asIssuer: boolean): string | undefined {
   const { notBefore, notAfter } = cert;
   if (at < notBefore || at > notAfter) {
     return `is not valid at ${at.toISOString()} (valid ${notBefore.toISOString()} to ${notAfter.toISOString()})`;
@@ -174,7 +174,7 @@ function problemOf(cert: Certificate, at: Date, asIssuer: boolean): string | und
 }
 
 /** RFC 5280 §4.2.1.9: a CA's pathLenConstraint bounds the non-self-issued intermediates below it. */
-function checkPathLengths(path: readonly Certificate[]): void {
+function checkPathLengths(path: readonly ParsedCertificate[]): void {
   for (let i = 2; i < path.length; i++) {
     const limit = path[i]!.basicConstraints?.pathLength;
     if (limit === undefined) continue;
@@ -189,7 +189,7 @@ function checkPathLengths(path: readonly Certificate[]): void {
 }
 
 /** The leaf may sign code: key usage digitalSignature, or extended key usage codeSigning. */
-export function allowsCodeSigning(cert: Certificate): boolean {
+export function allowsCodeSigning(cert: ParsedCertificate): boolean {
   if (cert.keyUsage !== undefined && (cert.keyUsage & x509.KeyUsageFlags.digitalSignature) !== 0) return true;
   return cert.extendedKeyUsage?.includes(x509.ExtendedKeyUsage.codeSigning) ?? false;
 }

@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { canonicalize } from '../../src/evidence/jcs.js';
-import { eventDigest, makeRecord, parseEventLog, replayEventLog, verifyEventLog, type CelRecord } from '../../src/evidence/event-log.js';
+import { canonicalize } from '../../src/util/jcs.js';
+import { eventDigest, makeRecord, parseEventLog, replayEventLog, verifyEventLog, type CelRecord } from '../../src/protocol/event-log.js';
 import { AicertError, VerificationError } from '../../src/errors.js';
+import type { CheckpointEvent } from '../../src/protocol/run-events.js';
 
 test('JCS sorts keys by UTF-16 code units and drops whitespace (RFC 8785 examples)', () => {
   assert.equal(canonicalize({ b: 1, a: [true, null, 'x'], c: { z: 1e21, y: 0.000001 } }), '{"a":[true,null,"x"],"b":1,"c":{"y":0.000001,"z":1e+21}}');
@@ -19,7 +20,7 @@ test('an event digest is SHA-256 of the canonical JSON of its content', () => {
 });
 
 function sampleLog(n: number): CelRecord[] {
-  return Array.from({ length: n }, (_, i) => makeRecord(i, 23, { type: i === 0 ? 'session' : 'input', index: i }));
+  return Array.from({ length: n }, (_, i) => makeRecord(i, 23, { type: 'checkpoint', index: i, sha256: 'ab'.repeat(32), bytes: i }));
 }
 
 test('a log replays to the PCR value it was extended into and verifies', () => {
@@ -27,7 +28,7 @@ test('a log replays to the PCR value it was extended into and verifies', () => {
   let pcr: Buffer = Buffer.alloc(32);
   for (const r of log) pcr = createHash('sha256').update(pcr).update(Buffer.from(r.digests[0]!.digest, 'hex')).digest();
   assert.deepEqual(replayEventLog(log), pcr);
-  assert.deepEqual(verifyEventLog(log, 23, pcr).map((e) => e.index), [0, 1, 2, 3, 4]);
+  assert.deepEqual(verifyEventLog(log, 23, pcr).map((e) => (e as CheckpointEvent).index), [0, 1, 2, 3, 4]);
 });
 
 function rejects(log: CelRecord[], quoted: Buffer, code: string): void {
@@ -51,7 +52,7 @@ test('edited, dropped, reordered and duplicated events each fail with their own 
   // Digest and content edited together still cannot match the quoted PCR.
   const forged = structuredClone(log);
   forged[1]!.content.index = 42;
-  forged[1] = makeRecord(1, 23, forged[1]!.content);
+  forged[1] = makeRecord(1, 23, forged[1]!.content as CheckpointEvent);
   rejects(forged, quoted, 'eventlog.replay');
 });
 

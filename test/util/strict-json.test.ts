@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { findDuplicateKey, parseJsonObject } from '../../../src/measure/formats/strict-json.js';
+import { findDuplicateKey, parseJsonObject } from '../../src/util/strict-json.js';
 
 const fail = (problem: string) => new Error(problem);
 const problemOf = (text: string | Buffer) => {

@@ -5,30 +5,15 @@ import { measurePath, type Manifest } from '../measure/manifest.js';
 import { measureCode } from '../measure/code.js';
 import { buildDatasetTrees, datasetCommitment, type DatasetCommitment } from '../measure/dataset/dataset-tree.js';
 import type { HashPool } from '../measure/hash-pool.js';
-import type { EventContent } from '../evidence/event-log.js';
-import type { DependencyRole } from '../cert/provenance.js';
+import type { ArtifactEvent } from './run-events.js';
 
 /**
- * What a run records about each input and output: the content of its event (extended into the
- * PCR) from which the statement's descriptors are derived. Artifacts are named by content:
- * the OMS manifest root of their files (SHA-256), never by a path or a commit id alone.
+ * Measures the inputs and outputs of a run into the events it records (run-events.ts): each is
+ * named by content, the OMS manifest root of its files (SHA-256), never by a path or commit alone.
  */
-export type ArtifactRole = DependencyRole | 'model' | 'transcript';
 
 /** Manifests longer than this are recorded by root and file count only, to bound the log. */
 export const MAX_LISTED_FILES = 10_000;
-
-export interface ArtifactEvent extends EventContent {
-  type: 'input' | 'output';
-  role: ArtifactRole;
-  name: string;
-  digest: { sha256: string; gitCommit?: string };
-  files: number;
-  bytes: number;
-  entries?: Array<{ name: string; sha256: string; size: number }>;
-  git?: { commit?: string; tree?: string; dirty: boolean };
-  records?: Array<{ path: string } & DatasetCommitment>;
-}
 
 function manifestFields(m: Manifest): Pick<ArtifactEvent, 'digest' | 'files' | 'bytes' | 'entries'> {
   return {

@@ -7,8 +7,8 @@ import {
   parseCertificateDer,
   parseCertificatesPem,
   validateCertificatePath,
-} from '../../src/cert/x509-path.js';
-import { CA_USAGE, CODE_SIGNING, issue, pem, SIGNING_USAGE, threeLevelChain, x509 } from './pki.js';
+} from '../../src/pki/x509-path.js';
+import { CA_USAGE, CODE_SIGNING, issue, pem, SIGNING_USAGE, threeLevelChain, x509 } from '../cert/pki.js';
 
 const now = new Date();
 const DAY = 86_400_000;

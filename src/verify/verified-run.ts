@@ -1,0 +1,27 @@
+import type { Statement } from '../cert/intoto.js';
+import type { ProvenancePredicate } from '../cert/provenance.js';
+import type { AkTrust } from '../evidence/ak-trust.js';
+import type { VerifiedQuote } from '../evidence/quote.js';
+import type { RunEvent } from '../protocol/run-events.js';
+import type { RunLog } from '../protocol/run-log.js';
+
+/**
+ * What a certificate that verified establishes, for the code that acts on it (`aicert audit`,
+ * reports): the run's events as the TPM vouched for them, by role, with the quotes and the
+ * attestation key's trust. Only `verifyCertificate` makes one, and only when every check passed;
+ * nothing downstream re-parses the certificate.
+ */
+export interface VerifiedRun extends RunLog {
+  /** SHA-256 of the certificate file, hex. */
+  certificateSha256: string;
+  /** The application PCR the events were replayed onto. */
+  pcr: number;
+  /** TPM Name of the attestation key, hex. */
+  akName: string;
+  akTrust: AkTrust;
+  quotes: { start: VerifiedQuote; end: VerifiedQuote };
+  /** Every event, in log order. */
+  events: RunEvent[];
+  /** The signed statement, equal to the one the verified log implies. */
+  statement: Statement<ProvenancePredicate>;
+}
