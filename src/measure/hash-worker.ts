@@ -7,11 +7,9 @@
  * in its page like the file data it receives. Misplaced, reads ran at 2.5 instead of 12 GB/s and
  * the hash lost a third of its speed (measured; docs/measure.md).
  */
-import { createHash, type Hash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
-import { DIGEST_SIZE, type HashAlgorithm } from './hash-algorithm.js';
+import { createHasher, DIGEST_SIZE } from './hash-algorithm.js';
 import type { HashTask } from './hash-pool.js';
 import { ReadBuffer } from './read-buffer.js';
 
@@ -52,25 +50,6 @@ class TaskError extends Error {
 
 function inputFailure(code: string, message: string): TaskError {
   return new TaskError({ code, message, environment: false });
-}
-
-/** The @napi-rs/blake-hash addon is loaded only by workers that are asked for BLAKE3. */
-type Blake3Module = typeof import('@napi-rs/blake-hash');
-let blake3Module: Blake3Module | undefined;
-
-interface Hasher {
-  update(data: Uint8Array): void;
-  digest(): Uint8Array;
-}
-
-function createHasher(algorithm: HashAlgorithm): Hasher {
-  if (algorithm === 'blake3') {
-    blake3Module ??= createRequire(import.meta.url)('@napi-rs/blake-hash') as Blake3Module;
-    const hasher = new blake3Module.Blake3Hasher();
-    return { update: (data) => void hasher.update(data), digest: () => hasher.digestBuffer() };
-  }
-  const hash: Hash = createHash(algorithm);
-  return { update: (data) => void hash.update(data), digest: () => hash.digest() };
 }
 
 /** Did the file move between two stats? Size and modification time are what a writer changes. */
