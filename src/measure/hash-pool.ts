@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AicertError, EnvironmentError, InputError } from '../errors.js';
 import { DIGEST_SIZE, HASH_ALGORITHMS, type HashAlgorithm } from './hash-algorithm.js';
+import type { FileVersion } from './file-version.js';
 import type { BatchRequest, TaskFailure, WorkerOptions, WorkerReply } from './hash-worker.js';
 
 export { DIGEST_SIZE, HASH_ALGORITHMS, type HashAlgorithm };
@@ -22,8 +23,11 @@ export interface HashTask {
   algorithm: HashAlgorithm;
   /** When set, the file must still have this size when it is opened, else `measure.file-changed`. */
   expectedSize?: number;
-  /** When set, the file must still have this mtime (fs.Stats.mtimeMs) when it is opened, else `measure.file-changed`. */
-  expectedMtimeMs?: number;
+  /**
+   * When set (from the listing), the file opened must be this version: the same inode, size,
+   * mtime and ctime, else `measure.file-changed`.
+   */
+  expectedVersion?: FileVersion;
 }
 
 export interface HashPoolOptions {

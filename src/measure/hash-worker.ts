@@ -7,8 +7,9 @@
  * in its page like the file data it receives. Misplaced, reads ran at 2.5 instead of 12 GB/s and
  * the hash lost a third of its speed (measured; docs/measure.md).
  */
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { sameFileVersion } from './file-version.js';
 import { createHasher, DIGEST_SIZE } from './hash-algorithm.js';
 import type { HashTask } from './hash-pool.js';
 import { ReadBuffer } from './read-buffer.js';
@@ -52,15 +53,10 @@ function inputFailure(code: string, message: string): TaskError {
   return new TaskError({ code, message, environment: false });
 }
 
-/** Did the file move between two stats? Size and modification time are what a writer changes. */
-function sameVersion(a: Stats, b: Stats): boolean {
-  return a.size === b.size && a.mtimeMs === b.mtimeMs;
-}
-
 function changedError(path: string): TaskError {
   return inputFailure(
     'measure.file-changed',
-    `${path} changed while it was being measured (its size or modification time moved); ` +
+    `${path} changed while it was being measured (its size, modification or change time, or inode moved); ` +
       'measure it again once nothing is writing to it',
   );
 }
@@ -103,8 +99,8 @@ function hashRange(
     const before = fstatSync(fd);
     if (!before.isFile()) throw inputFailure('measure.not-a-file', `${path} is not a regular file`);
     const sizeMoved = task.expectedSize !== undefined && before.size !== task.expectedSize;
-    const mtimeMoved = task.expectedMtimeMs !== undefined && before.mtimeMs !== task.expectedMtimeMs;
-    if (sizeMoved || mtimeMoved) throw changedError(path);
+    const versionMoved = task.expectedVersion !== undefined && !sameFileVersion(before, task.expectedVersion);
+    if (sizeMoved || versionMoved) throw changedError(path);
     if (end > before.size) {
       throw inputFailure(
         'measure.range-outside-file',
@@ -130,7 +126,8 @@ function hashRange(
         unreported = 0;
       }
     }
-    if (!sameVersion(before, fstatSync(fd))) throw changedError(path);
+    // ctime catches a writer that puts mtime back (utimes moves ctime); see file-version.ts.
+    if (!sameFileVersion(before, fstatSync(fd))) throw changedError(path);
     return hasher.digest();
   } finally {
     closeSync(fd);

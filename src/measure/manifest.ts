@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
+import { fileVersionOf } from './file-version.js';
 import { HashPool, HASH_ALGORITHMS, type HashAlgorithm, type HashTask } from './hash-pool.js';
 import { listModelFiles, type FileRecord } from './walker.js';
 
@@ -156,8 +157,7 @@ export async function manifestOfFiles(files: readonly FileRecord[], settings: Me
       start,
       end,
       algorithm: settings.algorithm,
-      expectedSize: file.size,
-      expectedMtimeMs: file.mtimeMs,
+      expectedVersion: fileVersionOf(file),
     }));
     const base = bytesBefore;
     const digests = await pool.hashAll(tasks, onProgress && ((done) => onProgress(base + done, total)));

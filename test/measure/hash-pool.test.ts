@@ -4,6 +4,7 @@ import { appendFileSync, closeSync, ftruncateSync, openSync, statSync, truncateS
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { AicertError } from '../../src/errors.js';
+import { fileVersionOf } from '../../src/measure/file-version.js';
 import { HashPool, type HashTask } from '../../src/measure/hash-pool.js';
 import { b3sum, opensslAsync, opensslRange, scratchDir, sha256sum, writeTree } from './helpers.js';
 
@@ -130,11 +131,14 @@ describe('HashPool failures', () => {
     await rejectsWith(pool.hash(task), 'measure.file-changed');
   });
 
-  it('a file whose mtime differs from the expected one is measure.file-changed', async () => {
+  it('a file whose version (mtime, ctime, inode, device) differs from the expected one is measure.file-changed', async () => {
     const path = join(dir, 'small');
-    const { mtimeMs } = statSync(path);
-    await pool.hash({ ...whole(path), expectedMtimeMs: mtimeMs }); // unchanged: fine
-    await rejectsWith(pool.hash({ ...whole(path), expectedMtimeMs: mtimeMs - 0.001 }), 'measure.file-changed');
+    const listed = fileVersionOf(statSync(path));
+    await pool.hash({ ...whole(path), expectedVersion: listed }); // unchanged: fine
+    for (const field of ['mtimeMs', 'ctimeMs', 'ino', 'dev'] as const) {
+      const other = { ...listed, [field]: listed[field] - 1 };
+      await rejectsWith(pool.hash({ ...whole(path), expectedVersion: other }), 'measure.file-changed');
+    }
   });
 
   /**
