@@ -1,13 +1,19 @@
 /**
- * Measurement of a training-code directory (docs/measure.md): a clean git checkout is named by its
- * commit and tree ids plus the file manifest; a dirty one by its files, flagged; a directory
- * outside git by its files. Uses the `git` CLI, read-only (GIT_OPTIONAL_LOCKS=0, so `git status`
- * does not even refresh the index).
+ * Measurement of a training-code directory (docs/measure.md). Code is named by the files hashed:
+ * the manifest. In a git work tree the result also names the HEAD commit when, and only when, the
+ * hashed files are exactly that commit's files under the directory: the same paths, and for each
+ * the blob id computed from the very bytes whose digest is in the manifest, equal to the blob id
+ * the commit's verified tree lists (git-tree.ts). Git's index, its status and its flags
+ * (assume-unchanged, skip-worktree, the untracked cache) decide nothing: a file they hide from
+ * `git status` is still hashed, and still compared.
  */
-import { execFile } from 'node:child_process';
-import { access, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { EnvironmentError, InputError } from '../errors.js';
+import { createHasher, type HashAlgorithm } from './hash-algorithm.js';
+import { GitFailed, GitMissing, runGit, splitNul } from './git-command.js';
+import { blobIdHasher, objectFormatOf, readCommitFiles, type ObjectFormat, type TreeEntry } from './git-tree.js';
 import { manifestOfFiles, measurePath, resolveMeasureOptions, withPool, type Manifest, type MeasureOptions } from './manifest.js';
 import { listNamedFiles } from './walker.js';
 
@@ -29,7 +35,12 @@ export type CodeMeasurement =
       commit?: string;
       pathInRepository: string;
       dirty: true;
-      /** What `git status --porcelain` reported, one line per path (at most 100 lines). */
+      /**
+       * How the hashed files differ from the commit's, one line per path (at most 100), in the
+       * style of `git status --porcelain`: "?? P" hashed but not in the commit, " M P" other bytes
+       * or executable bit, " D P" in the commit but not hashed, " T P" a symbolic link or
+       * submodule in the commit.
+       */
       changes: string[];
       manifest: Manifest;
     }
@@ -41,9 +52,10 @@ export type CodeMeasureOptions = Omit<MeasureOptions, 'ignoreGitPaths' | 'shardS
 const MAX_CHANGES_REPORTED = 100;
 
 /**
- * Measures the code directory `path`. In a git work tree the manifest covers the files git
- * sees — tracked ones plus untracked ones not ignored by .gitignore — so build outputs and
- * virtualenvs stay out; outside git it covers every file. `.git` is never part of it.
+ * Measures the code directory `path`. In a git work tree the manifest covers the commit's files,
+ * the files in git's index, and every other file that no `.gitignore` excludes — so build outputs
+ * and virtualenvs stay out, while `.git/info/exclude` and `core.excludesFile`, which are not part
+ * of the code, exclude nothing. Outside git it covers every file. `.git` is never part of it.
  */
 export async function measureCode(path: string, options: CodeMeasureOptions = {}): Promise<CodeMeasurement> {
   const fileOptions: MeasureOptions = { ...options, ignoreGitPaths: false, ignore: ['.git', ...(options.ignore ?? [])] };
@@ -56,37 +68,42 @@ export async function measureCode(path: string, options: CodeMeasureOptions = {}
     (out) => out.toString('utf8').trim(),
     () => undefined, // unborn branch: no commit yet
   );
-  const gitStatus = async () => splitNul(await git('status', '--porcelain=v1', '-z', '--untracked-files=all', '--', '.'));
-  const status = await gitStatus();
-  const manifest = await manifestOfGitFiles(path, fileOptions, git);
-  // The commit, the status and the hashed bytes must describe one state of the directory.
-  if ((await gitStatus()).join('\0') !== status.join('\0')) {
-    throw new InputError('measure.file-changed', `${path} changed while it was being measured; measure it again once nothing is writing to it`);
-  }
-  if (commit !== undefined && status.length === 0) {
-    const tree = (await git('rev-parse', `HEAD:${repository.prefix}`)).toString('utf8').trim();
-    return { kind: 'git', commit, tree, pathInRepository: repository.prefix.replace(/\/$/, ''), dirty: false, manifest };
+  const format = await objectFormatOf(path);
+  const committed = commit === undefined ? undefined : await readCommitFiles(repository.top, commit, repository.prefix, format);
+  const manifest = await manifestOfGitFiles(path, fileOptions, git, committed?.entries.keys() ?? [], committed?.submodules ?? []);
+  const pathInRepository = repository.prefix.replace(/\/$/, '');
+  const changes = await changesFrom(path, manifest, committed?.entries ?? new Map(), format);
+  if (commit !== undefined && committed !== undefined && changes.length === 0) {
+    return { kind: 'git', commit, tree: committed.tree, pathInRepository, dirty: false, manifest };
   }
   return {
     kind: 'git',
     ...(commit === undefined ? {} : { commit }),
-    pathInRepository: repository.prefix.replace(/\/$/, ''),
+    pathInRepository,
     dirty: true,
-    changes: status.slice(0, MAX_CHANGES_REPORTED),
+    changes: changes.slice(0, MAX_CHANGES_REPORTED),
     manifest,
   };
 }
 
-/** Files git sees under `path` (tracked, or untracked and not ignored); nested repositories' `.git` left out. */
+/**
+ * Files under `path` to measure: the commit's (`committedNames`), the index's, and the untracked
+ * ones not excluded by a `.gitignore`, plus any `.gitignore` that excludes itself (it still
+ * decides what else is left out). The `.git` of nested repositories and submodules is left out.
+ */
 async function manifestOfGitFiles(
   path: string,
   options: MeasureOptions,
   git: (...args: string[]) => Promise<Buffer>,
+  committedNames: Iterable<string>,
+  committedSubmodules: readonly string[],
 ): Promise<Manifest> {
   const staged = splitNul(await git('ls-files', '-z', '--stage', '--', '.'));
-  const untracked = splitNul(await git('ls-files', '-z', '--others', '--exclude-standard', '--', '.'));
-  const names = new Set<string>();
-  const nestedRepositories: string[] = [];
+  // Only the .gitignore files, which are part of the code, exclude; not .git/info/exclude or core.excludesFile.
+  const untracked = splitNul(await git('ls-files', '-z', '--others', '--exclude-per-directory=.gitignore', '--', '.'));
+  const ignored = splitNul(await git('ls-files', '-z', '--others', '--ignored', '--directory', '--exclude-per-directory=.gitignore', '--', '.'));
+  const names = new Set<string>(committedNames);
+  const nestedRepositories = committedSubmodules.map((name) => `${name}/.git`);
   for (const name of untracked) {
     // An untracked directory that is a repository of its own is listed once, as "dir/".
     if (name.endsWith('/')) nestedRepositories.push(`${name}.git`);
@@ -99,6 +116,7 @@ async function manifestOfGitFiles(
     names.add(name);
     if (line.startsWith('160000 ')) nestedRepositories.push(`${name}/.git`);
   }
+  for (const name of ignored) if (name === '.gitignore' || name.endsWith('/.gitignore')) names.add(name);
   const settings = resolveMeasureOptions({ ...options, ignore: [...(options.ignore ?? []), ...nestedRepositories] });
   return withPool(settings, async (pool) => {
     const files = await listNamedFiles(path, [...names], {
@@ -108,6 +126,95 @@ async function manifestOfGitFiles(
     if (files.length === 0) throw new InputError('measure.empty', `${path} holds no files to measure`);
     return manifestOfFiles(files, settings, pool);
   });
+}
+
+/**
+ * How the hashed files differ from the commit's files `committed` (empty: no commit). Each file
+ * with a committed counterpart is read once more, and that one read gives both its manifest
+ * digest, which must equal the manifest's (else the file changed under us), and its git blob id.
+ */
+async function changesFrom(
+  path: string,
+  manifest: Manifest,
+  committed: ReadonlyMap<string, TreeEntry>,
+  format: ObjectFormat,
+): Promise<string[]> {
+  const lines: Array<string | undefined> = new Array(manifest.entries.length);
+  const toRead: number[] = [];
+  manifest.entries.forEach((entry, i) => {
+    const expected = committed.get(entry.name);
+    if (expected === undefined) lines[i] = `?? ${entry.name}`;
+    else if (expected.mode === '120000' || expected.mode === '160000') lines[i] = ` T ${entry.name}`;
+    else toRead.push(i);
+  });
+  // Small files dominate code: a few reads in flight hide the latency of each open and stat.
+  let next = 0;
+  const reader = async () => {
+    const buffer = Buffer.alloc(READ_SIZE);
+    for (let i = next++; i < toRead.length; i = next++) {
+      const entry = manifest.entries[toRead[i]!]!;
+      const expected = committed.get(entry.name)!;
+      const file = await readAsBlob(join(path, ...entry.name.split('/')), manifest.hashAlgorithm, format, buffer);
+      if (file === 'symlink') {
+        lines[toRead[i]!] = ` T ${entry.name}`;
+        continue;
+      }
+      if (file.digest !== entry.digest || file.size !== entry.size) throw fileChanged(join(path, entry.name));
+      if (file.blobId !== expected.id || file.executable !== (expected.mode === '100755')) lines[toRead[i]!] = ` M ${entry.name}`;
+    }
+  };
+  await Promise.all(Array.from({ length: READS_IN_FLIGHT }, reader));
+  const hashed = new Set(manifest.entries.map((entry) => entry.name));
+  const changes = lines.filter((line): line is string => line !== undefined);
+  for (const name of committed.keys()) if (!hashed.has(name)) changes.push(` D ${name}`);
+  return changes;
+}
+
+const READS_IN_FLIGHT = 8;
+
+/** The file at `path`, read once (through `buffer`): its digest by `algorithm`, its git blob id, its executable bit. */
+async function readAsBlob(
+  path: string,
+  algorithm: HashAlgorithm,
+  format: ObjectFormat,
+  buffer: Buffer,
+): Promise<{ digest: string; size: number; blobId: string; executable: boolean } | 'symlink'> {
+  let file;
+  try {
+    // O_NOFOLLOW: a link followed by --allow-symlinks is not the regular file the commit holds.
+    file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const errno = (err as NodeJS.ErrnoException).code;
+    if (errno === 'ELOOP') return 'symlink';
+    if (errno === 'ENOENT') throw new InputError('measure.file-missing', `${path} disappeared while it was being measured`);
+    throw new InputError('measure.unreadable', `cannot read ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const stats = await file.stat();
+    if (!stats.isFile()) throw fileChanged(path);
+    const digest = createHasher(algorithm);
+    const blob = blobIdHasher(format, stats.size);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, size);
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      digest.update(chunk);
+      blob.update(chunk);
+      size += bytesRead;
+      if (size > stats.size) throw fileChanged(path);
+    }
+    if (size !== stats.size) throw fileChanged(path);
+    return { digest: Buffer.from(digest.digest()).toString('hex'), size, blobId: blob.digest('hex'), executable: (stats.mode & 0o100) !== 0 };
+  } finally {
+    await file.close();
+  }
+}
+
+const READ_SIZE = 128 * 1024;
+
+function fileChanged(path: string): InputError {
+  return new InputError('measure.file-changed', `${path} changed while it was being measured; measure it again once nothing is writing to it`);
 }
 
 async function checkDirectory(path: string): Promise<void> {
@@ -120,12 +227,16 @@ async function checkDirectory(path: string): Promise<void> {
   if (!stats.isDirectory()) throw new InputError('measure.not-a-directory', `${path} is not a directory; code is measured as a directory`);
 }
 
-/** The repository `path` lies in, or undefined outside git. Absent git is an error only inside a repository. */
-async function findRepository(path: string): Promise<{ prefix: string } | undefined> {
+/**
+ * The work tree `path` lies in: its top directory, and `path` relative to it ('' or ending in
+ * '/'); undefined outside git. Absent git is an error only inside a repository.
+ */
+async function findRepository(path: string): Promise<{ top: string; prefix: string } | undefined> {
   try {
-    const out = await runGit(path, ['rev-parse', '--is-inside-work-tree', '--show-prefix']);
-    const [inside, prefix = ''] = out.toString('utf8').split('\n');
-    return inside === 'true' ? { prefix } : undefined;
+    const out = await runGit(path, ['rev-parse', '--is-inside-work-tree']);
+    if (out.toString('utf8').trim() !== 'true') return undefined;
+    const [top = '', prefix = ''] = (await runGit(path, ['rev-parse', '--show-toplevel', '--show-prefix'])).toString('utf8').split('\n');
+    return { top, prefix };
   } catch (err) {
     if (err instanceof GitMissing) {
       if (await hasGitAncestor(path)) {
@@ -143,42 +254,4 @@ async function hasGitAncestor(path: string): Promise<boolean> {
     if (await access(join(dir, '.git')).then(() => true, () => false)) return true;
     if (dirname(dir) === dir) return false;
   }
-}
-
-class GitMissing extends Error {}
-
-class GitFailed extends EnvironmentError {
-  constructor(args: string[], readonly stderr: string) {
-    super('measure.git-failed', `git ${args.join(' ')} failed: ${stderr.trim()}`);
-  }
-}
-
-const MAX_GIT_OUTPUT = 1024 * 1024 * 1024;
-
-function runGit(cwd: string, args: string[]): Promise<Buffer> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(
-      'git',
-      args,
-      { cwd, encoding: 'buffer', maxBuffer: MAX_GIT_OUTPUT, env: { ...process.env, GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' } },
-      (err, stdout, stderr) => {
-        if (!err) return resolvePromise(stdout);
-        // `cwd` is known to be a directory, so a spawn ENOENT means git itself is missing.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new GitMissing('git is not installed'));
-        reject(new GitFailed(args, stderr.toString('utf8')));
-      },
-    );
-  });
-}
-
-function splitNul(output: Buffer): string[] {
-  if (output.length === 0) return [];
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  let text: string;
-  try {
-    text = decoder.decode(output);
-  } catch {
-    throw new InputError('measure.bad-filename', 'git lists a file name that is not valid UTF-8; OMS manifests need UTF-8 names');
-  }
-  return text.split('\0').filter((part) => part !== '');
 }
