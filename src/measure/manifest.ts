@@ -144,6 +144,11 @@ const ENTRIES_PER_CALL = 4096;
 
 /** Hashes `files` (from the walker) into a sorted manifest. */
 export async function manifestOfFiles(files: readonly FileRecord[], settings: MeasureSettings, pool: HashPool): Promise<Manifest> {
+  return manifestOfEntries(await hashEntries(files, settings, pool), settings);
+}
+
+/** Hashes `files` (from the walker) into manifest entries, in manifest order. */
+export async function hashEntries(files: readonly FileRecord[], settings: MeasureSettings, pool: HashPool): Promise<ManifestEntry[]> {
   const planned = planEntries(files, settings.shardSize);
   const total = planned.reduce((sum, { start, end }) => sum + end - start, 0);
   const entries: ManifestEntry[] = [];
@@ -164,6 +169,11 @@ export async function manifestOfFiles(files: readonly FileRecord[], settings: Me
     slice.forEach(({ name, start, end }, i) => entries.push({ name, digest: digests[i]!.toString('hex'), size: end - start }));
     bytesBefore += tasks.reduce((sum, task) => sum + task.end - task.start, 0);
   }
+  return entries;
+}
+
+/** The manifest of `entries`, digested under `settings` and already in manifest order. */
+export function manifestOfEntries(entries: ManifestEntry[], settings: MeasureSettings): Manifest {
   return {
     method: settings.shardSize === undefined ? 'files' : 'shards',
     hashAlgorithm: settings.algorithm,

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { measurePath, type Manifest } from '../measure/manifest.js';
 import { measureCode } from '../measure/code.js';
-import { buildDatasetTrees, datasetCommitment, type DatasetCommitment } from '../measure/dataset/dataset-tree.js';
+import { measureDatasetContent } from '../measure/dataset/dataset-content.js';
 import type { HashPool } from '../measure/hash-pool.js';
 import type { ArtifactEvent } from './run-events.js';
 
@@ -41,17 +41,13 @@ export async function measureCodeArtifact(path: string, pool?: HashPool): Promis
   return event;
 }
 
-const RECORD_FILE = /\.(jsonl|ndjson|csv|txt)$/i;
-
-/** A dataset: file manifest, plus Merkle roots over the records of JSONL, CSV and text files. */
+/**
+ * A dataset: file manifest, plus Merkle roots over the records of JSONL, CSV and text files. A
+ * record file's digest and roots come from one read of one descriptor (dataset-content.ts).
+ */
 export async function measureDatasetArtifact(path: string, pool?: HashPool): Promise<ArtifactEvent> {
-  const manifest = await measurePath(path, { pool });
-  const records: ArtifactEvent['records'] = [];
-  for (const entry of manifest.entries) {
-    if (!RECORD_FILE.test(entry.name === '.' ? path : entry.name)) continue;
-    const file = entry.name === '.' ? path : join(path, entry.name);
-    records.push({ path: entry.name, ...datasetCommitment(await buildDatasetTrees(file)) });
-  }
+  const { manifest, recordFiles } = await measureDatasetContent(path, { pool });
+  const records: ArtifactEvent['records'] = recordFiles.map(({ name, commitment }) => ({ path: name, ...commitment }));
   return {
     type: 'input',
     role: 'dataset',

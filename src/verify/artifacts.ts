@@ -14,16 +14,24 @@ export interface ArtifactPaths {
 
 /**
  * Re-measures each local copy given and compares its content digest with the verified event
- * log: `artifact.model` against the output, `artifact.data` against some dataset input,
- * `artifact.code` against the code input. Differences name the files that differ.
+ * log: `artifact.model` against the output, `artifact.data` against some dataset input (its
+ * record trees too), `artifact.code` against the code input. Differences name the files that
+ * differ.
  */
 export async function checkArtifacts(log: Pick<RunLog, 'inputs' | 'outputs'>, paths: ArtifactPaths): Promise<CheckResult<ArtifactCheckId>[]> {
   const artifacts = [...log.inputs, ...log.outputs];
   const results: CheckResult<ArtifactCheckId>[] = [];
   const compare = (id: ArtifactCheckId, local: ArtifactEvent, candidates: ArtifactEvent[], path: string) => {
-    const match = candidates.find((c) => c.digest.sha256 === local.digest.sha256 && sameFileNames(c, local));
-    if (match) {
-      results.push({ id, status: 'ok', reason: `${path} has the certified content (sha256 ${local.digest.sha256}, ${local.files} files)` });
+    const sameFiles = candidates.filter((c) => c.digest.sha256 === local.digest.sha256 && sameFileNames(c, local));
+    // Every input certified with these files must carry the trees they give, not only one of them.
+    const otherTrees = sameFiles.find((c) => !sameRecordTrees(c, local));
+    if (otherTrees) {
+      results.push({ id, status: 'failed', reason: `${path} has the certified files but not the certified record trees: ${describeRecordDifference(otherTrees, local)}` });
+      return;
+    }
+    if (sameFiles.length > 0) {
+      const trees = local.records?.length ? `, ${local.records.length} record trees` : '';
+      results.push({ id, status: 'ok', reason: `${path} has the certified content (sha256 ${local.digest.sha256}, ${local.files} files${trees})` });
       return;
     }
     const differing = candidates.length === 1 ? describeDifference(candidates[0]!, local) : `none of the ${candidates.length} certified ${id.slice('artifact.'.length)} inputs match`;
@@ -49,6 +57,42 @@ export async function checkArtifacts(log: Pick<RunLog, 'inputs' | 'outputs'>, pa
 function sameFileNames(certified: ArtifactEvent, local: ArtifactEvent): boolean {
   if (!certified.entries || !local.entries) return true;
   return certified.entries.length === local.entries.length && certified.entries.every((e, i) => e.name === local.entries![i]!.name);
+}
+
+/** What a record tree is compared by: everything recorded about it. */
+const RECORD_TREE_FIELDS = ['path', 'format', 'records', 'distinctRecords', 'orderRoot', 'setRoot', 'headerSha256', 'leafHash'] as const;
+type RecordTree = NonNullable<ArtifactEvent['records']>[number];
+
+/**
+ * The record trees (dataset roots) must be the ones the verifier computes from the same files:
+ * the file digests alone do not vouch for roots that were recorded beside them. The same files
+ * always give the same trees, in manifest order, so any difference (a tree missing, added, or
+ * with another root or count) is a failure.
+ */
+function sameRecordTrees(certified: ArtifactEvent, local: ArtifactEvent): boolean {
+  const want = certified.records ?? [];
+  const have = local.records ?? [];
+  return want.length === have.length && want.every((tree, i) => sameRecordTree(tree, have[i]!));
+}
+
+function sameRecordTree(a: RecordTree, b: RecordTree): boolean {
+  return RECORD_TREE_FIELDS.every((field) => a[field] === b[field]);
+}
+
+function describeRecordDifference(certified: ArtifactEvent, local: ArtifactEvent): string {
+  const want = new Map((certified.records ?? []).map((tree) => [tree.path, tree]));
+  const have = new Map((local.records ?? []).map((tree) => [tree.path, tree]));
+  const parts: string[] = [];
+  for (const [name, tree] of want) {
+    const mine = have.get(name);
+    if (!mine) parts.push(`${name}: certified with a record tree, none computed`);
+    else if (!sameRecordTree(tree, mine)) {
+      const fields = RECORD_TREE_FIELDS.filter((field) => tree[field] !== mine[field]);
+      parts.push(`${name}: ${fields.map((f) => `${f} certified ${String(tree[f])}, computed ${String(mine[f])}`).join('; ')}`);
+    }
+  }
+  for (const name of have.keys()) if (!want.has(name)) parts.push(`${name}: a record tree computed, none certified`);
+  return parts.slice(0, 5).join('; ') || 'the record trees are listed in another order';
 }
 
 /** Which files differ between the certified manifest and the local one, when both were listed. */

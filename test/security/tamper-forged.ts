@@ -13,6 +13,7 @@ import { public2b } from '../../src/tpm/public.js';
 import { eventDigest, type CelRecord } from '../../src/protocol/event-log.js';
 import type { RunEvent } from '../../src/protocol/run-events.js';
 import { buildRunStatement } from '../../src/cert/run-statement.js';
+import { buildDatasetTrees, datasetCommitment, type DatasetCommitment } from '../../src/measure/dataset/dataset-tree.js';
 import { serializeStatement } from '../../src/cert/intoto.js';
 import { akPublicFor, buildQuoteAttest, signAsTpm } from '../tpm/helpers.js';
 import { planFor, requote, type Requote } from './tpm-forger.js';
@@ -60,6 +61,11 @@ export async function forgedMutants(fx: SecurityFixtures): Promise<Mutant[]> {
   await forge('the start quote over the session nonce', good, { plan: (p) => ({ ...p, startNonce: Buffer.from(String(byType(recordsOf(good), 'session').nonce), 'hex') }) }, ['quote.binding']);
   await forge('the end quote over SHA-256(statement) without the DSSE PAE', good, { plan: (p) => ({ ...p, endNonce: createHash('sha256').update(originalPayload).digest() }) }, ['quote.binding']);
   await forge('the end quote over the commitment (as a start quote)', good, { plan: (p) => ({ ...p, endNonce: p.startNonce }) }, ['quote.binding']);
+  // Issue 16, item 2: the dataset file's digest kept, its record roots those of another file (the
+  // data without its first record, so a non-inclusion proof for that record would check).
+  const otherRoots = await rootsWithoutFirstRecord(fx);
+  const datasetTrees = (r: CelRecord[]) => r.find((x) => x.content.role === 'dataset')!.content.records as Array<Record<string, unknown>>;
+  await forge("dataset record roots of another file beside the dataset's own digest, re-quoted (verify --data)", good, { edit: (r) => void Object.assign(datasetTrees(r)[0]!, otherRoots), options: { data: [fx.data] } }, ['artifact.data']);
   const unrestricted = { ...AK_TEMPLATE, objectAttributes: AK_TEMPLATE.objectAttributes & ~TPMA_OBJECT.restricted };
   await forge('quotes by an unrestricted TPM signing key (accepted as untrusted AK)', good, { plan: (p) => ({ ...p, template: unrestricted }), options: { allowUntrustedAk: true } }, ['ak.attributes']);
 
@@ -72,6 +78,12 @@ export async function forgedMutants(fx: SecurityFixtures): Promise<Mutant[]> {
 
   for (const withChain of [false, true]) out.push(softwareForgery(fx, withChain));
   return out;
+}
+
+async function rootsWithoutFirstRecord(fx: SecurityFixtures): Promise<DatasetCommitment> {
+  const path = join(fx.work, 'dataset-without-its-first-record.jsonl');
+  await writeFile(path, (await readFile(fx.data, 'utf8')).split('\n').slice(1).join('\n'));
+  return datasetCommitment(await buildDatasetTrees(path));
 }
 
 function recordsOf(bytes: Buffer): CelRecord[] {

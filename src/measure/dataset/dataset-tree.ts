@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import type { FileVersion } from '../file-version.js';
 import { datasetRoot, type TreeKind } from './dataset-root.js';
 import { LeafList } from './leaf-list.js';
 import { leafCount, leafHash, merkleRoot } from './merkle.js';
 import { recordFormatFor, type RecordFormat } from './record-format.js';
-import { forEachRecord } from './records.js';
+import { forEachRecord, forEachRecordOf, type RecordFileInfo, type RecordReadOptions } from './records.js';
 import { sortedDistinctLeaves } from './sorted-leaves.js';
 
 /**
@@ -37,6 +39,25 @@ export async function buildDatasetTrees(path: string, options: DatasetTreeOption
   const info = await forEachRecord(path, { format, maxRecordBytes: options.maxRecordBytes }, (record) =>
     leaves.push(leafHash(record)),
   );
+  return treesOf(path, format, leaves, info);
+}
+
+/**
+ * The trees of the file open as `handle` (named `path`), from one read through that descriptor;
+ * `read.onBytes` sees the same bytes the records are split from (record-file-measurement.ts).
+ */
+export async function buildDatasetTreesOf(
+  handle: FileHandle,
+  path: string,
+  format: RecordFormat,
+  read: Pick<RecordReadOptions, 'maxRecordBytes' | 'onBytes' | 'expectedVersion'>,
+): Promise<{ trees: DatasetTrees; version: FileVersion }> {
+  const leaves = new LeafList();
+  const info = await forEachRecordOf(handle, path, { format, ...read }, (record) => leaves.push(leafHash(record)));
+  return { trees: treesOf(path, format, leaves, info), version: info.version };
+}
+
+function treesOf(path: string, format: RecordFormat, leaves: LeafList, info: RecordFileInfo): DatasetTrees {
   const orderLeaves = leaves.toBuffer();
   const setLeaves = sortedDistinctLeaves(orderLeaves);
   return {

@@ -15,7 +15,12 @@ export type { DatasetProof, InclusionProof, LeafWitness, NonInclusionProof } fro
 export { proveRecord } from './prove-record.js';
 export { verifyDatasetProof } from './verify-proof.js';
 export type { ProofVerdict } from './verify-proof.js';
-export { forEachRecord, DEFAULT_MAX_RECORD_BYTES } from './records.js';
+export { forEachRecord, forEachRecordOf, openRecordFile, RecordStream, DEFAULT_MAX_RECORD_BYTES } from './records.js';
+export type { RecordFileInfo, RecordReadOptions } from './records.js';
+export { measureOpenRecordFile, measureRecordFile } from './record-file-measurement.js';
+export type { MeasuredRecordFile, RecordFileMeasureOptions } from './record-file-measurement.js';
+export { measureDatasetContent } from './dataset-content.js';
+export type { DatasetContent } from './dataset-content.js';
 export { recordFormatFor, RECORD_FORMATS } from './record-format.js';
 export type { RecordFormat } from './record-format.js';
 export { leafHash, merkleRoot, inclusionPath, rootFromInclusionPath, EMPTY_ROOT } from './merkle.js';

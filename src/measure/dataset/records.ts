@@ -1,5 +1,7 @@
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { InputError } from '../../errors.js';
+import { fileVersionOf, sameFileVersion, type FileVersion } from '../file-version.js';
 import { CsvRowSplitter } from './csv-splitter.js';
 import { LineSplitter } from './line-splitter.js';
 import type { RecordFormat } from './record-format.js';
@@ -13,11 +15,20 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export interface RecordReadOptions {
   format: RecordFormat;
   maxRecordBytes?: number;
+  /**
+   * Sees every byte of the file, byte order mark included, in order: a second consumer of the
+   * one read, e.g. the file's digest, so that digest and records describe the same bytes.
+   */
+  onBytes?: (chunk: Buffer) => void;
+  /** The version the file had when it was listed; another one is `dataset.changed`. */
+  expectedVersion?: FileVersion;
 }
 
 export interface RecordFileInfo {
   /** The CSV header row's raw bytes (CSV only; undefined for an empty file). */
   header?: Buffer;
+  /** The version of the file that was read: the same before the first read and after the last. */
+  version: FileVersion;
 }
 
 /**
@@ -38,37 +49,96 @@ export async function forEachRecord(
   options: RecordReadOptions,
   onRecord: (record: Buffer) => void,
 ): Promise<RecordFileInfo> {
-  const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+  const handle = await openRecordFile(path);
+  try {
+    return await forEachRecordOf(handle, path, options, onRecord);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Opens a record file for reading; O_NONBLOCK so that a named pipe put in its place cannot hang the open. */
+export async function openRecordFile(path: string): Promise<FileHandle> {
+  return open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
     throw new InputError('dataset.unreadable', `cannot open dataset ${path}: ${err.code ?? err.message}`, {
       cause: err,
     });
   });
-  try {
-    const before = await handle.stat();
-    if (!before.isFile()) {
-      throw new InputError('dataset.not-a-file', `dataset ${path} is not a regular file`);
+}
+
+/**
+ * The records of the file open as `handle` (named `path` in errors), read once from its first
+ * byte to its end through that one descriptor: every byte read goes to `options.onBytes` and to
+ * the record splitter alike.
+ */
+export async function forEachRecordOf(
+  handle: FileHandle,
+  path: string,
+  options: RecordReadOptions,
+  onRecord: (record: Buffer) => void,
+): Promise<RecordFileInfo> {
+  const before = await handle.stat();
+  if (!before.isFile()) {
+    throw new InputError('dataset.not-a-file', `dataset ${path} is not a regular file`);
+  }
+  if (options.expectedVersion && !sameFileVersion(before, options.expectedVersion)) throw changedError(path);
+  const stream = new RecordStream(options.format, options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES, onRecord);
+  const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+  let position = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
+    if (bytesRead === 0) break;
+    const bytes = chunk.subarray(0, bytesRead);
+    options.onBytes?.(bytes);
+    stream.push(bytes);
+    position += bytesRead;
+  }
+  const header = stream.end();
+  // ctime and the inode as well as size and mtime: see file-version.ts.
+  if (!sameFileVersion(before, await handle.stat()) || position !== before.size) throw changedError(path);
+  return { ...(header && { header }), version: fileVersionOf(before) };
+}
+
+function changedError(path: string): InputError {
+  return new InputError('dataset.changed', `dataset ${path} changed while it was read; measure it again`);
+}
+
+/**
+ * Splits a record file's bytes, pushed in file order from its first byte, into records: drops a
+ * leading byte order mark (even one split across pushes) and applies the format's rules. A
+ * streaming consumer, so that the same bytes can feed a digest beside it.
+ */
+export class RecordStream {
+  private readonly splitter: Splitter;
+  private readonly info: { header?: Buffer } = {};
+  /** The file's first bytes while they could still be a byte order mark; undefined once settled. */
+  private leading: Buffer | undefined = Buffer.alloc(0);
+
+  constructor(format: RecordFormat, maxRecordBytes: number, onRecord: (record: Buffer) => void) {
+    this.splitter = makeSplitter(format, maxRecordBytes, onRecord, this.info);
+  }
+
+  push(chunk: Buffer): void {
+    if (this.leading === undefined) {
+      this.splitter.push(chunk);
+      return;
     }
-    const info: RecordFileInfo = {};
-    const splitter = makeSplitter(options.format, maxRecordBytes, onRecord, info);
-    const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
-    let position = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
-      if (bytesRead === 0) break;
-      let bytes = chunk.subarray(0, bytesRead);
-      if (position === 0 && bytes.subarray(0, 3).equals(UTF8_BOM)) bytes = bytes.subarray(3);
-      position += bytesRead;
-      splitter.push(bytes);
+    const start = this.leading.length === 0 ? chunk : Buffer.concat([this.leading, chunk]);
+    if (start.length < UTF8_BOM.length && UTF8_BOM.subarray(0, start.length).equals(start)) {
+      this.leading = Buffer.from(start);
+      return;
     }
-    splitter.end();
-    const after = await handle.stat();
-    if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || position !== before.size) {
-      throw new InputError('dataset.changed', `dataset ${path} changed while it was read; measure it again`);
-    }
-    return info;
-  } finally {
-    await handle.close();
+    this.leading = undefined;
+    this.splitter.push(start.subarray(0, UTF8_BOM.length).equals(UTF8_BOM) ? start.subarray(UTF8_BOM.length) : start);
+  }
+
+  /** Ends the stream; returns the CSV header row, if any. */
+  end(): Buffer | undefined {
+    // A file shorter than a byte order mark that starts like one: its bytes are content.
+    if (this.leading !== undefined && this.leading.length > 0) this.splitter.push(this.leading);
+    this.leading = undefined;
+    this.splitter.end();
+    return this.info.header;
   }
 }
 
@@ -81,7 +151,7 @@ function makeSplitter(
   format: RecordFormat,
   maxRecordBytes: number,
   onRecord: (record: Buffer) => void,
-  info: RecordFileInfo,
+  info: { header?: Buffer },
 ): Splitter {
   switch (format) {
     case 'text':
