@@ -10,8 +10,10 @@
  * we follow it. Verifiers recompute the root over the listed order, so either order verifies.
  */
 import { createHash } from 'node:crypto';
+import { basename } from 'node:path';
 import { InputError } from '../errors.js';
 import { fileVersionOf } from './file-version.js';
+import { mayReferToOtherFiles } from './formats/model-file-names.js';
 import { HashPool, HASH_ALGORITHMS, type HashAlgorithm, type HashTask } from './hash-pool.js';
 import { listModelFiles, type FileRecord } from './walker.js';
 
@@ -71,10 +73,25 @@ export interface MeasureSettings {
   onProgress: ((done: number, total: number) => void) | undefined;
 }
 
-/** Manifest of a model directory or single model file. */
+/**
+ * Manifest of a model directory or single model file. A listed model file that names other files
+ * (a safetensors index, ONNX external data) is parsed first: each file it names must be in the
+ * listing, else `measure.reference-not-measured` (formats/describe.ts).
+ */
 export async function measurePath(path: string, options: MeasureOptions = {}): Promise<Manifest> {
   const settings = resolveMeasureOptions(options);
-  return withPool(settings, async (pool) => manifestOfFiles(await listMeasuredFiles(path, settings), settings, pool));
+  return withPool(settings, async (pool) => {
+    const files = await listMeasuredFiles(path, settings);
+    await requireReferencedFilesMeasured(path, files, settings.allowSymlinks);
+    return manifestOfFiles(files, settings, pool);
+  });
+}
+
+/** The format parsers are loaded only for a listing that holds a model file naming others. */
+async function requireReferencedFilesMeasured(path: string, files: readonly FileRecord[], allowSymlinks: boolean): Promise<void> {
+  if (!files.some(({ name }) => mayReferToOtherFiles(name === '.' ? basename(path) : name))) return;
+  const describe = await import('./formats/describe.js');
+  describe.requireReferencedFilesMeasured(path, files, allowSymlinks);
 }
 
 /** The files a manifest of `path` names: listed by the OMS rules after ignores, at least one. */

@@ -3,6 +3,7 @@ import { InputError } from '../../errors.js';
 import { compareNames, DEFAULT_IGNORED_GIT_PATHS } from '../manifest.js';
 import { listModelFiles, type FileRecord } from '../walker.js';
 import { readGgufHeader } from './gguf.js';
+import { modelFormatOf, REFERENCING_FORMATS } from './model-file-names.js';
 import { totalsOf, type FileTensor, type ModelComponent, type ModelDescription, type ModelFormat, type TensorDescription } from './model-description.js';
 import { readOnnxModel } from './onnx.js';
 import { readSafetensorsHeader } from './safetensors.js';
@@ -15,17 +16,7 @@ export interface DescribeOptions {
   ignorePaths?: readonly string[];
 }
 
-const ENTRY_SUFFIXES: ReadonlyArray<[string, ModelFormat]> = [
-  ['.safetensors.index.json', 'safetensors-sharded'],
-  ['.safetensors', 'safetensors'],
-  ['.gguf', 'gguf'],
-  ['.onnx', 'onnx'],
-];
-
-/** The format a file name announces, if it is a model entry file. */
-export function modelFormatOf(name: string): ModelFormat | undefined {
-  return ENTRY_SUFFIXES.find(([suffix]) => name.endsWith(suffix))?.[1];
-}
+export { modelFormatOf };
 
 /**
  * Parses the model at `path` strictly and lists its tensors. `path` is one model file
@@ -48,17 +39,13 @@ export function requireModelFiles(path: string, description: ModelDescription | 
 
 /**
  * The model files among `files` (the walker's listing of `path`) parsed strictly, or undefined
- * when there are none. `aicert measure` runs it on the listing it hashes, so a corrupt header or
- * a missing shard is reported before anything is hashed, and datasets and code measure as before.
+ * when there are none. `aicert measure` runs it on the listing it hashes, so a corrupt header, a
+ * missing shard or a referenced file left out of the listing is reported before anything is
+ * hashed, and datasets and code measure as before.
  */
 export function describeListedFiles(path: string, files: readonly FileRecord[], allowSymlinks: boolean): ModelDescription | undefined {
-  // A single file is listed as '.'; its entry is its own name, beside it.
-  const single = files.length === 1 && files[0]!.name === '.';
-  const root = single ? dirname(resolve(path)) : resolve(path);
-  const entries = (single ? [basename(path)] : files.map(({ name }) => name))
-    .map((name) => ({ name, format: modelFormatOf(name) }))
-    .filter((e): e is { name: string; format: ModelFormat } => e.format !== undefined)
-    .sort((a, b) => compareNames(a.name, b.name));
+  const listing = listedModels(path, files);
+  const { root, entries } = listing;
   // Indexes first: the shards they list belong to them.
   const components: ModelComponent[] = [];
   const claimed = new Set<string>();
@@ -72,9 +59,64 @@ export function describeListedFiles(path: string, files: readonly FileRecord[], 
       components.push(describeEntry(root, name, format, allowSymlinks));
     }
   }
+  for (const component of components) requireMeasured(component, listing, path);
   if (components.length === 0) return undefined;
   components.sort((a, b) => compareNames(a.entry, b.entry));
   return { root, components, totals: totalsOf(components) };
+}
+
+/**
+ * Every file a listed model refers to (the shards of a safetensors index, ONNX external data)
+ * must be in the listing too, or measuring fails (`measure.reference-not-measured`): a manifest
+ * that leaves out a model's weights (an ignored path such as `.github/`, an `--ignore`, or the
+ * file beside a single model file) would let them be replaced under a valid digest or signature.
+ * Parses only the formats that refer to other files; `measurePath` runs it on every listing.
+ */
+export function requireReferencedFilesMeasured(path: string, files: readonly FileRecord[], allowSymlinks: boolean): void {
+  const listing = listedModels(path, files);
+  for (const { name, format } of listing.entries) {
+    if (REFERENCING_FORMATS.has(format)) requireMeasured(describeEntry(listing.root, name, format, allowSymlinks), listing, path);
+  }
+}
+
+interface ListedModels {
+  /** The directory that entry names are relative to. */
+  root: string;
+  /** The listing is one file, named by its own name here. */
+  single: boolean;
+  names: ReadonlySet<string>;
+  /** The model entry files, sorted by name. */
+  entries: Array<{ name: string; format: ModelFormat }>;
+}
+
+function listedModels(path: string, files: readonly FileRecord[]): ListedModels {
+  // A single file is listed as '.'; its entry is its own name, beside it.
+  const single = files.length === 1 && files[0]!.name === '.';
+  const names = single ? [basename(path)] : files.map(({ name }) => name);
+  const entries = names
+    .map((name) => ({ name, format: modelFormatOf(name) }))
+    .filter((e): e is { name: string; format: ModelFormat } => e.format !== undefined)
+    .sort((a, b) => compareNames(a.name, b.name));
+  return { root: single ? dirname(resolve(path)) : resolve(path), single, names: new Set(names), entries };
+}
+
+function requireMeasured(component: ModelComponent, listing: ListedModels, path: string): void {
+  for (const { name } of component.files) {
+    if (listing.names.has(name)) continue;
+    const why = listing.single
+      ? `${path} is measured as one file, which leaves out the files beside it; measure the directory`
+      : `it is left out of the measurement of ${path} (an ignored path: ${ignoredHint(name)}); ` +
+        'every file a model refers to must be measured';
+    throw new InputError('measure.reference-not-measured', `${component.entry} refers to ${name}, but ${why}`);
+  }
+}
+
+/** The default ignores are the likely cause when the first component names one of them. */
+function ignoredHint(name: string): string {
+  const top = name.split('/')[0]!;
+  return DEFAULT_IGNORED_GIT_PATHS.includes(top)
+    ? `${top} is one of the git paths left out by default; keep the model's files out of it`
+    : 'see the ignore paths';
 }
 
 /** Describes the model entry file `entry` (a POSIX path relative to `root`). */
