@@ -1,7 +1,8 @@
 import { VerificationError } from '../errors.js';
 import { measurePath, type Manifest } from '../measure/manifest.js';
 import type { HashPool } from '../measure/hash-pool.js';
-import { checkpointFileName, TRANSCRIPT_CHECKPOINTS } from '../protocol/transcript-layout.js';
+import { checkpointFileName, checkpointPath, TRANSCRIPT_CHECKPOINTS } from '../protocol/transcript-layout.js';
+import { measureCheckpointWeights } from '../protocol/model-tensors.js';
 import type { ArtifactEvent } from '../protocol/run-events.js';
 import type { CheckpointEvent } from '../protocol/run-events.js';
 
@@ -11,10 +12,11 @@ const CHECKPOINT_FILE = /^checkpoints\/(\d{6,})\.safetensors$/;
  * Hashes the transcript directory once and holds it against the certificate: every checkpoint
  * file must have the digest and size extended into the PCR the moment it appeared (a checkpoint
  * swapped later, even during the run, fails here), no unmeasured checkpoint may sit beside them,
- * and the whole directory (meta.json and batches.jsonl included) must be the transcript measured
- * after the run.
+ * the whole directory (meta.json and batches.jsonl included) must be the transcript measured
+ * after the run, and the last checkpoint's weights must have the digest the output model was
+ * compared with.
  */
-export async function checkTranscriptIntegrity(transcript: string, checkpoints: readonly CheckpointEvent[], measured: ArtifactEvent | undefined, pool?: HashPool): Promise<Manifest> {
+export async function checkTranscriptIntegrity(transcript: string, checkpoints: readonly CheckpointEvent[], measured: ArtifactEvent | undefined, pool: HashPool): Promise<Manifest> {
   const manifest = await measurePath(transcript, { pool });
   const files = new Map(manifest.entries.map((e) => [e.name, e]));
   for (const c of checkpoints) {
@@ -34,7 +36,25 @@ export async function checkTranscriptIntegrity(transcript: string, checkpoints: 
   if (manifest.rootDigest !== measured.digest.sha256) {
     throw new VerificationError('audit.transcript', `the transcript directory (sha256 ${manifest.rootDigest}) is not the one measured at the end of the run (${measured.digest.sha256}): ${describeChange(manifest, measured)}`);
   }
+  await checkLastWeights(transcript, checkpoints.at(-1), pool);
   return manifest;
+}
+
+/**
+ * `trainer.final` held the output model against the weights digest recorded for the last
+ * checkpoint; this holds that digest against the checkpoint file the audit replays towards, so a
+ * digest measured from other bytes than the file's (a file rewritten while it was measured)
+ * cannot tie the model to a training that never ended in it.
+ */
+async function checkLastWeights(transcript: string, last: CheckpointEvent | undefined, pool: HashPool): Promise<void> {
+  if (!last?.weights) return; // verification already failed such a certificate at trainer.final
+  const weights = await measureCheckpointWeights(checkpointPath(transcript, last.index), last.bytes, pool);
+  if (weights.sha256 !== last.weights.sha256 || weights.tensors !== last.weights.tensors) {
+    throw new VerificationError(
+      'audit.transcript',
+      `the weights of checkpoint ${last.index} (${weights.tensors} tensors, digest ${weights.sha256.slice(0, 16)}…) are not the ones the run recorded (${last.weights.tensors} tensors, ${last.weights.sha256.slice(0, 16)}…), which the output model was held against`,
+    );
+  }
 }
 
 /** The files whose name or content differs between the two manifests. */

@@ -66,6 +66,9 @@ Example:
 /** The certified model descriptors, from a certificate whose evidence checks out (AK trust is the verifier's call). */
 async function subjectOf(certificateBytes: Buffer, name: string) {
   const { report, run } = await verifyCertificate(certificateBytes, name, { trust: NO_TRUST_ANCHORS, allowUntrustedAk: true });
-  if (!run) throw new InputError('endorse.unverifiable', `the certificate does not verify (${report.checks.find((c) => c.status === 'failed')?.reason ?? report.verdict})`);
+  if (!run) {
+    const failed = report.checks.find((c) => c.status === 'failed');
+    throw new InputError('endorse.unverifiable', `the certificate does not verify (${failed ? `${failed.id}: ${failed.reason}` : report.verdict}); a certificate that does not verify is not endorsed`);
+  }
   return run.statement.subject;
 }

@@ -59,6 +59,22 @@ const datasetRecordsSchema = z.strictObject({
   leafHash: z.literal('sha256(0x00 || record)'),
 });
 
+/** More tensors than this and a model output's tensors are not listed (docs/certificate.md). */
+export const MAX_LISTED_TENSORS = 100_000;
+
+/**
+ * A tensor of a protocol trainer's output model: the file holding it (relative to the output),
+ * its name, dtype and shape as the safetensors header gives them, and the SHA-256 of its bytes.
+ */
+export const modelTensorSchema = z.strictObject({
+  file: text,
+  name: text,
+  dtype: z.string().max(32),
+  shape: z.array(count).max(64),
+  sha256: sha256Hex,
+});
+export type ModelTensor = z.infer<typeof modelTensorSchema>;
+
 /**
  * An input or output, named by content: the OMS manifest root of its files (SHA-256), never by
  * a path or a commit id alone (protocol/artifacts.ts measures them).
@@ -73,6 +89,8 @@ export const artifactEventSchema = z.strictObject({
   entries: z.array(z.strictObject({ name: text, sha256: sha256Hex, size: count })).optional(),
   git: z.strictObject({ commit: z.string().regex(/^[0-9a-f]{40,64}$/).optional(), tree: z.string().regex(/^[0-9a-f]{40,64}$/).optional(), dirty: z.boolean() }).optional(),
   records: z.array(datasetRecordsSchema).optional(),
+  /** The model output of a trainer run: every tensor of its safetensors files (protocol/model-tensors.ts). */
+  tensors: z.array(modelTensorSchema).max(MAX_LISTED_TENSORS).optional(),
 });
 
 export const commandEventSchema = z.strictObject({
@@ -95,6 +113,12 @@ export const checkpointEventSchema = z.strictObject({
   index: count,
   sha256: sha256Hex,
   bytes: count,
+  /**
+   * The checkpoint's weights (tensors not under "optimizer/"): how many, and the digest of the set
+   * (protocol/model-tensors.ts, tensorSetDigest). Absent in certificates made before aicert
+   * recorded it; such a run fails `trainer.final`.
+   */
+  weights: z.strictObject({ tensors: count, sha256: sha256Hex }).optional(),
 });
 
 export const exitEventSchema = z.strictObject({

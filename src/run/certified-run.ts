@@ -21,8 +21,9 @@ import { AttestedSession } from './attested-session.js';
 import { lockTpm } from './tpm-lock.js';
 import { executeCommand, type CommandOutcome } from './execute.js';
 import { measureCodeArtifact, measureConfigArtifact, measureDatasetArtifact, measureModelArtifact, measureTranscriptArtifact } from '../protocol/artifacts.js';
-import type { ArtifactEvent, CommandEvent, CommitmentEvent, EnvironmentEvent, ExitEvent, SessionEvent } from '../protocol/run-events.js';
+import type { ArtifactEvent, CheckpointEvent, CommandEvent, CommitmentEvent, EnvironmentEvent, ExitEvent, SessionEvent } from '../protocol/run-events.js';
 import { CheckpointWatcher } from './checkpoint-watcher.js';
+import { finalModelProblem, measureModelTensors } from '../protocol/model-tensors.js';
 import { TRANSCRIPT_CHECKPOINTS } from '../protocol/transcript-layout.js';
 import { TRAINER_PROTOCOL, trainerSeed, type TrainerCommitment } from '../protocol/trainer-commitment.js';
 import type { PcrAttestation } from '../tpm/attest-pcrs.js';
@@ -98,11 +99,14 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     const startQuote = await session.quote(eventDigest(commitment));
 
     o.log(`running: ${o.command.join(' ')}`);
-    const watcher = trainer && new CheckpointWatcher(join(o.trainer!.transcript, TRANSCRIPT_CHECKPOINTS), pool, (event) => session.extend(event));
+    const checkpoints: CheckpointEvent[] = [];
+    const watcher = trainer && new CheckpointWatcher(join(o.trainer!.transcript, TRANSCRIPT_CHECKPOINTS), pool, (event) => {
+      checkpoints.push(event);
+      return session.extend(event);
+    });
     watcher?.start();
     const outcome = await executeCommand(o.command, { ...process.env, ...trainer?.environment });
-    const checkpoints = await watcher?.finish();
-    if (watcher) o.log(`${checkpoints} checkpoints measured as they were written`);
+    if (watcher) o.log(`${await watcher.finish()} checkpoints measured as they were written`);
     const success = outcome.exitCode === 0 && outcome.signal === null;
     await session.extend({
       type: 'exit',
@@ -116,7 +120,9 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
 
     if (existsSync(o.output)) {
       o.log(`measuring the outputs in ${o.output}`);
-      await session.extend(await measureModelArtifact(o.output, 'model', 'output', pool));
+      const model = await measureModelArtifact(o.output, 'model', 'output', pool);
+      if (trainer) await recordFinalModel(model, checkpoints, o, pool);
+      await session.extend(model);
     } else if (success) {
       throw new InputError('run.no-output', `the command succeeded but wrote nothing to ${o.output}`);
     }
@@ -243,6 +249,19 @@ async function commitTrainer(tpm: Tpm, t: TrainerOptions, data: string[], inputs
     AICERT_DATASET: dataset,
   };
   return { commitment, environment };
+}
+
+/**
+ * A trainer run's model output also lists its tensors, so that a verifier can hold it against
+ * the last checkpoint's weights (`trainer.final`). When it cannot be compared, or differs, the
+ * certificate is still written (it records what happened) but will not verify: say so now.
+ */
+async function recordFinalModel(model: ArtifactEvent, checkpoints: CheckpointEvent[], o: RunOptions, pool: HashPool): Promise<void> {
+  const measured = await measureModelTensors(o.output, pool);
+  if ('tensors' in measured) model.tensors = measured.tensors;
+  else o.log(`WARNING: ${measured.unavailable}`);
+  const problem = finalModelProblem(checkpoints, [model]);
+  if (problem) o.log(`WARNING: ${problem}; \`aicert verify\` will refuse this certificate at trainer.final`);
 }
 
 function quoteJson(phase: 'start' | 'end', q: PcrAttestation): CertificateQuote {

@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InputError } from '../errors.js';
 import type { HashPool } from '../measure/hash-pool.js';
+import { measureCheckpointWeights } from '../protocol/model-tensors.js';
 import { checkpointFileName } from '../protocol/transcript-layout.js';
 import type { CheckpointEvent } from '../protocol/run-events.js';
 
@@ -11,7 +13,9 @@ const POLL_MS = 100;
  * Watches a transcript's checkpoint directory while the trainer runs and reports each
  * checkpoint, in index order, as soon as its file appears (trainers rename complete files into
  * place). Reporting extends its digest into the PCR, so a checkpoint swapped later no longer
- * matches. `finish()` reports the checkpoints still unseen after the trainer exited.
+ * matches. Each report also carries the digest of the checkpoint's weights (the tensors the final
+ * model must equal, `trainer.final`). `finish()` reports the checkpoints still unseen after the
+ * trainer exited.
  */
 export class CheckpointWatcher {
   private next = 0;
@@ -47,9 +51,23 @@ export class CheckpointWatcher {
       const path = join(this.dir, checkpointFileName(this.next));
       if (!existsSync(path)) return;
       const { size } = await stat(path);
-      const sha256 = (await this.pool.hash({ path, start: 0, end: size, algorithm: 'sha256' })).toString('hex');
-      await this.report({ type: 'checkpoint', index: this.next, sha256, bytes: size });
+      const sha256 = (await this.pool.hash({ path, start: 0, end: size, algorithm: 'sha256', expectedSize: size })).toString('hex');
+      const weights = await this.measureWeights(path, size);
+      await this.report({ type: 'checkpoint', index: this.next, sha256, bytes: size, weights });
       this.next++;
+    }
+  }
+
+  /**
+   * The digest of the checkpoint's weights, which `trainer.final` compares with the output model.
+   * A checkpoint that is not strict safetensors could never be audited: the run is refused.
+   */
+  private async measureWeights(path: string, size: number): Promise<CheckpointEvent['weights']> {
+    try {
+      return await measureCheckpointWeights(path, size, this.pool);
+    } catch (err) {
+      if (!(err instanceof InputError) || err.code === 'measure.file-changed') throw err;
+      throw new InputError('run.checkpoint-format', `checkpoint ${this.next} is not a checkpoint the audit can read: ${err.message} (docs/trainer-protocol.md: checkpoints are safetensors files)`, { cause: err });
     }
   }
 }

@@ -4,6 +4,7 @@ import { InputError } from '../errors.js';
 import { readSafetensorsHeader } from '../measure/formats/safetensors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { encodeF32Safetensors } from './safetensors-writer.js';
+import { OPTIMIZER_PREFIX } from '../protocol/model-tensors.js';
 
 /**
  * A checkpoint of a protocol trainer: named F32 tensors, the model's weights plus, under names
@@ -19,7 +20,8 @@ export interface Tensor {
 
 export type Checkpoint = Map<string, Tensor>;
 
-export const OPTIMIZER_PREFIX = 'optimizer/';
+/** Defined with the run's contract: `aicert run` and `aicert verify` tell weights from optimizer state by it too. */
+export { OPTIMIZER_PREFIX };
 
 /** The SDK reads whole checkpoints into memory; refuse absurd sizes before reading. */
 export const MAX_CHECKPOINT_BYTES = 1024 * 1024 * 1024;

@@ -21,6 +21,7 @@ export const VERIFY_CHECKS = [
   'trainer.commitment',
   'statement.eventlog',
   'run.exit',
+  'trainer.final',
   'policy',
   'policy.ak',
   'policy.pcr',

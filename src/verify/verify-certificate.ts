@@ -13,6 +13,7 @@ import { eventDigest, replayEventLog, verifyEventLog, type CelRecord } from '../
 import { BOOT_PCRS, type ArtifactEvent, type ExitEvent, type RunEvent } from '../protocol/run-events.js';
 import { checkRunOrder, readRunLog, type RunLog } from '../protocol/run-log.js';
 import { trainerSeed, type TrainerCommitment } from '../protocol/trainer-commitment.js';
+import { finalModelProblem } from '../protocol/model-tensors.js';
 import { TPM_ALG } from '../tpm/constants.js';
 import { objectName, parsePublic2b, type PublicArea } from '../tpm/public.js';
 import { decodeBase64Strict } from '../util/base64.js';
@@ -86,6 +87,7 @@ export async function verifyCertificate(bytes: Uint8Array, name: string, o: Veri
     const verifiedRecords = records.map((r, i) => ({ ...r, content: events[i]! }));
     await list.step('statement.eventlog', () => checkStatementMatchesLog(statementBytes, verifiedRecords), () => 'the statement is exactly the one the verified event log implies');
     await list.step('run.exit', () => checkExit(log.exit), () => 'the training command exited with status 0');
+    if (trainer) await list.step('trainer.final', () => checkTrainerFinal(log), () => `the output model's tensors are exactly the weights of the last checkpoint (${log.checkpoints.at(-1)!.index}), the end of the training the audit replays`);
 
     if (o.policy) list.absorb(checkPolicy(o.policy, { pcr: tpm.pcr, quotedPcrs: end.pcrs.get(TPM_ALG.SHA256)!, inputs: log.inputs, akTrust: trust }));
     else list.skipped('policy', 'no --policy given: boot PCRs and allowed inputs are not checked');
@@ -234,6 +236,17 @@ function checkTrainerCommitment(trainer: TrainerCommitment, { inputs, checkpoint
   checkpoints.forEach((c, i) => {
     if (c.index !== i) throw new VerificationError('trainer.commitment', `checkpoint event ${i} has index ${c.index}; checkpoints must be numbered 0, 1, 2…`);
   });
+}
+
+/**
+ * The shipped model is the training's last state: the output model's per-tensor digests must make
+ * up exactly the weights digest recorded for the last checkpoint (names, dtypes, shapes, bytes).
+ * Anything that prevents the comparison fails: the audit vouches for that checkpoint, not for
+ * whatever else the command wrote.
+ */
+function checkTrainerFinal({ checkpoints, outputs }: RunLog): void {
+  const problem = finalModelProblem(checkpoints, outputs);
+  if (problem) throw new VerificationError('trainer.final', problem);
 }
 
 function checkStatementMatchesLog(statementBytes: Buffer, records: readonly CelRecord<RunEvent>[]): void {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { startSimulator, type Simulator } from '../../src/tpm/simulator.js';
 import { enrollWithNewCa } from '../fixtures/enrolled-ak.js';
 import { certifiedRun, type RunOptions } from '../../src/run/certified-run.js';
+import { TRIVIAL_TRAINER } from '../fixtures/trivial-trainer.js';
 
 /** Certificate files made by real runs, as bytes. */
 export interface RealCertificates {
@@ -19,12 +20,6 @@ export interface RealCertificates {
 const TRAIN =
   "const fs=require('fs'),c=require('crypto');const [d,o]=process.argv.slice(1);fs.mkdirSync(o,{recursive:true});" +
   "fs.writeFileSync(o+'/weights.bin',c.createHash('sha256').update('w').update(fs.readFileSync(d)).digest());";
-
-/** A trivial protocol trainer: two checkpoint files, where the trainer protocol says, then the model. */
-const CHECKPOINTING_TRAIN =
-  "const fs=require('fs'),p=require('path');const d=p.join(process.env.AICERT_TRANSCRIPT,'checkpoints');" +
-  "for(const i of [0,1])fs.writeFileSync(p.join(d,String(i).padStart(6,'0')+'.safetensors'),'checkpoint '+i);" +
-  "fs.mkdirSync(process.argv[1],{recursive:true});fs.writeFileSync(process.argv[1]+'/weights.bin','checkpoint 1');";
 
 /**
  * Makes real certificates on a throw-away swtpm whose AK is enrolled with a throw-away aicert
@@ -66,7 +61,7 @@ export async function makeRealCertificates(): Promise<RealCertificates> {
     const trainer = { transcript: join(work, 'trainer', 'transcript'), checkpointEvery: 10, holdoutFraction: 0.1, dataset: data };
     return {
       success: await run('success', [process.execPath, '-e', TRAIN, data, join(work, 'success', 'model')], false),
-      trainer: await run('trainer', [process.execPath, '-e', CHECKPOINTING_TRAIN, join(work, 'trainer', 'model')], false, trainer),
+      trainer: await run('trainer', [process.execPath, '-e', TRIVIAL_TRAINER, join(work, 'trainer', 'model')], false, trainer),
       failureWithoutOutput: await run('failure', [process.execPath, '-e', 'process.exit(3)'], true),
     };
   } finally {

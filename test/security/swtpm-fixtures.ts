@@ -18,17 +18,12 @@ import { certifiedRun, type RunOptions, type TrainerOptions } from '../../src/ru
 import { parseCertificateDer } from '../../src/pki/x509-path.js';
 import { loadTrustAnchors, AK_NAME_URI_PREFIX, type TrustAnchors } from '../../src/evidence/ak-trust.js';
 import { CA_USAGE, issue, x509, type Issued } from '../cert/pki.js';
+import { TRIVIAL_TRAINER } from '../fixtures/trivial-trainer.js';
 
 /** A toy training program: the "model" is a digest of the data (so runs on equal data agree). */
 export const TRAIN =
   "const fs=require('fs'),c=require('crypto');const [d,o]=process.argv.slice(1);fs.mkdirSync(o,{recursive:true});" +
   "fs.writeFileSync(o+'/weights.bin',c.createHash('sha256').update(fs.readFileSync(d)).digest());fs.writeFileSync(o+'/config.json','{\"layers\":1}');";
-
-/** A toy protocol trainer: two checkpoints in the transcript, then the model. */
-const TRAINER =
-  "const fs=require('fs'),p=require('path');const o=process.argv[1];const t=process.env.AICERT_TRANSCRIPT;" +
-  "for(const i of [0,1]){const f=p.join(t,'checkpoints',String(i).padStart(6,'0')+'.safetensors');fs.writeFileSync(f+'.tmp','w'+i+process.env.AICERT_SEED);fs.renameSync(f+'.tmp',f);}" +
-  "fs.mkdirSync(o,{recursive:true});fs.writeFileSync(o+'/weights.bin','trained from '+process.env.AICERT_SEED);";
 
 export interface CertifiedFile {
   path: string;
@@ -124,7 +119,7 @@ export async function makeSecurityFixtures(): Promise<SecurityFixtures> {
     const foreign = await run('foreign', { on: 'B' });
     const trainerOutput = join(work, 'runs', 'trainer', 'model');
     const trainerOptions: TrainerOptions = { transcript: `${trainerOutput}.transcript`, checkpointEvery: 1, holdoutFraction: 0.1, dataset: data };
-    const trainer = await run('trainer', { trainer: trainerOptions, command: [process.execPath, '-e', TRAINER, trainerOutput] });
+    const trainer = await run('trainer', { trainer: trainerOptions, command: [process.execPath, '-e', TRIVIAL_TRAINER, trainerOutput] });
 
     const forger = await forgerChains(simA, await readFile(join(caA, 'ca.pem'), 'utf8'));
     return {
