@@ -31,6 +31,9 @@ const replaySchema = z.strictObject({
   distance: real.nonnegative().optional(),
   /** ‖W′ − W_i‖₂: the update the replay made. */
   replayedUpdate: real.nonnegative().optional(),
+  /** The same two distances for the optimizer state (tensors under "optimizer/"), measured apart. */
+  optimizerDistance: real.nonnegative().optional(),
+  optimizerReplayedUpdate: real.nonnegative().optional(),
   reason: z.string(),
 });
 
@@ -55,6 +58,8 @@ export const segmentReportSchema = z.strictObject({
   chosenBy: z.enum(['top-q', 'random']),
   /** ‖W_{i+1} − W_i‖₂ over weights, from the transcript. */
   updateNorm: real.nonnegative(),
+  /** ‖O_{i+1} − O_i‖₂ over the optimizer state; the top-Q ranking weighs both (update-norms.ts). */
+  optimizerUpdateNorm: real.nonnegative().optional(),
   replay: replaySchema.optional(),
   memorization: memorizationSchema.optional(),
 });

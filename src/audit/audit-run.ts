@@ -24,8 +24,8 @@ import { selectSegments, type SelectedSegment } from './segment-selection.js';
 import { TrainerClient } from './trainer-client.js';
 import type { RunTrainer } from './trainer-invocation.js';
 import { checkTranscriptIntegrity } from './transcript-integrity.js';
-import { segmentUpdateNorms } from './update-norms.js';
-import { weightDistance } from './weight-distance.js';
+import { rankingScores, segmentUpdateNorms } from './update-norms.js';
+import { stateDistance, type StateDistance } from './state-distance.js';
 
 export interface AuditOptions {
   certificate: Uint8Array;
@@ -113,6 +113,8 @@ class Audit {
   private memorization: CombinedMemorization | undefined;
   private trainer: TrainerClient | undefined;
   private meta: TranscriptMeta | undefined;
+  /** Every segment's update, weights and optimizer state apart. */
+  private norms: StateDistance[] = [];
 
   private constructor(
     private readonly o: AuditOptions,
@@ -162,8 +164,8 @@ class Audit {
       heldOut: order.heldOut.length,
       hyperparameters: meta.hyperparameters,
     };
-    const run = { seed: c.seed, transcript: this.transcript, checkpointEvery: c.checkpointEvery, holdoutFraction: c.holdoutFraction, dataset: recordFile };
-    this.trainer = new TrainerClient(run, this.o.runTrainer, this.work, (i) => segmentSteps(meta, i).length);
+    const run = { seed: c.seed, checkpointEvery: c.checkpointEvery, holdoutFraction: c.holdoutFraction, dataset: recordFile };
+    this.trainer = new TrainerClient(run, this.o.runTrainer, this.work, this.transcript, meta);
     return this.trainer;
   }
 
@@ -173,17 +175,18 @@ class Audit {
     const digest = sha256(await readFile(path));
     const claimed = evidence.checkpoints[0]!;
     if (digest === claimed.sha256) return;
-    const distance = weightDistance(await readCheckpointFile(path), await readCheckpointFile(checkpointPath(this.transcript, 0)), 'init mode\'s W0 and checkpoint 0');
-    throw new VerificationError('audit.init', `checkpoint 0 (sha256 ${claimed.sha256}) is not the W0 that init mode derives from s (sha256 ${digest}; ‖ΔW‖₂ = ${distance.toPrecision(3)}): the initialization was not derived from the committed seed`);
+    const distance = stateDistance(await readCheckpointFile(path), await readCheckpointFile(checkpointPath(this.transcript, 0)), 'init mode\'s W0 and checkpoint 0');
+    throw new VerificationError('audit.init', `checkpoint 0 (sha256 ${claimed.sha256}) is not the W0 that init mode derives from s (sha256 ${digest}; ‖ΔW‖₂ = ${distance.weights.toPrecision(3)}, ‖ΔO‖₂ = ${distance.optimizer.toPrecision(3)} for the optimizer state): the initialization was not derived from the committed seed`);
   }
 
   async selectSegments(meta: TranscriptMeta, evidence: TrainerRun): Promise<SelectedSegment[]> {
     this.log(`ranking ${evidence.checkpoints.length - 1} segments by update norm`);
     const norms = await segmentUpdateNorms(this.transcript, evidence.checkpoints.length);
-    const selected = selectSegments(norms, this.o.topQ, this.o.random, this.o.auditSeed);
+    this.norms = norms;
+    const selected = selectSegments(rankingScores(norms), this.o.topQ, this.o.random, this.o.auditSeed);
     this.segments = selected.map(({ index, chosenBy }) => {
       const steps = segmentSteps(meta, index);
-      return { index, chosenBy, firstStep: steps[0] ?? 0, steps: steps.length, updateNorm: norms[index]! };
+      return { index, chosenBy, firstStep: steps[0] ?? 0, steps: steps.length, updateNorm: norms[index]!.weights, optimizerUpdateNorm: norms[index]!.optimizer };
     });
     return selected;
   }
@@ -205,7 +208,7 @@ class Audit {
     const order = [...selected].sort((a, b) => Number(a.chosenBy === 'top-q') - Number(b.chosenBy === 'top-q'));
     const segments = order.slice(0, CALIBRATION_SEGMENTS).map((s) => s.index);
     this.log(`calibrating the tolerance on segments ${segments.join(', ')}`);
-    const result = await calibrate(segments, this.transcript, this.o.auditSeed, this.work, (i, transcript) => trainer.replay(i, transcript));
+    const result = await calibrate(segments, this.transcript, this.o.auditSeed, (i, start) => trainer.replay(i, start));
     this.calibration = { ...result, margin: CALIBRATION_MARGIN, maxDelta: MAX_CALIBRATED_DELTA };
     return { mode: 'relative', delta: result.delta };
   }
@@ -225,7 +228,7 @@ class Audit {
         const path = await trainer.replay(i);
         const digestEqual = sha256(await readFile(path)) === evidence.checkpoints[i + 1]!.sha256;
         const [before, claimed, replayed] = await Promise.all([readCheckpointFile(checkpointPath(this.transcript, i)), readCheckpointFile(checkpointPath(this.transcript, i + 1)), readCheckpointFile(path)]);
-        segment.replay = judgeReplay(tolerance, digestEqual, { before, claimed, replayed }, segment.updateNorm);
+        segment.replay = judgeReplay(tolerance, digestEqual, { before, claimed, replayed }, this.norms[i]!);
       } catch (err) {
         if (!(err instanceof AicertError) || err instanceof EnvironmentError || err instanceof UsageError) throw err;
         segment.replay = { accepted: false, digestEqual: false, reason: err.message };
@@ -256,8 +259,8 @@ class Audit {
       if (sample.members.length === 0) continue;
       this.log(`memorization test on segment ${segment.index}`);
       const records = [...sample.members, ...sample.heldOut];
-      const before = await trainer.loss(checkpointPath(this.transcript, segment.index), records);
-      const after = await trainer.loss(checkpointPath(this.transcript, segment.index + 1), records);
+      const before = await trainer.loss(segment.index, records);
+      const after = await trainer.loss(segment.index + 1, records);
       segment.memorization = memorizationTest(sample, before, after);
       results.push(segment.memorization);
     }

@@ -1,9 +1,7 @@
-import { mkdir, symlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import { VerificationError } from '../errors.js';
-import { readCheckpointFile, writeCheckpointFile, SeedStream, type Checkpoint } from '../trainer/index.js';
-import { checkpointPath, TRANSCRIPT_BATCHES, TRANSCRIPT_CHECKPOINTS, TRANSCRIPT_META } from '../protocol/transcript-layout.js';
-import { weightDistance } from './weight-distance.js';
+import { readCheckpointFile, SeedStream, type Checkpoint } from '../trainer/index.js';
+import { checkpointPath } from '../protocol/transcript-layout.js';
+import { stateDistance, STATE_PARTS } from './state-distance.js';
 
 /**
  * `--tolerance calibrated`: measure how far an honest replay wanders on this verifier's setup,
@@ -13,9 +11,9 @@ import { weightDistance } from './weight-distance.js';
  * replays agree bit for bit) and yet the prover's machine (another backend, another BLAS) may
  * legitimately differ. What differs between floating-point stacks is rounding, and how much
  * training amplifies a rounding difference over k steps is measurable: replay the segment once
- * from W_i and once from W_i with the last mantissa bit of every value flipped at random (a
- * one-ulp perturbation, drawn from the audit seed), and take
- *     ratio = ‖W′ − W̃′‖₂ / ‖W′ − W_i‖₂.
+ * from S_i and once from S_i with the last mantissa bit of every value (weights and optimizer
+ * state) flipped at random (a one-ulp perturbation, drawn from the audit seed), and take
+ *     ratio = ‖S′ − S̃′‖₂ / ‖S′ − S_i‖₂, for the weights and the optimizer state apart, the larger.
  * δ = margin × the largest ratio over a few segments. The trainer is the prover's code and could
  * answer calibration replays with noise to inflate δ, so δ is capped: above MAX_CALIBRATED_DELTA
  * a replay no longer shows that the claimed update was computed, and the audit fails instead.
@@ -24,8 +22,8 @@ export const CALIBRATION_SEGMENTS = 3;
 export const CALIBRATION_MARGIN = 10;
 export const MAX_CALIBRATED_DELTA = 0.01;
 
-/** Replays segment i (from the audited transcript, or from `transcript`) and returns the output checkpoint's path. */
-export type ReplaySegment = (segment: number, transcript?: string) => Promise<string>;
+/** Replays segment i from checkpoint i of the audited transcript, or from `start` in its place, and returns the output checkpoint's path. */
+export type ReplaySegment = (segment: number, start?: Checkpoint) => Promise<string>;
 
 export interface CalibrationResult {
   segments: number[];
@@ -33,15 +31,16 @@ export interface CalibrationResult {
   delta: number;
 }
 
-export async function calibrate(segments: readonly number[], transcript: string, auditSeed: Buffer, work: string, replay: ReplaySegment): Promise<CalibrationResult> {
+export async function calibrate(segments: readonly number[], transcript: string, auditSeed: Buffer, replay: ReplaySegment): Promise<CalibrationResult> {
   const ratios: number[] = [];
   for (const i of segments) {
     const start = await readCheckpointFile(checkpointPath(transcript, i));
     const replayed = await readCheckpointFile(await replay(i));
-    const perturbed = await perturbedTranscript(transcript, i, roundingPerturbation(start, new SeedStream(auditSeed, `aicert/audit/calibration/${i}`)), join(work, `calibration-${i}`));
-    const wandered = await readCheckpointFile(await replay(i, perturbed));
-    const update = weightDistance(replayed, start, `segment ${i}'s replay and its start`);
-    ratios.push(update > 0 ? weightDistance(replayed, wandered, `segment ${i}'s replays from W_i and from a perturbed W_i`) / update : 0);
+    const wandered = await readCheckpointFile(await replay(i, roundingPerturbation(start, new SeedStream(auditSeed, `aicert/audit/calibration/${i}`))));
+    // Weights and optimizer state apart, as replays are judged (replay-acceptance.ts): the larger ratio counts.
+    const update = stateDistance(replayed, start, `segment ${i}'s replay and its start`);
+    const wander = stateDistance(replayed, wandered, `segment ${i}'s replays from S_i and from a perturbed S_i`);
+    ratios.push(Math.max(...STATE_PARTS.map((part) => (update[part] > 0 ? wander[part] / update[part] : 0))));
   }
   const delta = CALIBRATION_MARGIN * Math.max(0, ...ratios);
   if (delta > MAX_CALIBRATED_DELTA) {
@@ -64,15 +63,4 @@ export function roundingPerturbation(checkpoint: Checkpoint, stream: SeedStream)
     out.set(name, { dtype: 'F32', shape: [...tensor.shape], data });
   }
   return out;
-}
-
-/**
- * A transcript a replay of segment i can run from: the audited meta.json and batches.jsonl (linked,
- * not copied: batch logs can be large) and the perturbed checkpoint i.
- */
-async function perturbedTranscript(transcript: string, segment: number, start: Checkpoint, dir: string): Promise<string> {
-  await mkdir(join(dir, TRANSCRIPT_CHECKPOINTS), { recursive: true });
-  for (const file of [TRANSCRIPT_META, TRANSCRIPT_BATCHES]) await symlink(join(transcript, file), join(dir, file));
-  await writeCheckpointFile(checkpointPath(dir, segment), start);
-  return dir;
 }

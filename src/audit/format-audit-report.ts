@@ -7,8 +7,8 @@ export function formatAuditReport(r: AuditReport): string {
   for (const c of r.checks) lines.push(`  ${mark[c.status]}  ${c.id.padEnd(20)} ${c.reason}`);
   if (r.segments.length > 0) {
     const total = r.run ? ` of ${r.run.segments}` : '';
-    lines.push('', `segments audited: ${r.segments.length}${total} (top-${r.parameters.topQ} by update norm, then drawn with the audit seed)`);
-    lines.push(row(['segment', 'steps', 'chosen', '‖ΔW‖₂', 'replay', 'AUC', 'p']));
+    lines.push('', `segments audited: ${r.segments.length}${total} (top-${r.parameters.topQ} by update of weights or optimizer state, then drawn with the audit seed)`);
+    lines.push(row(['segment', 'steps', 'chosen', '‖ΔW‖₂', 'replay', 'AUC', 'p', '‖ΔO‖₂ (optimizer)']));
     for (const s of r.segments) lines.push(row(segmentCells(s)));
   }
   if (r.calibration) {
@@ -38,10 +38,10 @@ export function formatAuditReport(r: AuditReport): string {
 function segmentCells(s: SegmentReport): string[] {
   const replay = !s.replay ? '-' : s.replay.digestEqual ? 'same digest' : s.replay.accepted ? 'within δ' : 'NOT REPRODUCED';
   const m = s.memorization;
-  return [String(s.index), `${s.firstStep}-${s.firstStep + s.steps - 1}`, s.chosenBy, s.updateNorm.toPrecision(3), replay, m ? m.auc.toFixed(3) : '-', m ? sci(m.p) : '-'];
+  return [String(s.index), `${s.firstStep}-${s.firstStep + s.steps - 1}`, s.chosenBy, s.updateNorm.toPrecision(3), replay, m ? m.auc.toFixed(3) : '-', m ? sci(m.p) : '-', s.optimizerUpdateNorm?.toPrecision(3) ?? '-'];
 }
 
-const WIDTHS = [8, 12, 7, 10, 15, 6];
+const WIDTHS = [8, 12, 7, 10, 15, 6, 9];
 
 function row(cells: string[]): string {
   return `  ${cells.map((c, i) => (i < WIDTHS.length ? c.padEnd(WIDTHS[i]!) : c)).join(' ')}`;

@@ -12,10 +12,12 @@ import { encodeTrainerEnvironment, type TrainerVariables } from '../protocol/tra
  */
 export type RunTrainer = (variables: TrainerVariables) => Promise<void>;
 
-/** What every call shares: the committed run the trainer is asked about. */
+/**
+ * What every call shares: the committed run the trainer is asked about. Not its transcript: each
+ * request names the directory it is shown (request-transcripts.ts).
+ */
 export interface ProtocolRun {
   seed: string;
-  transcript: string;
   checkpointEvery: number;
   holdoutFraction: number;
   dataset: string;
@@ -23,19 +25,19 @@ export interface ProtocolRun {
 
 export type TrainerRequest =
   | { mode: 'init'; output: string }
-  | { mode: 'replay'; segment: number; output: string; transcript?: string }
+  | { mode: 'replay'; segment: number; output: string }
   | { mode: 'loss'; checkpoint: string; records: string; output: string };
 
-export function trainerEnvironment(run: ProtocolRun, request: TrainerRequest): TrainerVariables {
-  const { transcript, ...asked } = { transcript: run.transcript, ...request };
+/** The variables of one request; `transcript` is the directory this request is shown as AICERT_TRANSCRIPT. */
+export function trainerEnvironment(run: ProtocolRun, transcript: string, request: TrainerRequest): TrainerVariables {
   return encodeTrainerEnvironment({
     protocol: TRAINER_PROTOCOL,
     seed: Buffer.from(run.seed, 'hex'),
     checkpointEvery: run.checkpointEvery,
     holdoutFraction: run.holdoutFraction,
     dataset: run.dataset,
-    transcript: transcript ?? run.transcript,
-    ...asked,
+    transcript,
+    ...request,
   });
 }
 

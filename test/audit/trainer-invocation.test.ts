@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commandTrainer, trainerEnvironment, type ProtocolRun } from '../../src/audit/trainer-invocation.js';
 
-const run: ProtocolRun = { seed: 'aa'.repeat(32), transcript: '/t', checkpointEvery: 10, holdoutFraction: 0.1, dataset: '/d.jsonl' };
+const run: ProtocolRun = { seed: 'aa'.repeat(32), checkpointEvery: 10, holdoutFraction: 0.1, dataset: '/d.jsonl' };
 let work: string;
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'aicert-invocation-'));
@@ -14,8 +14,8 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-test('each request carries the protocol variables of its mode', () => {
-  const replay = trainerEnvironment(run, { mode: 'replay', segment: 7, output: '/o' });
+test('each request carries the protocol variables of its mode, and the transcript directory it is shown', () => {
+  const replay = trainerEnvironment(run, '/t', { mode: 'replay', segment: 7, output: '/o' });
   assert.deepEqual(replay, {
     AICERT_TRAINER_PROTOCOL: '1',
     AICERT_TRAINER_MODE: 'replay',
@@ -27,8 +27,8 @@ test('each request carries the protocol variables of its mode', () => {
     AICERT_OUTPUT: '/o',
     AICERT_SEGMENT: '7',
   });
-  assert.equal(trainerEnvironment(run, { mode: 'replay', segment: 0, output: '/o', transcript: '/calibration' }).AICERT_TRANSCRIPT, '/calibration');
-  const loss = trainerEnvironment(run, { mode: 'loss', checkpoint: '/c', records: '/r', output: '/o' });
+  assert.equal(trainerEnvironment(run, '/request-7', { mode: 'init', output: '/o' }).AICERT_TRANSCRIPT, '/request-7');
+  const loss = trainerEnvironment(run, '/t', { mode: 'loss', checkpoint: '/c', records: '/r', output: '/o' });
   assert.equal(loss.AICERT_CHECKPOINT, '/c');
   assert.equal(loss.AICERT_RECORDS, '/r');
   assert.equal(loss.AICERT_SEGMENT, undefined);
@@ -38,12 +38,12 @@ const node = (script: string) => commandTrainer([process.execPath, '-e', script]
 
 test('the command runs with the variables and answers in AICERT_OUTPUT', async () => {
   const output = join(work, 'answer');
-  await node(`require('fs').writeFileSync(process.env.AICERT_OUTPUT, process.env.AICERT_TRAINER_MODE + ' ' + process.env.AICERT_SEGMENT)`)(trainerEnvironment(run, { mode: 'replay', segment: 3, output }));
+  await node(`require('fs').writeFileSync(process.env.AICERT_OUTPUT, process.env.AICERT_TRAINER_MODE + ' ' + process.env.AICERT_SEGMENT)`)(trainerEnvironment(run, '/t', { mode: 'replay', segment: 3, output }));
   assert.equal(await readFile(output, 'utf8'), 'replay 3');
 });
 
 test('a trainer that fails, writes nothing or overruns the timeout has not answered: the audit fails', async () => {
-  const request = trainerEnvironment(run, { mode: 'init', output: join(work, 'never') });
+  const request = trainerEnvironment(run, '/t', { mode: 'init', output: join(work, 'never') });
   await assert.rejects(node(`console.error('out of memory'); process.exit(3)`)(request), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'audit.trainer');
     assert.match(err.message, /init mode\) exited with status 3; its last output: out of memory/);
@@ -56,6 +56,6 @@ test('a trainer that fails, writes nothing or overruns the timeout has not answe
 });
 
 test('a command that cannot start is a usage error; so is none', async () => {
-  await assert.rejects(commandTrainer([join(work, 'no-such-program')], 1000)(trainerEnvironment(run, { mode: 'init', output: '/o' })), { code: 'usage.command' });
+  await assert.rejects(commandTrainer([join(work, 'no-such-program')], 1000)(trainerEnvironment(run, '/t', { mode: 'init', output: '/o' })), { code: 'usage.command' });
   assert.throws(() => commandTrainer([], 1000), { code: 'usage.command' });
 });
