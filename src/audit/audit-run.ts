@@ -247,6 +247,9 @@ class Audit {
    * records did, at level α.
    */
   async testMemorization(trainer: TrainerClient, meta: TranscriptMeta, order: CommittedOrder): Promise<CombinedMemorization> {
+    if (order.heldOut.length === 0) {
+      throw new VerificationError('audit.memorization', 'the run held out no records (it was certified with --holdout 0), so the memorization test cannot run: nothing shows that the claimed records were trained on; certify runs with --holdout > 0, e.g. 0.1');
+    }
     if (order.heldOut.length < this.segments.length) {
       throw new VerificationError('audit.memorization', `the run held out ${order.heldOut.length} records, fewer than the ${this.segments.length} audited segments need (one each at least); certify runs with a larger --holdout`);
     }

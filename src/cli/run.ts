@@ -40,7 +40,7 @@ export function registerRunCommand(program: Command): void {
     .option('--trainer', 'the command speaks the aicert trainer protocol (docs/trainer-protocol.md): commit its seed, measure its checkpoints live')
     .option('--transcript <dir>', 'trainer transcript directory (default: <output>.transcript)')
     .option('--checkpoint-every <k>', 'trainer checkpoint interval in steps (default 10)')
-    .option('--holdout <fraction>', 'fraction of records the trainer holds out for the memorization test (default 0.1)')
+    .option('--holdout <fraction>', 'fraction of records the trainer holds out for the memorization test (default 0.1; 0 holds none out, and the audit then cannot pass)')
     .option('--trainer-data <file>', 'the record file the trainer trains on (default: the single --data, if it is a file)')
     .option('--challenge <hex>', "a verifier's 32-byte challenge mixed into the trainer seed instead of TPM randomness")
     .addHelpText(
@@ -92,7 +92,7 @@ function trainerOptions(flags: RunFlags, config: RunConfig, output: string): Tra
   const k = Number(flags.checkpointEvery ?? t.checkpointEvery ?? 10);
   if (!Number.isSafeInteger(k) || k < 1) throw new UsageError('usage.checkpoint-every', `--checkpoint-every must be a positive whole number of steps`);
   const holdout = Number(flags.holdout ?? t.holdout ?? 0.1);
-  if (!(holdout > 0)) throw new UsageError('usage.holdout', '--holdout must be a fraction between 0 and 1, e.g. 0.1');
+  if (!(holdout >= 0 && holdout < 1)) throw new UsageError('usage.holdout', `--holdout must be a fraction from 0 to below 1, e.g. 0.1, got ${flags.holdout ?? t.holdout}`);
   holdoutMillionths(holdout); // the protocol's own check: below 1, at most 6 decimal places
   const data = flags.data ?? config.data ?? [];
   const dataset = flags.trainerData ?? t.dataset ?? (data.length === 1 ? data[0] : undefined);

@@ -88,7 +88,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     const inputs = await measureInputs(o, pool);
     for (const input of inputs) await session.extend(input);
     await session.extend({ type: 'command', argv: o.command, output: basename(o.output) } satisfies CommandEvent);
-    const trainer = o.trainer && (await commitTrainer(tpm, o.trainer, o.data, inputs));
+    const trainer = o.trainer && (await commitTrainer(tpm, o.trainer, o.data, inputs, o.log));
     const commitment = {
       type: 'commitment',
       events: session.records.map((r) => r.digests[0]!.digest),
@@ -220,7 +220,7 @@ async function measureInputs(o: RunOptions, pool: HashPool): Promise<ArtifactEve
  * randomness (the TPM's, or a verifier's challenge), plus the protocol parameters, all of which
  * go into the commitment event. Returns the environment the trainer runs with.
  */
-async function commitTrainer(tpm: Tpm, t: TrainerOptions, data: string[], inputs: ArtifactEvent[]) {
+async function commitTrainer(tpm: Tpm, t: TrainerOptions, data: string[], inputs: ArtifactEvent[], log: (line: string) => void) {
   const dataset = resolve(t.dataset);
   const owner = data.map((d) => resolve(d)).find((d) => dataset === d || dataset.startsWith(`${d}/`));
   if (!owner) throw new UsageError('usage.trainer-dataset', `the trainer's dataset ${t.dataset} is not one of the --data inputs (or a file inside one)`);
@@ -228,6 +228,9 @@ async function commitTrainer(tpm: Tpm, t: TrainerOptions, data: string[], inputs
     throw new UsageError('usage.transcript', `the transcript directory ${t.transcript} is not empty; a run writes a fresh transcript`);
   }
   await mkdir(join(t.transcript, TRANSCRIPT_CHECKPOINTS), { recursive: true });
+  if (t.holdoutFraction === 0) {
+    log('WARNING: --holdout 0: no record is held out, so the audit\'s memorization test cannot run and `aicert audit` will fail this run at memorization; certify with --holdout > 0 (e.g. 0.1) to make it auditable');
+  }
   const r = t.challenge ?? (await tpm.getRandom(32));
   const seed = trainerSeed(inputs, r);
   const commitment: TrainerCommitment = {

@@ -37,7 +37,7 @@ const runConfigSchema = z.strictObject({
     .strictObject({
       transcript: z.string().min(1).optional(),
       checkpointEvery: z.number().int().min(1).optional(),
-      holdout: z.number().gt(0).lt(1).optional(),
+      holdout: z.number().min(0).lt(1).optional(),
       dataset: z.string().min(1).optional(),
       challenge: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
     })
