@@ -124,9 +124,11 @@ async function measureEach(paths: string[], flags: MeasureFlags): Promise<Measur
 /** With --describe, the model's description (it must have model files); otherwise only the check. */
 async function describeFormats(path: string, files: readonly FileRecord[], allowSymlinks: boolean, flags: MeasureFlags): Promise<ModelDescription | undefined> {
   if (!flags.checkFormats && !flags.describe) return undefined;
-  const { describeListedFiles, requireModelFiles } = await import('../measure/formats/describe.js');
-  const description = describeListedFiles(path, files, allowSymlinks);
-  return flags.describe ? requireModelFiles(path, description) : undefined;
+  const { checkListedFiles, describeListedFiles, requireModelFiles } = await import('../measure/formats/describe.js');
+  if (flags.describe) return requireModelFiles(path, describeListedFiles(path, files, allowSymlinks));
+  // The check alone keeps no tensor: its memory does not grow with a header's tensor count.
+  checkListedFiles(path, files, allowSymlinks);
+  return undefined;
 }
 
 /**

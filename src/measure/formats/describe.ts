@@ -44,25 +44,40 @@ export function requireModelFiles(path: string, description: ModelDescription | 
  * hashed, and datasets and code measure as before.
  */
 export function describeListedFiles(path: string, files: readonly FileRecord[], allowSymlinks: boolean): ModelDescription | undefined {
+  const { root, components } = listedComponents(path, files, allowSymlinks, true);
+  if (components.length === 0) return undefined;
+  return { root, components, totals: totalsOf(components) };
+}
+
+/** The components of a listing, in entry order, each checked against the listing. */
+function listedComponents(path: string, files: readonly FileRecord[], allowSymlinks: boolean, keepTensors: boolean): { root: string; components: ModelComponent[] } {
   const listing = listedModels(path, files);
   const { root, entries } = listing;
   // Indexes first: the shards they list belong to them.
   const components: ModelComponent[] = [];
   const claimed = new Set<string>();
   for (const { name, format } of entries.filter((e) => e.format === 'safetensors-sharded')) {
-    const component = describeEntry(root, name, format, allowSymlinks);
+    const component = describeEntry(root, name, format, allowSymlinks, keepTensors);
     for (const file of component.files) claimed.add(file.name);
     components.push(component);
   }
   for (const { name, format } of entries) {
     if (format !== 'safetensors-sharded' && !claimed.has(name)) {
-      components.push(describeEntry(root, name, format, allowSymlinks));
+      components.push(describeEntry(root, name, format, allowSymlinks, keepTensors));
     }
   }
   for (const component of components) requireMeasured(component, listing, path);
-  if (components.length === 0) return undefined;
   components.sort((a, b) => compareNames(a.entry, b.entry));
-  return { root, components, totals: totalsOf(components) };
+  return { root, components };
+}
+
+/**
+ * The check `aicert measure` runs before hashing: every model file among `files` parsed strictly
+ * as describeListedFiles does, and every file it refers to in the listing, but no tensor kept, so
+ * that memory does not grow with a header's tensor count (docs/model-formats.md, "Memory").
+ */
+export function checkListedFiles(path: string, files: readonly FileRecord[], allowSymlinks: boolean): void {
+  listedComponents(path, files, allowSymlinks, false);
 }
 
 /**
@@ -75,7 +90,7 @@ export function describeListedFiles(path: string, files: readonly FileRecord[], 
 export function requireReferencedFilesMeasured(path: string, files: readonly FileRecord[], allowSymlinks: boolean): void {
   const listing = listedModels(path, files);
   for (const { name, format } of listing.entries) {
-    if (REFERENCING_FORMATS.has(format)) requireMeasured(describeEntry(listing.root, name, format, allowSymlinks), listing, path);
+    if (REFERENCING_FORMATS.has(format)) requireMeasured(describeEntry(listing.root, name, format, allowSymlinks, false), listing, path);
   }
 }
 
@@ -119,14 +134,18 @@ function ignoredHint(name: string): string {
     : 'see the ignore paths';
 }
 
-/** Describes the model entry file `entry` (a POSIX path relative to `root`). */
-function describeEntry(root: string, entry: string, format: ModelFormat, allowSymlinks: boolean): ModelComponent {
+/**
+ * Describes the model entry file `entry` (a POSIX path relative to `root`). With `keepTensors`
+ * false (a format check) every tensor is checked but none is kept: the component lists its
+ * files and metadata, and no tensors.
+ */
+function describeEntry(root: string, entry: string, format: ModelFormat, allowSymlinks: boolean, keepTensors = true): ModelComponent {
   const path = join(root, ...entry.split('/'));
   // Files an entry refers to are named relative to the entry's directory; report them from the root.
   const fromRoot = (name: string) => posix.join(posix.dirname(entry), name);
   switch (format) {
     case 'safetensors': {
-      const header = readSafetensorsHeader(path);
+      const header = readSafetensorsHeader(path, { keepTensors });
       return {
         format,
         entry,
@@ -146,13 +165,11 @@ function describeEntry(root: string, entry: string, format: ModelFormat, allowSy
           ...shards.map((shard) => ({ name: shard.name, size: shard.header.fileSize })),
         ]),
         metadata: index.metadata,
-        tensors: shards.flatMap((shard) =>
-          shard.header.tensors.map(locatedIn(shard.name)),
-        ),
+        tensors: keepTensors ? shards.flatMap((shard) => shard.header.tensors.map(locatedIn(shard.name))) : [],
       };
     }
     case 'gguf': {
-      const header = readGgufHeader(path);
+      const header = readGgufHeader(path, { keepTensors });
       return {
         format,
         entry,
@@ -162,7 +179,10 @@ function describeEntry(root: string, entry: string, format: ModelFormat, allowSy
       };
     }
     case 'onnx': {
-      const model = readOnnxModel(path, { allowSymlinks });
+      // One name per external file, not one string per tensor.
+      const externalNames = new Map<string, string>();
+      const externalName = (file: string) => externalNames.get(file) ?? externalNames.set(file, fromRoot(file)).get(file)!;
+      const model = readOnnxModel(path, { allowSymlinks, keepTensors });
       return {
         format,
         entry,
@@ -171,14 +191,11 @@ function describeEntry(root: string, entry: string, format: ModelFormat, allowSy
           ...model.externalFiles.map((file) => ({ name: fromRoot(file.name), size: file.size })),
         ]),
         metadata: model.metadata,
-        tensors: model.tensors.map(({ location, ...tensor }) => ({
-          ...tensor,
-          location: location && {
-            file: location.external ? fromRoot(location.file) : entry,
-            start: location.start,
-            end: location.end,
-          },
-        })),
+        tensors: model.tensors.map((tensor) => {
+          const { location } = tensor;
+          const file = location && (location.external ? externalName(location.file) : entry);
+          return described(tensor, location && { file: file!, start: location.start, end: location.end });
+        }),
       };
     }
   }
@@ -186,7 +203,16 @@ function describeEntry(root: string, entry: string, format: ModelFormat, allowSy
 
 /** A header's tensors, placed in `file` (relative to the description's root). */
 function locatedIn(file: string): (tensor: FileTensor) => TensorDescription {
-  return ({ start, end, ...tensor }) => ({ ...tensor, location: { file, start, end } });
+  return (tensor) => described(tensor, { file, start: tensor.start, end: tensor.end });
+}
+
+/**
+ * A tensor's description as an object literal. Not by rest and spread (`{ ...tensor, location }`):
+ * V8 gives such copies three times the memory (403 against 131 bytes a tensor, measured), and a
+ * model may have a million tensors.
+ */
+function described(tensor: Omit<TensorDescription, 'location'>, location: TensorDescription['location']): TensorDescription {
+  return { name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, parameters: tensor.parameters, location };
 }
 
 function sortedByName<T extends { name: string }>(items: T[]): T[] {

@@ -9,7 +9,8 @@ import { readSync } from 'node:fs';
  */
 export class FileCursor {
   private static readonly WINDOW_BYTES = 64 * 1024;
-  private window = Buffer.alloc(0);
+  private window: Buffer = Buffer.alloc(0);
+  private reusable: Buffer | undefined;
   private windowStart = 0;
 
   constructor(
@@ -52,10 +53,17 @@ export class FileCursor {
     return this.bytes(8, what).readBigUInt64LE(0);
   }
 
-  /** Loads [position, position + max(n, window)) ∩ [.., end) into the window. */
+  /**
+   * Loads [position, position + max(n, window)) ∩ [.., end) into the window. Windows of the usual
+   * size reuse one buffer (views are valid only until the next read), so a 100 MB header read a
+   * window at a time allocates 64 KiB, not 100 MB of short-lived buffers.
+   */
   private fill(n: number, what: string): void {
     const length = Math.min(Math.max(n, FileCursor.WINDOW_BYTES), this.remaining);
-    const window = Buffer.allocUnsafe(length);
+    const window =
+      length <= FileCursor.WINDOW_BYTES
+        ? (this.reusable ??= Buffer.allocUnsafe(FileCursor.WINDOW_BYTES)).subarray(0, length)
+        : Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const read = readSync(this.fd, window, done, length - done, this.position + done);

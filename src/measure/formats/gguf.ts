@@ -122,8 +122,21 @@ function fail(code: string, path: string, message: string): InputError {
   return new InputError(`gguf.${code}`, `${path}: ${message}`);
 }
 
-/** Parses and checks the header of the GGUF file at `path`; reads only the header. */
-export function readGgufHeader(path: string): GgufHeader {
+export interface GgufReadOptions {
+  /**
+   * Keep every tensor's description and the metadata values (the default). A format check
+   * passes false: everything is still checked, but only tensor names and ends and metadata keys
+   * stay (for the duplicate and layout rules), so memory does not grow with the values.
+   */
+  keepTensors?: boolean;
+}
+
+/**
+ * Parses and checks the header of the GGUF file at `path`; reads only the header. Memory: per
+ * tensor its name and end (and its description when kept), per metadata key the key (and its
+ * value as a string when kept); array values are skipped, never built.
+ */
+export function readGgufHeader(path: string, options: GgufReadOptions = {}): GgufHeader {
   return withModelFile(path, 'gguf', ({ fd, size }) => {
     const headerLimit = Math.min(size, GGUF_MAX_HEADER_BYTES);
     const cursor = new FileCursor(fd, 0, headerLimit, (what) =>
@@ -131,7 +144,7 @@ export function readGgufHeader(path: string): GgufHeader {
         ? fail('header-too-large', path, `the header is larger than ${GGUF_MAX_HEADER_BYTES} bytes (at the ${what})`)
         : fail('truncated', path, `the file ends inside the ${what}`),
     );
-    return new GgufParser(cursor, path, size).parse();
+    return new GgufParser(cursor, path, size, options.keepTensors ?? true).parse();
   });
 }
 
@@ -140,6 +153,7 @@ class GgufParser {
     private readonly cursor: FileCursor,
     private readonly path: string,
     private readonly fileSize: number,
+    private readonly keep: boolean,
   ) {}
 
   parse(): GgufHeader {
@@ -154,29 +168,36 @@ class GgufParser {
     const kvCount = this.count('metadata count', GGUF_MAX_KV, 8 + 4 + 1);
 
     const metadata: Record<string, string> = {};
+    const keys = new Set<string>();
     let alignment = DEFAULT_ALIGNMENT;
     for (let i = 0; i < kvCount; i++) {
       const key = this.string('metadata key', MAX_KEY_BYTES);
-      if (Object.hasOwn(metadata, key)) throw fail('duplicate-key', path, `metadata key "${key}" appears twice`);
+      if (keys.has(key)) throw fail('duplicate-key', path, `metadata key "${key}" appears twice`);
+      keys.add(key);
       const type = this.valueType(`type of "${key}"`);
+      let value: string;
       if (key === 'general.alignment') {
         if (type !== ValueType.Uint32) throw fail('bad-alignment', path, 'general.alignment must be a uint32');
         alignment = cursor.u32('general.alignment');
         if (alignment === 0 || (alignment & (alignment - 1)) !== 0) {
           throw fail('bad-alignment', path, `general.alignment ${alignment} is not a power of two`);
         }
-        metadata[key] = String(alignment);
+        value = String(alignment);
       } else {
-        metadata[key] = this.value(type, key);
+        value = this.value(type, key);
       }
+      if (this.keep) defineOwn(metadata, key, value);
     }
 
-    const infos = Array.from({ length: tensorCount }, () => this.tensorInfo(alignment));
-    const dataStart = alignUp(cursor.position, alignment);
+    // One pass: each tensor's offset (relative to the data section) is checked against the
+    // aligned end of the one before it as it is read; the data section's start, and so whether
+    // the tensors fit in the file, is known only after the last tensor info.
     const tensors: GgufTensor[] = [];
     const names = new Set<string>();
+    const ends: number[] = [];
     let expectedOffset = 0;
-    for (const info of infos) {
+    for (let i = 0; i < tensorCount; i++) {
+      const info = this.tensorInfo(alignment);
       if (names.has(info.name)) throw fail('duplicate-tensor', path, `tensor "${info.name}" appears twice`);
       names.add(info.name);
       if (info.offset !== expectedOffset) {
@@ -186,11 +207,19 @@ class GgufParser {
           `tensor "${info.name}" is at data offset ${info.offset}; the tensors before it end (aligned) at ${expectedOffset}`,
         );
       }
-      const start = dataStart + info.offset;
-      const end = start + info.bytes;
-      if (end > this.fileSize) throw fail('tensor-past-end', path, `tensor "${info.name}" runs past the end of the file`);
-      tensors.push({ name: info.name, dtype: info.dtype, shape: info.shape, parameters: info.parameters, start, end });
+      ends.push(info.offset + info.bytes);
+      if (this.keep) {
+        tensors.push({ name: info.name, dtype: info.dtype, shape: info.shape, parameters: info.parameters, start: info.offset, end: info.offset + info.bytes });
+      }
       expectedOffset = alignUp(info.offset + info.bytes, alignment);
+    }
+    const dataStart = alignUp(cursor.position, alignment);
+    // Offsets only grow, so the first tensor past the end of the file is the first end past it.
+    const past = ends.findIndex((end) => dataStart + end > this.fileSize);
+    if (past >= 0) throw fail('tensor-past-end', path, `tensor "${[...names][past]}" runs past the end of the file`);
+    for (const tensor of tensors) {
+      tensor.start += dataStart;
+      tensor.end += dataStart;
     }
     return { fileSize: this.fileSize, version, alignment, dataStart, metadata, tensors };
   }
@@ -319,6 +348,12 @@ function scalarToString(type: ValueType, bytes: Buffer): string {
     default:
       return String(bytes.readDoubleLE(0));
   }
+}
+
+/** An own property, also for the key "__proto__" (which plain assignment would not make). */
+function defineOwn(record: Record<string, string>, key: string, value: string): void {
+  if (key === '__proto__') Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+  else record[key] = value;
 }
 
 function alignUp(value: number, alignment: number): number {

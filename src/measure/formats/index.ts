@@ -8,13 +8,13 @@
 export { describeModel, modelFormatOf } from './describe.js';
 export type { DescribeOptions } from './describe.js';
 export type { ModelComponent, ModelDescription, ModelFormat, TensorDescription, Totals } from './model-description.js';
-export { readSafetensorsHeader, SAFETENSORS_DTYPE_BITS, SAFETENSORS_MAX_HEADER_BYTES } from './safetensors.js';
-export type { SafetensorsHeader, SafetensorsTensor } from './safetensors.js';
+export { readSafetensorsHeader, SAFETENSORS_DTYPE_BITS, SAFETENSORS_MAX_HEADER_BYTES, SAFETENSORS_MAX_TENSORS } from './safetensors.js';
+export type { SafetensorsHeader, SafetensorsReadOptions, SafetensorsTensor } from './safetensors.js';
 export { readSafetensorsIndex, SAFETENSORS_INDEX_MAX_BYTES } from './safetensors-index.js';
 export type { SafetensorsShard, ShardedSafetensors } from './safetensors-index.js';
 export { readGgufHeader, GGUF_MAX_HEADER_BYTES } from './gguf.js';
-export type { GgufHeader, GgufTensor } from './gguf.js';
+export type { GgufHeader, GgufReadOptions, GgufTensor } from './gguf.js';
 export { readOnnxModel } from './onnx.js';
-export type { OnnxModel, OnnxTensor } from './onnx.js';
+export type { OnnxModel, OnnxReadOptions, OnnxTensor } from './onnx.js';
 export { tensorDigests, checkTensorDigests } from './tensor-digests.js';
 export type { TensorCheck, TensorDigest } from './tensor-digests.js';

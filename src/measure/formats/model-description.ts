@@ -52,12 +52,14 @@ export interface ModelDescription {
 export function totalsOf(components: readonly ModelComponent[]): ModelDescription['totals'] {
   const all: Totals = { tensors: 0, parameters: 0, bytes: 0 };
   const byDtype: Record<string, Totals> = {};
-  for (const tensor of components.flatMap((c) => c.tensors)) {
-    const bytes = tensor.location ? tensor.location.end - tensor.location.start : 0;
-    for (const totals of [all, (byDtype[tensor.dtype] ??= { tensors: 0, parameters: 0, bytes: 0 })]) {
-      totals.tensors++;
-      totals.parameters += tensor.parameters;
-      totals.bytes += bytes;
+  for (const component of components) {
+    for (const tensor of component.tensors) {
+      const bytes = tensor.location ? tensor.location.end - tensor.location.start : 0;
+      for (const totals of [all, (byDtype[tensor.dtype] ??= { tensors: 0, parameters: 0, bytes: 0 })]) {
+        totals.tensors++;
+        totals.parameters += tensor.parameters;
+        totals.bytes += bytes;
+      }
     }
   }
   return { ...all, byDtype };

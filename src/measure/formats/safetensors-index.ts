@@ -3,8 +3,9 @@ import { dirname } from 'node:path';
 import { InputError } from '../../errors.js';
 import { withModelFile } from './open-model-file.js';
 import { resolveReferencedFile } from './referenced-file.js';
-import { readSafetensorsHeader, type SafetensorsHeader } from './safetensors.js';
-import { isPlainObject, parseJsonObject } from '../../util/strict-json.js';
+import { JsonMemberReader } from './json-member-reader.js';
+import { readSafetensorsHeader, SAFETENSORS_MAX_TENSORS, type SafetensorsHeader } from './safetensors.js';
+import { isPlainObject } from '../../util/strict-json.js';
 
 /**
  * A sharded safetensors model: `*.safetensors.index.json` = {metadata?, weight_map: {tensor →
@@ -37,12 +38,7 @@ function fail(code: string, path: string, message: string): InputError {
 }
 
 export function readSafetensorsIndex(indexPath: string, options: { allowSymlinks: boolean }): ShardedSafetensors {
-  const { index, fileSize } = readIndexJson(indexPath);
-  const weightMap = index.weight_map;
-  if (!isPlainObject(weightMap) || !Object.values(weightMap).every((v) => typeof v === 'string')) {
-    throw fail('bad-weight-map', indexPath, '"weight_map" must be an object mapping tensor names to shard file names');
-  }
-  const tensorToShard = new Map(Object.entries(weightMap as Record<string, string>));
+  const { tensorToShard, metadata, fileSize } = readIndexJson(indexPath);
   if (tensorToShard.size === 0) throw fail('bad-weight-map', indexPath, '"weight_map" is empty');
 
   const directory = dirname(indexPath);
@@ -56,6 +52,8 @@ export function readSafetensorsIndex(indexPath: string, options: { allowSymlinks
     shards.push({ name, path: file.path, header: readSafetensorsHeader(file.path) });
   }
 
+  const mappedCount = new Map<string, number>();
+  for (const shard of tensorToShard.values()) mappedCount.set(shard, (mappedCount.get(shard) ?? 0) + 1);
   for (const shard of shards) {
     const inShard = new Set(shard.header.tensors.map((t) => t.name));
     for (const tensor of inShard) {
@@ -71,26 +69,58 @@ export function readSafetensorsIndex(indexPath: string, options: { allowSymlinks
         );
       }
     }
-    for (const [tensor, mappedTo] of tensorToShard) {
-      if (mappedTo === shard.name && !inShard.has(tensor)) {
-        throw fail('missing-tensor', indexPath, `tensor "${tensor}" is mapped to ${shard.name}, which does not hold it`);
+    // Every tensor of the shard is mapped to it (above), so the map names more tensors for it
+    // exactly when one is missing; only then is the map searched for which (one pass, not one per shard).
+    if (mappedCount.get(shard.name) !== inShard.size) {
+      for (const [tensor, mappedTo] of tensorToShard) {
+        if (mappedTo === shard.name && !inShard.has(tensor)) {
+          throw fail('missing-tensor', indexPath, `tensor "${tensor}" is mapped to ${shard.name}, which does not hold it`);
+        }
       }
     }
   }
-  return { fileSize, metadata: stringValues(index.metadata, indexPath), shards };
+  return { fileSize, metadata: stringValues(metadata, indexPath), shards };
 }
 
-function readIndexJson(indexPath: string): { index: Record<string, unknown>; fileSize: number } {
+/** The weight map (tensor → shard name) and metadata, read member by member (json-member-reader.ts). */
+function readIndexJson(indexPath: string): { tensorToShard: Map<string, string>; metadata: unknown; fileSize: number } {
   const bytes = withModelFile(indexPath, 'safetensors-index', ({ fd, size }) => {
     if (size > SAFETENSORS_INDEX_MAX_BYTES) {
       throw fail('too-large', indexPath, `the index is ${size} bytes; the limit is ${SAFETENSORS_INDEX_MAX_BYTES}`);
     }
     return readFileSync(fd);
   });
-  const index = parseJsonObject(bytes, (problem, detail) =>
+  const badWeightMap = () => fail('bad-weight-map', indexPath, '"weight_map" must be an object mapping tensor names to shard file names');
+  const reader = new JsonMemberReader(bytes, (problem, detail) =>
     fail(problem === 'duplicate-key' ? 'duplicate-key' : 'not-json', indexPath, `the index: ${detail}`),
   );
-  return { index, fileSize: bytes.length };
+  const tensorToShard = new Map<string, string>();
+  // One string per shard name, however many tensors name it.
+  const shardNames = new Map<string, string>();
+  let weightMap = false;
+  let metadata: unknown;
+  reader.readObject((key) => {
+    if (key === 'weight_map') {
+      weightMap = reader.readMembers((tensor) => {
+        const shard = reader.value();
+        if (typeof shard !== 'string') throw badWeightMap();
+        if (tensorToShard.size >= SAFETENSORS_MAX_TENSORS) {
+          throw fail('too-many-tensors', indexPath, `"weight_map" maps more than ${SAFETENSORS_MAX_TENSORS} tensors`);
+        }
+        tensorToShard.set(tensor, shardNames.get(shard) ?? shardNames.set(shard, shard).get(shard)!);
+      });
+      if (!weightMap) {
+        reader.value(); // a syntax error in it is one, not a bad weight map
+        throw badWeightMap();
+      }
+    } else if (key === 'metadata') {
+      metadata = reader.value();
+    } else {
+      reader.value();
+    }
+  });
+  if (!weightMap) throw badWeightMap();
+  return { tensorToShard, metadata, fileSize: bytes.length };
 }
 
 function stringValues(metadata: unknown, indexPath: string): Record<string, string> {

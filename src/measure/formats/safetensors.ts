@@ -2,7 +2,8 @@ import { InputError } from '../../errors.js';
 import { FileCursor } from './file-cursor.js';
 import { withModelFile } from './open-model-file.js';
 import type { FileTensor } from './model-description.js';
-import { isPlainObject, parseJsonObject, type JsonProblem } from '../../util/strict-json.js';
+import { isPlainObject, type JsonProblem } from '../../util/strict-json.js';
+import { JsonMemberReader } from './json-member-reader.js';
 
 /**
  * safetensors (huggingface/safetensors): an 8-byte little-endian header length N, N bytes of
@@ -62,12 +63,27 @@ const HEADER_PROBLEM_CODES: Readonly<Record<JsonProblem, string>> = {
   'duplicate-key': 'duplicate-key',
 };
 
+/** As for GGUF and ONNX; the largest published checkpoints hold a few thousand per file. */
+export const SAFETENSORS_MAX_TENSORS = 1_000_000;
+
+export interface SafetensorsReadOptions {
+  /**
+   * Keep every tensor's description (the default). A format check passes false: every tensor is
+   * still checked, but only its name and byte range stay, for the layout check.
+   */
+  keepTensors?: boolean;
+}
+
 function fail(code: string, path: string, message: string): InputError {
   return new InputError(`safetensors.${code}`, `${path}: ${message}`);
 }
 
-/** Parses and checks the header of the safetensors file at `path`; reads only the header. */
-export function readSafetensorsHeader(path: string): SafetensorsHeader {
+/**
+ * Parses and checks the header of the safetensors file at `path`; reads only the header. Memory:
+ * the header's bytes, then per tensor its name and byte range (and its description when kept);
+ * the JSON is read member by member (json-member-reader.ts), never built as one document.
+ */
+export function readSafetensorsHeader(path: string, options: SafetensorsReadOptions = {}): SafetensorsHeader {
   return withModelFile(path, 'safetensors', ({ fd, size }) => {
     const cursor = new FileCursor(fd, 0, size, (what) =>
       fail('truncated', path, `the file ends inside the ${what}`),
@@ -84,54 +100,78 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
     if (headerLength > cursor.remaining) {
       throw fail('header-past-end', path, `header length ${headerLength} runs past the end of the ${size}-byte file`);
     }
-    const json = decodeHeader(cursor.bytes(headerLength, 'header'), path);
-    return checkHeader(json, path, size, headerLength);
+    const bytes = cursor.bytes(headerLength, 'header');
+    // The format demands the JSON start right away (padding is allowed only at the end).
+    if (bytes[0] !== 0x7b /* { */) throw fail('header-not-json', path, 'the header does not start with "{"');
+    return readHeader(bytes, path, size, options.keepTensors ?? true);
   });
 }
 
-function decodeHeader(bytes: Buffer, path: string): Record<string, unknown> {
-  // The format demands the JSON start right away (padding is allowed only at the end).
-  if (bytes[0] !== 0x7b /* { */) throw fail('header-not-json', path, 'the header does not start with "{"');
-  return parseJsonObject(bytes, (problem, detail) => fail(HEADER_PROBLEM_CODES[problem], path, `the header: ${detail}`));
-}
-
-function checkHeader(
-  header: Record<string, unknown>,
-  path: string,
-  fileSize: number,
-  headerLength: number,
-): SafetensorsHeader {
+function readHeader(bytes: Buffer, path: string, fileSize: number, keepTensors: boolean): SafetensorsHeader {
+  const headerLength = bytes.length;
   const dataStart = 8 + headerLength;
-  const metadata = checkMetadata(header[METADATA_KEY], path);
-  const entries = Object.entries(header).filter(([name]) => name !== METADATA_KEY);
-  const tensors = entries.map(([name, entry]) => checkTensor(name, entry, path, dataStart));
+  const layout = new TensorLayout();
+  const tensors: SafetensorsTensor[] = [];
+  let metadata: Record<string, string> = {};
+  const reader = new JsonMemberReader(bytes, (problem, detail) => fail(HEADER_PROBLEM_CODES[problem], path, `the header: ${detail}`));
+  reader.readObject((name) => {
+    const value = reader.value();
+    if (name === METADATA_KEY) {
+      metadata = checkMetadata(value, path);
+      return;
+    }
+    if (layout.count >= SAFETENSORS_MAX_TENSORS) throw fail('too-many-tensors', path, `more than ${SAFETENSORS_MAX_TENSORS} tensors`);
+    const tensor = checkTensor(name, value, path, dataStart);
+    layout.add(tensor.name, tensor.start, tensor.end);
+    if (keepTensors) tensors.push(tensor);
+  });
+  layout.check(path, dataStart, fileSize);
   tensors.sort((a, b) => a.start - b.start || a.end - b.end);
-
-  // The buffer must be covered exactly once, in order: each tensor starts where the last ended.
-  const dataEnd = fileSize;
-  let expected = dataStart;
-  for (const tensor of tensors) {
-    if (tensor.start < expected) {
-      throw fail('overlapping-tensors', path, `tensor "${tensor.name}" overlaps the tensor before it`);
-    }
-    if (tensor.start > expected) {
-      throw fail(
-        'gap-between-tensors',
-        path,
-        `${tensor.start - expected} bytes before tensor "${tensor.name}" belong to no tensor`,
-      );
-    }
-    if (tensor.end > dataEnd) throw fail('tensor-past-end', path, `tensor "${tensor.name}" runs past the end of the file`);
-    expected = tensor.end;
-  }
-  if (expected !== dataEnd) {
-    throw fail('unclaimed-bytes', path, `the last ${dataEnd - expected} bytes of the file belong to no tensor`);
-  }
   return { fileSize, headerLength, dataStart, metadata, tensors };
 }
 
+/**
+ * The tensors' byte ranges, kept compactly (a name and two numbers each) for the layout rule:
+ * sorted by offset, they cover the data buffer exactly once, in order.
+ */
+class TensorLayout {
+  private readonly names: string[] = [];
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+
+  get count(): number {
+    return this.names.length;
+  }
+
+  add(name: string, start: number, end: number): void {
+    this.names.push(name);
+    this.starts.push(start);
+    this.ends.push(end);
+  }
+
+  check(path: string, dataStart: number, dataEnd: number): void {
+    const { names, starts, ends } = this;
+    const order = Uint32Array.from(names.keys()).sort((a, b) => starts[a]! - starts[b]! || ends[a]! - ends[b]!);
+    // The buffer must be covered exactly once, in order: each tensor starts where the last ended.
+    let expected = dataStart;
+    for (const i of order) {
+      const name = names[i]!;
+      if (starts[i]! < expected) {
+        throw fail('overlapping-tensors', path, `tensor "${name}" overlaps the tensor before it`);
+      }
+      if (starts[i]! > expected) {
+        throw fail('gap-between-tensors', path, `${starts[i]! - expected} bytes before tensor "${name}" belong to no tensor`);
+      }
+      if (ends[i]! > dataEnd) throw fail('tensor-past-end', path, `tensor "${name}" runs past the end of the file`);
+      expected = ends[i]!;
+    }
+    if (expected !== dataEnd) {
+      throw fail('unclaimed-bytes', path, `the last ${dataEnd - expected} bytes of the file belong to no tensor`);
+    }
+  }
+}
+
 function checkMetadata(value: unknown, path: string): Record<string, string> {
-  if (value === undefined) return {};
   if (!isPlainObject(value) || !Object.values(value).every((v) => typeof v === 'string')) {
     throw fail('bad-metadata', path, `"${METADATA_KEY}" must be an object of string values`);
   }
@@ -164,9 +204,13 @@ function checkTensor(name: string, entry: unknown, path: string, dataStart: numb
         `data_offsets give ${end - begin}`,
     );
   }
-  // elements ≤ 8 × (end − begin), a safe integer, whenever the size check passed.
-  return { name, dtype, shape, parameters: Number(elements), start: dataStart + begin, end: dataStart + end };
+  // elements ≤ 8 × (end − begin), a safe integer, whenever the size check passed. The dtype is
+  // the table's own string (one per dtype, not one per tensor).
+  const dtypeName = DTYPE_NAMES.get(dtype)!;
+  return { name, dtype: dtypeName, shape, parameters: Number(elements), start: dataStart + begin, end: dataStart + end };
 }
+
+const DTYPE_NAMES: ReadonlyMap<string, string> = new Map(Object.keys(SAFETENSORS_DTYPE_BITS).map((d) => [d, d]));
 
 function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
