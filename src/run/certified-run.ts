@@ -71,14 +71,16 @@ export interface RunResult {
  */
 export async function certifiedRun(o: RunOptions): Promise<RunResult> {
   checkOptions(o);
-  const unlock = await lockTpm(o.tpm);
   const pool = new HashPool();
   let tpm: Tpm | undefined;
+  let unlock: (() => Promise<void>) | undefined;
   try {
     tpm = await Tpm.open(o.tpm);
     const ak = await createAk(tpm);
     await tpm.flushContext(ak.handle);
     const akName = objectName(ak.public);
+    // Locked by the TPM's own identity (its AK's Name), not by the spelling of its address.
+    unlock = await lockTpm(akName, o.tpm);
     const akChain = await loadAkCertificateChain(akName);
     if (!akChain) o.log(`note: this AK (${akName.toString('hex').slice(0, 16)}…) has no certificate; verifiers will treat it as untrusted. Run \`aicert ak enroll\` first.`);
 
@@ -159,7 +161,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
   } finally {
     await pool.close();
     await tpm?.close();
-    await unlock();
+    await unlock?.();
   }
 }
 

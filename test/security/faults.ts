@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readlinkSync, statfsSync, truncateSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,10 @@ import { enrollWithNewCa } from '../fixtures/enrolled-ak.js';
 import { loadTrustAnchors, type TrustAnchors } from '../../src/evidence/ak-trust.js';
 import { verifyCertificate } from '../../src/verify/verify-certificate.js';
 import { TRAIN } from './swtpm-fixtures.js';
+import { Tpm } from '../../src/tpm/client.js';
+import { createAk } from '../../src/tpm/keys.js';
+import { objectName } from '../../src/tpm/public.js';
+import { tpmLockPath } from '../../src/run/tpm-lock.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -33,6 +36,8 @@ export interface FaultBench {
   bigData: string;
   /** Trials of the two-runs-at-once fault. */
   trials: number;
+  /** The swtpm's lock file (src/run/tpm-lock.ts), named by its AK. */
+  lockPath: string;
   stop(): Promise<void>;
 }
 
@@ -62,7 +67,9 @@ export async function makeFaultBench(options: { trials?: number } = {}): Promise
       data,
       bigData,
       trials: options.trials ?? 2,
+      lockPath: tpmLockPath(await akNameOf(sim)),
       async stop() {
+        await rm(tpmLockPath(await akNameOf(sim)), { force: true }); // a killed run's lock, in the host-wide directory
         await sim.stop();
         if (previousHome === undefined) delete process.env.AICERT_HOME;
         else process.env.AICERT_HOME = previousHome;
@@ -197,7 +204,18 @@ async function assertNextRunWorks(bench: FaultBench): Promise<void> {
 }
 
 function lockPath(bench: FaultBench): string {
-  return join(bench.home, 'locks', `${createHash('sha256').update(bench.sim.address).digest('hex').slice(0, 16)}.lock`);
+  return bench.lockPath;
+}
+
+async function akNameOf(sim: Simulator): Promise<Buffer> {
+  const tpm = await Tpm.open(sim.address);
+  try {
+    const ak = await createAk(tpm);
+    await tpm.flushContext(ak.handle);
+    return objectName(ak.public);
+  } finally {
+    await tpm.close();
+  }
 }
 
 /**
