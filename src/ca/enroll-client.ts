@@ -83,12 +83,13 @@ async function readBounded(response: Response, url: string): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** The CA's refusal as the same error class it raised: 403 not verified, other 4xx bad input, 5xx environment. */
+/** The CA's refusal as the same error class it raised: 403 not verified, 429 and 5xx environment, other 4xx bad input. */
 function caError(status: number, body: unknown, url: string): AicertError {
   const parsed = errorBodySchema.safeParse(body);
   const code = parsed.success ? parsed.data.error.code : 'enroll.http';
   const message = `the CA refused the enrollment: ${parsed.success ? parsed.data.error.message : `HTTP ${status} from ${url}`}`;
   if (status === 403) return new VerificationError(code, message);
+  if (status === 429) return new EnvironmentError(code, message); // rate-limited: the message says when to try again
   if (status >= 400 && status < 500) return new InputError(code, message);
   return new EnvironmentError(code, message);
 }

@@ -11,6 +11,7 @@ import { objectName, parsePublic2b, publicKeyObject, type PublicArea } from '../
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { CA_FILES, type AttestationCa } from './ca-directory.js';
 import { createAkCertificate } from './certificates.js';
+import { RateLimited, RateLimiter } from './rate-limit.js';
 import {
   enrollFinishSchema,
   enrollStartSchema,
@@ -24,17 +25,51 @@ import {
  * the AK is a non-exportable restricted signing key, and answers with a credential for the
  * AK's Name encrypted to the EK. Only the TPM holding that EK, with that exact AK loaded, can
  * open it. `finish` issues the AK certificate if and only if the client returns the secret.
- * Sessions live in memory, expire after 5 minutes and are used once, whatever the outcome.
+ * Sessions live in memory, expire after 5 minutes and are used once, whatever the outcome;
+ * how many may be pending, per EK and per client, and how fast clients may start them, is
+ * bounded (EnrollmentLimits).
  */
 export const SESSION_LIFETIME_MS = 5 * 60 * 1000;
-/** Bounds memory if clients start sessions and never finish them. */
-const MAX_PENDING_SESSIONS = 1024;
 const SECRET_BYTES = 32;
+
+/**
+ * Bounds on sessions and their rate (docs/attestation-ca.md, "Limits"). An EK certificate is
+ * public, so anyone can start sessions in a genuine TPM's name: the bounds keep one client, or
+ * one EK, from holding more than a few of the sessions a genuine enrollment needs.
+ */
+export interface EnrollmentLimits {
+  /** Sessions pending at most, over all clients (memory). */
+  maxPending: number;
+  /** Sessions pending per EK; a further start for that EK ends its oldest session. */
+  pendingPerEk: number;
+  /** Sessions pending per client address (over HTTP); a further start is refused. */
+  pendingPerClient: number;
+  /** Starts per client address (over HTTP). */
+  clientRate: { burst: number; perMinute: number };
+  /** Starts per EK with a valid certificate, from clients over HTTP. */
+  ekRate: { burst: number; perMinute: number };
+  /** Clients and EKs whose rates are tracked at most. */
+  maxTracked: number;
+}
+
+export const DEFAULT_ENROLLMENT_LIMITS: EnrollmentLimits = {
+  maxPending: 1024,
+  pendingPerEk: 4,
+  pendingPerClient: 16,
+  clientRate: { burst: 10, perMinute: 10 },
+  // Above one client's rate, so that one client alone cannot use up a genuine TPM's starts.
+  ekRate: { burst: 20, perMinute: 20 },
+  maxTracked: 65_536,
+};
 
 interface PendingSession {
   akPublic: PublicArea;
   akName: Buffer;
   ek: IssuanceRecord['ek'];
+  /** SHA-256 of the EK's Name (the key sessions and rates per EK are counted by). */
+  ekKey: string;
+  /** The client's address key (rate-limit.ts), when it came over HTTP. */
+  client: string | undefined;
   secret: Buffer;
   expiresAt: number;
 }
@@ -56,22 +91,40 @@ export interface AuthorityOptions {
   now?: () => Date;
   /** Told one line per certificate issued or enrollment refused. */
   log?: (line: string) => void;
+  /** Overrides of DEFAULT_ENROLLMENT_LIMITS. */
+  limits?: Partial<EnrollmentLimits>;
 }
 
 export class EnrollmentAuthority {
   private readonly pending = new Map<string, PendingSession>();
   private readonly now: () => Date;
+  private readonly limits: EnrollmentLimits;
+  private readonly clientRates: RateLimiter;
+  private readonly ekRates: RateLimiter;
 
   constructor(
     readonly ca: AttestationCa,
     private readonly options: AuthorityOptions = {},
   ) {
     this.now = options.now ?? (() => new Date());
+    this.limits = { ...DEFAULT_ENROLLMENT_LIMITS, ...options.limits };
+    this.clientRates = new RateLimiter({ ...this.limits.clientRate, maxKeys: this.limits.maxTracked });
+    this.ekRates = new RateLimiter({ ...this.limits.ekRate, maxKeys: this.limits.maxTracked });
   }
 
-  /** Step 1: validate the EK and AK, answer with a credential for the AK's Name. */
-  start(message: unknown): Promise<EnrollChallenge> {
-    return this.logRefusals(() => this.challenge(message));
+  /**
+   * Step 1: validate the EK and AK, answer with a credential for the AK's Name. `client` is the
+   * key of the client's address (rate-limit.ts clientKey) when the request came over HTTP; the
+   * rate limits apply to such requests, not to in-process enrollment by the CA's operator.
+   */
+  start(message: unknown, client?: string): Promise<EnrollChallenge> {
+    return this.logRefusals(() => this.challenge(message, client));
+  }
+
+  /** Sessions started and neither finished nor expired. */
+  get sessionsPending(): number {
+    this.forgetExpired(this.now().getTime());
+    return this.pending.size;
   }
 
   /** Step 2: compare the activated secret in constant time; only then issue the certificate. */
@@ -79,12 +132,17 @@ export class EnrollmentAuthority {
     return this.logRefusals(() => this.issue(message));
   }
 
-  private async challenge(message: unknown): Promise<EnrollChallenge> {
+  private async challenge(message: unknown, client: string | undefined): Promise<EnrollChallenge> {
+    const now = this.now();
+    // Before any parsing or cryptography: what a client may cost the CA is bounded first.
+    if (client !== undefined) {
+      const wait = this.clientRates.take(client, now.getTime());
+      if (wait > 0) throw new RateLimited(`too many enrollments started from ${client}`, wait);
+    }
     const request = parseMessage(enrollStartSchema, message, 'enrollment request');
     const ekPublic = decodePublic(request.ekPublic, 'ekPublic');
     const akPublic = decodePublic(request.akPublic, 'akPublic');
     const ekCertificate = extractEkCertificateDer(decodeBase64Strict(request.ekCertificate, 'ekCertificate'));
-    const now = this.now();
     const ek = validateEkCertificate(ekCertificate, {
       ekPublic,
       roots: this.ca.ekRoots.map((c) => c.der),
@@ -95,10 +153,8 @@ export class EnrollmentAuthority {
       at: now,
     });
     checkAttestationKey(akPublic);
-    this.forgetExpired(now.getTime());
-    if (this.pending.size >= MAX_PENDING_SESSIONS) {
-      throw new EnvironmentError('enroll.busy', `the CA has ${MAX_PENDING_SESSIONS} enrollments in progress; try again in a few minutes`);
-    }
+    const ekKey = createHash('sha256').update(objectName(ekPublic)).digest('hex');
+    this.admit(ekKey, client, now.getTime());
     const secret = randomBytes(SECRET_BYTES);
     const credential = makeCredential(ekPublic, akPublic, secret);
     const session = randomBytes(32).toString('hex');
@@ -112,6 +168,8 @@ export class EnrollmentAuthority {
         serialNumber: ek.serialNumber,
         certificateSha256: createHash('sha256').update(ekCertificate).digest('hex'),
       },
+      ekKey,
+      client,
       secret,
       expiresAt,
     });
@@ -156,6 +214,31 @@ export class EnrollmentAuthority {
     await writeFileAtomic(join(this.ca.dir, CA_FILES.issued, `${record.serialNumber}.json`), JSON.stringify(record, null, 2) + '\n');
     this.options.log?.(`issued AK certificate ${record.serialNumber} for AK ${record.akName} (EK certificate "${record.ek.subject}" issued by "${record.ek.issuer}")`);
     return { akName: record.akName, certificateChain: pem + this.ca.certificatePem };
+  }
+
+  /**
+   * Makes room for one more session of the EK `ekKey` (certificate already validated) from
+   * `client`, or refuses: per-EK rate, then the per-client and global bounds; a full per-EK
+   * quota ends that EK's oldest session, so that flooding an EK's name cannot lock its TPM out.
+   */
+  private admit(ekKey: string, client: string | undefined, now: number): void {
+    if (client !== undefined) {
+      const wait = this.ekRates.take(ekKey, now);
+      if (wait > 0) throw new RateLimited('too many enrollments started for this EK', wait);
+    }
+    this.forgetExpired(now);
+    const sessions = [...this.pending.entries()];
+    const sameClient = client === undefined ? [] : sessions.filter(([, s]) => s.client === client);
+    if (sameClient.length >= this.limits.pendingPerClient) {
+      const firstExpiry = Math.min(...sameClient.map(([, s]) => s.expiresAt));
+      throw new RateLimited(`${sameClient.length} enrollments from ${client} are in progress`, Math.max(1, Math.ceil((firstExpiry - now) / 1000)));
+    }
+    const sameEk = sessions.filter(([, s]) => s.ekKey === ekKey);
+    // Map order is start order: the first ones are the oldest.
+    for (const [id] of sameEk.slice(0, Math.max(0, sameEk.length - this.limits.pendingPerEk + 1))) this.pending.delete(id);
+    if (this.pending.size >= this.limits.maxPending) {
+      throw new EnvironmentError('enroll.busy', `the CA has ${this.limits.maxPending} enrollments in progress; try again in a few minutes`);
+    }
   }
 
   private forgetExpired(now: number): void {

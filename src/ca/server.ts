@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { AicertError, EnvironmentError, InputError, VerificationError } from '../errors.js';
 import type { EnrollmentAuthority } from './enrollment.js';
 import { ENROLL_FINISH_PATH, ENROLL_START_PATH, MAX_REQUEST_BYTES } from './protocol.js';
+import { clientKey, RateLimited } from './rate-limit.js';
 
 /**
  * The attestation CA over HTTP (node:http, JSON). Plain HTTP is enough for the protocol's
@@ -32,8 +33,10 @@ class HttpError extends Error {
 }
 
 export async function startCaServer(authority: EnrollmentAuthority, options: CaServerOptions = {}): Promise<CaServer> {
-  const routes: Record<string, (body: unknown) => Promise<unknown>> = {
-    [ENROLL_START_PATH]: (body) => authority.start(body),
+  // Sessions and their rate are bounded per client address (EnrollmentLimits); behind a proxy
+  // every client has the proxy's address.
+  const routes: Record<string, Route> = {
+    [ENROLL_START_PATH]: (body, client) => authority.start(body, client),
     [ENROLL_FINISH_PATH]: (body) => authority.finish(body),
   };
   const server = createServer((request, response) => {
@@ -41,7 +44,7 @@ export async function startCaServer(authority: EnrollmentAuthority, options: CaS
       (body) => send(response, 200, body),
       (err: unknown) => {
         const { status, code, message } = httpErrorOf(err, options.log);
-        send(response, status, { error: { code, message } });
+        send(response, status, { error: { code, message } }, err instanceof RateLimited ? err.retryAfterSeconds : undefined);
       },
     );
   });
@@ -66,7 +69,9 @@ export async function startCaServer(authority: EnrollmentAuthority, options: CaS
   };
 }
 
-async function handle(request: IncomingMessage, routes: Record<string, (body: unknown) => Promise<unknown>>): Promise<unknown> {
+type Route = (body: unknown, client: string) => Promise<unknown>;
+
+async function handle(request: IncomingMessage, routes: Record<string, Route>): Promise<unknown> {
   const path = new URL(request.url ?? '/', 'http://ca').pathname;
   const route = routes[path];
   if (!route) throw new HttpError(404, 'http.not-found', `no such endpoint ${path}; the CA serves POST ${Object.keys(routes).join(' and ')}`);
@@ -80,7 +85,7 @@ async function handle(request: IncomingMessage, routes: Record<string, (body: un
   } catch {
     throw new HttpError(400, 'enroll.malformed', 'the request body is not valid JSON');
   }
-  return route(body);
+  return route(body, clientKey(request.socket.remoteAddress));
 }
 
 function readBody(request: IncomingMessage): Promise<string> {
@@ -105,9 +110,10 @@ function readBody(request: IncomingMessage): Promise<string> {
   });
 }
 
-/** Refusals of the evidence are 403, unusable requests 400, CA trouble 503; anything else 500. */
+/** Refusals of the evidence are 403, unusable requests 400, rate limits 429, CA trouble 503; anything else 500. */
 function httpErrorOf(err: unknown, log?: (line: string) => void): { status: number; code: string; message: string } {
   if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message };
+  if (err instanceof RateLimited) return { status: 429, code: err.code, message: err.message };
   if (err instanceof VerificationError) return { status: 403, code: err.code, message: err.message };
   if (err instanceof InputError) return { status: 400, code: err.code, message: err.message };
   if (err instanceof AicertError) return { status: 503, code: err.code, message: err.message };
@@ -115,13 +121,14 @@ function httpErrorOf(err: unknown, log?: (line: string) => void): { status: numb
   return { status: 500, code: 'internal', message: 'internal error in the CA; see its log' };
 }
 
-function send(response: ServerResponse, status: number, body: unknown): void {
+function send(response: ServerResponse, status: number, body: unknown, retryAfterSeconds?: number): void {
   const text = JSON.stringify(body) + '\n';
   response.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
     ...(status === 413 && { connection: 'close' }),
+    ...(retryAfterSeconds !== undefined && { 'retry-after': String(retryAfterSeconds) }),
   });
   response.end(text);
 }

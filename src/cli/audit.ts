@@ -47,7 +47,7 @@ export function registerAuditCommand(program: Command): void {
     .option('--trust <file>', 'trusted AK CA certificates (PEM), or a YAML trust file listing several')
     .option('--allow-untrusted-ak', 'accept an attestation key nothing vouches for (testing only; labelled UNTRUSTED)')
     .option('--json', 'print the report as JSON')
-    .option('--out <file>', 'also write the JSON report to this file (for `aicert endorse`)')
+    .option('--out <file>', 'also write the JSON report to this file (for `aicert endorse`), atomically, when the audit passed or failed')
     .addHelpText(
       'after',
       `
@@ -89,7 +89,9 @@ Example:
         auditSeed: flags.seed === undefined ? randomBytes(32) : parseSeed(flags.seed),
         log: (line) => process.stderr.write(`aicert: ${line}\n`),
       });
-      if (flags.out) await writeFileAtomic(flags.out, `${JSON.stringify(report, null, 2)}\n`);
+      // An unusable audit (exit 2) reached no verdict: --out keeps the report it holds, if any.
+      if (flags.out && report.exitStatus !== 2) await writeFileAtomic(flags.out, `${JSON.stringify(report, null, 2)}\n`);
+      else if (flags.out) process.stderr.write(`aicert: the audit was unusable; nothing was written to ${flags.out}\n`);
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatAuditReport(report));
       process.exitCode = report.exitStatus;
     });

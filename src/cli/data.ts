@@ -4,6 +4,7 @@
  * src/measure/dataset/.
  */
 import { Command, Option } from 'commander';
+import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { InputError, UsageError, VerificationError } from '../errors.js';
 import { buildDatasetTrees, datasetCommitment } from '../measure/dataset/dataset-tree.js';
@@ -14,6 +15,11 @@ import { RECORD_FORMATS } from '../measure/dataset/record-format.js';
 import { DEFAULT_MAX_RECORD_BYTES } from '../measure/dataset/records.js';
 import { verifyDatasetProof } from '../measure/dataset/verify-proof.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+
+/** A missing --dataset is named as missing first, before its name or format are judged. */
+function checkDatasetExists(path: string): void {
+  if (!existsSync(path)) throw new UsageError('usage.missing-input', `--dataset ${path} does not exist`);
+}
 
 /** A proof is a few kB (≤ 2 × 64 path hashes); anything much larger is not one. */
 const MAX_PROOF_FILE_BYTES = 1024 * 1024;
@@ -52,6 +58,7 @@ Examples:
 `,
     )
     .action(async (flags: { dataset: string; format?: string; json?: boolean }) => {
+      checkDatasetExists(flags.dataset);
       const commitment = datasetCommitment(await buildDatasetTrees(flags.dataset, { format: flags.format }));
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ dataset: flags.dataset, ...commitment }, null, 2)}\n`);
@@ -97,6 +104,7 @@ Examples:
     )
     .action(
       async (flags: { dataset: string; record?: string; recordFile?: string; format?: string; tree: TreeKind; out?: string }) => {
+        checkDatasetExists(flags.dataset);
         const record = await recordFrom(flags);
         const trees = await buildDatasetTrees(flags.dataset, { format: flags.format });
         const proof = proveRecord(trees, record, flags.tree);

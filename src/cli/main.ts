@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { AicertError } from '../errors.js';
 import { AICERT_VERSION } from '../version.js';
+import { terminalSafe } from './terminal-text.js';
 type Registration = (program: Command) => void;
 
 /**
@@ -82,7 +83,8 @@ function usageErrorLine(text: string, path: string): string {
     if (suggestion === null) line += ` ${extra}`;
     else line += ` (did you mean ${suggestion[1] ?? ''}${suggestion[2]!.split(', ').map((name) => `'${name}'`).join(', ')}?)`;
   }
-  return `${line}; run '${path} --help' for usage\n`;
+  // The message quotes the arguments, which may be file names with control characters.
+  return `${terminalSafe(line)}; run '${path} --help' for usage\n`;
 }
 
 /** Maps an error to the CLI's exit status: 2 usage/input, 3 environment, 1 not verified. */
@@ -91,12 +93,13 @@ function reportError(err: unknown): number {
     // Commander has printed its message (usageErrorLine), the help, or the version already.
     return err.exitCode === 0 ? 0 : 2;
   }
+  // Messages quote input (file names, JSON members, YAML keys): control characters are escaped.
   if (err instanceof AicertError) {
-    process.stderr.write(`aicert: ${err.message} [${err.code}]\n`);
+    process.stderr.write(`aicert: ${terminalSafe(err.message)} [${terminalSafe(err.code)}]\n`);
     return err.exitStatus;
   }
   const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  process.stderr.write(`aicert: internal error: ${message}\n`);
+  process.stderr.write(`aicert: internal error: ${terminalSafe(message, true)}\n`);
   return 2;
 }
 

@@ -116,6 +116,7 @@ describe('aicert data', () => {
     const both = await runCli(['data', 'prove', '--dataset', dataset, '--record', 'x', '--record-file', bad]);
     assert.equal(both.status, 2);
     assert.match(both.stderr, /exactly one of --record and --record-file/);
+    writeFileSync(join(dir, 'data.bin'), 'x\n'); // it exists: a missing file is reported as missing (attack-data-missing.test.ts)
     const unknown = await runCli(['data', 'root', '--dataset', join(dir, 'data.bin')]);
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /--format/);
