@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { TPM_ADDRESS_HELP, defaultTpmAddress } from '../tpm/address.js';
 import { certifiedRun, type TrainerOptions } from '../run/certified-run.js';
+import type { IsolationMode } from '../run/isolation.js';
 import { holdoutMillionths } from '../trainer/data-order.js';
 import { loadRunConfig, required, type RunConfig } from '../run/run-config.js';
 
@@ -15,6 +16,7 @@ interface RunFlags {
   tpm?: string;
   pcr?: string;
   certifyFailure?: boolean;
+  isolation?: string;
   trainer?: boolean;
   transcript?: string;
   checkpointEvery?: string;
@@ -37,6 +39,7 @@ export function registerRunCommand(program: Command): void {
     .option('--tpm <address>', `TPM to use: ${TPM_ADDRESS_HELP}`)
     .option('--pcr <n>', 'application PCR to measure into (resettable 16/23, or a PCR that is zero since boot)')
     .option('--certify-failure', 'also certify a failed run; such a certificate never verifies as a success')
+    .option('--isolation <mode>', 'confine the command: namespaces (default: no TPM, no aicert state, no network, no capabilities) or none (recorded; a policy can refuse it)')
     .option('--trainer', 'the command speaks the aicert trainer protocol (docs/trainer-protocol.md): commit its seed, measure its checkpoints live')
     .option('--transcript <dir>', 'trainer transcript directory (default: <output>.transcript)')
     .option('--checkpoint-every <k>', 'trainer checkpoint interval in steps (default 10)')
@@ -72,6 +75,7 @@ Example:
         command: command.length > 0 ? command : (config.command ?? []),
         configFile: flags.config,
         certifyFailure: flags.certifyFailure ?? config.certifyFailure ?? false,
+        isolation: isolationMode(flags.isolation ?? config.isolation ?? 'namespaces'),
         trainer: flags.trainer || config.trainer ? trainerOptions(flags, config, output) : undefined,
         log: (line) => process.stderr.write(`aicert: ${line}\n`),
       });
@@ -106,4 +110,9 @@ function trainerOptions(flags: RunFlags, config: RunConfig, output: string): Tra
     dataset,
     ...(challengeHex && { challenge: Buffer.from(challengeHex, 'hex') }),
   };
+}
+
+function isolationMode(text: string): IsolationMode {
+  if (text !== 'namespaces' && text !== 'none') throw new UsageError('usage.isolation', `--isolation must be namespaces or none, got "${text}"`);
+  return text;
 }

@@ -45,6 +45,11 @@ export const policySchema = z.strictObject({
   bootPcrs: bootPcrsSchema.optional(),
   minAkTrust: z.enum(AK_TRUST_LEVELS).default('ca'),
   pinnedAks: z.array(akNameHexSchema).max(1024).default([]),
+  /**
+   * How the training command must have been confined: `namespaces` (the default: it could not
+   * reach the TPM, aicert's state or the network) or `any` (also `--isolation none`).
+   */
+  isolation: z.enum(['namespaces', 'any']).default('namespaces'),
   allow: z
     .strictObject({
       code: digestList(codeDigest).optional(),
@@ -65,7 +70,7 @@ export async function loadPolicy(path: string): Promise<Policy> {
   return parsePolicy(bytes.toString('utf8'), `the policy ${path}`);
 }
 
-export type PolicyCheckId = 'policy.boot' | 'policy.inputs' | 'policy.pcr' | 'policy.ak';
+export type PolicyCheckId = 'policy.boot' | 'policy.inputs' | 'policy.pcr' | 'policy.ak' | 'policy.isolation';
 
 export interface PolicyCheckResult {
   id: PolicyCheckId;
@@ -92,6 +97,8 @@ export interface PolicyFacts {
   inputs: readonly PolicyInput[];
   /** From `evaluateAkTrust`, with the policy's pinned AKs among the anchors (`withPinnedAks`). */
   akTrust: AkTrust;
+  /** How the training command was confined, from the verified command event. */
+  isolation: { mode: string };
 }
 
 /** Every policy check, in report order. */
@@ -101,7 +108,17 @@ export function checkPolicy(policy: Policy, facts: PolicyFacts): PolicyCheckResu
     checkApplicationPcr(policy, facts.pcr),
     checkBootPcrs(policy, facts.quotedPcrs),
     checkInputs(policy, facts.inputs),
+    checkIsolation(policy, facts.isolation),
   ];
+}
+
+export function checkIsolation(policy: Policy, isolation: { mode: string }): PolicyCheckResult {
+  const id = 'policy.isolation';
+  if (policy.isolation === 'any') return { id, status: 'skipped', reason: `the policy accepts any isolation (this run: ${isolation.mode})` };
+  if (isolation.mode === policy.isolation) {
+    return { id, status: 'ok', reason: 'the training command ran confined in namespaces: no TPM, no aicert state, no network, no capabilities' };
+  }
+  return { id, status: 'failed', reason: `the training command ran with isolation ${isolation.mode}, so it could have reached the TPM; the policy requires ${policy.isolation}` };
 }
 
 export function checkAkTrust(policy: Policy, trust: AkTrust): PolicyCheckResult {

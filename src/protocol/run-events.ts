@@ -93,11 +93,28 @@ export const artifactEventSchema = z.strictObject({
   tensors: z.array(modelTensorSchema).max(MAX_LISTED_TENSORS).optional(),
 });
 
+/** How the training command was confined (run/isolation.ts, docs/security.md). */
+export const commandIsolationSchema = z.discriminatedUnion('mode', [
+  /** Not confined: `--isolation none`, or a certificate made before aicert confined commands. */
+  z.strictObject({ mode: z.literal('none') }),
+  z.strictObject({
+    mode: z.literal('namespaces'),
+    namespaces: z.array(z.enum(['user', 'mount', 'network'])),
+    /** What the command could not reach. */
+    hidden: z.array(z.enum(['tpm-device', 'tpm-socket', 'tpm-simulator-directory', 'aicert-state', 'tpm-locks'])),
+    capabilities: z.literal('none'),
+    network: z.literal('none'),
+  }),
+]);
+export type CommandIsolation = z.infer<typeof commandIsolationSchema>;
+
 export const commandEventSchema = z.strictObject({
   type: z.literal('command'),
   argv: z.array(z.string()),
   /** The output directory's name. */
   output: text,
+  /** Absent in certificates made before aicert confined commands: read as `{ mode: 'none' }`. */
+  isolation: commandIsolationSchema.optional(),
 });
 
 export const commitmentEventSchema = z.strictObject({

@@ -20,6 +20,8 @@ import { createHash } from 'node:crypto';
 import { AttestedSession } from './attested-session.js';
 import { lockTpm } from './tpm-lock.js';
 import { executeCommand, type CommandOutcome } from './execute.js';
+import { checkExecutable, planIsolation, type IsolationMode } from './isolation.js';
+import { aicertHome } from '../util/state-dir.js';
 import { measureCodeArtifact, measureConfigArtifact, measureDatasetArtifact, measureModelArtifact, measureTranscriptArtifact } from '../protocol/artifacts.js';
 import type { ArtifactEvent, CheckpointEvent, CommandEvent, CommitmentEvent, EnvironmentEvent, ExitEvent, SessionEvent } from '../protocol/run-events.js';
 import { CheckpointWatcher } from './checkpoint-watcher.js';
@@ -42,6 +44,8 @@ export interface RunOptions {
   command: string[];
   configFile?: string;
   certifyFailure: boolean;
+  /** How the command is confined (run/isolation.ts); default `namespaces`. `none` is recorded in the certificate. */
+  isolation?: IsolationMode;
   /** Run the command as a protocol trainer (docs/trainer-protocol.md). */
   trainer?: TrainerOptions;
   /** Progress lines (stderr in the CLI). */
@@ -71,6 +75,14 @@ export interface RunResult {
  */
 export async function certifiedRun(o: RunOptions): Promise<RunResult> {
   checkOptions(o);
+  checkExecutable(o.command[0]!);
+  const isolation = planIsolation({
+    mode: o.isolation ?? 'namespaces',
+    tpm: o.tpm,
+    stateDirectory: aicertHome(),
+    needed: [o.code, ...o.data, ...(o.baseModel ? [o.baseModel] : []), ...(o.configFile ? [o.configFile] : []), o.output, ...(o.trainer ? [o.trainer.transcript] : [])],
+  });
+  if (o.isolation === 'none') o.log('WARNING: --isolation none: the training command can reach the TPM and could forge this run; the certificate records that');
   const pool = new HashPool();
   let tpm: Tpm | undefined;
   let unlock: (() => Promise<void>) | undefined;
@@ -89,7 +101,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     await session.extend(await environmentEvent(tpm));
     const inputs = await measureInputs(o, pool);
     for (const input of inputs) await session.extend(input);
-    await session.extend({ type: 'command', argv: o.command, output: basename(o.output) } satisfies CommandEvent);
+    await session.extend({ type: 'command', argv: o.command, output: basename(o.output), isolation: isolation.record } satisfies CommandEvent);
     const trainer = o.trainer && (await commitTrainer(tpm, o.trainer, o.data, inputs, o.log));
     const commitment = {
       type: 'commitment',
@@ -107,7 +119,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
       return session.extend(event);
     });
     watcher?.start();
-    const outcome = await executeCommand(o.command, { ...process.env, ...trainer?.environment });
+    const outcome = await executeCommand(isolation.wrap(o.command), { ...process.env, ...trainer?.environment });
     if (watcher) o.log(`${await watcher.finish()} checkpoints measured as they were written`);
     const success = outcome.exitCode === 0 && outcome.signal === null;
     await session.extend({

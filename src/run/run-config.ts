@@ -32,6 +32,8 @@ const runConfigSchema = z.strictObject({
   pcr: z.number().int().min(0).max(23).optional(),
   command: z.array(z.string()).min(1).max(10_000).optional(),
   certifyFailure: z.boolean().optional(),
+  /** How the command is confined: namespaces (default) or none. */
+  isolation: z.enum(['namespaces', 'none']).optional(),
   /** Protocol trainer settings (docs/trainer-protocol.md); its presence turns the protocol on. */
   trainer: z
     .strictObject({

@@ -27,6 +27,7 @@ export const VERIFY_CHECKS = [
   'policy.pcr',
   'policy.boot',
   'policy.inputs',
+  'policy.isolation',
   'artifact.model',
   'artifact.data',
   'artifact.code',

@@ -89,7 +89,7 @@ export async function verifyCertificate(bytes: Uint8Array, name: string, o: Veri
     await list.step('run.exit', () => checkExit(log.exit), () => 'the training command exited with status 0');
     if (trainer) await list.step('trainer.final', () => checkTrainerFinal(log), () => `the output model's tensors are exactly the weights of the last checkpoint (${log.checkpoints.at(-1)!.index}), the end of the training the audit replays`);
 
-    if (o.policy) list.absorb(checkPolicy(o.policy, { pcr: tpm.pcr, quotedPcrs: end.pcrs.get(TPM_ALG.SHA256)!, inputs: log.inputs, akTrust: trust }));
+    if (o.policy) list.absorb(checkPolicy(o.policy, { pcr: tpm.pcr, quotedPcrs: end.pcrs.get(TPM_ALG.SHA256)!, inputs: log.inputs, akTrust: trust, isolation: log.command.isolation ?? { mode: 'none' } }));
     else list.skipped('policy', 'no --policy given: boot PCRs and allowed inputs are not checked');
     list.absorb(await checkArtifacts(log, o));
     endorsements = checkEndorsements(list, bytes, statement.subject, o);

@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { stringify } from 'yaml';
 import type { AkTrust } from '../../src/evidence/ak-trust.js';
 import {
@@ -13,6 +14,7 @@ import {
   checkBootPcrs,
   checkInputs,
   checkPolicy,
+  checkIsolation,
   loadPolicy,
   parsePolicy,
   type Policy,
@@ -90,7 +92,7 @@ test('policy errors are input errors naming the field', () => {
 test('random text, random JSON and mutated policies give a policy or an input error, never a crash', () => {
   const example = docsExample();
   const isPolicyError = (err: unknown) => (err as { code?: string }).code === 'policy.invalid';
-  fc.assert(
+  assertProperty(
     fc.property(
       fc.oneof(
         fc.string({ maxLength: 300 }),
@@ -213,13 +215,14 @@ test('policy.inputs: a missing list allows anything, an empty list nothing', () 
   assert.equal(checkInputs(policyOf('allow: {}\n'), [code()]).status, 'skipped');
 });
 
-test('checkPolicy runs the four checks in report order', () => {
+test('checkPolicy runs the five checks in report order', () => {
   const policy = policyOf(`pcr: 23\nbootPcrs: { "0": "${hex(0)}" }\nallow: { datasets: ["sha256:${DATA_ROOT}"] }\n`);
   const results = checkPolicy(policy, {
     pcr: 23,
     quotedPcrs: new Map([[0, Buffer.alloc(32)]]),
     inputs: [code(), dataset(hex(9))],
     akTrust: trust('ca'),
+    isolation: { mode: 'namespaces' },
   });
   assert.deepEqual(
     results.map((r) => [r.id, r.status]),
@@ -228,6 +231,17 @@ test('checkPolicy runs the four checks in report order', () => {
       ['policy.pcr', 'ok'],
       ['policy.boot', 'ok'],
       ['policy.inputs', 'failed'],
+      ['policy.isolation', 'ok'],
     ],
   );
+});
+
+test('policy.isolation: a confined command by default; `isolation: any` also accepts an unconfined one', () => {
+  const byDefault = policyOf('');
+  assert.equal(checkIsolation(byDefault, { mode: 'namespaces' }).status, 'ok');
+  const refused = checkIsolation(byDefault, { mode: 'none' });
+  assert.equal(refused.status, 'failed');
+  assert.match(refused.reason, /isolation none, so it could have reached the TPM; the policy requires namespaces/);
+  assert.equal(checkIsolation(policyOf('isolation: any\n'), { mode: 'none' }).status, 'skipped');
+  assert.throws(() => policyOf('isolation: sometimes\n'), (e: unknown) => (e as { code?: string }).code === 'policy.invalid');
 });
