@@ -34,8 +34,8 @@ const corpusOk = lib.printCorpus(corpus, { list: values['list-mutants'] });
 const faults = await lib.runFaults({ trials: Number(values.trials) });
 const faultsOk = lib.printFaults(faults);
 
-console.log('\nFreshness and replay (test/security/freshness.test.ts)');
-const freshness = spawnSync(process.execPath, ['--test', 'dist/test/security/freshness.test.js'], { encoding: 'utf8' });
+console.log('\nFreshness and replay (test/security/freshness.swtpm.test.ts)');
+const freshness = spawnSync(process.execPath, ['--test', 'dist/test/security/freshness.swtpm.test.js'], { encoding: 'utf8' });
 const count = (what) => Number(new RegExp(`^# ${what} (\\d+)`, 'm').exec(freshness.stdout)?.[1] ?? 0);
 for (const line of freshness.stdout.split('\n').filter((l) => /^ {4}(not )?ok \d+/.test(l))) console.log(`  ${line.trim()}`);
 const freshnessOk = freshness.status === 0;

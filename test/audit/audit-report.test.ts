@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { AUDIT_REPORT_MEDIA_TYPE, parseAuditReport, type AuditReport } from '../../src/audit/audit-report.js';
 import { formatAuditReport } from '../../src/audit/format-audit-report.js';
 import { InputError } from '../../src/errors.js';
@@ -52,7 +53,7 @@ test('property: a report with any field replaced parses or is refused with an In
     if (v && typeof v === 'object') for (const [k, child] of Object.entries(v)) walk(child, [...path, k]);
   };
   walk(report, []);
-  fc.assert(
+  assertProperty(
     fc.property(fc.constantFrom(...paths.filter((p) => p.length > 0)), fc.jsonValue(), (path, value) => {
       const copy = JSON.parse(JSON.stringify(report)) as Record<string, unknown>;
       let target = copy;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { mannWhitneyGreater } from '../../src/audit/mann-whitney.js';
 import { normalUpperTail } from '../../src/audit/normal-distribution.js';
 
@@ -88,7 +89,7 @@ test('empty or non-finite samples are refused', () => {
 const sample = fc.array(fc.integer({ min: -20, max: 20 }).map((v) => v / 4), { minLength: 1, maxLength: 40 });
 
 test('property: U counts the pairs x > y (ties ½), U(x,y) + U(y,x) = n1·n2, and 0 ≤ p ≤ 1', () => {
-  fc.assert(
+  assertProperty(
     fc.property(sample, sample, (x, y) => {
       let pairs = 0;
       for (const a of x) for (const b of y) pairs += a > b ? 1 : a === b ? 0.5 : 0;
@@ -102,7 +103,7 @@ test('property: U counts the pairs x > y (ties ½), U(x,y) + U(y,x) = n1·n2, an
 });
 
 test('property: shifting the first sample up never raises p', () => {
-  fc.assert(
+  assertProperty(
     fc.property(sample, sample, fc.integer({ min: 1, max: 40 }), (x, y, shift) => {
       const before = mannWhitneyGreater(x, y).p;
       const after = mannWhitneyGreater(

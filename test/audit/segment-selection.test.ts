@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { selectSegments } from '../../src/audit/segment-selection.js';
 
 const seed = (label: string) => createHash('sha256').update(label).digest();
@@ -42,7 +43,7 @@ test('every non-top segment is drawn about equally often (uniform selection)', (
 });
 
 test('property: no segment is selected twice, and min(N, Q + m) are selected', () => {
-  fc.assert(
+  assertProperty(
     fc.property(fc.array(fc.double({ min: 0, max: 10, noNaN: true }), { minLength: 0, maxLength: 80 }), fc.nat(5), fc.nat(50), fc.uint8Array({ minLength: 32, maxLength: 32 }), (norms, q, m, s) => {
       const picked = selectSegments(norms, q, m, Buffer.from(s)).map((x) => x.index);
       assert.equal(new Set(picked).size, picked.length);

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { initCa } from '../../src/ca/ca-directory.js';
 import { EnrollmentAuthority } from '../../src/ca/enrollment.js';
 import type { EnrollStart } from '../../src/ca/protocol.js';
@@ -66,7 +67,7 @@ test('mutated EK certificates, EK publics and AK publics are refused with an aic
         return copy;
       });
   const truncate = (bytes: Buffer) => fc.nat(bytes.length - 1).map((n) => bytes.subarray(0, n));
-  await fc.assert(
+  await assertProperty(
     fc.asyncProperty(
       fc.oneof(
         fc.oneof(mutate(EK_CERT), truncate(EK_CERT)).map((c) => request(c)),
@@ -80,7 +81,7 @@ test('mutated EK certificates, EK publics and AK publics are refused with an aic
 });
 
 test('random JSON and random field values are refused with an aicert error', async () => {
-  await fc.assert(
+  await assertProperty(
     fc.asyncProperty(
       fc.oneof(
         fc.jsonValue({ maxDepth: 3 }),

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parseCertificate, CERTIFICATE_MEDIA_TYPE } from '../../src/cert/certificate.js';
 import { RUN_EVENT_TYPES } from '../../src/protocol/run-events.js';
@@ -129,7 +130,7 @@ describe('the JSON Schema of the certificate file', () => {
     let accepted = 0;
     let rejected = 0;
     const step = fc.record({ path: fc.nat(), edit: editArbitrary(EDITS) });
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(step, { minLength: 1, maxLength: 3 }), (steps) => {
         let json = root;
         for (const { path, edit } of steps) {

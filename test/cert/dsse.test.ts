@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, verify as cryptoVerify } from 'node:crypto';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { AicertError } from '../../src/errors.js';
 import { decodeBase64Strict, encodeBase64 } from '../../src/util/base64.js';
 import {
@@ -98,7 +99,7 @@ test('parseDsseEnvelope refuses unknown fields, missing fields and lax base64 wi
 test('property: parseDsseEnvelope only ever returns or throws an AicertError', () => {
   const envelope: DsseEnvelope = signDsse('t', Buffer.from('p'), [{ privateKey: keyPairs['P-256'].privateKey }]);
   const base = dsseEnvelopeToJson(envelope);
-  fc.assert(
+  assertProperty(
     fc.property(fc.oneof(fc.anything(), fc.record({ payload: fc.string(), payloadType: fc.string(), signatures: fc.anything() }), fc.constant(base)), (json) => {
       try {
         parseDsseEnvelope(json);
@@ -111,7 +112,7 @@ test('property: parseDsseEnvelope only ever returns or throws an AicertError', (
 });
 
 test('base64: standard and URL-safe (padded or not) decode; any other text is refused', () => {
-  fc.assert(
+  assertProperty(
     fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
       const standard = encodeBase64(bytes);
       const url = Buffer.from(bytes).toString('base64url');

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { AicertError } from '../../src/errors.js';
 import { parseOmsBundle } from '../../src/cert/oms/bundle.js';
 import { parseOmsStatement } from '../../src/cert/oms/statement.js';
@@ -44,7 +45,7 @@ function mutate(bytes: Buffer, edits: Array<{ at: number; kind: string; value: n
 }
 
 test('property: parseOmsBundle on random bytes throws only AicertErrors', () => {
-  fc.assert(
+  assertProperty(
     fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => {
       onlyAicertErrors(() => parseOmsBundle(bytes));
     }),
@@ -53,7 +54,7 @@ test('property: parseOmsBundle on random bytes throws only AicertErrors', () => 
 });
 
 test('property: mutated reference bundles are parsed or refused with an AicertError, and never verify when a signed part changed', () => {
-  fc.assert(
+  assertProperty(
     fc.property(fc.constantFrom(...bundles), mutation, ({ v, bytes }, edits) => {
       const mutated = mutate(bytes, edits);
       onlyAicertErrors(() => parseOmsBundle(mutated));
@@ -78,7 +79,7 @@ test('property: JSON-level edits of a bundle (any value at any place) end in a r
     if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(v, [...path, k]);
   };
   walk(original, []);
-  fc.assert(
+  assertProperty(
     fc.property(fc.constantFrom(...paths), fc.jsonValue(), fc.boolean(), (path, value, remove) => {
       const copy = structuredClone(original);
       let target: Record<string, unknown> = copy;
@@ -99,13 +100,13 @@ test('property: JSON-level edits of a bundle (any value at any place) end in a r
 
 test('property: parseOmsStatement on mutated and random payloads throws only AicertErrors', () => {
   const payloads = bundles.map(({ bytes }) => parseOmsBundle(bytes).envelope.payload);
-  fc.assert(
+  assertProperty(
     fc.property(fc.constantFrom(...payloads), mutation, (payload, edits) => {
       onlyAicertErrors(() => parseOmsStatement(mutate(payload, edits)));
     }),
     { numRuns: 1000 },
   );
-  fc.assert(
+  assertProperty(
     fc.property(fc.jsonValue(), (value) => {
       onlyAicertErrors(() => parseOmsStatement(Buffer.from(JSON.stringify(value) ?? 'null')));
     }),

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { createAkCertificate, createCaCertificate, generateCaKeys, SIGNING_ALGORITHM } from '../../src/ca/certificates.js';
 import { parseCertificateDer, type ParsedCertificate } from '../../src/pki/x509-path.js';
 import { evaluateAkTrust, loadTrustAnchors, meetsTrustLevel, withPinnedAks, type TrustAnchors } from '../../src/evidence/ak-trust.js';
@@ -147,7 +148,7 @@ test('no chain and no pin, or no roots at all, is untrusted with the reason', ()
 
 test('random or mutated chain bytes never throw: the AK is untrusted with a reason', () => {
   const leaf = akChain[0]!;
-  fc.assert(
+  assertProperty(
     fc.property(
       fc.oneof(
         fc.array(fc.uint8Array({ maxLength: 600 }), { minLength: 1, maxLength: 10 }),
@@ -231,7 +232,7 @@ test('random trust file contents are refused with an input error, never a crash'
   const dir = await mkdtemp(join(tmpdir(), 'aicert-trust-'));
   const path = join(dir, 'trust.yaml');
   try {
-    await fc.assert(
+    await assertProperty(
       fc.asyncProperty(
         fc.oneof(fc.string({ maxLength: 200 }), fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v))),
         async (text) => {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { InputError } from '../../src/errors.js';
 import { readSafetensorsHeader } from '../../src/measure/formats/safetensors.js';
 import { encodeF32Safetensors, readCheckpointFile } from '../../src/trainer/index.js';
@@ -263,7 +264,7 @@ describe('records', () => {
   });
 
   test('encodeRecord and parseRecord round-trip any label and image', () => {
-    fc.assert(
+    assertProperty(
       fc.property(
         fc.integer({ min: 0, max: CLASS_COUNT - 1 }),
         fc.uint8Array({ minLength: IMAGE_PIXELS, maxLength: IMAGE_PIXELS }),
@@ -288,7 +289,7 @@ describe('records', () => {
         for (const [position, byte] of edits) line[position % line.length] = byte;
         return cut % 3 === 0 ? line.subarray(0, cut % line.length) : line;
       });
-    fc.assert(
+    assertProperty(
       fc.property(fc.oneof(fc.uint8Array({ maxLength: 2000 }), mutated), (line) => {
         try {
           const record = parseRecord(line, 'line');

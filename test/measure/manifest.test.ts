@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { AicertError } from '../../src/errors.js';
 import { HashPool } from '../../src/measure/hash-pool.js';
 import { compareNames, measurePath, normalizeIgnorePath, rootDigestOf, type Manifest } from '../../src/measure/manifest.js';
@@ -165,7 +166,7 @@ describe('sort order', () => {
     };
     const segment = fc.string({ unit: fc.constantFrom('a', 'b', '-', '.', '_', 'é', '😀', '\uffff', '0', ' '), minLength: 1, maxLength: 4 });
     const name = fc.array(segment, { minLength: 1, maxLength: 3 }).map((parts) => parts.join('/'));
-    fc.assert(fc.property(name, name, (a, b) => Math.sign(compareNames(a, b)) === Math.sign(reference(a, b))));
+    assertProperty(fc.property(name, name, (a, b) => Math.sign(compareNames(a, b)) === Math.sign(reference(a, b))));
   });
 });
 
@@ -204,7 +205,7 @@ describe('shards method', () => {
   });
 
   it('shards cover every file exactly once, end to end (property)', async () => {
-    await fc.assert(
+    await assertProperty(
       fc.asyncProperty(fc.integer({ min: 1, max: 30_000 }), async (shardSize) => {
         const manifest = await measurePath(join(root, 'big.bin'), { pool, shardSize });
         let next = 0;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { AicertError } from '../../src/errors.js';
 import {
   allowsCodeSigning,
@@ -124,7 +125,7 @@ test('certificate parsing is exact: trailing bytes and non-certificates are refu
 test('property: parseCertificateDer on random or mutated bytes returns or throws x509.parse, nothing else', async () => {
   const { leaf } = await threeLevelChain();
   const der = leaf.certificate.der;
-  fc.assert(
+  assertProperty(
     fc.property(
       fc.oneof(
         fc.uint8Array({ maxLength: 600 }),

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { canonicalize } from '../../src/util/jcs.js';
 import { eventDigest, makeRecord, parseEventLog, replayEventLog, verifyEventLog, type CelRecord } from '../../src/protocol/event-log.js';
 import { AicertError, VerificationError } from '../../src/errors.js';
@@ -58,7 +59,7 @@ test('edited, dropped, reordered and duplicated events each fail with their own 
 
 test('parseEventLog refuses malformed records with an input error, never a crash', () => {
   assert.equal(parseEventLog(JSON.parse(JSON.stringify(sampleLog(3)))).length, 3);
-  fc.assert(
+  assertProperty(
     fc.property(fc.jsonValue(), (json) => {
       try {
         parseEventLog(json);

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FUZZ_TARGETS } from './fuzz-targets.js';
 import { CASE_TIME_LIMIT_MS, fuzzTarget, problemsOf, sharedSeeds, type FuzzResult } from './fuzz-run.js';
+import { reproduceHint, TEST_SEED } from '../util/property.js';
 
 /**
  * The bounded subset of `npm run fuzz` that runs with the tests: every parser of untrusted bytes
@@ -20,11 +21,12 @@ describe('fuzzing every parser of untrusted bytes (bounded)', () => {
   for (const target of FUZZ_TARGETS) {
     test(`${target.name}: ${target.parser}`, async () => {
       const cases = target.name === 'certificate-verify' ? Math.ceil(CASES / 4) : CASES;
-      const result: FuzzResult = await fuzzTarget(target, await target.prepare(seeds), cases, 0x5eed);
-      assert.deepEqual(problemsOf(result), []);
-      assert.equal(result.cases, cases);
-      assert.ok(result.maxMs < CASE_TIME_LIMIT_MS);
-      assert.ok(result.refused > 0, 'no input was refused: the mutations do not reach the parser');
+      const result: FuzzResult = await fuzzTarget(target, await target.prepare(seeds), cases, TEST_SEED);
+      const problems = problemsOf(result);
+      assert.deepEqual(problems, [], `${problems.join('\n')}\n${reproduceHint()}`);
+      assert.equal(result.cases, cases, `${result.cases} of ${cases} cases ran; ${reproduceHint()}`);
+      assert.ok(result.maxMs < CASE_TIME_LIMIT_MS, `${result.maxMs} ms: ${result.slowest}; ${reproduceHint()}`);
+      assert.ok(result.refused > 0, `no input was refused: the mutations do not reach the parser; ${reproduceHint()}`);
     });
   }
 });

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { parseAttest } from '../../src/tpm/attest.js';
 import { TPM_ALG, TPM_GENERATED_VALUE } from '../../src/tpm/constants.js';
 import { marshal } from '../../src/tpm/marshal.js';
@@ -60,7 +61,7 @@ test('TPMS_ATTEST: oversized TPM2B fields and a non-boolean "safe" are refused',
 });
 
 test('TPMS_ATTEST: mutated and random bytes give a result or an aicert error, never a crash', () => {
-  fc.assert(fc.property(mutatedBytes(attests), (bytes) => parsesOrRefuses(() => parseAttest(bytes))), RUNS);
+  assertProperty(fc.property(mutatedBytes(attests), (bytes) => parsesOrRefuses(() => parseAttest(bytes))), RUNS);
 });
 
 test('TPMT_SIGNATURE: ECDSA and RSASSA parse; unsupported schemes, truncation and trailing bytes are refused', () => {
@@ -81,7 +82,7 @@ test('TPMT_SIGNATURE: ECDSA and RSASSA parse; unsupported schemes, truncation an
 
 test('TPMT_SIGNATURE: mutated signatures parse or refuse, and verifying them never crashes', () => {
   const keys = [akPublicFor('ecc').area, akPublicFor('rsa').area, ...quoteFiles.map((f) => parsePublic2b(b64(f.akPublic)))];
-  fc.assert(
+  assertProperty(
     fc.property(mutatedBytes(signatures), fc.constantFrom(...keys), (bytes, key) =>
       parsesOrRefuses(() => {
         const sig = parseSignature(bytes);
@@ -96,7 +97,7 @@ test('TPMT_SIGNATURE: mutated signatures parse or refuse, and verifying them nev
 test('TPMT_PUBLIC / TPM2B_PUBLIC: real areas round-trip; mutated and random bytes parse or refuse, keys included', () => {
   for (const p of publics2b) assert.deepEqual(parsePublic2b(p).bytes, p.subarray(2));
   const seeds = [...publics2b, ...publics2b.map((p) => p.subarray(2)), akPublicFor('ecc').area.bytes, ekPublicFor('rsa').area.bytes];
-  fc.assert(
+  assertProperty(
     fc.property(mutatedBytes(seeds), (bytes) =>
       parsesOrRefuses(() => {
         const area = bytes.length > 2 && bytes.readUInt16BE(0) === bytes.length - 2 ? parsePublic2b(bytes) : parsePublic(bytes);
@@ -117,7 +118,7 @@ test('quote files: mutated text, mutated fields and random JSON parse or refuse,
   const byteMutations = fc
     .tuple(fc.constantFrom(...quoteFiles), fc.constantFrom('attest', 'signature', 'akPublic'), mutatedBytes(attests.concat(signatures, publics2b)))
     .map(([f, k, bytes]) => JSON.stringify({ ...f, [k]: bytes.toString('base64') }));
-  fc.assert(
+  assertProperty(
     fc.property(fc.oneof(textMutations, fieldMutations, byteMutations, fc.json()), (text) => parsesOrRefuses(() => parseQuoteFile(text))),
     RUNS,
   );

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { InputError } from '../../src/errors.js';
 import { readSafetensorsHeader } from '../../src/measure/formats/safetensors.js';
 import { readCheckpointFile, weightsOf, writeCheckpointFile, type Checkpoint, type Tensor } from '../../src/trainer/checkpoint.js';
@@ -69,7 +70,7 @@ describe('checkpoint files', () => {
 
   test('write then read gives the same tensors, and the file passes aicert\'s strict parser', async () => {
     let n = 0;
-    await fc.assert(
+    await assertProperty(
       fc.asyncProperty(checkpointArbitrary, async (checkpoint) => {
         const path = join(dir, `rt-${n++}.safetensors`);
         await writeCheckpointFile(path, checkpoint);
@@ -159,7 +160,7 @@ describe('checkpoint files', () => {
         return truncate ? bytes.subarray(0, cut % bytes.length) : bytes;
       });
     let n = 0;
-    await fc.assert(
+    await assertProperty(
       fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)), mutated), async (bytes) => {
         const file = join(dir, `m-${n++}.safetensors`);
         await writeFile(file, bytes);

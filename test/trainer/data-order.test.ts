@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { InputError } from '../../src/errors.js';
 import { batchSchedule, epochOrder, holdoutCount, splitHoldout } from '../../src/trainer/data-order.js';
 import { SeedStream } from '../../src/trainer/seed-stream.js';
@@ -35,7 +36,7 @@ describe('held-out records', () => {
   });
 
   test('pool and held-out partition the records, with the held-out count the fraction asks for', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.integer({ min: 1, max: 400 }), fc.integer({ min: 0, max: 900_000 }), (s, n, millionths) => {
         const fraction = millionths / 1_000_000;
         const h = Math.ceil((n * millionths) / 1_000_000); // exact: n · millionths is an integer below 2^53
@@ -71,7 +72,7 @@ describe('data order', () => {
   });
 
   test('every epoch trains each pool record at most once and never a held-out one', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.integer({ min: 2, max: 200 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 16 }), (s, n, epochs, b) => {
         const { trainPool, heldOut } = splitHoldout(Buffer.from(s), n, 0.25);
         if (b > trainPool.length) return;

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { InputError } from '../../src/errors.js';
 import { readTrainerEnvironment } from '../../src/protocol/trainer-environment.js';
 
@@ -64,7 +65,7 @@ describe('readTrainerEnvironment', () => {
   test('random environments give a valid parse or an InputError, never anything else', () => {
     const names = [...Object.keys(BASE), 'AICERT_SEGMENT', 'AICERT_OUTPUT', 'AICERT_CHECKPOINT', 'AICERT_RECORDS'];
     const value = fc.oneof(fc.string(), fc.constantFrom('train', 'init', 'replay', 'loss', '1', '0', '0.5', SEED, '/abs'));
-    fc.assert(
+    assertProperty(
       fc.property(fc.dictionary(fc.constantFrom(...names), value), (overrides) => {
         try {
           const env = readTrainerEnvironment({ ...BASE, ...overrides });

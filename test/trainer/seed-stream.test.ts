@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { InputError } from '../../src/errors.js';
 import { SeedStream } from '../../src/trainer/seed-stream.js';
 
@@ -66,7 +67,7 @@ describe('SeedStream', () => {
   });
 
   test('permutation(n) holds every number once, and depends on seed and label', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.string(), fc.integer({ min: 0, max: 300 }), (s, label, n) => {
         const p = new SeedStream(Buffer.from(s), label).permutation(n);
         assert.deepEqual([...p].sort((a, b) => a - b), Array.from({ length: n }, (_, i) => i));

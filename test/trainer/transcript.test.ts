@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
 import { InputError } from '../../src/errors.js';
 import { readCheckpointFile, type Checkpoint } from '../../src/trainer/checkpoint.js';
 import { readLosses, writeLosses } from '../../src/trainer/losses.js';
@@ -100,7 +101,7 @@ describe('transcripts', () => {
       for (const [p, b] of edits) bytes[p % bytes.length] = b;
       return bytes;
     });
-    await fc.assert(
+    await assertProperty(
       fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 100 }).map((b) => Buffer.from(b)), mutated), async (bytes) => {
         await writeFile(join(t, 'batches.jsonl'), bytes);
         try {

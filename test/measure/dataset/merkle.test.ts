@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { assertProperty, reproduceHint, seededBytes } from '../../util/property.js';
 import {
   EMPTY_ROOT,
   inclusionPath,
@@ -39,14 +40,14 @@ const leavesOf = (records: Buffer[]) => Buffer.concat(records.map((r) => leafHas
 describe('RFC 6962 Merkle tree', () => {
   it('matches the recursive definition for every size 0..20, root and every audit path', () => {
     for (let n = 0; n <= 20; n++) {
-      const records = Array.from({ length: n }, (_, i) => randomBytes(i % 5));
+      const records = Array.from({ length: n }, (_, i) => seededBytes(i % 5, `merkle records of ${n}`, i));
       const leaves = leavesOf(records);
-      assert.deepEqual(merkleRoot(leaves), referenceRoot(records), `root of ${n} leaves`);
+      assert.deepEqual(merkleRoot(leaves), referenceRoot(records), `root of ${n} leaves; ${reproduceHint()}`);
       for (let m = 0; m < n; m++) {
         const path = inclusionPath(leaves, m);
-        assert.deepEqual(path, referencePath(m, records), `path of leaf ${m} of ${n}`);
+        assert.deepEqual(path, referencePath(m, records), `path of leaf ${m} of ${n}; ${reproduceHint()}`);
         assert.equal(inclusionPathLength(m, n), path.length);
-        assert.deepEqual(rootFromInclusionPath(m, n, leafHash(records[m]!), path), referenceRoot(records));
+        assert.deepEqual(rootFromInclusionPath(m, n, leafHash(records[m]!), path), referenceRoot(records), `root from the path of leaf ${m} of ${n}; ${reproduceHint()}`);
       }
     }
   });
@@ -86,7 +87,7 @@ describe('RFC 6962 Merkle tree', () => {
   });
 
   it('verifies every leaf of random trees and no flipped bit of leaf or path (property)', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(fc.uint8Array({ maxLength: 8 }), { minLength: 1, maxLength: 40 }), fc.nat(), fc.nat(255), (arrays, pick, bit) => {
         const records = arrays.map((a) => Buffer.from(a));
         const leaves = leavesOf(records);
@@ -120,8 +121,8 @@ describe('RFC 6962 Merkle tree', () => {
 
 describe('sorted distinct leaves', () => {
   it('sorts by bytes, drops duplicates, and lowerBound finds members and gaps (property)', () => {
-    fc.assert(
-      fc.property(fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 60 }), fc.nat(), (hashes, pick) => {
+    assertProperty(
+      fc.property(fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 60 }), fc.nat(), fc.uint8Array({ minLength: 32, maxLength: 32 }), (hashes, pick, probeBytes) => {
         // Reuse some hashes so duplicates occur; share the first 6 bytes of others to hit the tie-break.
         const withDuplicates = hashes.flatMap((h, i) => (i % 3 === 0 ? [h, h] : [h]));
         const sharedPrefix = hashes.map((h, i) => (i % 4 === 1 ? Buffer.concat([Buffer.alloc(6), h.subarray(6)]) : h));
@@ -134,7 +135,7 @@ describe('sorted distinct leaves', () => {
             const member = Buffer.from(expected[pick % expected.length]!, 'hex');
             assert.equal(lowerBound(sorted, member), pick % expected.length);
           }
-          const probe = randomBytes(32);
+          const probe = Buffer.from(probeBytes);
           const position = lowerBound(sorted, probe);
           assert.equal(position, expected.filter((h) => h < probe.toString('hex')).length);
         }

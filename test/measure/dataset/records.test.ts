@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { assertProperty } from '../../util/property.js';
 import { AicertError, InputError } from '../../../src/errors.js';
 import { CsvRowSplitter } from '../../../src/measure/dataset/csv-splitter.js';
 import { LineSplitter } from '../../../src/measure/dataset/line-splitter.js';
@@ -114,7 +115,7 @@ describe('CSV records', () => {
   it('split RFC 4180 encodings of random tables back into their rows, however the bytes are chunked (property)', () => {
     const field = fc.string({ unit: fc.constantFrom('a', 'b', ',', '"', '\n', '\r', ' ', 'é'), maxLength: 6 });
     const quote = (f: string) => (/[",\r\n]/.test(f) || f === '' ? `"${f.replace(/"/g, '""')}"` : f);
-    fc.assert(
+    assertProperty(
       fc.property(
         fc.integer({ min: 1, max: 4 }).chain((width) => fc.array(fc.array(field, { minLength: width, maxLength: width }), { minLength: 1, maxLength: 8 })),
         fc.boolean(),
@@ -132,7 +133,7 @@ describe('CSV records', () => {
   });
 
   it('turns random bytes into rows or an InputError, never a crash (property)', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ maxLength: 200 }), fc.array(fc.nat(), { maxLength: 4 }), (bytes, cuts) => {
         try {
           pushInChunks(new CsvRowSplitter(() => undefined, 64), Buffer.from(bytes), cuts);
@@ -147,7 +148,7 @@ describe('CSV records', () => {
 
 describe('line splitting', () => {
   it('gives the same lines however the bytes are chunked (property)', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.string({ unit: fc.constantFrom('a', '\n', '\r', 'z'), maxLength: 40 }), fc.array(fc.nat(), { maxLength: 6 }), (text, cuts) => {
         const lines: string[] = [];
         pushInChunks(new LineSplitter((line) => lines.push(line.toString('latin1')), 1 << 20), Buffer.from(text, 'latin1'), cuts);

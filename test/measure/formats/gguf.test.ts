@@ -4,6 +4,7 @@ import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { assertProperty } from '../../util/property.js';
 import { readGgufHeader } from '../../../src/measure/formats/gguf.js';
 import { scratchDir } from '../helpers.js';
 import { assertMutationsOf, parsesOrRefuses, throwsCode } from './parser-assertions.js';
@@ -139,7 +140,7 @@ describe('GGUF headers', () => {
     const good = ggufFile(valid);
     const path = join(dir, 'fuzz.gguf');
     const parse = parsesOrRefuses(path, readGgufHeader);
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => parse(Buffer.concat([Buffer.from('GGUF'), b]))), { numRuns: 200 });
+    assertProperty(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => parse(Buffer.concat([Buffer.from('GGUF'), b]))), { numRuns: 200 });
     assertMutationsOf(good, parse, 400);
   });
 });

@@ -4,6 +4,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { assertProperty } from '../../util/property.js';
 import { InputError } from '../../../src/errors.js';
 import { readOnnxModel } from '../../../src/measure/formats/onnx.js';
 import { scratchDir } from '../helpers.js';
@@ -145,7 +146,7 @@ describe('ONNX external data', () => {
     const good = onnxModel([external('w', [32, 32], 'weights.bin', 0, 4096), { name: 'b', dims: [2], dataType: FLOAT, raw: Buffer.alloc(8) }]);
     const path = modelDir(good);
     const parse = parsesOrRefuses(path, read);
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 80 }), parse), { numRuns: 300 });
+    assertProperty(fc.property(fc.uint8Array({ maxLength: 80 }), parse), { numRuns: 300 });
     assertMutationsOf(good, parse, 400);
   });
 });

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import fc from 'fast-check';
+import { assertProperty } from '../../util/property.js';
 import { AicertError, InputError } from '../../../src/errors.js';
 
 /** `fn` throws an AicertError with this code (and, if given, a message matching `messagePart`). */
@@ -28,7 +29,7 @@ export function parsesOrRefuses(path: string, read: (path: string) => unknown): 
 
 /** Property: `parse` holds for `good` with one to four of its bytes set to random values. */
 export function assertMutationsOf(good: Uint8Array, parse: (bytes: Uint8Array) => void, numRuns: number): void {
-  fc.assert(
+  assertProperty(
     fc.property(fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (mutations) => {
       const bytes = Buffer.from(good);
       for (const [at, value] of mutations) bytes[at] = value;

@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { assertProperty } from '../../util/property.js';
 import { InputError } from '../../../src/errors.js';
 import { describeModel } from '../../../src/measure/formats/describe.js';
 import { readSafetensorsHeader, SAFETENSORS_MAX_HEADER_BYTES } from '../../../src/measure/formats/safetensors.js';
@@ -95,10 +96,10 @@ describe('safetensors headers', () => {
     const good = safetensorsOf(tensors, { format: 'pt' });
     const path = join(dir, 'fuzz.safetensors');
     const parse = parsesOrRefuses(path, readSafetensorsHeader);
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), parse), { numRuns: 200 });
+    assertProperty(fc.property(fc.uint8Array({ maxLength: 64 }), parse), { numRuns: 200 });
     assertMutationsOf(good, parse, 300);
     // Length fields anywhere from 0 to 2^64 - 1, over a short file.
-    fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (length) => parse(safetensorsFile('{}', Buffer.alloc(4), length))), { numRuns: 100 });
+    assertProperty(fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (length) => parse(safetensorsFile('{}', Buffer.alloc(4), length))), { numRuns: 100 });
   });
 });
 
