@@ -15,7 +15,17 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,7 +95,8 @@ function parseConfig(args: string[]): Config | undefined {
     return value;
   };
   const only = new Set((values.only ?? CASES.join(',')).split(','));
-  for (const name of only) if (!CASES.includes(name)) throw new Error(`unknown case ${name}; cases: ${CASES.join(', ')}`);
+  for (const name of only)
+    if (!CASES.includes(name)) throw new Error(`unknown case ${name}; cases: ${CASES.join(', ')}`);
   return {
     dir: values.dir ?? process.env.AICERT_BENCH_DIR ?? '.bench',
     files: int(values.files, quick ? 4 : 8),
@@ -269,12 +280,15 @@ interface JsonManifest {
 
 /** The digests aicert printed must be the reference tool's (a fast wrong answer is no answer). */
 function checkAgreement(aicertOutput: string, referenceOutput: string, dir: string): void {
-  const ours = new Map((JSON.parse(aicertOutput) as JsonManifest[])[0]!.entries.map((e) => [join(dir, e.name), e.digest]));
+  const ours = new Map(
+    (JSON.parse(aicertOutput) as JsonManifest[])[0]!.entries.map((e) => [join(dir, e.name), e.digest]),
+  );
   for (const line of referenceOutput.trim().split('\n')) {
     // openssl -r: "<hex> *<path>"; b3sum: "<hex>  <path>"
     const digest = line.slice(0, 64);
     const name = line.slice(66);
-    if (ours.get(name) !== digest) throw new Error(`digest mismatch for ${name}: aicert ${ours.get(name)}, reference ${digest}`);
+    if (ours.get(name) !== digest)
+      throw new Error(`digest mismatch for ${name}: aicert ${ours.get(name)}, reference ${digest}`);
   }
 }
 
@@ -298,7 +312,8 @@ function copyRate(path: string, bytes: number): number {
   const fd = openSync(path, 'r');
   try {
     const pass = () => {
-      for (let position = 0; position < bytes; ) position += readSync(fd, buffer, 0, Math.min(buffer.length, bytes - position), position);
+      for (let position = 0; position < bytes; )
+        position += readSync(fd, buffer, 0, Math.min(buffer.length, bytes - position), position);
     };
     pass();
     return bytes / secondsOf(pass);
@@ -315,7 +330,9 @@ function updater(hasher: { update(data: Buffer): unknown }): (data: Buffer) => v
 function hashRate(algorithm: 'sha256' | 'blake3', bytes: number): number {
   const buffer = new ReadBuffer(CEILING_BUFFER).alignedFor(0);
   randomFillSync(buffer);
-  const { Blake3Hasher } = createRequire(import.meta.url)('@napi-rs/blake-hash') as typeof import('@napi-rs/blake-hash');
+  const { Blake3Hasher } = createRequire(import.meta.url)(
+    '@napi-rs/blake-hash',
+  ) as typeof import('@napi-rs/blake-hash');
   const pass = () => {
     const update = algorithm === 'sha256' ? updater(createHash('sha256')) : updater(new Blake3Hasher());
     for (let done = 0; done < bytes; done += buffer.length) update(buffer);
@@ -370,7 +387,9 @@ export async function run(args: string[]): Promise<void> {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   process.stdout.write(
     `aicert hashing benchmark: ${cpus().length} cores (${cpu}), Node ${process.version}\n` +
-      `load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine skews every figure)\n` +
+      `load average at start: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} (other work on the machine skews every figure)\n` +
       `data: ${config.dir}/hashing, warm page cache; ${config.repeat} run(s) per contender, median shown\n\n`,
   );
   try {
@@ -389,15 +408,35 @@ export async function run(args: string[]): Promise<void> {
       process.stdout.write(`CLI start-up (measure of a 1-byte file): ${runs.seconds.toFixed(3)} s\n\n`);
     }
     if (want('sha256') && modelDir) {
-      const result = await compare(config.repeat, { aicert: () => aicert([modelDir]), openssl: () => opensslSerial(files) });
+      const result = await compare(config.repeat, {
+        aicert: () => aicert([modelDir]),
+        openssl: () => opensslSerial(files),
+      });
       checkAgreement(result.aicert.runs[0]!.output, result.openssl.runs[0]!.output, modelDir);
-      report(`SHA-256, ${config.files} × ${config.fileSize / MiB} MiB model`, modelBytes, result.aicert, result.openssl, 'openssl serial', 2.3);
+      report(
+        `SHA-256, ${config.files} × ${config.fileSize / MiB} MiB model`,
+        modelBytes,
+        result.aicert,
+        result.openssl,
+        'openssl serial',
+        2.3,
+      );
       reportCeiling('sha256', files, modelBytes, result.openssl.seconds);
     }
     if (want('blake3') && modelDir) {
-      const result = await compare(config.repeat, { aicert: () => aicert([modelDir, '--hash', 'blake3']), b3sum: () => b3sum(files) });
+      const result = await compare(config.repeat, {
+        aicert: () => aicert([modelDir, '--hash', 'blake3']),
+        b3sum: () => b3sum(files),
+      });
       checkAgreement(result.aicert.runs[0]!.output, result.b3sum.runs[0]!.output, modelDir);
-      report(`BLAKE3, ${config.files} × ${config.fileSize / MiB} MiB model`, modelBytes, result.aicert, result.b3sum, 'b3sum', 0.9);
+      report(
+        `BLAKE3, ${config.files} × ${config.fileSize / MiB} MiB model`,
+        modelBytes,
+        result.aicert,
+        result.b3sum,
+        'b3sum',
+        0.9,
+      );
       reportCeiling('blake3', files, modelBytes, result.b3sum.seconds);
     }
     if (want('big') && big) {
@@ -405,7 +444,14 @@ export async function run(args: string[]): Promise<void> {
         aicert: () => aicert([big, '--shard-size', String(OMS_SHARD_SIZE)]),
         openssl: () => opensslSerial([big]),
       });
-      report(`SHA-256, one ${(config.bigSize / GiB).toFixed(2)} GiB file, 1 GB shards`, config.bigSize, result.aicert, result.openssl, 'openssl', 2.0);
+      report(
+        `SHA-256, one ${(config.bigSize / GiB).toFixed(2)} GiB file, 1 GB shards`,
+        config.bigSize,
+        result.aicert,
+        result.openssl,
+        'openssl',
+        2.0,
+      );
       reportCeiling('sha256', [big], config.bigSize, result.openssl.seconds);
     }
     if (want('small') && small) {
@@ -426,7 +472,11 @@ export async function run(args: string[]): Promise<void> {
       const worst = Math.max(...peakRss);
       verdicts.push(`peak RSS: ${worst.toFixed(0)} MB (bar < 300 MB) ${worst < 300 ? 'met' : 'MISSED'}`);
     }
-    process.stdout.write(`summary (load average now: ${loadavg().map((l) => l.toFixed(2)).join(' ')})\n`);
+    process.stdout.write(
+      `summary (load average now: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')})\n`,
+    );
     for (const line of verdicts) process.stdout.write(`  ${line}\n`);
   } finally {
     rmSync(scratch, { recursive: true, force: true });

@@ -25,7 +25,11 @@ function step(title: string): void {
 /** Runs `aicert ARGS…` visibly; returns its status and stdout. */
 function aicert(args: string[], env: NodeJS.ProcessEnv, expectStatus = 0): { status: number; stdout: string } {
   process.stdout.write(`$ aicert ${args.map((a) => (/[\s'"]/.test(a) ? JSON.stringify(a) : a)).join(' ')}\n`);
-  const r = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   process.stdout.write(r.stdout);
   if (r.status !== expectStatus) {
     process.stderr.write(`demo: expected exit status ${expectStatus}, got ${r.status}; stopping\n`);
@@ -50,13 +54,44 @@ async function main(): Promise<void> {
   try {
     aicert(['tpm', 'info'], env);
 
-    step('2. Create an attestation CA that trusts this EK root, and enroll the TPM\'s attestation key');
+    step("2. Create an attestation CA that trusts this EK root, and enroll the TPM's attestation key");
     process.stdout.write('   (a software TPM proves the plumbing, not the hardware: only this demo trusts its CA)\n');
-    aicert(['ca', 'init', ca, '--ek-roots', join(sim, 'ca/swtpm-localca-rootca-cert.pem'), '--ek-intermediates', join(sim, 'ca/issuercert.pem')], env);
+    aicert(
+      [
+        'ca',
+        'init',
+        ca,
+        '--ek-roots',
+        join(sim, 'ca/swtpm-localca-rootca-cert.pem'),
+        '--ek-intermediates',
+        join(sim, 'ca/issuercert.pem'),
+      ],
+      env,
+    );
     aicert(['ak', 'enroll', '--ca', ca], env);
 
-    step('3. Train the Fashion-MNIST classifier under aicert: inputs measured and quoted, then the run, then the outputs');
-    aicert(['run', '--code', TRAINER_SOURCE, '--data', DATA, '--output', model, '--', process.execPath, TRAINER, '--data', DATA, '--out', model], env);
+    step(
+      '3. Train the Fashion-MNIST classifier under aicert: inputs measured and quoted, then the run, then the outputs',
+    );
+    aicert(
+      [
+        'run',
+        '--code',
+        TRAINER_SOURCE,
+        '--data',
+        DATA,
+        '--output',
+        model,
+        '--',
+        process.execPath,
+        TRAINER,
+        '--data',
+        DATA,
+        '--out',
+        model,
+      ],
+      env,
+    );
 
     step('4. Inspect and verify the certificate (trusting the demo CA explicitly)');
     aicert(['inspect', cert], env);

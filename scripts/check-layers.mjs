@@ -24,7 +24,8 @@ const SAME_LAYER_ALLOWED = new Set(['audit -> verify']);
 /** Entry points of the package: they re-export from any layer. */
 const ENTRY_POINTS = new Set(['index.ts', 'tpm/index.ts', 'measure/index.ts', 'trainer/index.ts']);
 
-const IMPORT = /(?:^|\s)(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
+const IMPORT =
+  /(?:^|\s)(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
 
 function sourceFiles(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -63,7 +64,9 @@ export function layerViolations(src) {
     if (from === undefined) problems.push(`src/${e.file}: folder ${e.from} has no layer in scripts/check-layers.mjs`);
     else if (to === undefined) problems.push(`src/${e.file}: imports ${e.specifier}, folder ${e.to} has no layer`);
     else if (to > from || (to === from && !SAME_LAYER_ALLOWED.has(`${e.from} -> ${e.to}`))) {
-      problems.push(`src/${e.file}: ${e.from} imports ${e.specifier} from ${e.to}, which is ${to > from ? 'above' : 'beside'} it`);
+      problems.push(
+        `src/${e.file}: ${e.from} imports ${e.specifier} from ${e.to}, which is ${to > from ? 'above' : 'beside'} it`,
+      );
     }
   }
   return problems;
@@ -73,11 +76,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const src = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src');
   if (process.argv.includes('--graph')) {
     const counts = new Map();
-    for (const e of folderImports(src)) counts.set(`${e.from} -> ${e.to}`, (counts.get(`${e.from} -> ${e.to}`) ?? 0) + 1);
+    for (const e of folderImports(src))
+      counts.set(`${e.from} -> ${e.to}`, (counts.get(`${e.from} -> ${e.to}`) ?? 0) + 1);
     for (const [edge, n] of [...counts].sort()) console.log(`${edge} (${n})`);
   }
   const problems = layerViolations(src);
   for (const p of problems) console.error(p);
-  console.log(problems.length === 0 ? 'layers: no folder imports a folder above it' : `layers: ${problems.length} violations`);
+  console.log(
+    problems.length === 0 ? 'layers: no folder imports a folder above it' : `layers: ${problems.length} violations`,
+  );
   process.exit(problems.length === 0 ? 0 : 1);
 }

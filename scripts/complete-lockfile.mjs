@@ -6,10 +6,18 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const PLATFORMS = {
-  'android-arm64': ['android', 'arm64'], 'darwin-arm64': ['darwin', 'arm64'], 'darwin-x64': ['darwin', 'x64'],
-  'freebsd-x64': ['freebsd', 'x64'], 'linux-arm-gnueabihf': ['linux', 'arm'], 'linux-arm64-gnu': ['linux', 'arm64'],
-  'linux-arm64-musl': ['linux', 'arm64'], 'linux-ppc64-gnu': ['linux', 'ppc64'], 'linux-s390x-gnu': ['linux', 's390x'],
-  'win32-arm64-msvc': ['win32', 'arm64'], 'win32-ia32-msvc': ['win32', 'ia32'], 'win32-x64-msvc': ['win32', 'x64'],
+  'android-arm64': ['android', 'arm64'],
+  'darwin-arm64': ['darwin', 'arm64'],
+  'darwin-x64': ['darwin', 'x64'],
+  'freebsd-x64': ['freebsd', 'x64'],
+  'linux-arm-gnueabihf': ['linux', 'arm'],
+  'linux-arm64-gnu': ['linux', 'arm64'],
+  'linux-arm64-musl': ['linux', 'arm64'],
+  'linux-ppc64-gnu': ['linux', 'ppc64'],
+  'linux-s390x-gnu': ['linux', 's390x'],
+  'win32-arm64-msvc': ['win32', 'arm64'],
+  'win32-ia32-msvc': ['win32', 'ia32'],
+  'win32-x64-msvc': ['win32', 'x64'],
 };
 const lock = JSON.parse(readFileSync('package-lock.json', 'utf8'));
 const version = lock.packages['node_modules/@napi-rs/blake-hash'].version;

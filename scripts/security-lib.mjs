@@ -11,7 +11,10 @@ export async function runFuzz({ cases, seed, targets }) {
   const { FUZZ_TARGETS } = await load('fuzz-targets.js');
   const { fuzzTarget, sharedSeeds } = await load('fuzz-run.js');
   const chosen = FUZZ_TARGETS.filter((t) => !targets?.length || targets.includes(t.name));
-  if (chosen.length === 0) throw new Error(`no fuzz target named ${targets.join(', ')}; targets: ${FUZZ_TARGETS.map((t) => t.name).join(', ')}`);
+  if (chosen.length === 0)
+    throw new Error(
+      `no fuzz target named ${targets.join(', ')}; targets: ${FUZZ_TARGETS.map((t) => t.name).join(', ')}`,
+    );
   const seeds = await sharedSeeds();
   const results = [];
   try {
@@ -28,7 +31,9 @@ export async function runFuzz({ cases, seed, targets }) {
 export async function printFuzz(results, seed) {
   const { problemsOf } = await load('fuzz-run.js');
   console.log(`\nFuzzing (fast-check, seed ${seed}): cases per target, how many the parser refused, the slowest case`);
-  console.log(`${'target'.padEnd(20)} ${'cases'.padStart(8)} ${'refused'.padStart(8)} ${'max ms'.padStart(8)} ${'huge inputs refused'.padStart(20)} ${'max growth MiB'.padStart(15)} ${'seconds'.padStart(8)}  result`);
+  console.log(
+    `${'target'.padEnd(20)} ${'cases'.padStart(8)} ${'refused'.padStart(8)} ${'max ms'.padStart(8)} ${'huge inputs refused'.padStart(20)} ${'max growth MiB'.padStart(15)} ${'seconds'.padStart(8)}  result`,
+  );
   const problems = [];
   for (const r of results) {
     const mine = problemsOf(r);
@@ -41,7 +46,9 @@ export async function printFuzz(results, seed) {
   }
   const total = results.reduce((n, r) => n + r.cases, 0);
   const slowest = results.reduce((a, r) => (r.maxMs > a.maxMs ? r : a), { maxMs: 0, target: '-' });
-  console.log(`fuzz: ${total} cases over ${results.length} targets, ${results.filter((r) => r.crash).length} crashes, slowest case ${slowest.maxMs.toFixed(1)} ms (${slowest.target})`);
+  console.log(
+    `fuzz: ${total} cases over ${results.length} targets, ${results.filter((r) => r.crash).length} crashes, slowest case ${slowest.maxMs.toFixed(1)} ms (${slowest.target})`,
+  );
   for (const p of problems) console.log(`  PROBLEM ${p}`);
   return problems.length === 0;
 }
@@ -55,7 +62,13 @@ export async function runCorpus() {
   const fx = await makeSecurityFixtures();
   try {
     const mutants = [
-      ...(generateTamperCorpus({ good: fx.good.bytes, other: fx.other.bytes, trainer: fx.trainer.bytes, foreign: fx.foreign.bytes, chains: fx.chains })),
+      ...generateTamperCorpus({
+        good: fx.good.bytes,
+        other: fx.other.bytes,
+        trainer: fx.trainer.bytes,
+        foreign: fx.foreign.bytes,
+        chains: fx.chains,
+      }),
       ...(await forgedMutants(fx)),
       ...(await artifactMutants(fx)),
     ];
@@ -68,17 +81,30 @@ export async function runCorpus() {
 
 export function printCorpus(s, { list = false } = {}) {
   console.log('\nTamper corpus: mutants of genuine swtpm certificates, each through the verifier');
-  if (list) for (const r of s.results) console.log(`  ${(r.check ?? r.outcome).padEnd(22)} ${r.mutant.family} / ${r.mutant.name}`);
-  console.log(`mutants tried: ${s.tried}   rejected: ${s.rejected}   accepted-as-equivalent: ${s.equivalent}   false accepts: ${s.falseAccepts.length}   crashes: ${s.crashes.length}`);
-  console.log(`by family: ${Object.entries(s.byFamily).map(([f, n]) => `${f} ${n}`).join(', ')}`);
+  if (list)
+    for (const r of s.results)
+      console.log(`  ${(r.check ?? r.outcome).padEnd(22)} ${r.mutant.family} / ${r.mutant.name}`);
+  console.log(
+    `mutants tried: ${s.tried}   rejected: ${s.rejected}   accepted-as-equivalent: ${s.equivalent}   false accepts: ${s.falseAccepts.length}   crashes: ${s.crashes.length}`,
+  );
+  console.log(
+    `by family: ${Object.entries(s.byFamily)
+      .map(([f, n]) => `${f} ${n}`)
+      .join(', ')}`,
+  );
   console.log('rejected at (first failed check):');
   for (const [check, n] of Object.entries(s.byCheck)) console.log(`  ${check.padEnd(22)} ${n}`);
   console.log('accepted as equivalent (decoded evidence proven identical):');
   const reasons = new Map();
-  for (const r of s.results.filter((x) => x.outcome === 'equivalent')) reasons.set(r.detail, [...(reasons.get(r.detail) ?? []), r.mutant.name]);
-  for (const [reason, names] of reasons) console.log(`  ${names.length} × ${reason}${names.length <= 3 ? ` (${names.join('; ')})` : ''}`);
+  for (const r of s.results.filter((x) => x.outcome === 'equivalent'))
+    reasons.set(r.detail, [...(reasons.get(r.detail) ?? []), r.mutant.name]);
+  for (const [reason, names] of reasons)
+    console.log(`  ${names.length} × ${reason}${names.length <= 3 ? ` (${names.join('; ')})` : ''}`);
   const bad = [...s.falseAccepts, ...s.crashes, ...s.unexpectedChecks, ...s.equivalentsRejected];
-  for (const r of bad) console.log(`  PROBLEM ${r.outcome}${r.unexpectedCheck ? ' at an unexpected check' : ''}: ${r.mutant.family} / ${r.mutant.name}: ${r.check ?? ''} ${r.detail.split('\n')[0]}`);
+  for (const r of bad)
+    console.log(
+      `  PROBLEM ${r.outcome}${r.unexpectedCheck ? ' at an unexpected check' : ''}: ${r.mutant.family} / ${r.mutant.name}: ${r.check ?? ''} ${r.detail.split('\n')[0]}`,
+    );
   return bad.length === 0;
 }
 
@@ -94,7 +120,17 @@ export async function runFaults({ trials }) {
         results.push({ name: fault.name, survived: true, note: note ?? '' });
       } catch (err) {
         const skipped = err instanceof SkipFault;
-        results.push({ name: fault.name, survived: false, skipped, note: skipped ? err.message : String(err?.stack ?? err).split('\n').slice(0, 4).join(' | ') });
+        results.push({
+          name: fault.name,
+          survived: false,
+          skipped,
+          note: skipped
+            ? err.message
+            : String(err?.stack ?? err)
+                .split('\n')
+                .slice(0, 4)
+                .join(' | '),
+        });
       }
     }
   } finally {
@@ -105,8 +141,13 @@ export async function runFaults({ trials }) {
 
 export function printFaults(results) {
   console.log('\nFault injection: each fault injected into real runs on swtpm, and what must hold after it');
-  for (const r of results) console.log(`  ${r.survived ? 'survived' : r.skipped ? 'SKIPPED ' : 'FAILED  '}  ${r.name}${r.note ? `\n            ${r.note}` : ''}`);
+  for (const r of results)
+    console.log(
+      `  ${r.survived ? 'survived' : r.skipped ? 'SKIPPED ' : 'FAILED  '}  ${r.name}${r.note ? `\n            ${r.note}` : ''}`,
+    );
   const survived = results.filter((r) => r.survived).length;
-  console.log(`faults injected: ${results.filter((r) => !r.skipped).length}   survived: ${survived}   skipped: ${results.filter((r) => r.skipped).length}`);
+  console.log(
+    `faults injected: ${results.filter((r) => !r.skipped).length}   survived: ${survived}   skipped: ${results.filter((r) => r.skipped).length}`,
+  );
   return results.every((r) => r.survived || r.skipped);
 }

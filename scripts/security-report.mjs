@@ -35,17 +35,26 @@ const faults = await lib.runFaults({ trials: Number(values.trials) });
 const faultsOk = lib.printFaults(faults);
 
 console.log('\nFreshness and replay (test/security/freshness.swtpm.test.ts)');
-const freshness = spawnSync(process.execPath, ['--test', 'dist/test/security/freshness.swtpm.test.js'], { encoding: 'utf8' });
+const freshness = spawnSync(process.execPath, ['--test', 'dist/test/security/freshness.swtpm.test.js'], {
+  encoding: 'utf8',
+});
 const count = (what) => Number(new RegExp(`^# ${what} (\\d+)`, 'm').exec(freshness.stdout)?.[1] ?? 0);
-for (const line of freshness.stdout.split('\n').filter((l) => /^ {4}(not )?ok \d+/.test(l))) console.log(`  ${line.trim()}`);
+for (const line of freshness.stdout.split('\n').filter((l) => /^ {4}(not )?ok \d+/.test(l)))
+  console.log(`  ${line.trim()}`);
 const freshnessOk = freshness.status === 0;
 console.log(`freshness tests: ${count('tests')}   passed: ${count('pass')}`);
 
 // Each attack of the adversarial reviews is a test file of its own, test/security/attack-*.test.ts.
 console.log('\nAttacks from the adversarial reviews (test/security/attack-*.test.ts)');
-const attackFiles = readdirSync('dist/test/security').filter((f) => /^attack-.*\.test\.js$/.test(f)).sort().map((f) => `dist/test/security/${f}`);
+const attackFiles = readdirSync('dist/test/security')
+  .filter((f) => /^attack-.*\.test\.js$/.test(f))
+  .sort()
+  .map((f) => `dist/test/security/${f}`);
 // No file names would make `node --test` run every test it finds: run nothing instead.
-const attacks = attackFiles.length === 0 ? { status: 0, stdout: '' } : spawnSync(process.execPath, ['--test', ...attackFiles], { encoding: 'utf8' });
+const attacks =
+  attackFiles.length === 0
+    ? { status: 0, stdout: '' }
+    : spawnSync(process.execPath, ['--test', ...attackFiles], { encoding: 'utf8' });
 const attackCount = (what) => Number(new RegExp(`^# ${what} (\\d+)`, 'm').exec(attacks.stdout)?.[1] ?? 0);
 for (const line of attacks.stdout.split('\n').filter((l) => /^ *(not )?ok \d+/.test(l))) console.log(`  ${line}`);
 const attacksOk = attacks.status === 0;
@@ -57,9 +66,15 @@ const fuzzOk = await lib.printFuzz(fuzz, seed);
 
 const minutes = ((Date.now() - started) / 60_000).toFixed(1);
 console.log(`\nSUMMARY (${minutes} min)`);
-console.log(`  mutants tried ${corpus.tried}, rejected ${corpus.rejected}, accepted-as-equivalent ${corpus.equivalent}, false accepts ${corpus.falseAccepts.length}, crashes ${corpus.crashes.length}`);
-console.log(`  fuzz: ${fuzz.length} targets × ${values['fuzz-cases']} cases, crashes ${fuzz.filter((r) => r.crash).length}, max case ${Math.max(...fuzz.map((r) => r.maxMs)).toFixed(1)} ms`);
-console.log(`  faults injected ${faults.length}, survived ${faults.filter((f) => f.survived).length} (skipped ${faults.filter((f) => f.skipped).length})`);
+console.log(
+  `  mutants tried ${corpus.tried}, rejected ${corpus.rejected}, accepted-as-equivalent ${corpus.equivalent}, false accepts ${corpus.falseAccepts.length}, crashes ${corpus.crashes.length}`,
+);
+console.log(
+  `  fuzz: ${fuzz.length} targets × ${values['fuzz-cases']} cases, crashes ${fuzz.filter((r) => r.crash).length}, max case ${Math.max(...fuzz.map((r) => r.maxMs)).toFixed(1)} ms`,
+);
+console.log(
+  `  faults injected ${faults.length}, survived ${faults.filter((f) => f.survived).length} (skipped ${faults.filter((f) => f.skipped).length})`,
+);
 console.log(`  freshness and replay tests ${count('tests')}, passed ${count('pass')}`);
 console.log(`  attack tests ${attackCount('tests')}, passed ${attackCount('pass')}`);
 const ok = corpusOk && faultsOk && freshnessOk && attacksOk && fuzzOk;

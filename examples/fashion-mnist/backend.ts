@@ -14,7 +14,8 @@ export type BackendName = 'cpu' | 'wasm';
 
 export function backendFromEnvironment(env: NodeJS.ProcessEnv = process.env): BackendName {
   const name = env.AICERT_TFJS_BACKEND ?? 'cpu';
-  if (name !== 'cpu' && name !== 'wasm') throw new InputError('example.backend', `AICERT_TFJS_BACKEND must be cpu or wasm, got ${JSON.stringify(name)}`);
+  if (name !== 'cpu' && name !== 'wasm')
+    throw new InputError('example.backend', `AICERT_TFJS_BACKEND must be cpu or wasm, got ${JSON.stringify(name)}`);
   return name;
 }
 
@@ -28,7 +29,8 @@ export async function useBackend(name: BackendName): Promise<void> {
     const binary = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm');
     setWasmPaths(`${dirname(binary)}/`);
   }
-  if (!(await tf.setBackend(name))) throw new EnvironmentError('example.backend', `TensorFlow.js could not start its ${name} backend`);
+  if (!(await tf.setBackend(name)))
+    throw new EnvironmentError('example.backend', `TensorFlow.js could not start its ${name} backend`);
 }
 
 /** What meta.json records as the framework, e.g. "tfjs-4.22.0/cpu". */

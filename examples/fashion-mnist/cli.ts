@@ -8,7 +8,9 @@ import { AicertError, InputError } from '../../src/errors.js';
  */
 
 type Options = NonNullable<ParseArgsConfig['options']>;
-type ParsedOptions<T extends Options> = ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: false }>>['values'];
+type ParsedOptions<T extends Options> = ReturnType<
+  typeof parseArgs<{ options: T; strict: true; allowPositionals: false }>
+>['values'];
 
 export function parseOptions<T extends Options>(options: T, args = process.argv.slice(2)): ParsedOptions<T> {
   try {
@@ -19,7 +21,13 @@ export function parseOptions<T extends Options>(options: T, args = process.argv.
 }
 
 /** A whole number in [min, max] given as an option, or `fallback` when the option is absent. */
-export function integerOption(value: string | undefined, flag: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+export function integerOption(
+  value: string | undefined,
+  flag: string,
+  fallback: number,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (value === undefined) return fallback;
   const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
@@ -41,7 +49,9 @@ export async function runMain(program: string, main: () => Promise<void>): Promi
       process.stderr.write(`${program}: ${err.message} [${err.code}]\n`);
       process.exitCode = err.exitStatus;
     } else {
-      process.stderr.write(`${program}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.stderr.write(
+        `${program}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
       process.exitCode = 2;
     }
   }
@@ -51,6 +61,10 @@ export async function runMain(program: string, main: () => Promise<void>): Promi
 export function decimalOption(value: string | undefined, flag: string, fallback: number, max = 1000): number {
   if (value === undefined) return fallback;
   const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
-  if (!(n > 0 && n <= max)) throw new InputError('example.usage', `${flag} must be a decimal number above 0 and at most ${max}, got "${value}"`);
+  if (!(n > 0 && n <= max))
+    throw new InputError(
+      'example.usage',
+      `${flag} must be a decimal number above 0 and at most ${max}, got "${value}"`,
+    );
   return n;
 }

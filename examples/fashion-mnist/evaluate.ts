@@ -17,9 +17,12 @@ const USAGE = `usage: evaluate --model FILE --data DIR [--json]
   --json        print {"accuracy", "loss", "records"} as JSON instead of a sentence`;
 
 await runMain('evaluate', async () => {
-  const options = parseOptions(
-    { model: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
-  );
+  const options = parseOptions({
+    model: { type: 'string' },
+    data: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean' },
+  });
   if (options.help) {
     process.stdout.write(`${USAGE}\n`);
     return;

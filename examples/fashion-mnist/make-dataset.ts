@@ -38,13 +38,25 @@ function readIdx(path: string, expectedDimensions: number): { dims: number[]; da
     throw new InputError('example.bad-source', `cannot read ${path}: ${(err as Error).message}${hint}`);
   }
   const headerLength = 4 + 4 * expectedDimensions;
-  if (bytes.length < headerLength || bytes[0] !== 0 || bytes[1] !== 0 || bytes[2] !== IDX_UBYTE || bytes[3] !== expectedDimensions) {
-    throw new InputError('example.bad-source', `${path} is not an IDX file of ${expectedDimensions}-dimensional unsigned bytes`);
+  if (
+    bytes.length < headerLength ||
+    bytes[0] !== 0 ||
+    bytes[1] !== 0 ||
+    bytes[2] !== IDX_UBYTE ||
+    bytes[3] !== expectedDimensions
+  ) {
+    throw new InputError(
+      'example.bad-source',
+      `${path} is not an IDX file of ${expectedDimensions}-dimensional unsigned bytes`,
+    );
   }
   const dims = Array.from({ length: expectedDimensions }, (_, i) => bytes.readUInt32BE(4 + 4 * i));
   const data = bytes.subarray(headerLength);
   if (data.length !== dims.reduce((a, b) => a * b, 1)) {
-    throw new InputError('example.bad-source', `${path}: dimensions [${dims.join(', ')}] do not match its ${data.length} data bytes`);
+    throw new InputError(
+      'example.bad-source',
+      `${path}: dimensions [${dims.join(', ')}] do not match its ${data.length} data bytes`,
+    );
   }
   return { dims, data };
 }
@@ -55,9 +67,13 @@ function splitToJsonl(source: string, prefix: string, count: number): string {
   const labels = readIdx(join(source, `${prefix}-labels-idx1-ubyte.gz`), 1);
   const [available, rows, columns] = images.dims as [number, number, number];
   if (rows * columns !== IMAGE_PIXELS || labels.dims[0] !== available) {
-    throw new InputError('example.bad-source', `${source}: ${prefix} images and labels do not match Fashion-MNIST's layout`);
+    throw new InputError(
+      'example.bad-source',
+      `${source}: ${prefix} images and labels do not match Fashion-MNIST's layout`,
+    );
   }
-  if (count > available) throw new InputError('example.usage', `${prefix} has only ${available} images, ${count} asked for`);
+  if (count > available)
+    throw new InputError('example.usage', `${prefix} has only ${available} images, ${count} asked for`);
   const lines: string[] = [];
   for (let i = 0; i < count; i++) {
     const label = labels.data[i]!;
@@ -68,9 +84,13 @@ function splitToJsonl(source: string, prefix: string, count: number): string {
 }
 
 await runMain('make-dataset', async () => {
-  const options = parseOptions(
-    { source: { type: 'string' }, out: { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, help: { type: 'boolean' } },
-  );
+  const options = parseOptions({
+    source: { type: 'string' },
+    out: { type: 'string' },
+    train: { type: 'string' },
+    test: { type: 'string' },
+    help: { type: 'boolean' },
+  });
   if (options.help) {
     process.stdout.write(`${USAGE}\n`);
     return;

@@ -61,11 +61,18 @@ export class Mlp {
   /** Builds the model from weights that must match its architecture exactly (names and shapes). */
   constructor(weights: Checkpoint, source: string) {
     if (weights.size !== WEIGHT_SHAPES.length) {
-      throw new InputError('example.bad-model', `${source} must hold exactly the tensors ${WEIGHT_SHAPES.map((w) => w.name).join(', ')}`);
+      throw new InputError(
+        'example.bad-model',
+        `${source} must hold exactly the tensors ${WEIGHT_SHAPES.map((w) => w.name).join(', ')}`,
+      );
     }
     this.variables = WEIGHT_SHAPES.map(({ name, shape }) => {
       const tensor = weights.get(name);
-      if (!tensor) throw new InputError('example.bad-model', `${source} must hold exactly the tensors ${WEIGHT_SHAPES.map((w) => w.name).join(', ')}`);
+      if (!tensor)
+        throw new InputError(
+          'example.bad-model',
+          `${source} must hold exactly the tensors ${WEIGHT_SHAPES.map((w) => w.name).join(', ')}`,
+        );
       if (tensor.shape.join() !== shape.join()) {
         throw new InputError('example.bad-model', `${source}: tensor "${name}" must have shape [${shape.join(', ')}]`);
       }
@@ -78,7 +85,11 @@ export class Mlp {
     return tf.tidy(() => {
       const x = tf.tensor2d(gatherRows(inputs, batch), [batch.length, IMAGE_PIXELS]);
       const y = oneHot(batch.map((i) => labels[i]!));
-      const cost = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, this.logits(x)) as tf.Scalar, true, this.variables);
+      const cost = optimizer.minimize(
+        () => tf.losses.softmaxCrossEntropy(y, this.logits(x)) as tf.Scalar,
+        true,
+        this.variables,
+      );
       return cost!.dataSync()[0]!;
     });
   }

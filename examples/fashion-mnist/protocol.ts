@@ -40,20 +40,32 @@ export async function runAuditMode(env: TrainerEnvironment): Promise<void> {
 async function replaySegment(env: TrainerEnvironment) {
   const meta = await readTranscriptMeta(env.transcript);
   if (meta.k !== env.checkpointEvery) {
-    throw new InputError('example.bad-meta', `the transcript's meta.json says k = ${meta.k}, the commitment says AICERT_CHECKPOINT_EVERY = ${env.checkpointEvery}`);
+    throw new InputError(
+      'example.bad-meta',
+      `the transcript's meta.json says k = ${meta.k}, the commitment says AICERT_CHECKPOINT_EVERY = ${env.checkpointEvery}`,
+    );
   }
   const i = env.segment!;
   const first = i * meta.k;
   const end = Math.min(first + meta.k, meta.steps);
-  if (first >= meta.steps) throw new InputError('example.no-segment', `segment ${i} does not exist: the run has ${meta.steps} steps of which each segment holds ${meta.k}`);
+  if (first >= meta.steps)
+    throw new InputError(
+      'example.no-segment',
+      `segment ${i} does not exist: the run has ${meta.steps} steps of which each segment holds ${meta.k}`,
+    );
   const data = readDataset(env, meta.records);
   const batches = await readBatches(env.transcript);
-  if (batches.length < end) throw new InputError('example.bad-transcript', `batches.jsonl records ${batches.length} steps; segment ${i} needs steps ${first} to ${end - 1}`);
+  if (batches.length < end)
+    throw new InputError(
+      'example.bad-transcript',
+      `batches.jsonl records ${batches.length} steps; segment ${i} needs steps ${first} to ${end - 1}`,
+    );
   const source = checkpointPath(env.transcript, i);
   const model = new Mlp(weightsOf(await readCheckpointFile(source)), source);
   const sgd = LinearDecaySgd.fromMeta(meta, `${env.transcript}/meta.json`);
   const inputs = toInputs(data);
-  for (let t = first; t < end; t++) sgd.step(model, t, inputs, data.labels, checkedIndices(batches[t]!, data.count, `step ${t}`));
+  for (let t = first; t < end; t++)
+    sgd.step(model, t, inputs, data.labels, checkedIndices(batches[t]!, data.count, `step ${t}`));
   const result = model.weights();
   model.dispose();
   sgd.dispose();
@@ -72,13 +84,17 @@ async function recordLosses(env: TrainerEnvironment): Promise<number[]> {
 function readDataset(env: TrainerEnvironment, expected?: number): ImageSet {
   const data = readImageSet(env.dataset);
   if (expected !== undefined && data.count !== expected) {
-    throw new InputError('example.bad-transcript', `${env.dataset} holds ${data.count} records; the transcript was trained on ${expected}`);
+    throw new InputError(
+      'example.bad-transcript',
+      `${env.dataset} holds ${data.count} records; the transcript was trained on ${expected}`,
+    );
   }
   return data;
 }
 
 function checkedIndices(indices: number[], count: number, where: string): number[] {
   const bad = indices.find((i) => i >= count);
-  if (bad !== undefined) throw new InputError('example.bad-index', `${where}: record ${bad} is not in the dataset of ${count} records`);
+  if (bad !== undefined)
+    throw new InputError('example.bad-index', `${where}: record ${bad} is not in the dataset of ${count} records`);
   return indices;
 }

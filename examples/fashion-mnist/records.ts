@@ -79,10 +79,16 @@ export function readImageSet(path: string, limit = Number.POSITIVE_INFINITY): Im
   } catch (err) {
     if (err instanceof InputError) throw err;
     const errno = (err as NodeJS.ErrnoException).code;
-    throw new InputError('example.missing-data', errno === 'ENOENT' ? `${path} does not exist` : `cannot read ${path}: ${errno}`);
+    throw new InputError(
+      'example.missing-data',
+      errno === 'ENOENT' ? `${path} does not exist` : `cannot read ${path}: ${errno}`,
+    );
   }
   if (size > MAX_FILE_BYTES) {
-    throw new InputError('example.data-too-large', `${path} is ${size} bytes, more than the ${MAX_FILE_BYTES}-byte limit`);
+    throw new InputError(
+      'example.data-too-large',
+      `${path} is ${size} bytes, more than the ${MAX_FILE_BYTES}-byte limit`,
+    );
   }
   const text = readFileSync(path);
   const labels: number[] = [];

@@ -23,15 +23,27 @@ export class LinearDecaySgd {
   static fromMeta(meta: TranscriptMeta, where: string): LinearDecaySgd {
     const rate = meta.hyperparameters.learningRate;
     const initial = isPlainObject(rate) ? rate.initial : undefined;
-    if (meta.hyperparameters.optimizer !== 'sgd' || !isPlainObject(rate) || rate.schedule !== 'linear-decay' || typeof initial !== 'number' || !(initial > 0)) {
-      throw new InputError('example.bad-meta', `${where}: this trainer replays only {"optimizer":"sgd","learningRate":{"initial":>0,"schedule":"linear-decay"}}`);
+    if (
+      meta.hyperparameters.optimizer !== 'sgd' ||
+      !isPlainObject(rate) ||
+      rate.schedule !== 'linear-decay' ||
+      typeof initial !== 'number' ||
+      !(initial > 0)
+    ) {
+      throw new InputError(
+        'example.bad-meta',
+        `${where}: this trainer replays only {"optimizer":"sgd","learningRate":{"initial":>0,"schedule":"linear-decay"}}`,
+      );
     }
     return new LinearDecaySgd(initial, meta.steps);
   }
 
   /** What meta.json's "hyperparameters" record about the optimizer. */
   describe(): Record<string, unknown> {
-    return { optimizer: 'sgd', learningRate: { initial: this.initial, schedule: 'linear-decay', formula: 'initial * (1 - t / steps)' } };
+    return {
+      optimizer: 'sgd',
+      learningRate: { initial: this.initial, schedule: 'linear-decay', formula: 'initial * (1 - t / steps)' },
+    };
   }
 
   learningRateAt(step: number): number {

@@ -8,7 +8,14 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../src/errors.js';
-import { batchSchedule, readTrainerEnvironment, splitHoldout, writeCheckpointFile, TranscriptWriter, type TrainerEnvironment } from '../../src/trainer/index.js';
+import {
+  batchSchedule,
+  readTrainerEnvironment,
+  splitHoldout,
+  writeCheckpointFile,
+  TranscriptWriter,
+  type TrainerEnvironment,
+} from '../../src/trainer/index.js';
 import { writeFileAtomic } from '../../src/util/atomic-write.js';
 import { backendFromEnvironment, frameworkName, useBackend } from './backend.js';
 import { decimalOption, integerOption, parseOptions, requiredOption, runMain } from './cli.js';
@@ -56,7 +63,10 @@ async function main(): Promise<void> {
     return;
   }
   if (protocol && (options.seed !== undefined || options.limit !== undefined)) {
-    throw new InputError('example.usage', 'under the trainer protocol the seed comes from AICERT_SEED and the records from AICERT_DATASET: drop --seed and --limit');
+    throw new InputError(
+      'example.usage',
+      'under the trainer protocol the seed comes from AICERT_SEED and the records from AICERT_DATASET: drop --seed and --limit',
+    );
   }
   const dataDir = requiredOption(options.data, '--data');
   const outDir = requiredOption(options.out, '--out');
@@ -116,7 +126,9 @@ async function train(o: TrainingOptions): Promise<void> {
   process.stderr.write(
     `training ${ARCHITECTURE} on ${trainPool.length} images (${heldOut.length} held out, ${test.count} test images), ` +
       `${o.epochs} epochs of ${stepsPerEpoch} steps on TensorFlow.js ${o.backend}` +
-      (o.protocol ? `, transcript in ${o.protocol.transcript} (checkpoint every ${k} steps)\n` : `, seed ${o.seedLabel}\n`),
+      (o.protocol
+        ? `, transcript in ${o.protocol.transcript} (checkpoint every ${k} steps)\n`
+        : `, seed ${o.seedLabel}\n`),
   );
   await transcript?.writeMeta({
     protocol: 1,
@@ -136,7 +148,8 @@ async function train(o: TrainingOptions): Promise<void> {
     await transcript?.appendBatch(t, batch);
     lossSum += sgd.step(model, t, inputs, data.labels, batch);
     const done = t + 1;
-    if (transcript && (done % k === 0 || done === schedule.length)) await transcript.writeCheckpoint(Math.ceil(done / k), model.weights());
+    if (transcript && (done % k === 0 || done === schedule.length))
+      await transcript.writeCheckpoint(Math.ceil(done / k), model.weights());
     if (done % stepsPerEpoch === 0) {
       trainLoss = lossSum / stepsPerEpoch;
       lossSum = 0;
@@ -181,7 +194,10 @@ function makeDirectory(path: string): void {
   try {
     mkdirSync(path, { recursive: true });
   } catch (err) {
-    throw new InputError('example.bad-out', `cannot create the output directory ${path}: ${(err as NodeJS.ErrnoException).code}`);
+    throw new InputError(
+      'example.bad-out',
+      `cannot create the output directory ${path}: ${(err as NodeJS.ErrnoException).code}`,
+    );
   }
 }
 

@@ -6,7 +6,12 @@ import type { AuditCost } from './audit-report.js';
  * three forward passes of a batch (the backward pass about twice the forward), so
  * lossEvaluations / (3 × batch size) is their cost in steps. The fractions divide by the run's T.
  */
-export function auditCost(totalSteps: number, batchSize: number, replayedSteps: number, lossEvaluations: number): AuditCost {
+export function auditCost(
+  totalSteps: number,
+  batchSize: number,
+  replayedSteps: number,
+  lossEvaluations: number,
+): AuditCost {
   const lossStepEquivalents = lossEvaluations / (3 * batchSize);
   return {
     totalSteps,

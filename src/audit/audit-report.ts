@@ -148,6 +148,10 @@ export type AuditCost = z.infer<typeof costSchema>;
 /** Parses an audit report (e.g. for `aicert endorse`); shape errors are `InputError`s. */
 export function parseAuditReport(json: unknown): AuditReport {
   const parsed = auditReportSchema.safeParse(json);
-  if (!parsed.success) throw new InputError('audit.report-schema', `not a valid aicert audit report: ${describeSchemaError(parsed.error)}`);
+  if (!parsed.success)
+    throw new InputError(
+      'audit.report-schema',
+      `not a valid aicert audit report: ${describeSchemaError(parsed.error)}`,
+    );
   return parsed.data;
 }

@@ -11,12 +11,28 @@ import type { VerifiedRun } from '../verify/verified-run.js';
 import { verifyCertificate } from '../verify/verify-certificate.js';
 import { readCheckpointFile, type TranscriptMeta } from '../trainer/index.js';
 import { checkpointPath } from '../protocol/transcript-layout.js';
-import { AUDIT_REPORT_MEDIA_TYPE, type AuditReport, type Calibration, type SegmentReport, type Tolerance } from './audit-report.js';
+import {
+  AUDIT_REPORT_MEDIA_TYPE,
+  type AuditReport,
+  type Calibration,
+  type SegmentReport,
+  type Tolerance,
+} from './audit-report.js';
 import { auditCost } from './audit-cost.js';
 import { calibrate, CALIBRATION_MARGIN, CALIBRATION_SEGMENTS, MAX_CALIBRATED_DELTA } from './calibration.js';
 import { checkBatches, checkMeta, type CommittedOrder } from './committed-schedule.js';
-import { detectionProbability, detectionProbabilityWithoutReplacement, REFERENCE_FAKE_FRACTION } from './detection-probability.js';
-import { combineMemorization, memorizationSamples, memorizationTest, type CombinedMemorization, type MemorizationResult } from './memorization.js';
+import {
+  detectionProbability,
+  detectionProbabilityWithoutReplacement,
+  REFERENCE_FAKE_FRACTION,
+} from './detection-probability.js';
+import {
+  combineMemorization,
+  memorizationSamples,
+  memorizationTest,
+  type CombinedMemorization,
+  type MemorizationResult,
+} from './memorization.js';
 import { locateRecordFile } from './record-file.js';
 import { judgeReplay, type ReplayTolerance } from './replay-acceptance.js';
 import { trainerRunOf, type TrainerRun } from './trainer-run.js';
@@ -81,19 +97,70 @@ export async function auditRun(o: AuditOptions): Promise<AuditReport> {
   const checks = audit.checks;
   try {
     await checks.run(async () => {
-    const run = await checks.step('certificate', () => audit.verifyCertificate(), (r) => `the certificate verifies (AK trust ${describeTrust(r)})`);
-    audit.noteCode();
-    const evidence = await checks.step('trainer.commitment', () => trainerRunOf(run), (e) => `seed s = ${e.commitment.seed.slice(0, 16)}…, k = ${e.commitment.checkpointEvery}, held out ${e.commitment.holdoutFraction}, ${e.checkpoints.length} checkpoints measured live`);
-    const records = await checks.step('data', () => locateRecordFile(o.data, evidence, audit.pool), (r) => `${o.data} is the certified dataset "${r.input}" (${r.records} records)`);
-    await checks.step('transcript.integrity', () => checkTranscriptIntegrity(audit.transcript, evidence.checkpoints, evidence.transcript, audit.pool), () => `all ${evidence.checkpoints.length} checkpoints have the digests the TPM recorded as they were written, and the transcript is the one measured after the run`);
-    const meta = await checks.step('transcript.meta', () => checkMeta(audit.transcript, evidence.commitment, records.records, evidence.checkpoints.length), (m) => `${m.steps} steps of batch ${m.batchSize}, k = ${m.k}, ${m.records} records, framework ${m.framework}`);
-    const order = await checks.step('transcript.batches', () => checkBatches(audit.transcript, evidence.commitment, meta), (b) => `every step trained on exactly the batch derived from s; no step touched one of the ${b.heldOut.length} held-out records`);
-    const trainer = audit.connect(evidence, records.path, meta, order);
-    await checks.step('init', () => audit.checkInit(trainer, evidence), () => 'init mode derives checkpoint 0 from s bit for bit');
-    const selected = await checks.step('segments.selection', () => audit.selectSegments(meta, evidence), (s) => audit.describeSelection(s));
-    const tolerance = o.tolerance.mode === 'calibrated' ? await checks.step('calibration', () => audit.calibrate(trainer, selected), () => audit.describeCalibration()) : audit.fixedTolerance(o.tolerance);
-    await checks.step('replay', () => audit.replaySegments(trainer, evidence, tolerance), (n) => `all ${n} selected segments were reproduced (${describeTolerance(tolerance)})`);
-    await checks.step('memorization', () => audit.testMemorization(trainer, meta, order), (m) => `the claimed records of ${m.segments} audited segments lost more loss than held-out records: Stouffer Z = ${m.z.toFixed(2)}, p = ${m.p.toPrecision(3)} ≤ α = ${m.alpha} (mean AUC ${m.meanAuc.toFixed(3)})`);
+      const run = await checks.step(
+        'certificate',
+        () => audit.verifyCertificate(),
+        (r) => `the certificate verifies (AK trust ${describeTrust(r)})`,
+      );
+      audit.noteCode();
+      const evidence = await checks.step(
+        'trainer.commitment',
+        () => trainerRunOf(run),
+        (e) =>
+          `seed s = ${e.commitment.seed.slice(0, 16)}…, k = ${e.commitment.checkpointEvery}, held out ${e.commitment.holdoutFraction}, ${e.checkpoints.length} checkpoints measured live`,
+      );
+      const records = await checks.step(
+        'data',
+        () => locateRecordFile(o.data, evidence, audit.pool),
+        (r) => `${o.data} is the certified dataset "${r.input}" (${r.records} records)`,
+      );
+      await checks.step(
+        'transcript.integrity',
+        () => checkTranscriptIntegrity(audit.transcript, evidence.checkpoints, evidence.transcript, audit.pool),
+        () =>
+          `all ${evidence.checkpoints.length} checkpoints have the digests the TPM recorded as they were written, and the transcript is the one measured after the run`,
+      );
+      const meta = await checks.step(
+        'transcript.meta',
+        () => checkMeta(audit.transcript, evidence.commitment, records.records, evidence.checkpoints.length),
+        (m) => `${m.steps} steps of batch ${m.batchSize}, k = ${m.k}, ${m.records} records, framework ${m.framework}`,
+      );
+      const order = await checks.step(
+        'transcript.batches',
+        () => checkBatches(audit.transcript, evidence.commitment, meta),
+        (b) =>
+          `every step trained on exactly the batch derived from s; no step touched one of the ${b.heldOut.length} held-out records`,
+      );
+      const trainer = audit.connect(evidence, records.path, meta, order);
+      await checks.step(
+        'init',
+        () => audit.checkInit(trainer, evidence),
+        () => 'init mode derives checkpoint 0 from s bit for bit',
+      );
+      const selected = await checks.step(
+        'segments.selection',
+        () => audit.selectSegments(meta, evidence),
+        (s) => audit.describeSelection(s),
+      );
+      const tolerance =
+        o.tolerance.mode === 'calibrated'
+          ? await checks.step(
+              'calibration',
+              () => audit.calibrate(trainer, selected),
+              () => audit.describeCalibration(),
+            )
+          : audit.fixedTolerance(o.tolerance);
+      await checks.step(
+        'replay',
+        () => audit.replaySegments(trainer, evidence, tolerance),
+        (n) => `all ${n} selected segments were reproduced (${describeTolerance(tolerance)})`,
+      );
+      await checks.step(
+        'memorization',
+        () => audit.testMemorization(trainer, meta, order),
+        (m) =>
+          `the claimed records of ${m.segments} audited segments lost more loss than held-out records: Stouffer Z = ${m.z.toFixed(2)}, p = ${m.p.toPrecision(3)} ≤ α = ${m.alpha} (mean AUC ${m.meanAuc.toFixed(3)})`,
+      );
     });
   } finally {
     await audit.close();
@@ -124,23 +191,35 @@ class Audit {
   }
 
   static async begin(o: AuditOptions): Promise<Audit> {
-    for (const [flag, path] of [['--transcript', o.transcript], ['--data', o.data]] as const) {
+    for (const [flag, path] of [
+      ['--transcript', o.transcript],
+      ['--data', o.data],
+    ] as const) {
       if (!existsSync(path)) throw new UsageError('usage.missing-input', `${flag} ${path} does not exist`);
     }
-    if (o.auditSeed.length !== 32) throw new UsageError('usage.seed', `the audit seed must be 32 bytes, got ${o.auditSeed.length}`);
-    if (o.topQ + o.random < 1) throw new UsageError('usage.segments', 'nothing would be replayed: give --q or --random at least 1');
-    if (!(o.members >= 1)) throw new UsageError('usage.members', 'the memorization test needs at least one record per group');
+    if (o.auditSeed.length !== 32)
+      throw new UsageError('usage.seed', `the audit seed must be 32 bytes, got ${o.auditSeed.length}`);
+    if (o.topQ + o.random < 1)
+      throw new UsageError('usage.segments', 'nothing would be replayed: give --q or --random at least 1');
+    if (!(o.members >= 1))
+      throw new UsageError('usage.members', 'the memorization test needs at least one record per group');
     return new Audit(o, await mkdtemp(join(tmpdir(), 'aicert-audit-')));
   }
 
   /** The run, if the certificate verifies; its checks go into the report either way. */
   async verifyCertificate(): Promise<VerifiedRun> {
-    const { report: r, run } = await verifyCertificate(this.o.certificate, this.o.certificateName, { trust: this.o.trust, allowUntrustedAk: this.o.allowUntrustedAk, code: this.o.code });
+    const { report: r, run } = await verifyCertificate(this.o.certificate, this.o.certificateName, {
+      trust: this.o.trust,
+      allowUntrustedAk: this.o.allowUntrustedAk,
+      code: this.o.code,
+    });
     this.verification = { verdict: r.verdict, ...(r.akTrust && { akTrust: r.akTrust }), checks: r.checks };
     if (run) return run;
     const failed = r.checks.find((c) => c.status === 'failed');
     const why = `the certificate does not verify: ${failed?.id ?? 'verdict'}: ${failed?.reason ?? r.verdict}`;
-    throw r.exitStatus === 2 ? new UsageError('usage.certificate', why) : new VerificationError('audit.certificate', why);
+    throw r.exitStatus === 2
+      ? new UsageError('usage.certificate', why)
+      : new VerificationError('audit.certificate', why);
   }
 
   /** Whether the code the trainer command runs was re-hashed against the certificate (verification's artifact.code). */
@@ -164,7 +243,12 @@ class Audit {
       heldOut: order.heldOut.length,
       hyperparameters: meta.hyperparameters,
     };
-    const run = { seed: c.seed, checkpointEvery: c.checkpointEvery, holdoutFraction: c.holdoutFraction, dataset: recordFile };
+    const run = {
+      seed: c.seed,
+      checkpointEvery: c.checkpointEvery,
+      holdoutFraction: c.holdoutFraction,
+      dataset: recordFile,
+    };
     this.trainer = new TrainerClient(run, this.o.runTrainer, this.work, this.transcript, meta);
     return this.trainer;
   }
@@ -175,8 +259,15 @@ class Audit {
     const digest = sha256(await readFile(path));
     const claimed = evidence.checkpoints[0]!;
     if (digest === claimed.sha256) return;
-    const distance = stateDistance(await readCheckpointFile(path), await readCheckpointFile(checkpointPath(this.transcript, 0)), 'init mode\'s W0 and checkpoint 0');
-    throw new VerificationError('audit.init', `checkpoint 0 (sha256 ${claimed.sha256}) is not the W0 that init mode derives from s (sha256 ${digest}; ‖ΔW‖₂ = ${distance.weights.toPrecision(3)}, ‖ΔO‖₂ = ${distance.optimizer.toPrecision(3)} for the optimizer state): the initialization was not derived from the committed seed`);
+    const distance = stateDistance(
+      await readCheckpointFile(path),
+      await readCheckpointFile(checkpointPath(this.transcript, 0)),
+      "init mode's W0 and checkpoint 0",
+    );
+    throw new VerificationError(
+      'audit.init',
+      `checkpoint 0 (sha256 ${claimed.sha256}) is not the W0 that init mode derives from s (sha256 ${digest}; ‖ΔW‖₂ = ${distance.weights.toPrecision(3)}, ‖ΔO‖₂ = ${distance.optimizer.toPrecision(3)} for the optimizer state): the initialization was not derived from the committed seed`,
+    );
   }
 
   async selectSegments(meta: TranscriptMeta, evidence: TrainerRun): Promise<SelectedSegment[]> {
@@ -186,7 +277,14 @@ class Audit {
     const selected = selectSegments(rankingScores(norms), this.o.topQ, this.o.random, this.o.auditSeed);
     this.segments = selected.map(({ index, chosenBy }) => {
       const steps = segmentSteps(meta, index);
-      return { index, chosenBy, firstStep: steps[0] ?? 0, steps: steps.length, updateNorm: norms[index]!.weights, optimizerUpdateNorm: norms[index]!.optimizer };
+      return {
+        index,
+        chosenBy,
+        firstStep: steps[0] ?? 0,
+        steps: steps.length,
+        updateNorm: norms[index]!.weights,
+        optimizerUpdateNorm: norms[index]!.optimizer,
+      };
     });
     return selected;
   }
@@ -227,7 +325,11 @@ class Audit {
       try {
         const path = await trainer.replay(i);
         const digestEqual = sha256(await readFile(path)) === evidence.checkpoints[i + 1]!.sha256;
-        const [before, claimed, replayed] = await Promise.all([readCheckpointFile(checkpointPath(this.transcript, i)), readCheckpointFile(checkpointPath(this.transcript, i + 1)), readCheckpointFile(path)]);
+        const [before, claimed, replayed] = await Promise.all([
+          readCheckpointFile(checkpointPath(this.transcript, i)),
+          readCheckpointFile(checkpointPath(this.transcript, i + 1)),
+          readCheckpointFile(path),
+        ]);
         segment.replay = judgeReplay(tolerance, digestEqual, { before, claimed, replayed }, this.norms[i]!);
       } catch (err) {
         if (!(err instanceof AicertError) || err instanceof EnvironmentError || err instanceof UsageError) throw err;
@@ -236,7 +338,10 @@ class Audit {
       if (!segment.replay.accepted) rejected.push(`segment ${i} (${segment.chosenBy}): ${segment.replay.reason}`);
     }
     if (rejected.length > 0) {
-      throw new VerificationError('audit.replay', `${rejected.length} of ${this.segments.length} audited segments were not reproduced by replaying their recorded batches: ${rejected.slice(0, 3).join('; ')}${rejected.length > 3 ? '; …' : ''}`);
+      throw new VerificationError(
+        'audit.replay',
+        `${rejected.length} of ${this.segments.length} audited segments were not reproduced by replaying their recorded batches: ${rejected.slice(0, 3).join('; ')}${rejected.length > 3 ? '; …' : ''}`,
+      );
     }
     return this.segments.length;
   }
@@ -246,14 +351,27 @@ class Audit {
    * the claimed records of the audited segments, taken together, lost more loss than held-out
    * records did, at level α.
    */
-  async testMemorization(trainer: TrainerClient, meta: TranscriptMeta, order: CommittedOrder): Promise<CombinedMemorization> {
+  async testMemorization(
+    trainer: TrainerClient,
+    meta: TranscriptMeta,
+    order: CommittedOrder,
+  ): Promise<CombinedMemorization> {
     if (order.heldOut.length === 0) {
-      throw new VerificationError('audit.memorization', 'the run held out no records (it was certified with --holdout 0), so the memorization test cannot run: nothing shows that the claimed records were trained on; certify runs with --holdout > 0, e.g. 0.1');
+      throw new VerificationError(
+        'audit.memorization',
+        'the run held out no records (it was certified with --holdout 0), so the memorization test cannot run: nothing shows that the claimed records were trained on; certify runs with --holdout > 0, e.g. 0.1',
+      );
     }
     if (order.heldOut.length < this.segments.length) {
-      throw new VerificationError('audit.memorization', `the run held out ${order.heldOut.length} records, fewer than the ${this.segments.length} audited segments need (one each at least); certify runs with a larger --holdout`);
+      throw new VerificationError(
+        'audit.memorization',
+        `the run held out ${order.heldOut.length} records, fewer than the ${this.segments.length} audited segments need (one each at least); certify runs with a larger --holdout`,
+      );
     }
-    const audited = this.segments.map(({ index }) => ({ index, batches: segmentSteps(meta, index).map((t) => order.batches[t]!) }));
+    const audited = this.segments.map(({ index }) => ({
+      index,
+      batches: segmentSteps(meta, index).map((t) => order.batches[t]!),
+    }));
     const samples = memorizationSamples(audited, order.heldOut, this.o.members, this.o.auditSeed);
     const results: MemorizationResult[] = [];
     for (const [j, segment] of this.segments.entries()) {
@@ -267,7 +385,8 @@ class Audit {
       segment.memorization = memorizationTest(sample, before, after);
       results.push(segment.memorization);
     }
-    if (results.length === 0) throw new VerificationError('audit.memorization', 'no audited segment trained a record that could be tested');
+    if (results.length === 0)
+      throw new VerificationError('audit.memorization', 'no audited segment trained a record that could be tested');
     this.memorization = combineMemorization(results, MEMORIZATION_ALPHA);
     const m = this.memorization;
     if (!m.passed) {
@@ -296,7 +415,13 @@ class Audit {
       verdict: status === 0 ? 'passed' : status === 1 ? 'failed' : 'unusable',
       exitStatus: status,
       auditSeed: this.o.auditSeed.toString('hex'),
-      parameters: { topQ: this.o.topQ, random: this.o.random, tolerance: this.o.tolerance, members: this.o.members, alpha: MEMORIZATION_ALPHA },
+      parameters: {
+        topQ: this.o.topQ,
+        random: this.o.random,
+        tolerance: this.o.tolerance,
+        members: this.o.members,
+        alpha: MEMORIZATION_ALPHA,
+      },
       ...(this.run && { run: this.run }),
       checks: this.checks.results,
       verification: this.verification,
@@ -307,9 +432,24 @@ class Audit {
         fakeFraction: REFERENCE_FAKE_FRACTION,
         random: draws,
         probability: detectionProbability(REFERENCE_FAKE_FRACTION, draws),
-        ...(population !== undefined && population > 0 && { withoutReplacement: detectionProbabilityWithoutReplacement(population, Math.ceil(REFERENCE_FAKE_FRACTION * population), draws) }),
+        ...(population !== undefined &&
+          population > 0 && {
+            withoutReplacement: detectionProbabilityWithoutReplacement(
+              population,
+              Math.ceil(REFERENCE_FAKE_FRACTION * population),
+              draws,
+            ),
+          }),
       },
-      ...(this.meta && this.trainer && { cost: auditCost(this.meta.steps, this.meta.batchSize, this.trainer.replayedSteps, this.trainer.lossEvaluations) }),
+      ...(this.meta &&
+        this.trainer && {
+          cost: auditCost(
+            this.meta.steps,
+            this.meta.batchSize,
+            this.trainer.replayedSteps,
+            this.trainer.lossEvaluations,
+          ),
+        }),
     };
   }
 
@@ -319,11 +459,15 @@ class Audit {
 }
 
 function describeTrust(run: VerifiedRun): string {
-  return run.akTrust.level === 'untrusted' ? 'untrusted, UNTRUSTED key accepted by --allow-untrusted-ak' : run.akTrust.level;
+  return run.akTrust.level === 'untrusted'
+    ? 'untrusted, UNTRUSTED key accepted by --allow-untrusted-ak'
+    : run.akTrust.level;
 }
 
 function describeTolerance(t: ReplayTolerance): string {
-  return t.mode === 'exact' ? 'exact: same digest' : `relative distance and update norm within δ = ${t.delta.toPrecision(3)}`;
+  return t.mode === 'exact'
+    ? 'exact: same digest'
+    : `relative distance and update norm within δ = ${t.delta.toPrecision(3)}`;
 }
 
 /** The steps of segment i: from i·k up to (i+1)·k, the last segment possibly shorter. */

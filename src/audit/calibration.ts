@@ -31,12 +31,19 @@ export interface CalibrationResult {
   delta: number;
 }
 
-export async function calibrate(segments: readonly number[], transcript: string, auditSeed: Buffer, replay: ReplaySegment): Promise<CalibrationResult> {
+export async function calibrate(
+  segments: readonly number[],
+  transcript: string,
+  auditSeed: Buffer,
+  replay: ReplaySegment,
+): Promise<CalibrationResult> {
   const ratios: number[] = [];
   for (const i of segments) {
     const start = await readCheckpointFile(checkpointPath(transcript, i));
     const replayed = await readCheckpointFile(await replay(i));
-    const wandered = await readCheckpointFile(await replay(i, roundingPerturbation(start, new SeedStream(auditSeed, `aicert/audit/calibration/${i}`))));
+    const wandered = await readCheckpointFile(
+      await replay(i, roundingPerturbation(start, new SeedStream(auditSeed, `aicert/audit/calibration/${i}`))),
+    );
     // Weights and optimizer state apart, as replays are judged (replay-acceptance.ts): the larger ratio counts.
     const update = stateDistance(replayed, start, `segment ${i}'s replay and its start`);
     const wander = stateDistance(replayed, wandered, `segment ${i}'s replays from S_i and from a perturbed S_i`);
@@ -59,7 +66,8 @@ export function roundingPerturbation(checkpoint: Checkpoint, stream: SeedStream)
     const data = Float32Array.from(tensor.data);
     const bits = new Uint32Array(data.buffer);
     const coins = stream.nextBytes(Math.ceil(bits.length / 8));
-    for (let j = 0; j < bits.length; j++) if ((coins[j >> 3]! >> (j & 7)) & 1 && Number.isFinite(data[j]!)) bits[j]! ^= 1;
+    for (let j = 0; j < bits.length; j++)
+      if ((coins[j >> 3]! >> (j & 7)) & 1 && Number.isFinite(data[j]!)) bits[j]! ^= 1;
     out.set(name, { dtype: 'F32', shape: [...tensor.shape], data });
   }
   return out;

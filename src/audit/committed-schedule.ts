@@ -10,13 +10,23 @@ import type { TrainerCommitment } from '../protocol/trainer-commitment.js';
  */
 
 /** meta.json, sane and consistent with the commitment and the measured checkpoints. */
-export async function checkMeta(transcript: string, commitment: TrainerCommitment, records: number, checkpoints: number): Promise<TranscriptMeta> {
+export async function checkMeta(
+  transcript: string,
+  commitment: TrainerCommitment,
+  records: number,
+  checkpoints: number,
+): Promise<TranscriptMeta> {
   const meta = await readTranscriptMeta(transcript);
   const fail = (problem: string) => new VerificationError('audit.meta', `meta.json ${problem}`);
-  if (meta.k !== commitment.checkpointEvery) throw fail(`says k = ${meta.k}, but the run committed to a checkpoint every ${commitment.checkpointEvery} steps`);
-  if (meta.records !== records) throw fail(`says the dataset has ${meta.records} records, but the certified record file has ${records}`);
+  if (meta.k !== commitment.checkpointEvery)
+    throw fail(`says k = ${meta.k}, but the run committed to a checkpoint every ${commitment.checkpointEvery} steps`);
+  if (meta.records !== records)
+    throw fail(`says the dataset has ${meta.records} records, but the certified record file has ${records}`);
   const expected = Math.ceil(meta.steps / meta.k) + 1;
-  if (checkpoints !== expected) throw fail(`says ${meta.steps} steps, which make ${expected} checkpoints at k = ${meta.k}, but the run measured ${checkpoints}`);
+  if (checkpoints !== expected)
+    throw fail(
+      `says ${meta.steps} steps, which make ${expected} checkpoints at k = ${meta.k}, but the run measured ${checkpoints}`,
+    );
   return meta;
 }
 
@@ -28,24 +38,43 @@ export interface CommittedOrder {
 }
 
 /** batches.jsonl must be exactly the schedule derived from s, and never touch a held-out record. */
-export async function checkBatches(transcript: string, commitment: TrainerCommitment, meta: TranscriptMeta): Promise<CommittedOrder> {
+export async function checkBatches(
+  transcript: string,
+  commitment: TrainerCommitment,
+  meta: TranscriptMeta,
+): Promise<CommittedOrder> {
   const seed = Buffer.from(commitment.seed, 'hex');
   const logged = await readBatches(transcript);
   const { trainPool, heldOut } = splitHoldout(seed, meta.records, commitment.holdoutFraction);
   const perEpoch = Math.floor(trainPool.length / meta.batchSize);
-  if (perEpoch < 1) throw new VerificationError('audit.batches', `a batch of ${meta.batchSize} is larger than the ${trainPool.length} records of the training pool`);
+  if (perEpoch < 1)
+    throw new VerificationError(
+      'audit.batches',
+      `a batch of ${meta.batchSize} is larger than the ${trainPool.length} records of the training pool`,
+    );
   const derived = batchSchedule(seed, trainPool, meta.batchSize, Math.ceil(meta.steps / perEpoch)).slice(0, meta.steps);
-  if (logged.length !== meta.steps) throw new VerificationError('audit.batches', `batches.jsonl logs ${logged.length} steps, meta.json says ${meta.steps}`);
+  if (logged.length !== meta.steps)
+    throw new VerificationError(
+      'audit.batches',
+      `batches.jsonl logs ${logged.length} steps, meta.json says ${meta.steps}`,
+    );
   const held = new Set(heldOut);
   for (let step = 0; step < logged.length; step++) {
     const record = logged[step]!.find((r) => held.has(r));
-    if (record !== undefined) throw new VerificationError('audit.batches', `step ${step} trained on record ${record}, which the commitment holds out`);
+    if (record !== undefined)
+      throw new VerificationError(
+        'audit.batches',
+        `step ${step} trained on record ${record}, which the commitment holds out`,
+      );
   }
   for (let step = 0; step < logged.length; step++) {
     const got = logged[step]!;
     const want = derived[step]!;
     if (got.length !== want.length || got.some((r, j) => r !== want[j])) {
-      throw new VerificationError('audit.batches', `step ${step} trained on [${preview(got)}], but the order derived from s gives [${preview(want)}]`);
+      throw new VerificationError(
+        'audit.batches',
+        `step ${step} trained on [${preview(got)}], but the order derived from s gives [${preview(want)}]`,
+      );
     }
   }
   return { batches: logged, heldOut };

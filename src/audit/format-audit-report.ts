@@ -7,21 +7,36 @@ export function formatAuditReport(r: AuditReport): string {
   for (const c of r.checks) lines.push(`  ${mark[c.status]}  ${c.id.padEnd(20)} ${c.reason}`);
   if (r.segments.length > 0) {
     const total = r.run ? ` of ${r.run.segments}` : '';
-    lines.push('', `segments audited: ${r.segments.length}${total} (top-${r.parameters.topQ} by update of weights or optimizer state, then drawn with the audit seed)`);
+    lines.push(
+      '',
+      `segments audited: ${r.segments.length}${total} (top-${r.parameters.topQ} by update of weights or optimizer state, then drawn with the audit seed)`,
+    );
     lines.push(row(['segment', 'steps', 'chosen', '‖ΔW‖₂', 'replay', 'AUC', 'p', '‖ΔO‖₂ (optimizer)']));
     for (const s of r.segments) lines.push(row(segmentCells(s)));
   }
   if (r.calibration) {
     const c = r.calibration;
-    lines.push('', `calibration: one-ulp perturbations of segments ${c.segments.join(', ')} moved honest replays by ${c.ratios.map(sci).join(', ')} of their update; δ = ${c.margin} × max = ${sci(c.delta)} (cap ${c.maxDelta})`);
+    lines.push(
+      '',
+      `calibration: one-ulp perturbations of segments ${c.segments.join(', ')} moved honest replays by ${c.ratios.map(sci).join(', ')} of their update; δ = ${c.margin} × max = ${sci(c.delta)} (cap ${c.maxDelta})`,
+    );
   }
   if (r.memorization) {
     const m = r.memorization;
-    lines.push('', `memorization: ${m.segments} segments combined, Stouffer Z = ${m.z.toFixed(2)}, p = ${sci(m.p)} (α = ${m.alpha}: ${m.passed ? 'claimed records were trained on' : 'NO EVIDENCE the claimed records were trained on'}); mean AUC ${m.meanAuc.toFixed(3)}`);
+    lines.push(
+      '',
+      `memorization: ${m.segments} segments combined, Stouffer Z = ${m.z.toFixed(2)}, p = ${sci(m.p)} (α = ${m.alpha}: ${m.passed ? 'claimed records were trained on' : 'NO EVIDENCE the claimed records were trained on'}); mean AUC ${m.meanAuc.toFixed(3)}`,
+    );
   }
   const d = r.detection;
-  const exact = d.withoutReplacement === undefined ? '' : `; ${pct(d.withoutReplacement)} for this run's ${r.run ? r.run.segments - r.parameters.topQ : '?'} non-top segments`;
-  lines.push('', `detection: ${d.random} random segments catch a ${pct(d.fakeFraction)} fake fraction with probability ≥ 1 − (1 − ${d.fakeFraction})^${d.random} = ${pct(d.probability)}${exact}`);
+  const exact =
+    d.withoutReplacement === undefined
+      ? ''
+      : `; ${pct(d.withoutReplacement)} for this run's ${r.run ? r.run.segments - r.parameters.topQ : '?'} non-top segments`;
+  lines.push(
+    '',
+    `detection: ${d.random} random segments catch a ${pct(d.fakeFraction)} fake fraction with probability ≥ 1 − (1 − ${d.fakeFraction})^${d.random} = ${pct(d.probability)}${exact}`,
+  );
   if (r.cost) {
     const c = r.cost;
     lines.push(
@@ -29,16 +44,33 @@ export function formatAuditReport(r: AuditReport): string {
     );
   }
   if (r.verification.akTrust && (r.verification.akTrust as { acceptedUntrusted?: boolean }).acceptedUntrusted) {
-    lines.push('*** UNTRUSTED attestation key accepted (--allow-untrusted-ak): the hardware evidence proves nothing ***');
+    lines.push(
+      '*** UNTRUSTED attestation key accepted (--allow-untrusted-ak): the hardware evidence proves nothing ***',
+    );
   }
   lines.push(`verdict: ${r.verdict.toUpperCase()}`);
   return `${lines.join('\n')}\n`;
 }
 
 function segmentCells(s: SegmentReport): string[] {
-  const replay = !s.replay ? '-' : s.replay.digestEqual ? 'same digest' : s.replay.accepted ? 'within δ' : 'NOT REPRODUCED';
+  const replay = !s.replay
+    ? '-'
+    : s.replay.digestEqual
+      ? 'same digest'
+      : s.replay.accepted
+        ? 'within δ'
+        : 'NOT REPRODUCED';
   const m = s.memorization;
-  return [String(s.index), `${s.firstStep}-${s.firstStep + s.steps - 1}`, s.chosenBy, s.updateNorm.toPrecision(3), replay, m ? m.auc.toFixed(3) : '-', m ? sci(m.p) : '-', s.optimizerUpdateNorm?.toPrecision(3) ?? '-'];
+  return [
+    String(s.index),
+    `${s.firstStep}-${s.firstStep + s.steps - 1}`,
+    s.chosenBy,
+    s.updateNorm.toPrecision(3),
+    replay,
+    m ? m.auc.toFixed(3) : '-',
+    m ? sci(m.p) : '-',
+    s.optimizerUpdateNorm?.toPrecision(3) ?? '-',
+  ];
 }
 
 const WIDTHS = [8, 12, 7, 10, 15, 6, 9];

@@ -26,7 +26,8 @@ export interface MannWhitneyResult {
 export function mannWhitneyGreater(x: readonly number[], y: readonly number[]): MannWhitneyResult {
   const n1 = x.length;
   const n2 = y.length;
-  if (n1 === 0 || n2 === 0) throw new RangeError(`Mann–Whitney U needs two non-empty samples (got ${n1} and ${n2} values)`);
+  if (n1 === 0 || n2 === 0)
+    throw new RangeError(`Mann–Whitney U needs two non-empty samples (got ${n1} and ${n2} values)`);
   if ([...x, ...y].some((v) => !Number.isFinite(v))) throw new RangeError('Mann–Whitney U needs finite values');
   const { rankSumOfFirst, tieTerm } = midRanks(x, y);
   const n = n1 + n2;

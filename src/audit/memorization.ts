@@ -37,7 +37,12 @@ export interface AuditedSegmentRecords {
  * from the segment's own slice of the held-out pool. Both are drawn with the verifier's audit
  * seed, so the prover cannot know which records are tested.
  */
-export function memorizationSamples(segments: readonly AuditedSegmentRecords[], heldOut: readonly number[], size: number, auditSeed: Buffer): MemorizationSample[] {
+export function memorizationSamples(
+  segments: readonly AuditedSegmentRecords[],
+  heldOut: readonly number[],
+  size: number,
+  auditSeed: Buffer,
+): MemorizationSample[] {
   const pool = new SeedStream(auditSeed, 'aicert/audit/held-out').permutation(heldOut.length).map((j) => heldOut[j]!);
   const slice = Math.min(size, Math.floor(pool.length / Math.max(1, segments.length)));
   const used = new Set<number>();
@@ -64,7 +69,11 @@ export interface MemorizationResult {
 }
 
 /** `before` and `after` are the losses of members then held-out records (in sample order) under W_i and W_{i+1}. */
-export function memorizationTest(sample: MemorizationSample, before: readonly number[], after: readonly number[]): MemorizationResult {
+export function memorizationTest(
+  sample: MemorizationSample,
+  before: readonly number[],
+  after: readonly number[],
+): MemorizationResult {
   const drop = before.map((b, j) => b - after[j]!);
   const members = drop.slice(0, sample.members.length);
   const held = drop.slice(sample.members.length);
@@ -96,7 +105,14 @@ export function combineMemorization(results: readonly MemorizationResult[], alph
   if (results.length === 0) throw new RangeError('the memorization test needs at least one segment');
   const z = results.reduce((sum, r) => sum + (r.z ?? 0), 0) / Math.sqrt(results.length);
   const p = normalUpperTail(z);
-  return { segments: results.length, z, p, alpha, passed: p <= alpha, meanAuc: results.reduce((sum, r) => sum + r.auc, 0) / results.length };
+  return {
+    segments: results.length,
+    z,
+    p,
+    alpha,
+    passed: p <= alpha,
+    meanAuc: results.reduce((sum, r) => sum + r.auc, 0) / results.length,
+  };
 }
 
 function median(values: readonly number[]): number {

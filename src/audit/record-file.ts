@@ -28,11 +28,19 @@ export async function locateRecordFile(data: string, evidence: TrainerRun, pool:
   const local = await measureDatasetArtifact(data, pool);
   const certified = evidence.datasetInputs.find((d) => d.digest.sha256 === local.digest.sha256);
   if (!certified) {
-    const want = evidence.datasetInputs.map((d) => d.digest.sha256).join(' or ') || '(no such input in the certificate)';
-    throw new VerificationError('audit.data', `${data} (sha256 ${local.digest.sha256}) is not the trainer's certified dataset "${input}" (sha256 ${want})`);
+    const want =
+      evidence.datasetInputs.map((d) => d.digest.sha256).join(' or ') || '(no such input in the certificate)';
+    throw new VerificationError(
+      'audit.data',
+      `${data} (sha256 ${local.digest.sha256}) is not the trainer's certified dataset "${input}" (sha256 ${want})`,
+    );
   }
   const records = certified.records?.find((r) => r.path === path)?.records;
-  if (records === undefined) throw new VerificationError('audit.data', `the certified dataset "${input}" has no record tree for ${path}; the trainer's dataset must be a JSONL, CSV or text record file`);
+  if (records === undefined)
+    throw new VerificationError(
+      'audit.data',
+      `the certified dataset "${input}" has no record tree for ${path}; the trainer's dataset must be a JSONL, CSV or text record file`,
+    );
   return { path: path === '.' ? resolve(data) : join(resolve(data), path), records, input };
 }
 
@@ -40,14 +48,23 @@ export async function locateRecordFile(data: string, evidence: TrainerRun, pool:
 async function locateInsideDirectory(data: string, evidence: TrainerRun, pool: HashPool): Promise<RecordFile> {
   const { input, path } = evidence.commitment.dataset;
   const { size } = await stat(data);
-  const sha256 = (await pool.hash({ path: data, start: 0, end: size, algorithm: 'sha256', expectedSize: size })).toString('hex');
+  const sha256 = (
+    await pool.hash({ path: data, start: 0, end: size, algorithm: 'sha256', expectedSize: size })
+  ).toString('hex');
   for (const certified of evidence.datasetInputs) {
     const entry = certified.entries?.find((e) => e.name === path);
     const records = certified.records?.find((r) => r.path === path)?.records;
-    if (entry && entry.sha256 === sha256 && entry.size === size && records !== undefined) return { path: resolve(data), records, input };
+    if (entry && entry.sha256 === sha256 && entry.size === size && records !== undefined)
+      return { path: resolve(data), records, input };
   }
   if (evidence.datasetInputs.every((d) => !d.entries)) {
-    throw new VerificationError('audit.data', `${data} is a file, but the run committed the directory "${input}" without listing its files (over 10,000): pass that directory to --data`);
+    throw new VerificationError(
+      'audit.data',
+      `${data} is a file, but the run committed the directory "${input}" without listing its files (over 10,000): pass that directory to --data`,
+    );
   }
-  throw new VerificationError('audit.data', `${data} (sha256 ${sha256}) is not ${path} of the trainer's certified dataset "${input}"; pass the record file the run trained on, or the directory "${input}" it committed`);
+  throw new VerificationError(
+    'audit.data',
+    `${data} (sha256 ${sha256}) is not ${path} of the trainer's certified dataset "${input}"; pass the record file the run trained on, or the directory "${input}" it committed`,
+  );
 }

@@ -37,7 +37,10 @@ export function judgeReplay(
 ): ReplayJudgement {
   const distance = stateDistance(checkpoints.replayed, checkpoints.claimed, 'the replayed and the claimed checkpoint');
   const update = stateDistance(checkpoints.replayed, checkpoints.before, 'the replayed checkpoint and its start');
-  const numbers = STATE_PARTS.map((p) => `${PART_NAMES[p]}: ‖S′−S_{i+1}‖ = ${fmt(distance[p])}, replayed update ${fmt(update[p])}, claimed ${fmt(claimedUpdate[p])}`).join('; ');
+  const numbers = STATE_PARTS.map(
+    (p) =>
+      `${PART_NAMES[p]}: ‖S′−S_{i+1}‖ = ${fmt(distance[p])}, replayed update ${fmt(update[p])}, claimed ${fmt(claimedUpdate[p])}`,
+  ).join('; ');
   const judged = (accepted: boolean, reason: string): ReplayJudgement => ({
     accepted,
     digestEqual,
@@ -48,13 +51,17 @@ export function judgeReplay(
     reason,
   });
   if (digestEqual) return judged(true, 'reproduced bit for bit (same digest)');
-  if (tolerance.mode === 'exact') return judged(false, `the replay's digest differs from the checkpoint's (${numbers})`);
+  if (tolerance.mode === 'exact')
+    return judged(false, `the replay's digest differs from the checkpoint's (${numbers})`);
   for (const part of STATE_PARTS) {
     const bound = tolerance.delta * update[part];
     const close = distance[part] <= bound;
     const sameSize = Math.abs(update[part] - claimedUpdate[part]) <= bound;
     if (!close || !sameSize) {
-      return judged(false, `${PART_NAMES[part]}: ${close ? 'the update sizes differ' : 'the replay lands elsewhere'} (${numbers}); both must be within δ·‖S′−S_i‖ = ${fmt(bound)}`);
+      return judged(
+        false,
+        `${PART_NAMES[part]}: ${close ? 'the update sizes differ' : 'the replay lands elsewhere'} (${numbers}); both must be within δ·‖S′−S_i‖ = ${fmt(bound)}`,
+      );
     }
   }
   return judged(true, `reproduced within δ = ${fmt(tolerance.delta)} (${numbers})`);

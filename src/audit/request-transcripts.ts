@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { writeCheckpointFile, type Checkpoint } from '../trainer/checkpoint.js';
 import { MAX_BATCHES_BYTES, type TranscriptMeta } from '../trainer/transcript.js';
 import { readBoundedFile } from '../util/bounded-file.js';
-import { checkpointPath, TRANSCRIPT_BATCHES, TRANSCRIPT_CHECKPOINTS, TRANSCRIPT_META } from '../protocol/transcript-layout.js';
+import {
+  checkpointPath,
+  TRANSCRIPT_BATCHES,
+  TRANSCRIPT_CHECKPOINTS,
+  TRANSCRIPT_META,
+} from '../protocol/transcript-layout.js';
 
 /**
  * The transcript a trainer request is shown (docs/trainer-protocol.md, "What each mode is
@@ -39,7 +44,12 @@ export class RequestTranscripts {
     const dir = await this.make(`replay-${segment}`);
     await mkdir(join(dir, TRANSCRIPT_CHECKPOINTS));
     if (start) await writeCheckpointFile(checkpointPath(dir, segment), start);
-    else await copyFile(checkpointPath(this.transcript, segment), checkpointPath(dir, segment), constants.COPYFILE_FICLONE);
+    else
+      await copyFile(
+        checkpointPath(this.transcript, segment),
+        checkpointPath(dir, segment),
+        constants.COPYFILE_FICLONE,
+      );
     const log = await this.batches();
     const end = Math.min((segment + 1) * this.meta.k, this.meta.steps, log.lineEnds.length);
     await writeFile(join(dir, TRANSCRIPT_BATCHES), log.bytes.subarray(0, end === 0 ? 0 : log.lineEnds[end - 1]));
@@ -69,7 +79,12 @@ export class RequestTranscripts {
   private async batches(): Promise<{ bytes: Buffer; lineEnds: number[] }> {
     if (!this.batchLog) {
       // transcript.batches already read and checked this file: complete lines, one per step.
-      const bytes = await readBoundedFile(join(this.transcript, TRANSCRIPT_BATCHES), MAX_BATCHES_BYTES, 'batch log', 'trainer.batches');
+      const bytes = await readBoundedFile(
+        join(this.transcript, TRANSCRIPT_BATCHES),
+        MAX_BATCHES_BYTES,
+        'batch log',
+        'trainer.batches',
+      );
       const lineEnds: number[] = [];
       for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) lineEnds.push(at + 1);
       this.batchLog = { bytes, lineEnds };

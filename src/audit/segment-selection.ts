@@ -12,8 +12,15 @@ export interface SelectedSegment {
  * be checked could fake all the others, so it must never be derived from anything the prover
  * chose or saw (not from s, not from the transcript).
  */
-export function selectSegments(updateNorms: readonly number[], topQ: number, random: number, auditSeed: Buffer): SelectedSegment[] {
-  const byNorm = updateNorms.map((norm, index) => ({ norm, index })).sort((a, b) => b.norm - a.norm || a.index - b.index);
+export function selectSegments(
+  updateNorms: readonly number[],
+  topQ: number,
+  random: number,
+  auditSeed: Buffer,
+): SelectedSegment[] {
+  const byNorm = updateNorms
+    .map((norm, index) => ({ norm, index }))
+    .sort((a, b) => b.norm - a.norm || a.index - b.index);
   const top = byNorm.slice(0, topQ).map((s) => s.index);
   const chosen = new Set(top);
   const rest = updateNorms.map((_, index) => index).filter((index) => !chosen.has(index));
@@ -21,5 +28,8 @@ export function selectSegments(updateNorms: readonly number[], topQ: number, ran
     .permutation(rest.length)
     .slice(0, random)
     .map((j) => rest[j]!);
-  return [...top.map((index) => ({ index, chosenBy: 'top-q' as const })), ...drawn.map((index) => ({ index, chosenBy: 'random' as const }))];
+  return [
+    ...top.map((index) => ({ index, chosenBy: 'top-q' as const })),
+    ...drawn.map((index) => ({ index, chosenBy: 'random' as const })),
+  ];
 }

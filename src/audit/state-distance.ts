@@ -23,7 +23,8 @@ export function stateDistance(a: Checkpoint, b: Checkpoint, what: string): State
   for (const [name, ta] of a) {
     const tb = b.get(name);
     if (!tb) throw mismatch(what, `tensor "${name}" is missing from one of them`);
-    if (ta.shape.join() !== tb.shape.join()) throw mismatch(what, `tensor "${name}" has shape [${ta.shape}] against [${tb.shape}]`);
+    if (ta.shape.join() !== tb.shape.join())
+      throw mismatch(what, `tensor "${name}" has shape [${ta.shape}] against [${tb.shape}]`);
     const x = ta.data;
     const y = tb.data;
     let sum = 0;
@@ -34,7 +35,8 @@ export function stateDistance(a: Checkpoint, b: Checkpoint, what: string): State
     sums[name.startsWith(OPTIMIZER_PREFIX) ? 'optimizer' : 'weights'] += sum;
   }
   if ([...a.keys()].every((name) => name.startsWith(OPTIMIZER_PREFIX))) throw mismatch(what, 'they hold no weights');
-  if (!Number.isFinite(sums.weights) || !Number.isFinite(sums.optimizer)) throw mismatch(what, 'the state holds NaN or infinite values');
+  if (!Number.isFinite(sums.weights) || !Number.isFinite(sums.optimizer))
+    throw mismatch(what, 'the state holds NaN or infinite values');
   return { weights: Math.sqrt(sums.weights), optimizer: Math.sqrt(sums.optimizer) };
 }
 

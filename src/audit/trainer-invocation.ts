@@ -51,11 +51,18 @@ const STDERR_TAIL_BYTES = 2000;
  */
 export function commandTrainer(command: readonly string[], timeoutMs: number): RunTrainer {
   const [program, ...args] = command;
-  if (!program) throw new UsageError('usage.command', 'no trainer command given; put it after `--`, e.g. aicert audit … -- node train.js');
+  if (!program)
+    throw new UsageError(
+      'usage.command',
+      'no trainer command given; put it after `--`, e.g. aicert audit … -- node train.js',
+    );
   return (variables) =>
     new Promise<void>((resolveCall, reject) => {
       const what = `the trainer (${variables.AICERT_TRAINER_MODE} mode${variables.AICERT_SEGMENT ? `, segment ${variables.AICERT_SEGMENT}` : ''})`;
-      const child = spawn(program, args, { env: { ...process.env, ...variables }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(program, args, {
+        env: { ...process.env, ...variables },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       child.stderr.setEncoding('utf8');
       child.stderr.on('data', (chunk: string) => {
@@ -73,9 +80,22 @@ export function commandTrainer(command: readonly string[], timeoutMs: number): R
       child.on('close', (code, signal) => {
         clearTimeout(timer);
         const tail = stderr.trim() ? `; its last output: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
-        if (timedOut) reject(new VerificationError('audit.trainer', `${what} did not finish within ${timeoutMs / 1000} s and was stopped${tail}`));
-        else if (code !== 0) reject(new VerificationError('audit.trainer', `${what} ${signal ? `was killed by ${signal}` : `exited with status ${code}`}${tail}`));
-        else if (!existsSync(variables.AICERT_OUTPUT!)) reject(new VerificationError('audit.trainer', `${what} exited 0 but wrote nothing to AICERT_OUTPUT`));
+        if (timedOut)
+          reject(
+            new VerificationError(
+              'audit.trainer',
+              `${what} did not finish within ${timeoutMs / 1000} s and was stopped${tail}`,
+            ),
+          );
+        else if (code !== 0)
+          reject(
+            new VerificationError(
+              'audit.trainer',
+              `${what} ${signal ? `was killed by ${signal}` : `exited with status ${code}`}${tail}`,
+            ),
+          );
+        else if (!existsSync(variables.AICERT_OUTPUT!))
+          reject(new VerificationError('audit.trainer', `${what} exited 0 but wrote nothing to AICERT_OUTPUT`));
         else resolveCall();
       });
     });

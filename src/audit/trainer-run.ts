@@ -20,7 +20,10 @@ export interface TrainerRun {
 export function trainerRunOf(run: VerifiedRun): TrainerRun {
   const commitment = run.commitment.trainer;
   if (commitment === undefined) {
-    throw new UsageError('usage.no-trainer', 'the certificate has no trainer commitment: the run was not started with `aicert run --trainer`, so there is no transcript to audit');
+    throw new UsageError(
+      'usage.no-trainer',
+      'the certificate has no trainer commitment: the run was not started with `aicert run --trainer`, so there is no transcript to audit',
+    );
   }
   return {
     commitment,

@@ -16,13 +16,22 @@ const CHECKPOINT_FILE = /^checkpoints\/(\d{6,})\.safetensors$/;
  * after the run, and the last checkpoint's weights must have the digest the output model was
  * compared with.
  */
-export async function checkTranscriptIntegrity(transcript: string, checkpoints: readonly CheckpointEvent[], measured: ArtifactEvent | undefined, pool: HashPool): Promise<Manifest> {
+export async function checkTranscriptIntegrity(
+  transcript: string,
+  checkpoints: readonly CheckpointEvent[],
+  measured: ArtifactEvent | undefined,
+  pool: HashPool,
+): Promise<Manifest> {
   const manifest = await measurePath(transcript, { pool });
   const files = new Map(manifest.entries.map((e) => [e.name, e]));
   for (const c of checkpoints) {
     const name = `${TRANSCRIPT_CHECKPOINTS}/${checkpointFileName(c.index)}`;
     const file = files.get(name);
-    if (!file) throw new VerificationError('audit.transcript', `${name} is missing from the transcript, but checkpoint ${c.index} was measured during the run`);
+    if (!file)
+      throw new VerificationError(
+        'audit.transcript',
+        `${name} is missing from the transcript, but checkpoint ${c.index} was measured during the run`,
+      );
     if (file.digest !== c.sha256 || file.size !== c.bytes) {
       throw new VerificationError(
         'audit.transcript',
@@ -30,11 +39,24 @@ export async function checkTranscriptIntegrity(transcript: string, checkpoints: 
       );
     }
   }
-  const extra = manifest.entries.map((e) => CHECKPOINT_FILE.exec(e.name)).find((m) => m && Number(m[1]) >= checkpoints.length);
-  if (extra) throw new VerificationError('audit.transcript', `${extra[0]} was never measured during the run (the run measured ${checkpoints.length} checkpoints)`);
-  if (!measured) throw new VerificationError('audit.transcript', 'the certificate records no transcript output: the run did not measure its transcript at the end');
+  const extra = manifest.entries
+    .map((e) => CHECKPOINT_FILE.exec(e.name))
+    .find((m) => m && Number(m[1]) >= checkpoints.length);
+  if (extra)
+    throw new VerificationError(
+      'audit.transcript',
+      `${extra[0]} was never measured during the run (the run measured ${checkpoints.length} checkpoints)`,
+    );
+  if (!measured)
+    throw new VerificationError(
+      'audit.transcript',
+      'the certificate records no transcript output: the run did not measure its transcript at the end',
+    );
   if (manifest.rootDigest !== measured.digest.sha256) {
-    throw new VerificationError('audit.transcript', `the transcript directory (sha256 ${manifest.rootDigest}) is not the one measured at the end of the run (${measured.digest.sha256}): ${describeChange(manifest, measured)}`);
+    throw new VerificationError(
+      'audit.transcript',
+      `the transcript directory (sha256 ${manifest.rootDigest}) is not the one measured at the end of the run (${measured.digest.sha256}): ${describeChange(manifest, measured)}`,
+    );
   }
   await checkLastWeights(transcript, checkpoints.at(-1), pool);
   return manifest;
@@ -62,6 +84,11 @@ function describeChange(manifest: Manifest, measured: ArtifactEvent): string {
   if (!measured.entries) return 'its files differ';
   const certified = new Set(measured.entries.map((e) => `${e.name}\0${e.sha256}`));
   const local = new Set(manifest.entries.map((e) => `${e.name}\0${e.digest}`));
-  const differing = new Set([...certified].filter((x) => !local.has(x)).concat([...local].filter((x) => !certified.has(x))).map((x) => x.split('\0')[0]!));
+  const differing = new Set(
+    [...certified]
+      .filter((x) => !local.has(x))
+      .concat([...local].filter((x) => !certified.has(x)))
+      .map((x) => x.split('\0')[0]!),
+  );
   return `${[...differing].slice(0, 5).join(', ')} differ`;
 }

@@ -30,7 +30,13 @@ export async function segmentUpdateNorms(transcript: string, checkpoints: number
  */
 export function rankingScores(norms: readonly StateDistance[]): number[] {
   const medians = STATE_PARTS.map((part) => median(norms.map((n) => n[part])));
-  return norms.map((n) => Math.max(...STATE_PARTS.map((part, j) => (n[part] === 0 ? 0 : medians[j]! > 0 ? n[part] / medians[j]! : Number.POSITIVE_INFINITY))));
+  return norms.map((n) =>
+    Math.max(
+      ...STATE_PARTS.map((part, j) =>
+        n[part] === 0 ? 0 : medians[j]! > 0 ? n[part] / medians[j]! : Number.POSITIVE_INFINITY,
+      ),
+    ),
+  );
 }
 
 function median(values: readonly number[]): number {

@@ -34,7 +34,10 @@ export async function loadAkCertificateChain(akName: Uint8Array): Promise<Buffer
   });
   if (!stats) return undefined;
   if (!stats.isFile() || stats.size > MAX_CHAIN_FILE_BYTES) {
-    throw new InputError('ak.chain-unreadable', `${path} is not an AK certificate chain (not a file of at most ${MAX_CHAIN_FILE_BYTES} bytes); enroll the AK again`);
+    throw new InputError(
+      'ak.chain-unreadable',
+      `${path} is not an AK certificate chain (not a file of at most ${MAX_CHAIN_FILE_BYTES} bytes); enroll the AK again`,
+    );
   }
   return parseCertificatesPem(await readFile(path, 'utf8'), path).map((c) => c.der);
 }

@@ -44,8 +44,13 @@ export interface InitCaOptions {
  * Creates a new CA in `dir` (which must not exist, or be empty) trusting the EK roots in
  * `ekRootPemFiles`. Refuses to overwrite an existing CA; on failure removes what it created.
  */
-export async function initCa(dir: string, ekRootPemFiles: readonly string[], options: InitCaOptions = {}): Promise<AttestationCa> {
-  if (ekRootPemFiles.length === 0) throw new InputError('ca.no-ek-roots', 'an attestation CA needs at least one EK root certificate (--ek-roots PEM)');
+export async function initCa(
+  dir: string,
+  ekRootPemFiles: readonly string[],
+  options: InitCaOptions = {},
+): Promise<AttestationCa> {
+  if (ekRootPemFiles.length === 0)
+    throw new InputError('ca.no-ek-roots', 'an attestation CA needs at least one EK root certificate (--ek-roots PEM)');
   const roots = await readCaCertificates(ekRootPemFiles, 'EK root');
   const intermediates = await readCaCertificates(options.ekIntermediatePemFiles ?? [], 'EK intermediate');
   const created = await prepareEmptyDirectory(dir);
@@ -69,9 +74,14 @@ export async function initCa(dir: string, ekRootPemFiles: readonly string[], opt
 /** Loads the CA in `dir`, checking that its key and certificate belong together. */
 export async function openCa(dir: string): Promise<AttestationCa> {
   const keyPem = await readBoundedFile(join(dir, CA_FILES.key), 64 * 1024, 'CA key').catch((err: unknown) => {
-    throw new InputError('ca.not-found', `${dir} is not an aicert attestation CA (run \`aicert ca init ${dir} --ek-roots PEM\`): ${(err as Error).message}`);
+    throw new InputError(
+      'ca.not-found',
+      `${dir} is not an aicert attestation CA (run \`aicert ca init ${dir} --ek-roots PEM\`): ${(err as Error).message}`,
+    );
   });
-  const certificatePem = (await readBoundedFile(join(dir, CA_FILES.certificate), 64 * 1024, 'CA certificate')).toString('utf8');
+  const certificatePem = (await readBoundedFile(join(dir, CA_FILES.certificate), 64 * 1024, 'CA certificate')).toString(
+    'utf8',
+  );
   const [caCert] = parseCertificatesPem(certificatePem, join(dir, CA_FILES.certificate));
   let pkcs8: Buffer;
   try {
@@ -79,11 +89,14 @@ export async function openCa(dir: string): Promise<AttestationCa> {
     if (!createPublicKey(privateKey).equals(caCert!.node.publicKey)) throw new Error('the key does not match ca.pem');
     pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' });
   } catch (err) {
-    throw new InputError('ca.key', `the CA key ${join(dir, CA_FILES.key)} is unusable: ${(err as Error).message}`, { cause: err });
+    throw new InputError('ca.key', `the CA key ${join(dir, CA_FILES.key)} is unusable: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const key = await webcrypto.subtle.importKey('pkcs8', pkcs8, SIGNING_ALGORITHM, false, ['sign']);
   const ekRoots = await readCertificateDirectory(join(dir, CA_FILES.ekRoots));
-  if (ekRoots.length === 0) throw new InputError('ca.no-ek-roots', `the CA in ${dir} has no EK root certificates in ${CA_FILES.ekRoots}/`);
+  if (ekRoots.length === 0)
+    throw new InputError('ca.no-ek-roots', `the CA in ${dir} has no EK root certificates in ${CA_FILES.ekRoots}/`);
   return {
     dir,
     key,
@@ -95,12 +108,19 @@ export async function openCa(dir: string): Promise<AttestationCa> {
 }
 
 /** EK roots and intermediates must be CA certificates: an EK certificate given by mistake is refused. */
-async function readCaCertificates(files: readonly string[], what: string): Promise<Array<{ file: string; certificates: ParsedCertificate[] }>> {
+async function readCaCertificates(
+  files: readonly string[],
+  what: string,
+): Promise<Array<{ file: string; certificates: ParsedCertificate[] }>> {
   const out = [];
   for (const file of files) {
     const certificates = await readCertificateFiles([file]);
     const notCa = certificates.find((c) => !c.basicConstraints?.ca);
-    if (notCa) throw new InputError('ca.ek-root', `the ${what} ${file} holds ${describeCertificate(notCa)}, which is not a CA certificate`);
+    if (notCa)
+      throw new InputError(
+        'ca.ek-root',
+        `the ${what} ${file} holds ${describeCertificate(notCa)}, which is not a CA certificate`,
+      );
     out.push({ file, certificates });
   }
   return out;
@@ -113,18 +133,28 @@ async function prepareEmptyDirectory(dir: string): Promise<boolean> {
     throw new EnvironmentError('ca.dir', `cannot use ${dir}: ${err.message}`);
   });
   if (existing && existing.length > 0) {
-    throw new InputError('ca.exists', `${dir} is not empty; an attestation CA is created in a new or empty directory (an existing CA is never overwritten)`);
+    throw new InputError(
+      'ca.exists',
+      `${dir} is not empty; an attestation CA is created in a new or empty directory (an existing CA is never overwritten)`,
+    );
   }
   if (existing) return false;
   await mkdir(dir, { recursive: true, mode: 0o700 });
   return true;
 }
 
-async function copyCertificates(dir: string, sub: string, files: Array<{ file: string; certificates: ParsedCertificate[] }>): Promise<void> {
+async function copyCertificates(
+  dir: string,
+  sub: string,
+  files: Array<{ file: string; certificates: ParsedCertificate[] }>,
+): Promise<void> {
   await mkdir(join(dir, sub), { recursive: true });
   for (const [i, { file, certificates }] of files.entries()) {
     const pem = certificates.map((c) => c.node.toString()).join('');
-    await writeFileAtomic(join(dir, sub, `${String(i + 1).padStart(2, '0')}-${basename(file).replace(/\.(pem|crt|cer)$/i, '')}.pem`), pem);
+    await writeFileAtomic(
+      join(dir, sub, `${String(i + 1).padStart(2, '0')}-${basename(file).replace(/\.(pem|crt|cer)$/i, '')}.pem`),
+      pem,
+    );
   }
 }
 

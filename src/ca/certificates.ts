@@ -59,8 +59,13 @@ export interface AkCertificateRequest {
 export async function createAkCertificate(request: AkCertificateRequest): Promise<x509.X509Certificate> {
   const { akPublic, caCertificate, caKey, now } = request;
   const nameHex = objectName(akPublic).toString('hex');
-  const spki = new x509.PublicKey(Uint8Array.from(publicKeyObject(akPublic.public).export({ type: 'spki', format: 'der' })));
-  const notAfter = Math.min(now.getTime() + (request.validityDays ?? AK_VALIDITY_DAYS) * DAY_MS, caCertificate.notAfter.getTime());
+  const spki = new x509.PublicKey(
+    Uint8Array.from(publicKeyObject(akPublic.public).export({ type: 'spki', format: 'der' })),
+  );
+  const notAfter = Math.min(
+    now.getTime() + (request.validityDays ?? AK_VALIDITY_DAYS) * DAY_MS,
+    caCertificate.notAfter.getTime(),
+  );
   return x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: `CN=aicert AK ${nameHex.slice(4, 36)}`,

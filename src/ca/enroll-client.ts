@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { AicertError, EnvironmentError, InputError, VerificationError } from '../errors.js';
+import { type AicertError, EnvironmentError, InputError, VerificationError } from '../errors.js';
 import { decodeBase64Strict, encodeBase64 } from '../util/base64.js';
 import { describeSchemaError } from '../util/schema-error.js';
 import { parseCertificatesPem } from '../pki/x509-path.js';
@@ -51,18 +51,29 @@ export function httpCaEndpoint(baseUrl: string): CaEndpoint {
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (err) {
-      throw new EnvironmentError('enroll.unreachable', `cannot reach the CA at ${url}: ${(err as Error).cause ?? (err as Error).message}`, { cause: err });
+      throw new EnvironmentError(
+        'enroll.unreachable',
+        `cannot reach the CA at ${url}: ${(err as Error).cause ?? (err as Error).message}`,
+        { cause: err },
+      );
     }
     const text = await readBounded(response, url);
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      throw new EnvironmentError('enroll.bad-response', `the CA at ${url} answered HTTP ${response.status} with a body that is not JSON`);
+      throw new EnvironmentError(
+        'enroll.bad-response',
+        `the CA at ${url} answered HTTP ${response.status} with a body that is not JSON`,
+      );
     }
     if (!response.ok) throw caError(response.status, json, url);
     const parsed = schema.safeParse(json);
-    if (!parsed.success) throw new EnvironmentError('enroll.bad-response', `the CA at ${url} sent a malformed answer: ${describeSchemaError(parsed.error)}`);
+    if (!parsed.success)
+      throw new EnvironmentError(
+        'enroll.bad-response',
+        `the CA at ${url} sent a malformed answer: ${describeSchemaError(parsed.error)}`,
+      );
     return parsed.data;
   };
   return {
@@ -77,7 +88,8 @@ async function readBounded(response: Response, url: string): Promise<string> {
   let total = 0;
   for await (const chunk of response.body ?? []) {
     total += chunk.length;
-    if (total > MAX_RESPONSE_BYTES) throw new EnvironmentError('enroll.bad-response', `the CA at ${url} sent more than ${MAX_RESPONSE_BYTES} bytes`);
+    if (total > MAX_RESPONSE_BYTES)
+      throw new EnvironmentError('enroll.bad-response', `the CA at ${url} sent more than ${MAX_RESPONSE_BYTES} bytes`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -149,12 +161,27 @@ export async function enrollAk(options: EnrollOptions): Promise<Enrollment> {
       const result = await endpoint.finish({ session: challenge.session, secret: encodeBase64(secret) });
       const chain = parseCertificatesPem(result.certificateChain, `the chain from ${endpoint.description}`);
       // Not a trust decision (that is the verifier's): a check that the CA certified this AK.
-      const own = evaluateAkTrust(ak.public, chain.map((c) => c.der), { roots: chain.slice(-1), pinnedAks: [] }, new Date());
+      const own = evaluateAkTrust(
+        ak.public,
+        chain.map((c) => c.der),
+        { roots: chain.slice(-1), pinnedAks: [] },
+        new Date(),
+      );
       if (own.level !== 'ca') {
-        throw new VerificationError('enroll.bad-certificate', `${endpoint.description} returned a certificate chain that does not certify this AK: ${own.reason}`);
+        throw new VerificationError(
+          'enroll.bad-certificate',
+          `${endpoint.description} returned a certificate chain that does not certify this AK: ${own.reason}`,
+        );
       }
       const chainPath = await storeAkCertificateChain(ak.name, chain.map((c) => c.node.toString()).join(''));
-      return { akName: ak.name, chain: chain.map((c) => c.der), chainPath, subject: own.subject!, issuer: own.issuer!, notAfter: chain[0]!.notAfter };
+      return {
+        akName: ak.name,
+        chain: chain.map((c) => c.der),
+        chainPath,
+        subject: own.subject!,
+        issuer: own.issuer!,
+        notAfter: chain[0]!.notAfter,
+      };
     });
   });
 }

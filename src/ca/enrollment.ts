@@ -12,12 +12,7 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { CA_FILES, type AttestationCa } from './ca-directory.js';
 import { createAkCertificate } from './certificates.js';
 import { RateLimited, RateLimiter } from './rate-limit.js';
-import {
-  enrollFinishSchema,
-  enrollStartSchema,
-  type EnrollChallenge,
-  type EnrollResult,
-} from './protocol.js';
+import { enrollFinishSchema, enrollStartSchema, type EnrollChallenge, type EnrollResult } from './protocol.js';
 
 /**
  * The CA side of AK enrollment (docs/attestation-ca.md). `start` checks that the EK
@@ -186,11 +181,17 @@ export class EnrollmentAuthority {
     const session = this.pending.get(request.session);
     this.pending.delete(request.session);
     if (!session) {
-      throw new VerificationError('enroll.session', 'unknown enrollment session: it was never started, was already used, or the CA restarted; enroll again');
+      throw new VerificationError(
+        'enroll.session',
+        'unknown enrollment session: it was never started, was already used, or the CA restarted; enroll again',
+      );
     }
     const now = this.now();
     if (now.getTime() > session.expiresAt) {
-      throw new VerificationError('enroll.session-expired', `the enrollment session expired at ${new Date(session.expiresAt).toISOString()}; enroll again`);
+      throw new VerificationError(
+        'enroll.session-expired',
+        `the enrollment session expired at ${new Date(session.expiresAt).toISOString()}; enroll again`,
+      );
     }
     const secret = decodeBase64Strict(request.secret, 'secret');
     if (secret.length !== session.secret.length || !timingSafeEqual(secret, session.secret)) {
@@ -199,7 +200,12 @@ export class EnrollmentAuthority {
         `the returned secret is not the credential's: the TPM holding the EK "${session.ek.subject}" did not activate it for AK ${session.akName.toString('hex')}`,
       );
     }
-    const certificate = await createAkCertificate({ akPublic: session.akPublic, caCertificate: this.ca.certificate, caKey: this.ca.key, now });
+    const certificate = await createAkCertificate({
+      akPublic: session.akPublic,
+      caCertificate: this.ca.certificate,
+      caKey: this.ca.key,
+      now,
+    });
     const pem = certificate.toString('pem') + '\n';
     const record: IssuanceRecord = {
       issuedAt: now.toISOString(),
@@ -211,8 +217,13 @@ export class EnrollmentAuthority {
       ek: session.ek,
       certificate: pem,
     };
-    await writeFileAtomic(join(this.ca.dir, CA_FILES.issued, `${record.serialNumber}.json`), JSON.stringify(record, null, 2) + '\n');
-    this.options.log?.(`issued AK certificate ${record.serialNumber} for AK ${record.akName} (EK certificate "${record.ek.subject}" issued by "${record.ek.issuer}")`);
+    await writeFileAtomic(
+      join(this.ca.dir, CA_FILES.issued, `${record.serialNumber}.json`),
+      JSON.stringify(record, null, 2) + '\n',
+    );
+    this.options.log?.(
+      `issued AK certificate ${record.serialNumber} for AK ${record.akName} (EK certificate "${record.ek.subject}" issued by "${record.ek.issuer}")`,
+    );
     return { akName: record.akName, certificateChain: pem + this.ca.certificatePem };
   }
 
@@ -231,13 +242,20 @@ export class EnrollmentAuthority {
     const sameClient = client === undefined ? [] : sessions.filter(([, s]) => s.client === client);
     if (sameClient.length >= this.limits.pendingPerClient) {
       const firstExpiry = Math.min(...sameClient.map(([, s]) => s.expiresAt));
-      throw new RateLimited(`${sameClient.length} enrollments from ${client} are in progress`, Math.max(1, Math.ceil((firstExpiry - now) / 1000)));
+      throw new RateLimited(
+        `${sameClient.length} enrollments from ${client} are in progress`,
+        Math.max(1, Math.ceil((firstExpiry - now) / 1000)),
+      );
     }
     const sameEk = sessions.filter(([, s]) => s.ekKey === ekKey);
     // Map order is start order: the first ones are the oldest.
-    for (const [id] of sameEk.slice(0, Math.max(0, sameEk.length - this.limits.pendingPerEk + 1))) this.pending.delete(id);
+    for (const [id] of sameEk.slice(0, Math.max(0, sameEk.length - this.limits.pendingPerEk + 1)))
+      this.pending.delete(id);
     if (this.pending.size >= this.limits.maxPending) {
-      throw new EnvironmentError('enroll.busy', `the CA has ${this.limits.maxPending} enrollments in progress; try again in a few minutes`);
+      throw new EnvironmentError(
+        'enroll.busy',
+        `the CA has ${this.limits.maxPending} enrollments in progress; try again in a few minutes`,
+      );
     }
   }
 
@@ -264,7 +282,10 @@ export class EnrollmentAuthority {
 function checkAttestationKey(ak: PublicArea): void {
   checkAkForActivation(ak.public);
   if (ak.public.type === TPM_ALG.ECC && ak.public.parameters.curve !== TPM_ECC_CURVE.NIST_P256) {
-    throw new VerificationError('ak.attributes', `the attestation key's ECC curve 0x${ak.public.parameters.curve.toString(16)} is not NIST P-256`);
+    throw new VerificationError(
+      'ak.attributes',
+      `the attestation key's ECC curve 0x${ak.public.parameters.curve.toString(16)} is not NIST P-256`,
+    );
   }
   publicKeyObject(ak.public); // refuses an ECC point off its curve
 }
@@ -275,6 +296,7 @@ function decodePublic(text: string, what: string): PublicArea {
 
 function parseMessage<T>(schema: z.ZodType<T>, message: unknown, what: string): T {
   const result = schema.safeParse(message);
-  if (!result.success) throw new InputError('enroll.malformed', `the ${what} is malformed: ${describeSchemaError(result.error)}`);
+  if (!result.success)
+    throw new InputError('enroll.malformed', `the ${what} is malformed: ${describeSchemaError(result.error)}`);
   return result.data;
 }

@@ -23,7 +23,10 @@ export const enrollStartSchema = z.strictObject({
   /** TPM2B_PUBLIC of the attestation key. */
   akPublic: base64(2048),
   /** Untrusted EK intermediate CA certificates (DER) that help chain the EK certificate. */
-  ekIntermediates: z.array(base64(16 * 1024)).max(4).optional(),
+  ekIntermediates: z
+    .array(base64(16 * 1024))
+    .max(4)
+    .optional(),
 });
 export type EnrollStart = z.infer<typeof enrollStartSchema>;
 
@@ -46,8 +49,13 @@ export type EnrollChallenge = z.infer<typeof enrollChallengeSchema>;
 export const enrollResultSchema = z.strictObject({
   akName: z.string().regex(/^[0-9a-f]{4,132}$/),
   /** PEM: the AK certificate, then the CA certificate. */
-  certificateChain: z.string().min(1).max(64 * 1024),
+  certificateChain: z
+    .string()
+    .min(1)
+    .max(64 * 1024),
 });
 export type EnrollResult = z.infer<typeof enrollResultSchema>;
 
-export const errorBodySchema = z.object({ error: z.object({ code: z.string().max(100), message: z.string().max(2000) }) });
+export const errorBodySchema = z.object({
+  error: z.object({ code: z.string().max(100), message: z.string().max(2000) }),
+});

@@ -44,7 +44,12 @@ export async function startCaServer(authority: EnrollmentAuthority, options: CaS
       (body) => send(response, 200, body),
       (err: unknown) => {
         const { status, code, message } = httpErrorOf(err, options.log);
-        send(response, status, { error: { code, message } }, err instanceof RateLimited ? err.retryAfterSeconds : undefined);
+        send(
+          response,
+          status,
+          { error: { code, message } },
+          err instanceof RateLimited ? err.retryAfterSeconds : undefined,
+        );
       },
     );
   });
@@ -53,7 +58,12 @@ export async function startCaServer(authority: EnrollmentAuthority, options: CaS
   server.maxHeadersCount = 50;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new EnvironmentError('ca.listen', `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${err.message}`)),
+      reject(
+        new EnvironmentError(
+          'ca.listen',
+          `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${err.message}`,
+        ),
+      ),
     );
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
   });
@@ -74,10 +84,16 @@ type Route = (body: unknown, client: string) => Promise<unknown>;
 async function handle(request: IncomingMessage, routes: Record<string, Route>): Promise<unknown> {
   const path = new URL(request.url ?? '/', 'http://ca').pathname;
   const route = routes[path];
-  if (!route) throw new HttpError(404, 'http.not-found', `no such endpoint ${path}; the CA serves POST ${Object.keys(routes).join(' and ')}`);
+  if (!route)
+    throw new HttpError(
+      404,
+      'http.not-found',
+      `no such endpoint ${path}; the CA serves POST ${Object.keys(routes).join(' and ')}`,
+    );
   if (request.method !== 'POST') throw new HttpError(405, 'http.method', `${path} takes POST, not ${request.method}`);
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json') throw new HttpError(415, 'http.content-type', 'the request body must be JSON (Content-Type: application/json)');
+  if (type !== 'application/json')
+    throw new HttpError(415, 'http.content-type', 'the request body must be JSON (Content-Type: application/json)');
   const text = await readBody(request);
   let body: unknown;
   try {
@@ -91,7 +107,13 @@ async function handle(request: IncomingMessage, routes: Record<string, Route>): 
 function readBody(request: IncomingMessage): Promise<string> {
   const declared = Number(request.headers['content-length'] ?? 0);
   if (declared > MAX_REQUEST_BYTES) {
-    return Promise.reject(new HttpError(413, 'http.too-large', `the request body is ${declared} bytes, over the ${MAX_REQUEST_BYTES}-byte limit`));
+    return Promise.reject(
+      new HttpError(
+        413,
+        'http.too-large',
+        `the request body is ${declared} bytes, over the ${MAX_REQUEST_BYTES}-byte limit`,
+      ),
+    );
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -33,7 +33,9 @@ const quoteSchema = z.strictObject({
   /** base64 TPMT_SIGNATURE. */
   signature: base64Blob,
   /** PCR values the quote covers, by bank then index: { sha256: { "0": hex, … } }. */
-  pcrs: z.strictObject({ sha256: z.record(z.string().regex(/^(?:1?[0-9]|2[0-3])$/, 'expected a PCR index 0-23'), hex32) }),
+  pcrs: z.strictObject({
+    sha256: z.record(z.string().regex(/^(?:1?[0-9]|2[0-3])$/, 'expected a PCR index 0-23'), hex32),
+  }),
 });
 export type CertificateQuote = z.infer<typeof quoteSchema>;
 
@@ -66,7 +68,8 @@ export type AicertCertificate = z.infer<typeof certificateSchema>;
  */
 export function parseCertificate(bytes: Uint8Array): AicertCertificate {
   const fail = (detail: string) => new InputError('bundle.schema', `not a valid aicert certificate: ${detail}`);
-  if (bytes.length > MAX_CERTIFICATE_BYTES) throw fail(`it is ${bytes.length} bytes, over the ${MAX_CERTIFICATE_BYTES}-byte limit`);
+  if (bytes.length > MAX_CERTIFICATE_BYTES)
+    throw fail(`it is ${bytes.length} bytes, over the ${MAX_CERTIFICATE_BYTES}-byte limit`);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);

@@ -26,13 +26,27 @@ function descriptor(e: ArtifactEvent): ResourceDescriptor {
       files: e.files,
       bytes: e.bytes,
       ...(e.git && { git: e.git }),
-      ...(e.records && { records: e.records.map((r) => ({ path: r.path, records: r.records, orderRoot: r.orderRoot, setRoot: r.setRoot })) }),
+      ...(e.records && {
+        records: e.records.map((r) => ({
+          path: r.path,
+          records: r.records,
+          orderRoot: r.orderRoot,
+          setRoot: r.setRoot,
+        })),
+      }),
     },
   };
 }
 
 export function buildRunStatement(records: readonly CelRecord<RunEvent>[]): Statement<ProvenancePredicate> {
-  const { session, environment, inputs, command, exit, outputs: allOutputs } = readRunLog(records.map((r) => r.content));
+  const {
+    session,
+    environment,
+    inputs,
+    command,
+    exit,
+    outputs: allOutputs,
+  } = readRunLog(records.map((r) => r.content));
   const outputs = allOutputs.filter((e) => e.role === 'model');
   const transcript = allOutputs.find((e) => e.role === 'transcript');
   const exitRecord = records.find((r) => r.content === exit)!;
@@ -40,7 +54,10 @@ export function buildRunStatement(records: readonly CelRecord<RunEvent>[]): Stat
   return {
     _type: STATEMENT_V1_TYPE,
     // A failed run (--certify-failure) may have no output: the subject is then the run itself, named by its exit event.
-    subject: outputs.length > 0 ? outputs.map(descriptor) : [{ name: `${command.output} (failed run, no output)`, digest: { sha256: exitRecord.digests[0]!.digest } }],
+    subject:
+      outputs.length > 0
+        ? outputs.map(descriptor)
+        : [{ name: `${command.output} (failed run, no output)`, digest: { sha256: exitRecord.digests[0]!.digest } }],
     predicateType: SLSA_PROVENANCE_V1,
     predicate: {
       buildDefinition: {
@@ -53,13 +70,30 @@ export function buildRunStatement(records: readonly CelRecord<RunEvent>[]): Stat
         builder: { id: AICERT_BUILDER_ID, version: { aicert: session.aicertVersion } },
         metadata: { invocationId: session.sessionId, startedOn: session.startedAt, finishedOn: exit.finishedAt },
         byproducts: [
-          { name: 'aicert:event-log', digest: { sha256: eventLogDigest(records) }, annotations: { events: records.length } },
+          {
+            name: 'aicert:event-log',
+            digest: { sha256: eventLogDigest(records) },
+            annotations: { events: records.length },
+          },
           {
             name: 'aicert:exit',
             digest: { sha256: exitRecord.digests[0]!.digest },
-            annotations: { success: exit.success, exitCode: exit.exitCode, signal: exit.signal, durationMs: exit.durationMs },
+            annotations: {
+              success: exit.success,
+              exitCode: exit.exitCode,
+              signal: exit.signal,
+              durationMs: exit.durationMs,
+            },
           },
-          ...(transcript ? [{ name: 'aicert:transcript', digest: { sha256: transcript.digest.sha256 }, annotations: { files: transcript.files, bytes: transcript.bytes } }] : []),
+          ...(transcript
+            ? [
+                {
+                  name: 'aicert:transcript',
+                  digest: { sha256: transcript.digest.sha256 },
+                  annotations: { files: transcript.files, bytes: transcript.bytes },
+                },
+              ]
+            : []),
         ],
       },
     },

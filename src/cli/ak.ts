@@ -2,7 +2,7 @@
  * `aicert ak enroll` and `aicert ak show`: the TPM's attestation key and its certificate.
  * Logic lives in src/ca/.
  */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { akCertificateChainPath, loadAkCertificateChain } from '../ca/ak-store.js';
 import { enrollAk, openCaEndpoint } from '../ca/enroll-client.js';
 import { readCertificateFiles } from '../pki/key-files.js';
@@ -26,7 +26,9 @@ export function registerAkCommands(program: Command): void {
       .command('enroll')
       .description('get a certificate for the AK from an attestation CA (EK check + credential activation)')
       .requiredOption('--ca <url|dir>', 'the CA: the URL `aicert ca serve` printed, or a CA directory used in-process')
-      .addOption(new Option('--ek <kind>', 'which endorsement key proves the TPM').choices(['rsa', 'ecc']).default('rsa'))
+      .addOption(
+        new Option('--ek <kind>', 'which endorsement key proves the TPM').choices(['rsa', 'ecc']).default('rsa'),
+      )
       .option('--ek-intermediates <pem...>', 'EK intermediate CA certificates to send, if the CA lacks them'),
   )
     .addHelpText(
@@ -34,7 +36,7 @@ export function registerAkCommands(program: Command): void {
       '\nExamples:\n' +
         '  aicert ak enroll --ca http://127.0.0.1:8420\n' +
         '  aicert ak enroll --ca ./ca --tpm swtpm:unix:/tmp/sim/tpm.sock\n' +
-        '\nA TPM whose EK certificate does not chain to the CA\'s EK roots, or that cannot activate the\n' +
+        "\nA TPM whose EK certificate does not chain to the CA's EK roots, or that cannot activate the\n" +
         "CA's credential for this AK, gets no certificate (exit 1).\n",
     )
     .action(async (options: { ca: string; ek: EkKind; ekIntermediates?: string[]; tpm?: string }) => {
@@ -53,25 +55,25 @@ export function registerAkCommands(program: Command): void {
       }
     });
 
-  tpmOption(ak.command('show').description("print the AK's Name (what a policy's pinnedAks lists) and its stored certificate")).action(
-    async (options: { tpm?: string }) => {
-      const tpm = await Tpm.open(tpmAddressFrom(options));
-      let name: Buffer;
-      try {
-        const loaded = await createAk(tpm);
-        name = loaded.name;
-        await tpm.flushContext(loaded.handle);
-      } finally {
-        await tpm.close();
-      }
-      const chain = await loadAkCertificateChain(name);
-      const leaf = chain?.[0] && parseCertificateDer(chain[0], 'the stored AK certificate');
-      process.stdout.write(
-        `AK Name      ${name.toString('hex')}\n` +
-          (leaf
-            ? `certificate  ${describeCertificate(leaf)}, valid until ${leaf.notAfter.toISOString()}\n             ${akCertificateChainPath(name)}\n`
-            : 'certificate  none (run `aicert ak enroll --ca URL|DIR`)\n'),
-      );
-    },
-  );
+  tpmOption(
+    ak.command('show').description("print the AK's Name (what a policy's pinnedAks lists) and its stored certificate"),
+  ).action(async (options: { tpm?: string }) => {
+    const tpm = await Tpm.open(tpmAddressFrom(options));
+    let name: Buffer;
+    try {
+      const loaded = await createAk(tpm);
+      name = loaded.name;
+      await tpm.flushContext(loaded.handle);
+    } finally {
+      await tpm.close();
+    }
+    const chain = await loadAkCertificateChain(name);
+    const leaf = chain?.[0] && parseCertificateDer(chain[0], 'the stored AK certificate');
+    process.stdout.write(
+      `AK Name      ${name.toString('hex')}\n` +
+        (leaf
+          ? `certificate  ${describeCertificate(leaf)}, valid until ${leaf.notAfter.toISOString()}\n             ${akCertificateChainPath(name)}\n`
+          : 'certificate  none (run `aicert ak enroll --ca URL|DIR`)\n'),
+    );
+  });
 }

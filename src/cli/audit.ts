@@ -6,7 +6,12 @@ import { MAX_CERTIFICATE_BYTES } from '../cert/certificate.js';
 import { loadTrustAnchors, NO_TRUST_ANCHORS } from '../evidence/ak-trust.js';
 import { auditRun, DEFAULT_MEMBERS } from '../audit/audit-run.js';
 import type { Tolerance } from '../audit/audit-report.js';
-import { DEFAULT_RANDOM_SEGMENTS, DEFAULT_TOP_Q, detectionProbability, REFERENCE_FAKE_FRACTION } from '../audit/detection-probability.js';
+import {
+  DEFAULT_RANDOM_SEGMENTS,
+  DEFAULT_TOP_Q,
+  detectionProbability,
+  REFERENCE_FAKE_FRACTION,
+} from '../audit/detection-probability.js';
 import { formatAuditReport } from '../audit/format-audit-report.js';
 import { commandTrainer } from '../audit/trainer-invocation.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -32,22 +37,35 @@ const DEFAULT_TIMEOUT_SECONDS = 3600;
 export function registerAuditCommand(program: Command): void {
   program
     .command('audit')
-    .description("re-execute chosen segments of a certified trainer run and test that its claimed data was learned (proof of training)")
+    .description(
+      're-execute chosen segments of a certified trainer run and test that its claimed data was learned (proof of training)',
+    )
     .argument('<certificate>', 'the .aicert.json of a run made with `aicert run --trainer`')
     .argument('[command...]', 'the training command, after --: it is run in init, replay and loss modes')
-    .requiredOption('--transcript <dir>', 'the run\'s transcript directory (checkpoints, batches.jsonl, meta.json)')
-    .requiredOption('--data <path>', 'your copy of the trainer\'s dataset (the --data input the run committed to)')
+    .requiredOption('--transcript <dir>', "the run's transcript directory (checkpoints, batches.jsonl, meta.json)")
+    .requiredOption('--data <path>', "your copy of the trainer's dataset (the --data input the run committed to)")
     .option('--code <dir>', 'your copy of the training code: re-hashed against the certificate before it is run')
     .option('--q <n>', 'replay the Q segments with the largest updates', String(DEFAULT_TOP_Q))
     .option('--random <m>', 'and m segments drawn at random with the audit seed', String(DEFAULT_RANDOM_SEGMENTS))
-    .option('--tolerance <mode>', 'exact (same digest), calibrated (measured on this machine), or a relative δ such as 1e-4', 'exact')
+    .option(
+      '--tolerance <mode>',
+      'exact (same digest), calibrated (measured on this machine), or a relative δ such as 1e-4',
+      'exact',
+    )
     .option('--seed <hex>', 'the audit seed, 64 hex digits (default: 32 fresh random bytes, printed in the report)')
-    .option('--members <n>', 'records per segment and group in the memorization test (held-out records are shared out among the segments)', String(DEFAULT_MEMBERS))
+    .option(
+      '--members <n>',
+      'records per segment and group in the memorization test (held-out records are shared out among the segments)',
+      String(DEFAULT_MEMBERS),
+    )
     .option('--timeout <seconds>', 'stop a trainer call that runs longer than this', String(DEFAULT_TIMEOUT_SECONDS))
     .option('--trust <file>', 'trusted AK CA certificates (PEM), or a YAML trust file listing several')
     .option('--allow-untrusted-ak', 'accept an attestation key nothing vouches for (testing only; labelled UNTRUSTED)')
     .option('--json', 'print the report as JSON')
-    .option('--out <file>', 'also write the JSON report to this file (for `aicert endorse`), atomically, when the audit passed or failed')
+    .option(
+      '--out <file>',
+      'also write the JSON report to this file (for `aicert endorse`), atomically, when the audit passed or failed',
+    )
     .addHelpText(
       'after',
       `
@@ -90,7 +108,8 @@ Example:
         log: (line) => process.stderr.write(`aicert: ${line}\n`),
       });
       // An unusable audit (exit 2) reached no verdict: --out keeps the report it holds, if any.
-      if (flags.out && report.exitStatus !== 2) await writeFileAtomic(flags.out, `${JSON.stringify(report, null, 2)}\n`);
+      if (flags.out && report.exitStatus !== 2)
+        await writeFileAtomic(flags.out, `${JSON.stringify(report, null, 2)}\n`);
       else if (flags.out) process.stderr.write(`aicert: the audit was unusable; nothing was written to ${flags.out}\n`);
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatAuditReport(report));
       process.exitCode = report.exitStatus;
@@ -99,7 +118,8 @@ Example:
 
 function count(text: string, flag: string, min: number): number {
   const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError('usage.number', `${flag} must be a whole number ≥ ${min}, got "${text}"`);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new UsageError('usage.number', `${flag} must be a whole number ≥ ${min}, got "${text}"`);
   return n;
 }
 
@@ -107,7 +127,10 @@ function parseTolerance(text: string): Tolerance {
   if (text === 'exact' || text === 'calibrated') return { mode: text };
   const delta = Number(text);
   if (!/^[0-9.eE+-]+$/.test(text) || !(delta > 0 && delta < 1)) {
-    throw new UsageError('usage.tolerance', `--tolerance must be exact, calibrated, or a relative distance between 0 and 1 such as 1e-4, got "${text}"`);
+    throw new UsageError(
+      'usage.tolerance',
+      `--tolerance must be exact, calibrated, or a relative distance between 0 and 1 such as 1e-4, got "${text}"`,
+    );
   }
   return { mode: 'relative', delta };
 }

@@ -2,7 +2,7 @@
  * `aicert ca init` and `aicert ca serve`: the attestation CA (docs/attestation-ca.md). Logic
  * lives in src/ca/.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { join } from 'node:path';
 import { CA_FILES, initCa, openCa } from '../ca/ca-directory.js';
 import { EnrollmentAuthority } from '../ca/enrollment.js';
@@ -14,7 +14,7 @@ export function registerCaCommands(program: Command): void {
     .description('run an attestation CA: it certifies attestation keys of TPMs whose EK certificate it trusts')
     .addHelpText(
       'after',
-      '\nThe CA checks the TPM\'s EK certificate against its EK roots, then proves with a credential\n' +
+      "\nThe CA checks the TPM's EK certificate against its EK roots, then proves with a credential\n" +
         'only that TPM can activate that the AK lives in the same TPM, and only then issues an AK\n' +
         'certificate. Verifiers trust AKs certified by the CA with `aicert verify --trust DIR/ca.pem`.\n' +
         'See docs/attestation-ca.md.\n',
@@ -23,8 +23,14 @@ export function registerCaCommands(program: Command): void {
   ca.command('init')
     .description('create a new attestation CA in DIR (a P-256 key, a self-signed CA certificate, the EK roots)')
     .argument('<dir>', 'directory to create (must not exist or be empty)')
-    .requiredOption('--ek-roots <pem...>', 'PEM files of the EK root CAs whose TPMs may enroll (TPM vendors, cloud vTPM roots)')
-    .option('--ek-intermediates <pem...>', 'PEM files of EK intermediate CAs that help chain EK certificates to the roots')
+    .requiredOption(
+      '--ek-roots <pem...>',
+      'PEM files of the EK root CAs whose TPMs may enroll (TPM vendors, cloud vTPM roots)',
+    )
+    .option(
+      '--ek-intermediates <pem...>',
+      'PEM files of EK intermediate CAs that help chain EK certificates to the roots',
+    )
     .addHelpText(
       'after',
       '\nFiles written: DIR/ca.key (0600), DIR/ca.pem, DIR/ek-roots/, DIR/ek-intermediates/, DIR/issued/.\n' +

@@ -3,7 +3,7 @@
  * text dataset, and inclusion / non-inclusion proofs checked from a root alone. Logic lives in
  * src/measure/dataset/.
  */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { InputError, UsageError, VerificationError } from '../errors.js';
@@ -41,7 +41,9 @@ export function registerDataCommands(program: Command): void {
 
   data
     .command('root')
-    .description('print the order root (records in file order) and the set root (distinct records, sorted) of a dataset')
+    .description(
+      'print the order root (records in file order) and the set root (distinct records, sorted) of a dataset',
+    )
     .requiredOption('--dataset <file>', 'the JSONL, CSV or text file')
     .addOption(formatOption())
     .option('--json', 'print JSON: {format, records, distinctRecords, orderRoot, setRoot, headerSha256?}')
@@ -83,7 +85,10 @@ Examples:
     .option('--record-file <file>', 'read the record from a file; one trailing newline (LF or CRLF) is dropped')
     .addOption(formatOption())
     .addOption(
-      new Option('--tree <tree>', 'tree for an inclusion proof: set (distinct, sorted) or order (file order, shows the position)')
+      new Option(
+        '--tree <tree>',
+        'tree for an inclusion proof: set (distinct, sorted) or order (file order, shows the position)',
+      )
         .choices(['set', 'order'])
         .default('set'),
     )
@@ -103,7 +108,14 @@ Examples:
 `,
     )
     .action(
-      async (flags: { dataset: string; record?: string; recordFile?: string; format?: string; tree: TreeKind; out?: string }) => {
+      async (flags: {
+        dataset: string;
+        record?: string;
+        recordFile?: string;
+        format?: string;
+        tree: TreeKind;
+        out?: string;
+      }) => {
         checkDatasetExists(flags.dataset);
         const record = await recordFrom(flags);
         const trees = await buildDatasetTrees(flags.dataset, { format: flags.format });
@@ -119,9 +131,15 @@ Examples:
     .command('check-proof')
     .description('verify a dataset proof against a trusted root')
     .argument('<proof>', 'proof JSON file written by `aicert data prove`')
-    .requiredOption('--root <hex>', 'the trusted root (64 hex digits): the set root, or the order root for an order-tree proof')
+    .requiredOption(
+      '--root <hex>',
+      'the trusted root (64 hex digits): the set root, or the order root for an order-tree proof',
+    )
     .option('--record <text>', 'also require the proof to be about this record')
-    .option('--record-file <file>', 'also require the proof to be about the record in this file (one trailing newline dropped)')
+    .option(
+      '--record-file <file>',
+      'also require the proof to be about the record in this file (one trailing newline dropped)',
+    )
     .option('--json', 'print JSON: {valid, type, tree, statement | reason}')
     .addHelpText(
       'after',
@@ -137,20 +155,23 @@ Examples:
   aicert data check-proof hello.proof.json --root 3f5a...e1 --record '{"text":"hello"}'
 `,
     )
-    .action(async (proofPath: string, flags: { root: string; record?: string; recordFile?: string; json?: boolean }) => {
-      const proof = await readProof(proofPath);
-      const root = parseRoot(flags.root);
-      const record = flags.record !== undefined || flags.recordFile !== undefined ? await recordFrom(flags) : undefined;
-      const verdict = verifyDatasetProof(proof, root, record);
-      if (flags.json) {
-        const { type, tree } = proof;
-        process.stdout.write(`${JSON.stringify({ ...verdict, type, tree }, null, 2)}\n`);
-        if (!verdict.valid) process.exitCode = 1;
-        return;
-      }
-      if (!verdict.valid) throw new VerificationError('proof.invalid', `proof not valid: ${verdict.reason}`);
-      process.stdout.write(`valid: ${verdict.statement}\n`);
-    });
+    .action(
+      async (proofPath: string, flags: { root: string; record?: string; recordFile?: string; json?: boolean }) => {
+        const proof = await readProof(proofPath);
+        const root = parseRoot(flags.root);
+        const record =
+          flags.record !== undefined || flags.recordFile !== undefined ? await recordFrom(flags) : undefined;
+        const verdict = verifyDatasetProof(proof, root, record);
+        if (flags.json) {
+          const { type, tree } = proof;
+          process.stdout.write(`${JSON.stringify({ ...verdict, type, tree }, null, 2)}\n`);
+          if (!verdict.valid) process.exitCode = 1;
+          return;
+        }
+        if (!verdict.valid) throw new VerificationError('proof.invalid', `proof not valid: ${verdict.reason}`);
+        process.stdout.write(`valid: ${verdict.statement}\n`);
+      },
+    );
 }
 
 async function recordFrom(flags: { record?: string; recordFile?: string }): Promise<Buffer> {
@@ -187,14 +208,18 @@ async function readBounded(path: string, maxBytes: number, what: string): Promis
     const handle = await open(path, 'r');
     try {
       const { size } = await handle.stat();
-      if (size > maxBytes) throw new UsageError('usage.file-too-large', `${what} ${path} is ${size} bytes; the limit is ${maxBytes}`);
+      if (size > maxBytes)
+        throw new UsageError('usage.file-too-large', `${what} ${path} is ${size} bytes; the limit is ${maxBytes}`);
       return await readFile(handle);
     } finally {
       await handle.close();
     }
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new UsageError('usage.unreadable', `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new UsageError(
+      'usage.unreadable',
+      `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
   }
 }
 

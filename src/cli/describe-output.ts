@@ -27,11 +27,20 @@ function renderComponent(component: ModelComponent): string[] {
   const head =
     `${printable(component.entry)}: ${component.format}, ${plural(component.tensors.length, 'tensor')}, ` +
     `${plural(parameters, 'parameter')}, ${plural(component.files.length, 'file')}, ${formatBytes(bytes)}`;
-  const rows = component.tensors.map((t) => [printable(t.name), t.dtype, `[${t.shape.join(', ')}]`, count(t.parameters)]);
+  const rows = component.tensors.map((t) => [
+    printable(t.name),
+    t.dtype,
+    `[${t.shape.join(', ')}]`,
+    count(t.parameters),
+  ]);
   const metadata = Object.entries(component.metadata).map(
     ([key, value]) => `  ${printable(key)} = ${printable(value.length > 80 ? `${value.slice(0, 77)}...` : value)}`,
   );
-  return [head, ...table(['tensor', 'dtype', 'shape', 'parameters'], rows, 1), ...(metadata.length ? ['metadata:', ...metadata] : [])];
+  return [
+    head,
+    ...table(['tensor', 'dtype', 'shape', 'parameters'], rows, 1),
+    ...(metadata.length ? ['metadata:', ...metadata] : []),
+  ];
 }
 
 function summary(totals: Totals): string {
@@ -46,7 +55,10 @@ function table(header: string[], rows: string[][], numericColumns: number): stri
   return all.map(
     (row) =>
       '  ' +
-      row.map((cell, col) => (col >= firstNumeric ? cell.padStart(widths[col]!) : cell.padEnd(widths[col]!))).join('  ').trimEnd(),
+      row
+        .map((cell, col) => (col >= firstNumeric ? cell.padStart(widths[col]!) : cell.padEnd(widths[col]!)))
+        .join('  ')
+        .trimEnd(),
   );
 }
 

@@ -44,9 +44,16 @@ Example:
       }
       const report = parseAuditReport(reportJson);
       if (report.certificateSha256 !== sha256Hex(certificateBytes)) {
-        throw new InputError('endorse.mismatch', `the audit report ${flags.audit} is about another certificate (sha256 ${report.certificateSha256})`);
+        throw new InputError(
+          'endorse.mismatch',
+          `the audit report ${flags.audit} is about another certificate (sha256 ${report.certificateSha256})`,
+        );
       }
-      if (report.verdict !== 'passed') throw new InputError('endorse.failed-audit', `the audit did not pass (verdict: ${report.verdict}); a failed audit is not endorsed`);
+      if (report.verdict !== 'passed')
+        throw new InputError(
+          'endorse.failed-audit',
+          `the audit did not pass (verdict: ${report.verdict}); a failed audit is not endorsed`,
+        );
       const subject = await subjectOf(certificateBytes, certificatePath);
       const envelope = endorse({
         subject,
@@ -65,10 +72,16 @@ Example:
 
 /** The certified model descriptors, from a certificate whose evidence checks out (AK trust is the verifier's call). */
 async function subjectOf(certificateBytes: Buffer, name: string) {
-  const { report, run } = await verifyCertificate(certificateBytes, name, { trust: NO_TRUST_ANCHORS, allowUntrustedAk: true });
+  const { report, run } = await verifyCertificate(certificateBytes, name, {
+    trust: NO_TRUST_ANCHORS,
+    allowUntrustedAk: true,
+  });
   if (!run) {
     const failed = report.checks.find((c) => c.status === 'failed');
-    throw new InputError('endorse.unverifiable', `the certificate does not verify (${failed ? `${failed.id}: ${failed.reason}` : report.verdict}); a certificate that does not verify is not endorsed`);
+    throw new InputError(
+      'endorse.unverifiable',
+      `the certificate does not verify (${failed ? `${failed.id}: ${failed.reason}` : report.verdict}); a certificate that does not verify is not endorsed`,
+    );
   }
   return run.statement.subject;
 }

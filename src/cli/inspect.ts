@@ -28,9 +28,20 @@ function summarize(cert: AicertCertificate) {
   const session = events.find((e) => e.type === 'session');
   const exit = events.find((e) => e.type === 'exit');
   const artifacts = (type: 'input' | 'output') =>
-    events.filter((e): e is ArtifactEvent => e.type === type).map((e) => ({ role: e.role, name: e.name, sha256: e.digest.sha256, files: e.files, bytes: e.bytes, ...(e.git && { git: e.git }) }));
+    events
+      .filter((e): e is ArtifactEvent => e.type === type)
+      .map((e) => ({
+        role: e.role,
+        name: e.name,
+        sha256: e.digest.sha256,
+        files: e.files,
+        bytes: e.bytes,
+        ...(e.git && { git: e.git }),
+      }));
   const akPublic = parsePublic2b(decodeBase64Strict(tpm.akPublic, 'akPublic'));
-  const chain = (tpm.akCertificateChain ?? []).map((c) => new X509Certificate(decodeBase64Strict(c, 'akCertificateChain')));
+  const chain = (tpm.akCertificateChain ?? []).map(
+    (c) => new X509Certificate(decodeBase64Strict(c, 'akCertificateChain')),
+  );
   const clocks = tpm.quotes.map((q) => {
     const a = parseAttest(decodeBase64Strict(q.attest, 'attest'));
     return { phase: q.phase, clockMs: a.clockInfo.clock.toString(), resetCount: a.clockInfo.resetCount };
@@ -47,7 +58,9 @@ function summarize(cert: AicertCertificate) {
     platform: events.find((e) => e.type === 'environment'),
     ak: {
       name: objectName(akPublic).toString('hex'),
-      certificate: chain[0] ? { subject: chain[0].subject, issuer: chain[0].issuer, notAfter: new Date(chain[0].validTo).toISOString() } : null,
+      certificate: chain[0]
+        ? { subject: chain[0].subject, issuer: chain[0].issuer, notAfter: new Date(chain[0].validTo).toISOString() }
+        : null,
     },
     pcr: tpm.pcr,
     quotes: clocks,
@@ -58,14 +71,28 @@ function summarize(cert: AicertCertificate) {
 function formatSummary(path: string, s: ReturnType<typeof summarize>): string {
   const out = [`certificate ${path}  (claims only: run \`aicert verify\` to check them)`];
   out.push(`run         ${s.session ?? '?'}  ${s.startedAt ?? '?'} → ${s.finishedAt ?? '?'}`);
-  if (s.exit) out.push(`exit        ${s.exit.success ? 'success' : `FAILED (${s.exit.signal ?? `status ${s.exit.exitCode}`})`} after ${(s.exit.durationMs / 1000).toFixed(1)} s`);
-  for (const i of s.inputs) out.push(`input       ${i.role.padEnd(10)} ${i.name}  sha256:${i.sha256}  (${i.files} files, ${i.bytes} bytes${i.git?.commit ? `, git ${i.git.commit.slice(0, 12)}${i.git.dirty ? ' DIRTY' : ''}` : ''})`);
-  for (const o of s.outputs) out.push(`output      ${o.role.padEnd(10)} ${o.name}  sha256:${o.sha256}  (${o.files} files, ${o.bytes} bytes)`);
+  if (s.exit)
+    out.push(
+      `exit        ${s.exit.success ? 'success' : `FAILED (${s.exit.signal ?? `status ${s.exit.exitCode}`})`} after ${(s.exit.durationMs / 1000).toFixed(1)} s`,
+    );
+  for (const i of s.inputs)
+    out.push(
+      `input       ${i.role.padEnd(10)} ${i.name}  sha256:${i.sha256}  (${i.files} files, ${i.bytes} bytes${i.git?.commit ? `, git ${i.git.commit.slice(0, 12)}${i.git.dirty ? ' DIRTY' : ''}` : ''})`,
+    );
+  for (const o of s.outputs)
+    out.push(`output      ${o.role.padEnd(10)} ${o.name}  sha256:${o.sha256}  (${o.files} files, ${o.bytes} bytes)`);
   const p = s.platform;
-  if (p) out.push(`platform    ${p.os.platform} ${p.os.release} ${p.os.arch}, node ${p.node}, TPM ${p.tpm.manufacturer} fw ${p.tpm.firmware}`);
+  if (p)
+    out.push(
+      `platform    ${p.os.platform} ${p.os.release} ${p.os.arch}, node ${p.node}, TPM ${p.tpm.manufacturer} fw ${p.tpm.firmware}`,
+    );
   out.push(`AK          ${s.ak.name}`);
-  out.push(`AK cert     ${s.ak.certificate ? `${s.ak.certificate.subject} (issuer ${s.ak.certificate.issuer})` : 'none: untrusted unless a verifier pins this AK'}`);
-  out.push(`PCR         ${s.pcr}; quotes: ${s.quotes.map((q) => `${q.phase} clock ${q.clockMs} ms, resetCount ${q.resetCount}`).join('; ')}`);
+  out.push(
+    `AK cert     ${s.ak.certificate ? `${s.ak.certificate.subject} (issuer ${s.ak.certificate.issuer})` : 'none: untrusted unless a verifier pins this AK'}`,
+  );
+  out.push(
+    `PCR         ${s.pcr}; quotes: ${s.quotes.map((q) => `${q.phase} clock ${q.clockMs} ms, resetCount ${q.resetCount}`).join('; ')}`,
+  );
   out.push('event log:');
   for (const e of s.eventLog) out.push(`  ${String(e.recnum).padStart(3)}  ${e.type.padEnd(11)} ${e.digest}`);
   return out.join('\n') + '\n';

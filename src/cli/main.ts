@@ -28,7 +28,8 @@ const registrations: Record<string, () => Promise<Registration>> = {
 /** The command's own module when argv names one; every module for help, version or a typo. */
 async function loadRegistrations(argv: readonly string[]): Promise<Registration[]> {
   const name = argv[2];
-  const loaders = name !== undefined && Object.hasOwn(registrations, name) ? [registrations[name]!] : Object.values(registrations);
+  const loaders =
+    name !== undefined && Object.hasOwn(registrations, name) ? [registrations[name]!] : Object.values(registrations);
   // sign.ts registers both `sign` and `verify-signature`: register each module once.
   return [...new Set(await Promise.all(loaders.map((load) => load())))];
 }
@@ -81,7 +82,11 @@ function usageErrorLine(text: string, path: string): string {
   for (const extra of rest.map((l) => l.trim()).filter((l) => l !== '')) {
     const suggestion = /^\(Did you mean (one of )?(.+)\?\)$/.exec(extra);
     if (suggestion === null) line += ` ${extra}`;
-    else line += ` (did you mean ${suggestion[1] ?? ''}${suggestion[2]!.split(', ').map((name) => `'${name}'`).join(', ')}?)`;
+    else
+      line += ` (did you mean ${suggestion[1] ?? ''}${suggestion[2]!
+        .split(', ')
+        .map((name) => `'${name}'`)
+        .join(', ')}?)`;
   }
   // The message quotes the arguments, which may be file names with control characters.
   return `${terminalSafe(line)}; run '${path} --help' for usage\n`;

@@ -3,11 +3,17 @@
  * Logic lives in src/measure/; this file turns flags into options and manifests into output.
  * Nothing is printed on stdout until every PATH is measured, so a failure leaves no partial output.
  */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { HashPool } from '../measure/hash-pool.js';
-import { listMeasuredFiles, manifestOfFiles, resolveMeasureOptions, type Manifest, type MeasureOptions } from '../measure/manifest.js';
+import {
+  listMeasuredFiles,
+  manifestOfFiles,
+  resolveMeasureOptions,
+  type Manifest,
+  type MeasureOptions,
+} from '../measure/manifest.js';
 import type { FileRecord } from '../measure/walker.js';
 import type { ModelDescription } from '../measure/formats/model-description.js';
 import { renderDescriptionText } from './describe-output.js';
@@ -59,8 +65,14 @@ export function registerMeasureCommand(program: Command): void {
       '--describe',
       'also parse the model files strictly (safetensors, sharded index, GGUF, ONNX external data) and print their tensors, parameters and dtypes',
     )
-    .option('--no-check-formats', 'hash model files without parsing them first (by default a corrupt safetensors/GGUF/ONNX header or a missing shard is an error)')
-    .option('--no-ignore-git-paths', 'include top-level .git, .gitattributes, .github and .gitignore (left out by default)')
+    .option(
+      '--no-check-formats',
+      'hash model files without parsing them first (by default a corrupt safetensors/GGUF/ONNX header or a missing shard is an error)',
+    )
+    .option(
+      '--no-ignore-git-paths',
+      'include top-level .git, .gitattributes, .github and .gitignore (left out by default)',
+    )
     .addHelpText(
       'after',
       `
@@ -112,7 +124,11 @@ async function measureEach(paths: string[], flags: MeasureFlags): Promise<Measur
       const files = await listMeasuredFiles(path, settings);
       // Checked first, on the same listing: a malformed model file fails before any hashing.
       const description = await describeFormats(path, files, settings.allowSymlinks, flags);
-      results.push({ path, manifest: await manifestOfFiles(files, settings, pool), ...(description && { description }) });
+      results.push({
+        path,
+        manifest: await manifestOfFiles(files, settings, pool),
+        ...(description && { description }),
+      });
     }
     return results;
   } finally {
@@ -122,7 +138,12 @@ async function measureEach(paths: string[], flags: MeasureFlags): Promise<Measur
 }
 
 /** With --describe, the model's description (it must have model files); otherwise only the check. */
-async function describeFormats(path: string, files: readonly FileRecord[], allowSymlinks: boolean, flags: MeasureFlags): Promise<ModelDescription | undefined> {
+async function describeFormats(
+  path: string,
+  files: readonly FileRecord[],
+  allowSymlinks: boolean,
+  flags: MeasureFlags,
+): Promise<ModelDescription | undefined> {
   if (!flags.checkFormats && !flags.describe) return undefined;
   const { checkListedFiles, describeListedFiles, requireModelFiles } = await import('../measure/formats/describe.js');
   if (flags.describe) return requireModelFiles(path, describeListedFiles(path, files, allowSymlinks));
@@ -159,16 +180,32 @@ function ignoresByRoot(paths: string[], ignores: string[]): string[][] {
 /** "1000000000", "1GB", "512MiB", "64k" → bytes (decimal units for k/M/G, binary for Ki/Mi/Gi). */
 export function parseByteCount(text: string): number {
   const match = /^(\d+)\s*([kmgt]i?)?b?$/i.exec(text.trim());
-  const units: Record<string, number> = { k: 1e3, m: 1e6, g: 1e9, t: 1e12, ki: 2 ** 10, mi: 2 ** 20, gi: 2 ** 30, ti: 2 ** 40 };
-  const value = match ? Number(match[1]) * (match[2] ? units[match[2].toLowerCase()]! : 1) : NaN;
+  const units: Record<string, number> = {
+    k: 1e3,
+    m: 1e6,
+    g: 1e9,
+    t: 1e12,
+    ki: 2 ** 10,
+    mi: 2 ** 20,
+    gi: 2 ** 30,
+    ti: 2 ** 40,
+  };
+  const value = match ? Number(match[1]) * (match[2] ? units[match[2].toLowerCase()]! : 1) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < 1) {
-    throw new InputError('measure.bad-shard-size', `--shard-size must be a positive byte count such as 1000000000 or 1GB, got ${text}`);
+    throw new InputError(
+      'measure.bad-shard-size',
+      `--shard-size must be a positive byte count such as 1000000000 or 1GB, got ${text}`,
+    );
   }
   return value;
 }
 
 function renderJson(results: MeasuredPath[]): string {
-  return `${JSON.stringify(results.map(({ path, manifest, description }) => ({ path, ...manifest, ...(description && { description }) })), null, 2)}\n`;
+  return `${JSON.stringify(
+    results.map(({ path, manifest, description }) => ({ path, ...manifest, ...(description && { description }) })),
+    null,
+    2,
+  )}\n`;
 }
 
 function renderText(results: MeasuredPath[]): string {

@@ -39,12 +39,24 @@ export function registerRunCommand(program: Command): void {
     .option('--tpm <address>', `TPM to use: ${TPM_ADDRESS_HELP}`)
     .option('--pcr <n>', 'application PCR to measure into (resettable 16/23, or a PCR that is zero since boot)')
     .option('--certify-failure', 'also certify a failed run; such a certificate never verifies as a success')
-    .option('--isolation <mode>', 'confine the command: namespaces (default: no TPM, no aicert state, no network, no capabilities) or none (recorded; a policy can refuse it)')
-    .option('--trainer', 'the command speaks the aicert trainer protocol (docs/trainer-protocol.md): commit its seed, measure its checkpoints live')
+    .option(
+      '--isolation <mode>',
+      'confine the command: namespaces (default: no TPM, no aicert state, no network, no capabilities) or none (recorded; a policy can refuse it)',
+    )
+    .option(
+      '--trainer',
+      'the command speaks the aicert trainer protocol (docs/trainer-protocol.md): commit its seed, measure its checkpoints live',
+    )
     .option('--transcript <dir>', 'trainer transcript directory (default: <output>.transcript)')
     .option('--checkpoint-every <k>', 'trainer checkpoint interval in steps (default 10)')
-    .option('--holdout <fraction>', 'fraction of records the trainer holds out for the memorization test (default 0.1; 0 holds none out, and the audit then cannot pass)')
-    .option('--trainer-data <file>', 'the record file the trainer trains on (default: the single --data, if it is a file)')
+    .option(
+      '--holdout <fraction>',
+      'fraction of records the trainer holds out for the memorization test (default 0.1; 0 holds none out, and the audit then cannot pass)',
+    )
+    .option(
+      '--trainer-data <file>',
+      'the record file the trainer trains on (default: the single --data, if it is a file)',
+    )
     .option('--challenge <hex>', "a verifier's 32-byte challenge mixed into the trainer seed instead of TPM randomness")
     .addHelpText(
       'after',
@@ -63,7 +75,8 @@ Example:
       const config: RunConfig = flags.config ? await loadRunConfig(flags.config) : { version: 1 };
       const output = required(flags.output ?? config.output, '--output');
       const pcrText = flags.pcr ?? (config.pcr === undefined ? '23' : String(config.pcr));
-      if (!/^\d{1,2}$/.test(pcrText) || Number(pcrText) > 23) throw new UsageError('usage.pcr', `--pcr must be a PCR index 0-23, got "${pcrText}"`);
+      if (!/^\d{1,2}$/.test(pcrText) || Number(pcrText) > 23)
+        throw new UsageError('usage.pcr', `--pcr must be a PCR index 0-23, got "${pcrText}"`);
       const result = await certifiedRun({
         code: required(flags.code ?? config.code, '--code'),
         data: flags.data ?? config.data ?? [],
@@ -85,7 +98,9 @@ Example:
         process.stderr.write(`aicert: the command ${how}; certificate written to ${result.certificatePath}\n`);
         process.exitCode = outcome.exitCode === 0 && !outcome.signal ? 0 : 1;
       } else {
-        process.stderr.write(`aicert: the command ${how}; no certificate written (use --certify-failure to certify a failed run)\n`);
+        process.stderr.write(
+          `aicert: the command ${how}; no certificate written (use --certify-failure to certify a failed run)\n`,
+        );
         process.exitCode = 1;
       }
     });
@@ -94,15 +109,25 @@ Example:
 function trainerOptions(flags: RunFlags, config: RunConfig, output: string): TrainerOptions {
   const t = config.trainer ?? {};
   const k = Number(flags.checkpointEvery ?? t.checkpointEvery ?? 10);
-  if (!Number.isSafeInteger(k) || k < 1) throw new UsageError('usage.checkpoint-every', `--checkpoint-every must be a positive whole number of steps`);
+  if (!Number.isSafeInteger(k) || k < 1)
+    throw new UsageError('usage.checkpoint-every', `--checkpoint-every must be a positive whole number of steps`);
   const holdout = Number(flags.holdout ?? t.holdout ?? 0.1);
-  if (!(holdout >= 0 && holdout < 1)) throw new UsageError('usage.holdout', `--holdout must be a fraction from 0 to below 1, e.g. 0.1, got ${flags.holdout ?? t.holdout}`);
+  if (!(holdout >= 0 && holdout < 1))
+    throw new UsageError(
+      'usage.holdout',
+      `--holdout must be a fraction from 0 to below 1, e.g. 0.1, got ${flags.holdout ?? t.holdout}`,
+    );
   holdoutMillionths(holdout); // the protocol's own check: below 1, at most 6 decimal places
   const data = flags.data ?? config.data ?? [];
   const dataset = flags.trainerData ?? t.dataset ?? (data.length === 1 ? data[0] : undefined);
-  if (!dataset) throw new UsageError('usage.trainer-data', '--trainer-data FILE is required: the record file the trainer trains on');
+  if (!dataset)
+    throw new UsageError(
+      'usage.trainer-data',
+      '--trainer-data FILE is required: the record file the trainer trains on',
+    );
   const challengeHex = flags.challenge ?? t.challenge;
-  if (challengeHex !== undefined && !/^[0-9a-fA-F]{64}$/.test(challengeHex)) throw new UsageError('usage.challenge', '--challenge must be 64 hex digits (32 bytes)');
+  if (challengeHex !== undefined && !/^[0-9a-fA-F]{64}$/.test(challengeHex))
+    throw new UsageError('usage.challenge', '--challenge must be 64 hex digits (32 bytes)');
   return {
     transcript: flags.transcript ?? t.transcript ?? `${output.replace(/\/+$/, '')}.transcript`,
     checkpointEvery: k,
@@ -113,6 +138,7 @@ function trainerOptions(flags: RunFlags, config: RunConfig, output: string): Tra
 }
 
 function isolationMode(text: string): IsolationMode {
-  if (text !== 'namespaces' && text !== 'none') throw new UsageError('usage.isolation', `--isolation must be namespaces or none, got "${text}"`);
+  if (text !== 'namespaces' && text !== 'none')
+    throw new UsageError('usage.isolation', `--isolation must be namespaces or none, got "${text}"`);
   return text;
 }

@@ -2,7 +2,7 @@
  * `aicert sign` and `aicert verify-signature`: OpenSSF model-signing (OMS) v1.0 bundles, the
  * `model.sig` files of the reference `model_signing` tool. Logic lives in src/cert/oms/.
  */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { InputError } from '../errors.js';
 import { readCertificateFiles, readPrivateKeyFile, readPublicKeyFile } from '../pki/key-files.js';
 import { readBoundedFile } from '../util/bounded-file.js';
@@ -61,7 +61,11 @@ export function registerSignCommands(program: Command): void {
         .choices(['sha256', 'blake3'])
         .default('sha256'),
     )
-    .option('--shard-size <bytes>', 'use the OMS "shards" method with this many bytes per shard (e.g. 1GB)', parseByteCount)
+    .option(
+      '--shard-size <bytes>',
+      'use the OMS "shards" method with this many bytes per shard (e.g. 1GB)',
+      parseByteCount,
+    )
     .option('--allow-symlinks', 'follow symbolic links inside the model instead of refusing them')
     .addHelpText(
       'after',
@@ -91,7 +95,7 @@ Examples:
     .description('verify an OMS v1.0 model signature (model.sig) and that the model still matches it')
     .argument('<model>', 'model directory or single model file')
     .option('--signature <path>', 'the bundle (default: <model>/model.sig, or <model>.sig for a file)')
-    .option('--key <public.pem>', 'the signer\'s public key (for bundles made with a key)')
+    .option('--key <public.pem>', "the signer's public key (for bundles made with a key)")
     .option(
       '--certificate-chain <ca.pem>',
       'trusted CA certificate(s) (for bundles made with a certificate); repeatable, files may hold several',
@@ -188,7 +192,10 @@ function counted(n: number, method: 'files' | 'shards'): string {
 async function trustFrom(flags: VerifyFlags): Promise<OmsTrust> {
   const chain = flags.certificateChain;
   if ((flags.key === undefined) === (chain.length === 0)) {
-    throw new InputError('oms.usage', 'give exactly one of --key (key bundles) and --certificate-chain (certificate bundles)');
+    throw new InputError(
+      'oms.usage',
+      'give exactly one of --key (key bundles) and --certificate-chain (certificate bundles)',
+    );
   }
   return flags.key !== undefined
     ? { publicKey: await readPublicKeyFile(flags.key) }

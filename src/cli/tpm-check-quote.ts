@@ -3,7 +3,14 @@ import type { Command } from 'commander';
 import { AicertError, InputError } from '../errors.js';
 import { TPM_ALG } from '../tpm/constants.js';
 import { hashAlgName, type PcrSelection } from '../tpm/pcr-selection.js';
-import { QUOTE_CHECKS, QUOTE_CHECK_MEANING, describeSelection, verifyQuote, type QuoteCheck, type VerifiedQuote } from '../evidence/quote.js';
+import {
+  QUOTE_CHECKS,
+  QUOTE_CHECK_MEANING,
+  describeSelection,
+  verifyQuote,
+  type QuoteCheck,
+  type VerifiedQuote,
+} from '../evidence/quote.js';
 import { claimedSelection, parseQuoteFile } from '../evidence/quote-file.js';
 import { parseNonce, parsePcrOption } from './tpm-quote.js';
 
@@ -20,7 +27,10 @@ export function addCheckQuoteCommand(tpm: Command): void {
     .description('verify a quote file offline: signature, nonce, PCR selection and PCR values (no TPM needed)')
     .argument('<file>', 'quote file written by `aicert tpm quote --out`')
     .requiredOption('--nonce <hex>', 'the nonce you asked the quote to be made over (hex)')
-    .option('--pcr <list>', 'SHA-256 PCRs the quote must cover exactly, e.g. 0-7,23 (default: the PCRs listed in the file)')
+    .option(
+      '--pcr <list>',
+      'SHA-256 PCRs the quote must cover exactly, e.g. 0-7,23 (default: the PCRs listed in the file)',
+    )
     .option('--json', 'print the report as JSON')
     .addHelpText(
       'after',
@@ -43,14 +53,18 @@ export function addCheckQuoteCommand(tpm: Command): void {
       let verified: VerifiedQuote | undefined;
       let failure: AicertError | undefined;
       try {
-        verified = verifyQuote(quoteFile, { nonce, selection }, (id) => checks.push({ id, status: 'ok', message: QUOTE_CHECK_MEANING[id] }));
+        verified = verifyQuote(quoteFile, { nonce, selection }, (id) =>
+          checks.push({ id, status: 'ok', message: QUOTE_CHECK_MEANING[id] }),
+        );
       } catch (err) {
         // Unreadable bytes inside an otherwise well-formed file are still exit 2.
         if (!(err instanceof AicertError) || err.exitStatus !== 1) throw err;
         failure = err;
         checks.push({ id: err.code as QuoteCheck, status: 'failed', message: err.message });
       }
-      for (const id of QUOTE_CHECKS) if (!checks.some((c) => c.id === id)) checks.push({ id, status: 'skipped', message: 'not run after the failure' });
+      for (const id of QUOTE_CHECKS)
+        if (!checks.some((c) => c.id === id))
+          checks.push({ id, status: 'skipped', message: 'not run after the failure' });
 
       if (options.json) process.stdout.write(JSON.stringify(jsonReport(checks, verified), null, 2) + '\n');
       else process.stdout.write(textReport(file, selection, checks, verified, failure));
@@ -66,7 +80,13 @@ async function readText(file: string): Promise<string> {
   }
 }
 
-function textReport(file: string, selection: PcrSelection[], checks: CheckResult[], verified: VerifiedQuote | undefined, failure: AicertError | undefined): string {
+function textReport(
+  file: string,
+  selection: PcrSelection[],
+  checks: CheckResult[],
+  verified: VerifiedQuote | undefined,
+  failure: AicertError | undefined,
+): string {
   const lines = [`quote ${file}, expecting ${describeSelection(selection)}`];
   for (const c of checks) lines.push(`  ${c.status.padEnd(7)} ${c.id.padEnd(16)} ${c.message}`);
   if (!verified) {
@@ -83,7 +103,8 @@ function textReport(file: string, selection: PcrSelection[], checks: CheckResult
     '  PCR values vouched for by the quote:',
   );
   for (const [bank, values] of verified.pcrs) {
-    for (const [pcr, value] of values) lines.push(`    ${`${hashAlgName(bank)}:${pcr}`.padEnd(10)} ${value.toString('hex')}`);
+    for (const [pcr, value] of values)
+      lines.push(`    ${`${hashAlgName(bank)}:${pcr}`.padEnd(10)} ${value.toString('hex')}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -101,7 +122,10 @@ function jsonReport(checks: CheckResult[], verified: VerifiedQuote | undefined) 
         safe: verified.safe,
         firmwareVersion: verified.firmwareVersion.toString(16).padStart(16, '0'),
         pcrs: Object.fromEntries(
-          [...verified.pcrs].map(([bank, values]) => [hashAlgName(bank), Object.fromEntries([...values].map(([pcr, v]) => [String(pcr), v.toString('hex')]))]),
+          [...verified.pcrs].map(([bank, values]) => [
+            hashAlgName(bank),
+            Object.fromEntries([...values].map(([pcr, v]) => [String(pcr), v.toString('hex')])),
+          ]),
         ),
       },
     }),

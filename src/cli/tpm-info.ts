@@ -40,4 +40,3 @@ export function addTpmInfoCommand(tpm: Command): void {
     }
   });
 }
-

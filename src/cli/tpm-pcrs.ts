@@ -27,7 +27,9 @@ export function addTpmPcrsCommand(tpm: Command): void {
           const wanted = pcrs.filter((p) => bank.pcrs.includes(p));
           if (wanted.length === 0) continue;
           const values = await device.pcrRead(bank.hashAlg, wanted);
-          out[hashAlgName(bank.hashAlg)] = Object.fromEntries(wanted.map((p) => [String(p), values.get(p)!.toString('hex')]));
+          out[hashAlgName(bank.hashAlg)] = Object.fromEntries(
+            wanted.map((p) => [String(p), values.get(p)!.toString('hex')]),
+          );
         }
         if (options.json) {
           process.stdout.write(JSON.stringify(out, null, 2) + '\n');

@@ -12,9 +12,11 @@ import { tpmAddressFrom, tpmOption } from './tpm.js';
 const MAX_NONCE_BYTES = 64;
 
 export function parseNonce(hex: string): Buffer {
-  if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) throw new UsageError('usage.nonce', `nonce must be non-empty hex with an even number of digits, got "${hex}"`);
+  if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex))
+    throw new UsageError('usage.nonce', `nonce must be non-empty hex with an even number of digits, got "${hex}"`);
   const nonce = Buffer.from(hex, 'hex');
-  if (nonce.length > MAX_NONCE_BYTES) throw new UsageError('usage.nonce', `nonce is ${nonce.length} bytes; a TPM accepts at most ${MAX_NONCE_BYTES}`);
+  if (nonce.length > MAX_NONCE_BYTES)
+    throw new UsageError('usage.nonce', `nonce is ${nonce.length} bytes; a TPM accepts at most ${MAX_NONCE_BYTES}`);
   return nonce;
 }
 

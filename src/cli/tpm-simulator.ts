@@ -26,19 +26,27 @@ export function addSimulatorCommands(tpm: Command): void {
     .description('start swtpm in the background with a fresh EK certificate and local CA')
     .option('--dir <dir>', 'where to keep its state, CA and sockets', undefined)
     .option('--tcp', 'listen on 127.0.0.1 (data port, and control on port+1) instead of a Unix socket')
-    .addHelpText('after', '\nExample:\n  eval "$(aicert tpm simulator start)"   # sets AICERT_TPM for the commands that follow\n')
+    .addHelpText(
+      'after',
+      '\nExample:\n  eval "$(aicert tpm simulator start)"   # sets AICERT_TPM for the commands that follow\n',
+    )
     .action(async (options: { dir?: string; tcp?: boolean }) => {
       const dir = simulatorDir(options.dir);
       if (existsSync(join(dir, 'simulator.json'))) {
         const previous = await attachSimulator(dir);
         if (previous.running()) {
-          throw new EnvironmentError('simulator.running', `a simulator is already running at ${previous.address} (state in ${dir}); stop it first with \`aicert tpm simulator stop\``);
+          throw new EnvironmentError(
+            'simulator.running',
+            `a simulator is already running at ${previous.address} (state in ${dir}); stop it first with \`aicert tpm simulator stop\``,
+          );
         }
         await previous.stop(); // stale state from a simulator that died: clear it
       }
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const s = await startSimulator({ dir, transport: options.tcp ? 'tcp' : 'unix', detached: true });
-      process.stderr.write(`software TPM running (pid ${s.pid}); state in ${s.dir}\nits EK certificate chains to the local CA ${s.caRootFile}\n`);
+      process.stderr.write(
+        `software TPM running (pid ${s.pid}); state in ${s.dir}\nits EK certificate chains to the local CA ${s.caRootFile}\n`,
+      );
       process.stdout.write(`export AICERT_TPM='${s.address}'\nexport AICERT_SIMULATOR_CA='${s.caRootFile}'\n`);
     });
 

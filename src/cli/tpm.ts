@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { TPM_ADDRESS_HELP, defaultTpmAddress } from '../tpm/address.js';
 import { addTpmInfoCommand } from './tpm-info.js';
 import { addTpmPcrsCommand } from './tpm-pcrs.js';

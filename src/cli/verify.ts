@@ -27,13 +27,25 @@ export function registerVerifyCommand(program: Command): void {
     .description('check an aicert certificate: TPM quotes, event log, statement, trust, policy, and local copies')
     .argument('<certificate>', 'the .aicert.json file')
     .option('--model <dir>', 're-hash this model and compare it with the certified output')
-    .option('--data <path>', 're-hash this dataset and compare it with a certified dataset (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+    .option(
+      '--data <path>',
+      're-hash this dataset and compare it with a certified dataset (repeatable)',
+      (v: string, acc: string[] = []) => [...acc, v],
+    )
     .option('--code <dir>', 're-hash this code and compare it with the certified code')
     .option('--policy <file>', 'YAML policy: boot PCRs, allowed inputs, minimum AK trust (docs/policy.md)')
     .option('--trust <file>', 'trusted AK CA certificates (PEM), or a YAML trust file listing several')
     .option('--allow-untrusted-ak', 'accept an attestation key nothing vouches for (testing only; labelled UNTRUSTED)')
-    .option('--endorsement <file>', "an auditor's endorsement to check (repeatable; default <certificate>.vsa.json when it exists)", (v: string, acc: string[] = []) => [...acc, v])
-    .option('--trust-auditor <pem>', 'public key of an auditor whose endorsements you trust (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+    .option(
+      '--endorsement <file>',
+      "an auditor's endorsement to check (repeatable; default <certificate>.vsa.json when it exists)",
+      (v: string, acc: string[] = []) => [...acc, v],
+    )
+    .option(
+      '--trust-auditor <pem>',
+      'public key of an auditor whose endorsements you trust (repeatable)',
+      (v: string, acc: string[] = []) => [...acc, v],
+    )
     .option('--json', 'print the report as JSON')
     .addHelpText(
       'after',
@@ -66,7 +78,9 @@ async function endorsementOptions(certificate: string, flags: VerifyFlags) {
   const defaultPath = certificate.replace(/\.json$/, '') + '.vsa.json';
   const paths = flags.endorsement ?? (flags.trustAuditor && existsSync(defaultPath) ? [defaultPath] : []);
   return {
-    endorsements: await Promise.all(paths.map(async (p) => ({ name: p, bytes: await readBoundedFile(p, MAX_ENDORSEMENT_BYTES, 'endorsement') }))),
+    endorsements: await Promise.all(
+      paths.map(async (p) => ({ name: p, bytes: await readBoundedFile(p, MAX_ENDORSEMENT_BYTES, 'endorsement') })),
+    ),
     trustedAuditors: await Promise.all((flags.trustAuditor ?? []).map(readPublicKeyFile)),
   };
 }
@@ -76,7 +90,9 @@ function formatReport(r: VerificationReport): string {
   const lines = [`certificate ${r.certificate}`];
   for (const c of r.checks) lines.push(`  ${mark[c.status]}  ${c.id.padEnd(18)} ${c.reason}`);
   if (r.akTrust) {
-    lines.push(`AK trust: ${r.akTrust.level}${r.akTrust.acceptedUntrusted ? '  *** UNTRUSTED KEY ACCEPTED (--allow-untrusted-ak): proves nothing about the hardware ***' : ''}`);
+    lines.push(
+      `AK trust: ${r.akTrust.level}${r.akTrust.acceptedUntrusted ? '  *** UNTRUSTED KEY ACCEPTED (--allow-untrusted-ak): proves nothing about the hardware ***' : ''}`,
+    );
   }
   lines.push(`verdict: ${r.verdict.toUpperCase()}`);
   return lines.join('\n') + '\n';

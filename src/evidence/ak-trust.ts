@@ -55,7 +55,12 @@ const MAX_CERTIFICATE_BYTES = 16 * 1024;
  * first; may be empty) and the verifier's anchors, judging validity at `at`. Never throws for
  * an untrusted AK: the reason says what failed.
  */
-export function evaluateAkTrust(akPublic: PublicArea, chainDer: readonly Uint8Array[], anchors: TrustAnchors, at: Date): AkTrust {
+export function evaluateAkTrust(
+  akPublic: PublicArea,
+  chainDer: readonly Uint8Array[],
+  anchors: TrustAnchors,
+  at: Date,
+): AkTrust {
   let name: Buffer;
   try {
     name = objectName(akPublic);
@@ -64,7 +69,12 @@ export function evaluateAkTrust(akPublic: PublicArea, chainDer: readonly Uint8Ar
   }
   const chain = chainVerdict(akPublic, name, chainDer, anchors, at);
   if (chain.accepted) {
-    return { level: 'ca', reason: `the AK certificate ${chain.subject} chains to the trusted root ${chain.root}`, subject: chain.subject, issuer: chain.issuer };
+    return {
+      level: 'ca',
+      reason: `the AK certificate ${chain.subject} chains to the trusted root ${chain.root}`,
+      subject: chain.subject,
+      issuer: chain.issuer,
+    };
   }
   if (anchors.pinnedAks.some((pin) => pin.equals(name))) {
     const note = chainDer.length > 0 ? `; its certificate chain was not accepted (${chain.reason})` : '';
@@ -73,15 +83,28 @@ export function evaluateAkTrust(akPublic: PublicArea, chainDer: readonly Uint8Ar
   return { level: 'untrusted', reason: chain.reason };
 }
 
-type ChainVerdict = { accepted: true; subject: string; issuer: string; root: string } | { accepted: false; reason: string };
+type ChainVerdict =
+  | { accepted: true; subject: string; issuer: string; root: string }
+  | { accepted: false; reason: string };
 
-function chainVerdict(akPublic: PublicArea, name: Buffer, chainDer: readonly Uint8Array[], anchors: TrustAnchors, at: Date): ChainVerdict {
+function chainVerdict(
+  akPublic: PublicArea,
+  name: Buffer,
+  chainDer: readonly Uint8Array[],
+  anchors: TrustAnchors,
+  at: Date,
+): ChainVerdict {
   const refuse = (reason: string): ChainVerdict => ({ accepted: false, reason });
-  if (chainDer.length === 0) return refuse(`the evidence carries no AK certificate and the AK Name ${name.toString('hex')} is not pinned`);
-  if (chainDer.length > MAX_CHAIN_LENGTH) return refuse(`the AK certificate chain has ${chainDer.length} certificates, over the limit of ${MAX_CHAIN_LENGTH}`);
+  if (chainDer.length === 0)
+    return refuse(`the evidence carries no AK certificate and the AK Name ${name.toString('hex')} is not pinned`);
+  if (chainDer.length > MAX_CHAIN_LENGTH)
+    return refuse(
+      `the AK certificate chain has ${chainDer.length} certificates, over the limit of ${MAX_CHAIN_LENGTH}`,
+    );
   const certificates: ParsedCertificate[] = [];
   for (const [i, der] of chainDer.entries()) {
-    if (der.length > MAX_CERTIFICATE_BYTES) return refuse(`AK chain certificate ${i + 1} is ${der.length} bytes, over the limit of ${MAX_CERTIFICATE_BYTES}`);
+    if (der.length > MAX_CERTIFICATE_BYTES)
+      return refuse(`AK chain certificate ${i + 1} is ${der.length} bytes, over the limit of ${MAX_CERTIFICATE_BYTES}`);
     try {
       certificates.push(parseCertificateDer(der, `AK chain certificate ${i + 1}`));
     } catch (err) {
@@ -100,23 +123,38 @@ function chainVerdict(akPublic: PublicArea, name: Buffer, chainDer: readonly Uin
   }
   const certifiedName = certifiedAkName(leaf);
   if (certifiedName !== undefined && certifiedName !== name.toString('hex')) {
-    return refuse(`the AK certificate ${describeCertificate(leaf)} was issued for the AK Name ${certifiedName}, not ${name.toString('hex')}`);
+    return refuse(
+      `the AK certificate ${describeCertificate(leaf)} was issued for the AK Name ${certifiedName}, not ${name.toString('hex')}`,
+    );
   }
   const { notBefore, notAfter } = leaf;
   if (at < notBefore || at > notAfter) {
-    return refuse(`the AK certificate ${describeCertificate(leaf)} is not valid at ${at.toISOString()} (valid ${notBefore.toISOString()} to ${notAfter.toISOString()})`);
+    return refuse(
+      `the AK certificate ${describeCertificate(leaf)} is not valid at ${at.toISOString()} (valid ${notBefore.toISOString()} to ${notAfter.toISOString()})`,
+    );
   }
-  if (anchors.roots.length === 0) return refuse('no trusted AK roots were given (pass --trust with a CA certificate or trust file)');
+  if (anchors.roots.length === 0)
+    return refuse('no trusted AK roots were given (pass --trust with a CA certificate or trust file)');
   try {
     const path = validateCertificatePath(leaf, intermediates, anchors.roots, at);
     // Certificates the path does not use were checked by nobody; carrying them unchecked is not fail-closed.
-    const unused = certificates.filter((c, i) => !path.some((p) => p.der.equals(c.der)) || certificates.findIndex((d) => d.der.equals(c.der)) !== i);
+    const unused = certificates.filter(
+      (c, i) => !path.some((p) => p.der.equals(c.der)) || certificates.findIndex((d) => d.der.equals(c.der)) !== i,
+    );
     if (unused.length > 0) {
-      return refuse(`the AK certificate chain carries ${unused.length} certificate(s) that are repeated or not on its path to the trusted root (${unused.map(describeCertificate).join('; ')}); a chain holds the AK certificate and its issuers, once each`);
+      return refuse(
+        `the AK certificate chain carries ${unused.length} certificate(s) that are repeated or not on its path to the trusted root (${unused.map(describeCertificate).join('; ')}); a chain holds the AK certificate and its issuers, once each`,
+      );
     }
-    return { accepted: true, subject: oneLine(leaf.node.subject), issuer: oneLine(leaf.node.issuer), root: describeCertificate(path[path.length - 1]!) };
+    return {
+      accepted: true,
+      subject: oneLine(leaf.node.subject),
+      issuer: oneLine(leaf.node.issuer),
+      root: describeCertificate(path[path.length - 1]!),
+    };
   } catch (err) {
-    if (err instanceof VerificationError) return refuse(`AK certificate chain does not reach a trusted root: ${err.message}`);
+    if (err instanceof VerificationError)
+      return refuse(`AK certificate chain does not reach a trusted root: ${err.message}`);
     throw err;
   }
 }
@@ -135,7 +173,10 @@ function certifiedAkName(cert: ParsedCertificate): string | undefined {
 /** A Name as hex: nameAlg SHA-256, SHA-384 or SHA-512, then its digest. */
 export const akNameHexSchema = z
   .string()
-  .regex(/^(000b[0-9a-f]{64}|000c[0-9a-f]{96}|000d[0-9a-f]{128})$/i, 'an AK Name in hex: 000b followed by 64 hex digits (SHA-256)')
+  .regex(
+    /^(000b[0-9a-f]{64}|000c[0-9a-f]{96}|000d[0-9a-f]{128})$/i,
+    'an AK Name in hex: 000b followed by 64 hex digits (SHA-256)',
+  )
   .transform((hex) => Buffer.from(hex, 'hex'));
 
 const trustFileSchema = z
@@ -163,7 +204,10 @@ export async function loadTrustAnchors(path: string): Promise<TrustAnchors> {
   }
   const file = parseYamlDocument(text, trustFileSchema, `the trust file ${path}`, 'trust.invalid');
   const base = dirname(resolve(path));
-  return { roots: await readCertificateFiles(file.akRoots.map((root) => resolve(base, root))), pinnedAks: file.pinnedAks };
+  return {
+    roots: await readCertificateFiles(file.akRoots.map((root) => resolve(base, root))),
+    pinnedAks: file.pinnedAks,
+  };
 }
 
 /** Anchors plus more pinned AK Names (e.g. the policy's `pinnedAks`). */

@@ -33,11 +33,13 @@ const TCG_TPM_VERSION = '2.23.133.2.3';
  * SEQUENCE header, checked against the bytes present.
  */
 export function extractEkCertificateDer(nv: Uint8Array): Buffer {
-  if (nv.length > MAX_NV_BYTES) throw malformed(`the NV data is ${nv.length} bytes, over the ${MAX_NV_BYTES}-byte limit`);
+  if (nv.length > MAX_NV_BYTES)
+    throw malformed(`the NV data is ${nv.length} bytes, over the ${MAX_NV_BYTES}-byte limit`);
   let bytes = Buffer.from(nv);
   if (bytes.length >= 5 && bytes.subarray(0, 3).equals(NV_HEADER)) {
     const length = bytes.readUInt16BE(3);
-    if (5 + length > bytes.length) throw malformed(`the NV header announces ${length} bytes but only ${bytes.length - 5} follow`);
+    if (5 + length > bytes.length)
+      throw malformed(`the NV header announces ${length} bytes but only ${bytes.length - 5} follow`);
     bytes = bytes.subarray(5, 5 + length);
   }
   const total = derLength(bytes);
@@ -66,7 +68,8 @@ function derLength(b: Buffer): number {
     for (let i = 0; i < count; i++) length = length * 256 + b[2 + i]!;
     header = 2 + count;
   }
-  if (header + length > b.length) throw malformed(`the certificate announces ${header + length} bytes but only ${b.length} are present`);
+  if (header + length > b.length)
+    throw malformed(`the certificate announces ${header + length} bytes but only ${b.length} are present`);
   return header + length;
 }
 
@@ -172,9 +175,14 @@ function checkValidity(cert: ParsedCertificate, at: Date): void {
 /** TCG EK profile: an RSA EK decrypts (keyEncipherment), an ECC EK does key agreement. */
 function checkKeyUsage(cert: ParsedCertificate, ek: PublicArea): void {
   const [needed, flag] =
-    ek.public.type === TPM_ALG.RSA ? ['keyEncipherment', x509.KeyUsageFlags.keyEncipherment] : ['keyAgreement', x509.KeyUsageFlags.keyAgreement];
+    ek.public.type === TPM_ALG.RSA
+      ? ['keyEncipherment', x509.KeyUsageFlags.keyEncipherment]
+      : ['keyAgreement', x509.KeyUsageFlags.keyAgreement];
   if (cert.keyUsage === undefined || (cert.keyUsage & flag) === 0) {
-    throw new VerificationError('ek.key-usage', `the EK certificate's key usage does not include ${needed}, which an endorsement key of this type needs`);
+    throw new VerificationError(
+      'ek.key-usage',
+      `the EK certificate's key usage does not include ${needed}, which an endorsement key of this type needs`,
+    );
   }
 }
 
@@ -190,7 +198,10 @@ function checkExtendedKeyUsage(cert: ParsedCertificate): void {
 
 function checkKey(cert: ParsedCertificate, ek: PublicArea): void {
   if (!certificatePublicKey(cert).equals(publicKeyObject(ek.public))) {
-    throw new VerificationError('ek.key-mismatch', "the EK certificate certifies a different key than the TPM's endorsement key");
+    throw new VerificationError(
+      'ek.key-mismatch',
+      "the EK certificate certifies a different key than the TPM's endorsement key",
+    );
   }
 }
 
@@ -200,7 +211,8 @@ function checkChain(cert: ParsedCertificate, options: EkValidationOptions, at: D
   try {
     return validateCertificatePath(cert, intermediates, roots, at);
   } catch (err) {
-    if (err instanceof VerificationError) throw new VerificationError('ek.chain', `EK certificate: ${err.message}`, { cause: err });
+    if (err instanceof VerificationError)
+      throw new VerificationError('ek.chain', `EK certificate: ${err.message}`, { cause: err });
     throw err;
   }
 }

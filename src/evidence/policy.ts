@@ -114,25 +114,44 @@ export function checkPolicy(policy: Policy, facts: PolicyFacts): PolicyCheckResu
 
 export function checkIsolation(policy: Policy, isolation: { mode: string }): PolicyCheckResult {
   const id = 'policy.isolation';
-  if (policy.isolation === 'any') return { id, status: 'skipped', reason: `the policy accepts any isolation (this run: ${isolation.mode})` };
+  if (policy.isolation === 'any')
+    return { id, status: 'skipped', reason: `the policy accepts any isolation (this run: ${isolation.mode})` };
   if (isolation.mode === policy.isolation) {
-    return { id, status: 'ok', reason: 'the training command ran confined in namespaces: no TPM, no aicert state, no network, no capabilities' };
+    return {
+      id,
+      status: 'ok',
+      reason: 'the training command ran confined in namespaces: no TPM, no aicert state, no network, no capabilities',
+    };
   }
-  return { id, status: 'failed', reason: `the training command ran with isolation ${isolation.mode}, so it could have reached the TPM; the policy requires ${policy.isolation}` };
+  return {
+    id,
+    status: 'failed',
+    reason: `the training command ran with isolation ${isolation.mode}, so it could have reached the TPM; the policy requires ${policy.isolation}`,
+  };
 }
 
 export function checkAkTrust(policy: Policy, trust: AkTrust): PolicyCheckResult {
   const id = 'policy.ak';
   if (meetsTrustLevel(trust.level, policy.minAkTrust)) {
-    return { id, status: 'ok', reason: `AK trust level ${trust.level} meets the policy's minimum ${policy.minAkTrust}` };
+    return {
+      id,
+      status: 'ok',
+      reason: `AK trust level ${trust.level} meets the policy's minimum ${policy.minAkTrust}`,
+    };
   }
-  return { id, status: 'failed', reason: `AK trust level is ${trust.level} (${trust.reason}); the policy requires at least ${policy.minAkTrust}` };
+  return {
+    id,
+    status: 'failed',
+    reason: `AK trust level is ${trust.level} (${trust.reason}); the policy requires at least ${policy.minAkTrust}`,
+  };
 }
 
 export function checkApplicationPcr(policy: Policy, pcr: number): PolicyCheckResult {
   const id = 'policy.pcr';
-  if (policy.pcr === undefined) return { id, status: 'skipped', reason: 'the policy does not name the application PCR' };
-  if (pcr === policy.pcr) return { id, status: 'ok', reason: `the run measured into PCR ${pcr}, as the policy requires` };
+  if (policy.pcr === undefined)
+    return { id, status: 'skipped', reason: 'the policy does not name the application PCR' };
+  if (pcr === policy.pcr)
+    return { id, status: 'ok', reason: `the run measured into PCR ${pcr}, as the policy requires` };
   return { id, status: 'failed', reason: `the run measured into PCR ${pcr}; the policy requires PCR ${policy.pcr}` };
 }
 
@@ -144,10 +163,12 @@ export function checkBootPcrs(policy: Policy, quoted: ReadonlyMap<number, Buffer
   for (const [index, want] of required) {
     const got = quoted.get(Number(index));
     if (!got) problems.push(`PCR ${index} was not quoted`);
-    else if (got.toString('hex') !== want) problems.push(`PCR ${index} is ${got.toString('hex')}, the policy requires ${want}`);
+    else if (got.toString('hex') !== want)
+      problems.push(`PCR ${index} is ${got.toString('hex')}, the policy requires ${want}`);
   }
   const pcrs = required.map(([index]) => index).join(', ');
-  if (problems.length > 0) return { id, status: 'failed', reason: `boot PCRs differ from the policy: ${problems.join('; ')}` };
+  if (problems.length > 0)
+    return { id, status: 'failed', reason: `boot PCRs differ from the policy: ${problems.join('; ')}` };
   return { id, status: 'ok', reason: `boot PCRs ${pcrs} have the values the policy requires` };
 }
 
@@ -173,9 +194,14 @@ export function checkInputs(policy: Policy, inputs: readonly PolicyInput[]): Pol
       }
     }
   }
-  if (refused.length > 0) return { id, status: 'failed', reason: `inputs the policy does not allow: ${refused.join('; ')}` };
+  if (refused.length > 0)
+    return { id, status: 'failed', reason: `inputs the policy does not allow: ${refused.join('; ')}` };
   const restricted = lists.map((l) => `allow.${l.field}`).join(', ');
-  return { id, status: 'ok', reason: `${checked} input${checked === 1 ? '' : 's'} checked against ${restricted}: all allowed` };
+  return {
+    id,
+    status: 'ok',
+    reason: `${checked} input${checked === 1 ? '' : 's'} checked against ${restricted}: all allowed`,
+  };
 }
 
 /** The names under which a policy may allow an input: its manifest root, and a clean git commit. */

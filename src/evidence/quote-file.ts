@@ -57,16 +57,27 @@ const quoteFileSchema = z.strictObject({
   akPublicPem: z.string().max(MAX_PEM_CHARS),
   akName: hex(2 + 64),
   nonce: hex(MAX_NONCE),
-  pcrs: z.partialRecord(z.enum(BANKS), z.record(z.string().regex(/^(?:1?[0-9]|2[0-3])$/, 'expected a PCR index 0-23'), hex(64))),
+  pcrs: z.partialRecord(
+    z.enum(BANKS),
+    z.record(z.string().regex(/^(?:1?[0-9]|2[0-3])$/, 'expected a PCR index 0-23'), hex(64)),
+  ),
 });
 export type QuoteFileJson = z.infer<typeof quoteFileSchema>;
 
-export function toQuoteFile(quote: { attest: Uint8Array; signature: Uint8Array; akPublic: PublicArea; nonce: Uint8Array; pcrs: PcrValues }): QuoteFileJson {
+export function toQuoteFile(quote: {
+  attest: Uint8Array;
+  signature: Uint8Array;
+  akPublic: PublicArea;
+  nonce: Uint8Array;
+  pcrs: PcrValues;
+}): QuoteFileJson {
   const pcrs: QuoteFileJson['pcrs'] = {};
   for (const [bank, values] of quote.pcrs) {
     const name = hashAlgName(bank) as (typeof BANKS)[number];
     if (!BANKS.includes(name)) throw new RangeError(`PCR bank ${name} cannot be written to a quote file`);
-    pcrs[name] = Object.fromEntries([...values].sort(([a], [b]) => a - b).map(([pcr, value]) => [String(pcr), value.toString('hex')]));
+    pcrs[name] = Object.fromEntries(
+      [...values].sort(([a], [b]) => a - b).map(([pcr, value]) => [String(pcr), value.toString('hex')]),
+    );
   }
   return {
     version: 1,
@@ -82,7 +93,8 @@ export function toQuoteFile(quote: { attest: Uint8Array; signature: Uint8Array; 
 
 /** Parses and checks a quote file's text. Every failure is an `InputError` (exit 2). */
 export function parseQuoteFile(text: string): QuoteFile {
-  if (text.length > MAX_FILE_CHARS) throw malformed(`it is ${text.length} characters long, over the ${MAX_FILE_CHARS} limit`);
+  if (text.length > MAX_FILE_CHARS)
+    throw malformed(`it is ${text.length} characters long, over the ${MAX_FILE_CHARS} limit`);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -96,7 +108,10 @@ export function parseQuoteFile(text: string): QuoteFile {
   const akPublic = parsePublic2b(decodeBase64Strict(f.akPublic, 'akPublic'));
   const akName = objectName(akPublic);
   if (akName.toString('hex') !== f.akName) {
-    throw new InputError('quote-file.inconsistent', `quote file: akName ${f.akName} is not the Name of akPublic (${akName.toString('hex')})`);
+    throw new InputError(
+      'quote-file.inconsistent',
+      `quote file: akName ${f.akName} is not the Name of akPublic (${akName.toString('hex')})`,
+    );
   }
   if (!samePem(f.akPublicPem, akPublic)) {
     throw new InputError('quote-file.inconsistent', 'quote file: akPublicPem is not the key in akPublic');
@@ -123,7 +138,8 @@ function pcrValuesFrom(json: QuoteFileJson['pcrs']): PcrValues {
     const size = HASH_ALGS[alg]!.size;
     const bank = new Map<number, Buffer>();
     for (const [pcr, value] of Object.entries(values ?? {})) {
-      if (value.length !== size * 2) throw malformed(`at pcrs.${name}.${pcr}: the value has ${value.length / 2} bytes; a ${name} PCR has ${size}`);
+      if (value.length !== size * 2)
+        throw malformed(`at pcrs.${name}.${pcr}: the value has ${value.length / 2} bytes; a ${name} PCR has ${size}`);
       bank.set(Number(pcr), Buffer.from(value, 'hex'));
     }
     out.set(alg, new Map([...bank].sort(([a], [b]) => a - b)));

@@ -104,7 +104,10 @@ function checkSignature(evidence: QuoteEvidence): TpmSignature {
   const sig = parseSignature(evidence.signature);
   const result = verifyTpmSignature(evidence.akPublic, evidence.attest, sig);
   if (!result.ok) {
-    throw new VerificationError('quote.signature', `the quote signature is not valid for this attestation key: ${result.reason}`);
+    throw new VerificationError(
+      'quote.signature',
+      `the quote signature is not valid for this attestation key: ${result.reason}`,
+    );
   }
   return sig;
 }
@@ -168,13 +171,21 @@ function checkPcrDigest(quote: QuoteInfo, claimed: PcrValues, hashAlg: number): 
   const h = createHash(HASH_ALGS[hashAlg]!.node);
   for (const { hashAlg: bank, pcrs } of quote.pcrSelect) {
     const size = HASH_ALGS[bank]?.size;
-    if (size === undefined) throw new VerificationError('pcr.digest', `the quote covers PCR bank ${hashAlgName(bank)}, which aicert does not know`);
+    if (size === undefined)
+      throw new VerificationError(
+        'pcr.digest',
+        `the quote covers PCR bank ${hashAlgName(bank)}, which aicert does not know`,
+      );
     const values = new Map<number, Buffer>();
     for (const pcr of pcrs) {
       const value = claimed.get(bank)?.get(pcr);
-      if (!value) throw new VerificationError('pcr.digest', `no value is given for quoted PCR ${hashAlgName(bank)}:${pcr}`);
+      if (!value)
+        throw new VerificationError('pcr.digest', `no value is given for quoted PCR ${hashAlgName(bank)}:${pcr}`);
       if (value.length !== size) {
-        throw new VerificationError('pcr.digest', `the value given for ${hashAlgName(bank)}:${pcr} has ${value.length} bytes, not ${size}`);
+        throw new VerificationError(
+          'pcr.digest',
+          `the value given for ${hashAlgName(bank)}:${pcr} has ${value.length} bytes, not ${size}`,
+        );
       }
       h.update(value);
       values.set(pcr, Buffer.from(value));

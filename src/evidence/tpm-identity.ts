@@ -15,7 +15,16 @@ export interface TpmIdentity {
   resettablePcrs: number[];
   ekCertificates: Array<
     | { kind: EkKind; nvIndex: number; present: false }
-    | { kind: EkKind; nvIndex: number; present: true; subject: string; issuer: string; notBefore: string; notAfter: string; tpmManufacturer?: string }
+    | {
+        kind: EkKind;
+        nvIndex: number;
+        present: true;
+        subject: string;
+        issuer: string;
+        notBefore: string;
+        notAfter: string;
+        tpmManufacturer?: string;
+      }
   >;
 }
 
@@ -24,7 +33,10 @@ function fourChars(value: number | undefined): string {
   if (value === undefined) return '';
   const b = Buffer.alloc(4);
   b.writeUInt32BE(value);
-  return b.toString('latin1').replace(/[^\x20-\x7e]/g, '').trim();
+  return b
+    .toString('latin1')
+    .replace(/[^\x20-\x7e]/g, '')
+    .trim();
 }
 
 export async function readTpmIdentity(tpm: Tpm): Promise<TpmIdentity> {

@@ -14,7 +14,14 @@ import { EnvironmentError, InputError } from '../errors.js';
 import { createHasher, type HashAlgorithm } from './hash-algorithm.js';
 import { GitFailed, GitMissing, runGit, splitNul } from './git-command.js';
 import { blobIdHasher, objectFormatOf, readCommitFiles, type ObjectFormat, type TreeEntry } from './git-tree.js';
-import { manifestOfFiles, measurePath, resolveMeasureOptions, withPool, type Manifest, type MeasureOptions } from './manifest.js';
+import {
+  manifestOfFiles,
+  measurePath,
+  resolveMeasureOptions,
+  withPool,
+  type Manifest,
+  type MeasureOptions,
+} from './manifest.js';
 import { listNamedFiles } from './walker.js';
 
 export type CodeMeasurement =
@@ -58,7 +65,11 @@ const MAX_CHANGES_REPORTED = 100;
  * of the code, exclude nothing. Outside git it covers every file. `.git` is never part of it.
  */
 export async function measureCode(path: string, options: CodeMeasureOptions = {}): Promise<CodeMeasurement> {
-  const fileOptions: MeasureOptions = { ...options, ignoreGitPaths: false, ignore: ['.git', ...(options.ignore ?? [])] };
+  const fileOptions: MeasureOptions = {
+    ...options,
+    ignoreGitPaths: false,
+    ignore: ['.git', ...(options.ignore ?? [])],
+  };
   await checkDirectory(path);
   const repository = await findRepository(path);
   if (!repository) return { kind: 'files', manifest: await measurePath(path, fileOptions) };
@@ -69,8 +80,15 @@ export async function measureCode(path: string, options: CodeMeasureOptions = {}
     () => undefined, // unborn branch: no commit yet
   );
   const format = await objectFormatOf(path);
-  const committed = commit === undefined ? undefined : await readCommitFiles(repository.top, commit, repository.prefix, format);
-  const manifest = await manifestOfGitFiles(path, fileOptions, git, committed?.entries.keys() ?? [], committed?.submodules ?? []);
+  const committed =
+    commit === undefined ? undefined : await readCommitFiles(repository.top, commit, repository.prefix, format);
+  const manifest = await manifestOfGitFiles(
+    path,
+    fileOptions,
+    git,
+    committed?.entries.keys() ?? [],
+    committed?.submodules ?? [],
+  );
   const pathInRepository = repository.prefix.replace(/\/$/, '');
   const changes = await changesFrom(path, manifest, committed?.entries ?? new Map(), format);
   if (commit !== undefined && committed !== undefined && changes.length === 0) {
@@ -101,7 +119,18 @@ async function manifestOfGitFiles(
   const staged = splitNul(await git('ls-files', '-z', '--stage', '--', '.'));
   // Only the .gitignore files, which are part of the code, exclude; not .git/info/exclude or core.excludesFile.
   const untracked = splitNul(await git('ls-files', '-z', '--others', '--exclude-per-directory=.gitignore', '--', '.'));
-  const ignored = splitNul(await git('ls-files', '-z', '--others', '--ignored', '--directory', '--exclude-per-directory=.gitignore', '--', '.'));
+  const ignored = splitNul(
+    await git(
+      'ls-files',
+      '-z',
+      '--others',
+      '--ignored',
+      '--directory',
+      '--exclude-per-directory=.gitignore',
+      '--',
+      '.',
+    ),
+  );
   const names = new Set<string>(committedNames);
   const nestedRepositories = committedSubmodules.map((name) => `${name}/.git`);
   for (const name of untracked) {
@@ -160,7 +189,8 @@ async function changesFrom(
         continue;
       }
       if (file.digest !== entry.digest || file.size !== entry.size) throw fileChanged(join(path, entry.name));
-      if (file.blobId !== expected.id || file.executable !== (expected.mode === '100755')) lines[toRead[i]!] = ` M ${entry.name}`;
+      if (file.blobId !== expected.id || file.executable !== (expected.mode === '100755'))
+        lines[toRead[i]!] = ` M ${entry.name}`;
     }
   };
   await Promise.all(Array.from({ length: READS_IN_FLIGHT }, reader));
@@ -186,7 +216,8 @@ async function readAsBlob(
   } catch (err) {
     const errno = (err as NodeJS.ErrnoException).code;
     if (errno === 'ELOOP') return 'symlink';
-    if (errno === 'ENOENT') throw new InputError('measure.file-missing', `${path} disappeared while it was being measured`);
+    if (errno === 'ENOENT')
+      throw new InputError('measure.file-missing', `${path} disappeared while it was being measured`);
     throw new InputError('measure.unreadable', `cannot read ${path}: ${(err as Error).message}`);
   }
   try {
@@ -205,7 +236,12 @@ async function readAsBlob(
       if (size > stats.size) throw fileChanged(path);
     }
     if (size !== stats.size) throw fileChanged(path);
-    return { digest: Buffer.from(digest.digest()).toString('hex'), size, blobId: blob.digest('hex'), executable: (stats.mode & 0o100) !== 0 };
+    return {
+      digest: Buffer.from(digest.digest()).toString('hex'),
+      size,
+      blobId: blob.digest('hex'),
+      executable: (stats.mode & 0o100) !== 0,
+    };
   } finally {
     await file.close();
   }
@@ -214,7 +250,10 @@ async function readAsBlob(
 const READ_SIZE = 128 * 1024;
 
 function fileChanged(path: string): InputError {
-  return new InputError('measure.file-changed', `${path} changed while it was being measured; measure it again once nothing is writing to it`);
+  return new InputError(
+    'measure.file-changed',
+    `${path} changed while it was being measured; measure it again once nothing is writing to it`,
+  );
 }
 
 async function checkDirectory(path: string): Promise<void> {
@@ -224,7 +263,8 @@ async function checkDirectory(path: string): Promise<void> {
       ? new InputError('measure.not-found', `${path} does not exist`)
       : new InputError('measure.unreadable', `cannot read ${path}: ${(err as Error).message}`);
   });
-  if (!stats.isDirectory()) throw new InputError('measure.not-a-directory', `${path} is not a directory; code is measured as a directory`);
+  if (!stats.isDirectory())
+    throw new InputError('measure.not-a-directory', `${path} is not a directory; code is measured as a directory`);
 }
 
 /**
@@ -235,12 +275,17 @@ async function findRepository(path: string): Promise<{ top: string; prefix: stri
   try {
     const out = await runGit(path, ['rev-parse', '--is-inside-work-tree']);
     if (out.toString('utf8').trim() !== 'true') return undefined;
-    const [top = '', prefix = ''] = (await runGit(path, ['rev-parse', '--show-toplevel', '--show-prefix'])).toString('utf8').split('\n');
+    const [top = '', prefix = ''] = (await runGit(path, ['rev-parse', '--show-toplevel', '--show-prefix']))
+      .toString('utf8')
+      .split('\n');
     return { top, prefix };
   } catch (err) {
     if (err instanceof GitMissing) {
       if (await hasGitAncestor(path)) {
-        throw new EnvironmentError('measure.git-missing', `${path} is in a git repository, but the git command is not installed`);
+        throw new EnvironmentError(
+          'measure.git-missing',
+          `${path} is in a git repository, but the git command is not installed`,
+        );
       }
       return undefined;
     }
@@ -251,7 +296,13 @@ async function findRepository(path: string): Promise<{ top: string; prefix: stri
 
 async function hasGitAncestor(path: string): Promise<boolean> {
   for (let dir = resolve(path); ; dir = dirname(dir)) {
-    if (await access(join(dir, '.git')).then(() => true, () => false)) return true;
+    if (
+      await access(join(dir, '.git')).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true;
     if (dirname(dir) === dir) return false;
   }
 }

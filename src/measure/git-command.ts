@@ -31,7 +31,11 @@ const MAX_GIT_STDERR = 64 * 1024;
  * Starts `git ARGS` in `cwd` (a directory) with the safe configuration and environment. A spawn
  * failure is reported to `onError` as GitMissing (git not installed) or GitFailed.
  */
-export function spawnGit(cwd: string, args: readonly string[], onError: (err: Error) => void): ChildProcessWithoutNullStreams {
+export function spawnGit(
+  cwd: string,
+  args: readonly string[],
+  onError: (err: Error) => void,
+): ChildProcessWithoutNullStreams {
   const child = spawn('git', [...SAFE_CONFIG, ...args], {
     cwd,
     // GIT_NO_REPLACE_OBJECTS: `git replace` would have git serve another object under an id.
@@ -75,7 +79,9 @@ export function runGit(cwd: string, args: readonly string[], input?: Buffer): Pr
     child.stdin.end(input);
     child.on('close', (status) => {
       if (tooLarge) {
-        reject(new InputError('measure.git-too-large', `git ${args.join(' ')} printed more than ${MAX_GIT_OUTPUT} bytes`));
+        reject(
+          new InputError('measure.git-too-large', `git ${args.join(' ')} printed more than ${MAX_GIT_OUTPUT} bytes`),
+        );
       } else if (status === 0) {
         resolvePromise(Buffer.concat(stdout));
       } else {
@@ -93,7 +99,10 @@ export function splitNul(output: Buffer): string[] {
   try {
     text = decoder.decode(output);
   } catch {
-    throw new InputError('measure.bad-filename', 'git lists a file name that is not valid UTF-8; OMS manifests need UTF-8 names');
+    throw new InputError(
+      'measure.bad-filename',
+      'git lists a file name that is not valid UTF-8; OMS manifests need UTF-8 names',
+    );
   }
   return text.split('\0').filter((part) => part !== '');
 }

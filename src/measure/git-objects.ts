@@ -17,7 +17,10 @@ const MAX_OBJECT_BYTES = 64 * 1024 * 1024;
 const MAX_HEADER_BYTES = 200;
 
 export function badObject(id: string, why: string): InputError {
-  return new InputError('measure.git-bad-object', `git object ${id} ${why}; the repository is damaged or was tampered with`);
+  return new InputError(
+    'measure.git-bad-object',
+    `git object ${id} ${why}; the repository is damaged or was tampered with`,
+  );
 }
 
 interface Pending {
@@ -45,15 +48,20 @@ export class GitObjectReader {
     this.child = spawnGit(dir, ['cat-file', '--batch'], (err) => this.fail(err));
     this.stderr = stderrOf(this.child);
     this.child.stdout.on('data', (chunk: Buffer) => this.receive(chunk));
-    this.child.on('close', () => this.fail(new GitFailed(['cat-file', '--batch'], this.stderr() || 'git exited early')));
+    this.child.on('close', () =>
+      this.fail(new GitFailed(['cat-file', '--batch'], this.stderr() || 'git exited early')),
+    );
   }
 
   /** The contents of objects `ids`, all of type `type`, in order, each verified by its id. */
   read(ids: readonly string[], type: 'commit' | 'tree'): Promise<Buffer[]> {
     const idPattern = new RegExp(`^[0-9a-f]{${ID_BYTES[this.format] * 2}}$`);
-    for (const id of ids) if (!idPattern.test(id)) return Promise.reject(badObject(id, `is not a ${this.format} object id`));
+    for (const id of ids)
+      if (!idPattern.test(id)) return Promise.reject(badObject(id, `is not a ${this.format} object id`));
     if (this.failure) return Promise.reject(this.failure);
-    const contents = ids.map((id) => new Promise<Buffer>((resolve, reject) => this.pending.push({ id, type, resolve, reject })));
+    const contents = ids.map(
+      (id) => new Promise<Buffer>((resolve, reject) => this.pending.push({ id, type, resolve, reject })),
+    );
     this.child.stdin.write(ids.map((id) => `${id}\n`).join(''));
     return Promise.all(contents);
   }
@@ -81,24 +89,33 @@ export class GitObjectReader {
       const { id, type } = this.pending[0]!;
       const newline = this.buffered.indexOf(0x0a);
       if (newline < 0) {
-        if (this.buffered.length > MAX_HEADER_BYTES) this.abort(badObject(id, 'was answered by git cat-file with a header too long'));
+        if (this.buffered.length > MAX_HEADER_BYTES)
+          this.abort(badObject(id, 'was answered by git cat-file with a header too long'));
         return;
       }
       const header = this.buffered.subarray(0, newline).toString('latin1');
       if (header === `${id} missing`) {
-        this.settle(newline + 1, new InputError('measure.git-object-missing', `git object ${id} is not in the repository`));
+        this.settle(
+          newline + 1,
+          new InputError('measure.git-object-missing', `git object ${id} is not in the repository`),
+        );
         continue;
       }
       const match = /^([0-9a-f]+) ([a-z]+) (\d{1,10})$/.exec(header);
-      if (!match || match[1] !== id) return this.abort(badObject(id, `was not returned by git cat-file (it said ${JSON.stringify(header.slice(0, 100))})`));
+      if (!match || match[1] !== id)
+        return this.abort(
+          badObject(id, `was not returned by git cat-file (it said ${JSON.stringify(header.slice(0, 100))})`),
+        );
       const size = Number(match[3]);
-      if (size > MAX_OBJECT_BYTES) return this.abort(badObject(id, `has ${size} bytes, more than a ${type} of code may have`));
+      if (size > MAX_OBJECT_BYTES)
+        return this.abort(badObject(id, `has ${size} bytes, more than a ${type} of code may have`));
       const start = newline + 1;
       if (this.buffered.length < start + size + 1) {
         this.needed = start + size + 1;
         return;
       }
-      if (this.buffered[start + size] !== 0x0a) return this.abort(badObject(id, 'was answered by git cat-file in a form it does not use'));
+      if (this.buffered[start + size] !== 0x0a)
+        return this.abort(badObject(id, 'was answered by git cat-file in a form it does not use'));
       const content = Buffer.from(this.buffered.subarray(start, start + size));
       const actual = createHash(this.format).update(`${match[2]} ${size}\0`).update(content).digest('hex');
       if (actual !== id) this.settle(start + size + 1, badObject(id, `hashes to ${actual}`));

@@ -37,7 +37,8 @@ const TREE_MODE = '40000';
 
 export async function objectFormatOf(dir: string): Promise<ObjectFormat> {
   const out = (await runGit(dir, ['rev-parse', '--show-object-format'])).toString('utf8').trim();
-  if (out !== 'sha1' && out !== 'sha256') throw new InputError('measure.git-object-format', `unknown git object format ${JSON.stringify(out)}`);
+  if (out !== 'sha1' && out !== 'sha256')
+    throw new InputError('measure.git-object-format', `unknown git object format ${JSON.stringify(out)}`);
   return out;
 }
 
@@ -50,7 +51,12 @@ export function blobIdHasher(format: ObjectFormat, size: number) {
  * The files of `commit` under `prefix` (the measured directory relative to the top of the work
  * tree `top`, '' or ending in '/'), or undefined when the commit has no such directory.
  */
-export async function readCommitFiles(top: string, commit: string, prefix: string, format: ObjectFormat): Promise<CommitFiles | undefined> {
+export async function readCommitFiles(
+  top: string,
+  commit: string,
+  prefix: string,
+  format: ObjectFormat,
+): Promise<CommitFiles | undefined> {
   const objects = new GitObjectReader(top, format);
   try {
     let tree = await treeOfCommit(objects, commit);
@@ -71,7 +77,8 @@ export async function readCommitFiles(top: string, commit: string, prefix: strin
 async function treeOfCommit(objects: GitObjectReader, commit: string): Promise<string> {
   const [content] = await objects.read([commit], 'commit');
   const treeLine = /^tree ([0-9a-f]+)\n/.exec(content!.toString('latin1'));
-  if (!treeLine || treeLine[1]!.length !== ID_BYTES[objects.format] * 2) throw badObject(commit, 'is a commit without a tree line');
+  if (!treeLine || treeLine[1]!.length !== ID_BYTES[objects.format] * 2)
+    throw badObject(commit, 'is a commit without a tree line');
   return treeLine[1]!;
 }
 
@@ -90,7 +97,10 @@ async function collectFiles(
 ): Promise<void> {
   let level: Array<{ id: string; name: string }> = [{ id: tree, name: namePrefix }];
   while (level.length > 0) {
-    const contents = await objects.read(level.map((t) => t.id), 'tree');
+    const contents = await objects.read(
+      level.map((t) => t.id),
+      'tree',
+    );
     const next: typeof level = [];
     for (const [i, { id, name: dir }] of level.entries()) {
       for (const entry of parseTree(id, contents[i]!, objects.format)) {
@@ -119,7 +129,13 @@ async function collectSubmodule(
   files: CommitFiles,
 ): Promise<boolean> {
   const path = join(workDir, ...name.split('/'));
-  if (!(await lstat(path).then((stats) => stats.isDirectory(), () => false))) return false;
+  if (
+    !(await lstat(path).then(
+      (stats) => stats.isDirectory(),
+      () => false,
+    ))
+  )
+    return false;
   try {
     // An uninitialised submodule is an empty directory inside the superproject's work tree.
     const top = (await runGit(path, ['rev-parse', '--show-toplevel'])).toString('utf8').trim();
@@ -142,7 +158,11 @@ async function collectSubmodule(
 }
 
 /** Entries of a verified tree object: "<mode> <name>\0<raw id>" repeated. */
-function parseTree(id: string, content: Buffer, format: ObjectFormat): Array<{ mode: string; name: string; id: string }> {
+function parseTree(
+  id: string,
+  content: Buffer,
+  format: ObjectFormat,
+): Array<{ mode: string; name: string; id: string }> {
   const entries: Array<{ mode: string; name: string; id: string }> = [];
   const decoder = new TextDecoder('utf-8', { fatal: true });
   for (let offset = 0; offset < content.length; ) {
@@ -150,14 +170,19 @@ function parseTree(id: string, content: Buffer, format: ObjectFormat): Array<{ m
     const nul = space < 0 ? -1 : content.indexOf(0x00, space);
     if (space < 0 || nul < 0 || nul + 1 + ID_BYTES[format] > content.length) throw badObject(id, 'is a malformed tree');
     const mode = content.subarray(offset, space).toString('latin1');
-    if (mode !== TREE_MODE && !FILE_MODES.has(mode)) throw badObject(id, `is a tree with an entry of unknown mode ${JSON.stringify(mode)}`);
+    if (mode !== TREE_MODE && !FILE_MODES.has(mode))
+      throw badObject(id, `is a tree with an entry of unknown mode ${JSON.stringify(mode)}`);
     let name: string;
     try {
       name = decoder.decode(content.subarray(space + 1, nul));
     } catch {
-      throw new InputError('measure.bad-filename', `the commit's tree ${id} names a file that is not valid UTF-8; OMS manifests need UTF-8 names`);
+      throw new InputError(
+        'measure.bad-filename',
+        `the commit's tree ${id} names a file that is not valid UTF-8; OMS manifests need UTF-8 names`,
+      );
     }
-    if (name === '' || name === '.' || name === '..' || name.includes('/')) throw badObject(id, `is a tree with an entry named ${JSON.stringify(name)}`);
+    if (name === '' || name === '.' || name === '..' || name.includes('/'))
+      throw badObject(id, `is a tree with an entry named ${JSON.stringify(name)}`);
     entries.push({ mode, name, id: content.subarray(nul + 1, nul + 1 + ID_BYTES[format]).toString('hex') });
     offset = nul + 1 + ID_BYTES[format];
   }

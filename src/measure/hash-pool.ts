@@ -8,7 +8,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { AicertError, EnvironmentError, InputError } from '../errors.js';
+import { type AicertError, EnvironmentError, InputError } from '../errors.js';
 import { DIGEST_SIZE, HASH_ALGORITHMS, type HashAlgorithm } from './hash-algorithm.js';
 import type { FileVersion } from './file-version.js';
 import type { BatchRequest, TaskFailure, WorkerOptions, WorkerReply } from './hash-worker.js';
@@ -113,7 +113,10 @@ export class HashPool {
       throw new InputError('measure.bad-pool-size', `worker count must be a positive integer, got ${this.size}`);
     }
     if (!Number.isSafeInteger(this.readBufferSize) || this.readBufferSize < 4096 || this.readBufferSize % 4096 !== 0) {
-      throw new InputError('measure.bad-buffer-size', `read buffer must be a positive multiple of 4096 bytes, got ${this.readBufferSize}`);
+      throw new InputError(
+        'measure.bad-buffer-size',
+        `read buffer must be a positive multiple of 4096 bytes, got ${this.readBufferSize}`,
+      );
     }
     for (let i = 0; i < this.size; i++) this.slots.push(this.startWorker());
   }
@@ -185,7 +188,9 @@ export class HashPool {
   private onWorkerLost(slot: Slot, cause: Error): void {
     const index = this.slots.indexOf(slot);
     if (index < 0) return; // already replaced ('error' is followed by 'exit')
-    const error = new EnvironmentError('measure.worker-failed', `a hashing worker stopped: ${cause.message}`, { cause });
+    const error = new EnvironmentError('measure.worker-failed', `a hashing worker stopped: ${cause.message}`, {
+      cause,
+    });
     for (const batch of slot.inFlight.values()) this.fail(batch.job, error);
     slot.inFlight.clear();
     void slot.worker.terminate();

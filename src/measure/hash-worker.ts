@@ -80,11 +80,7 @@ function fsFailure(err: unknown, path: string): TaskError {
   }
 }
 
-function hashRange(
-  task: HashTask,
-  readBuffer: ReadBuffer,
-  reportProgress: (bytes: number) => void,
-): Uint8Array {
+function hashRange(task: HashTask, readBuffer: ReadBuffer, reportProgress: (bytes: number) => void): Uint8Array {
   const { path, start, end } = task;
   // Reads stay congruent to `start` modulo the page size because the buffer size is a multiple of it.
   const buffer = readBuffer.alignedFor(start);
@@ -138,7 +134,8 @@ function runBatch(request: BatchRequest, buffer: ReadBuffer): WorkerReply {
   const { batchId, tasks } = request;
   const digests = new Uint8Array(tasks.reduce((sum, task) => sum + DIGEST_SIZE[task.algorithm], 0));
   const failures: Array<{ index: number; failure: TaskFailure }> = [];
-  const reportProgress = (bytes: number) => parentPort!.postMessage({ kind: 'progress', batchId, bytes } satisfies WorkerReply);
+  const reportProgress = (bytes: number) =>
+    parentPort!.postMessage({ kind: 'progress', batchId, bytes } satisfies WorkerReply);
   let offset = 0;
   tasks.forEach((task, index) => {
     try {

@@ -88,7 +88,11 @@ export async function measurePath(path: string, options: MeasureOptions = {}): P
 }
 
 /** The format parsers are loaded only for a listing that holds a model file naming others. */
-async function requireReferencedFilesMeasured(path: string, files: readonly FileRecord[], allowSymlinks: boolean): Promise<void> {
+async function requireReferencedFilesMeasured(
+  path: string,
+  files: readonly FileRecord[],
+  allowSymlinks: boolean,
+): Promise<void> {
   if (!files.some(({ name }) => mayReferToOtherFiles(name === '.' ? basename(path) : name))) return;
   const describe = await import('./formats/describe.js');
   describe.requireReferencedFilesMeasured(path, files, allowSymlinks);
@@ -96,9 +100,15 @@ async function requireReferencedFilesMeasured(path: string, files: readonly File
 
 /** The files a manifest of `path` names: listed by the OMS rules after ignores, at least one. */
 export async function listMeasuredFiles(path: string, settings: MeasureSettings): Promise<FileRecord[]> {
-  const files = await listModelFiles(path, { ignore: new Set(settings.ignorePaths), allowSymlinks: settings.allowSymlinks });
+  const files = await listModelFiles(path, {
+    ignore: new Set(settings.ignorePaths),
+    allowSymlinks: settings.allowSymlinks,
+  });
   if (files.length === 0) {
-    throw new InputError('measure.empty', `${path} holds no files to measure (after ignores); an empty model cannot be measured`);
+    throw new InputError(
+      'measure.empty',
+      `${path} holds no files to measure (after ignores); an empty model cannot be measured`,
+    );
   }
   return files;
 }
@@ -124,7 +134,10 @@ export function resolveMeasureOptions(options: MeasureOptions): MeasureSettings 
   }
   const { shardSize } = options;
   if (shardSize !== undefined && (!Number.isSafeInteger(shardSize) || shardSize < 1)) {
-    throw new InputError('measure.bad-shard-size', `shard size must be a positive whole number of bytes, got ${shardSize}`);
+    throw new InputError(
+      'measure.bad-shard-size',
+      `shard size must be a positive whole number of bytes, got ${shardSize}`,
+    );
   }
   const ignore = (options.ignore ?? []).map(normalizeIgnorePath);
   const defaults = options.ignoreGitPaths === false ? [] : DEFAULT_IGNORED_GIT_PATHS;
@@ -160,12 +173,20 @@ export function normalizeIgnorePath(raw: string): string {
 const ENTRIES_PER_CALL = 4096;
 
 /** Hashes `files` (from the walker) into a sorted manifest. */
-export async function manifestOfFiles(files: readonly FileRecord[], settings: MeasureSettings, pool: HashPool): Promise<Manifest> {
+export async function manifestOfFiles(
+  files: readonly FileRecord[],
+  settings: MeasureSettings,
+  pool: HashPool,
+): Promise<Manifest> {
   return manifestOfEntries(await hashEntries(files, settings, pool), settings);
 }
 
 /** Hashes `files` (from the walker) into manifest entries, in manifest order. */
-export async function hashEntries(files: readonly FileRecord[], settings: MeasureSettings, pool: HashPool): Promise<ManifestEntry[]> {
+export async function hashEntries(
+  files: readonly FileRecord[],
+  settings: MeasureSettings,
+  pool: HashPool,
+): Promise<ManifestEntry[]> {
   const planned = planEntries(files, settings.shardSize);
   const total = planned.reduce((sum, { start, end }) => sum + end - start, 0);
   const entries: ManifestEntry[] = [];
@@ -174,16 +195,20 @@ export async function hashEntries(files: readonly FileRecord[], settings: Measur
   let bytesBefore = 0;
   for (let first = 0; first < planned.length; first += ENTRIES_PER_CALL) {
     const slice = planned.slice(first, first + ENTRIES_PER_CALL);
-    const tasks = slice.map(({ file, start, end }): HashTask => ({
-      path: file.path,
-      start,
-      end,
-      algorithm: settings.algorithm,
-      expectedVersion: fileVersionOf(file),
-    }));
+    const tasks = slice.map(
+      ({ file, start, end }): HashTask => ({
+        path: file.path,
+        start,
+        end,
+        algorithm: settings.algorithm,
+        expectedVersion: fileVersionOf(file),
+      }),
+    );
     const base = bytesBefore;
     const digests = await pool.hashAll(tasks, onProgress && ((done) => onProgress(base + done, total)));
-    slice.forEach(({ name, start, end }, i) => entries.push({ name, digest: digests[i]!.toString('hex'), size: end - start }));
+    slice.forEach(({ name, start, end }, i) =>
+      entries.push({ name, digest: digests[i]!.toString('hex'), size: end - start }),
+    );
     bytesBefore += tasks.reduce((sum, task) => sum + task.end - task.start, 0);
   }
   return entries;

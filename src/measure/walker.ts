@@ -93,7 +93,11 @@ export async function listModelFiles(path: string, options: WalkOptions): Promis
  * Files named by `names` (relative POSIX paths under `root`, e.g. from `git ls-files`), under the
  * same rules as a walk; a name that is a directory contributes the files beneath it.
  */
-export async function listNamedFiles(root: string, names: readonly string[], options: WalkOptions): Promise<FileRecord[]> {
+export async function listNamedFiles(
+  root: string,
+  names: readonly string[],
+  options: WalkOptions,
+): Promise<FileRecord[]> {
   const realRoot = await realpath(root).catch((err: unknown) => {
     throw fsError(err, root, 'resolve');
   });

@@ -31,7 +31,9 @@ export async function readPublicKeyFile(path: string): Promise<KeyObject> {
   try {
     return createPublicKey(pem);
   } catch (err) {
-    throw new InputError('key.unreadable', `${path} is not a PEM public key: ${(err as Error).message}`, { cause: err });
+    throw new InputError('key.unreadable', `${path} is not a PEM public key: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 

@@ -30,7 +30,14 @@ const BASIC_CONSTRAINTS = '2.5.29.19';
 const KEY_USAGE = '2.5.29.15';
 const EXTENDED_KEY_USAGE = '2.5.29.37';
 /** Extensions whose meaning this validator enforces or that never restrict a path. */
-const UNDERSTOOD_CRITICAL = new Set([BASIC_CONSTRAINTS, KEY_USAGE, EXTENDED_KEY_USAGE, '2.5.29.17', '2.5.29.14', '2.5.29.35']);
+const UNDERSTOOD_CRITICAL = new Set([
+  BASIC_CONSTRAINTS,
+  KEY_USAGE,
+  EXTENDED_KEY_USAGE,
+  '2.5.29.17',
+  '2.5.29.14',
+  '2.5.29.35',
+]);
 /** Longest path tried, leaf and anchor included; real PKIs use 2 to 4. */
 const MAX_PATH_LENGTH = 8;
 
@@ -53,14 +60,19 @@ export function parseCertificateDer(der: Uint8Array, what: string): ParsedCertif
       notBefore: parsed.notBefore,
       notAfter: parsed.notAfter,
       ...(constraints && {
-        basicConstraints: { ca: constraints.ca, ...(constraints.pathLength !== undefined && { pathLength: constraints.pathLength }) },
+        basicConstraints: {
+          ca: constraints.ca,
+          ...(constraints.pathLength !== undefined && { pathLength: constraints.pathLength }),
+        },
       }),
       ...(usage && { keyUsage: usage.usages }),
       ...(extended && { extendedKeyUsage: extended.usages.map(String) }),
       criticalExtensions: parsed.extensions.filter((e) => e.critical).map((e) => e.type),
     };
   } catch (err) {
-    throw new InputError('x509.parse', `${what} is not a DER X.509 certificate: ${(err as Error).message}`, { cause: err });
+    throw new InputError('x509.parse', `${what} is not a DER X.509 certificate: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
@@ -79,7 +91,11 @@ export function certificatePublicKey(cert: ParsedCertificate): KeyObject {
   try {
     return cert.node.publicKey;
   } catch (err) {
-    throw new InputError('x509.public-key', `the key of ${describeCertificate(cert)} cannot be loaded: ${(err as Error).message}`, { cause: err });
+    throw new InputError(
+      'x509.public-key',
+      `the key of ${describeCertificate(cert)} cannot be loaded: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -106,7 +122,10 @@ export function validateCertificatePath(
   const refusals: string[] = [];
   const leafProblem = problemOf(leaf, at, false);
   if (leafProblem) {
-    throw new VerificationError('x509.untrusted', `the signing certificate ${describeCertificate(leaf)} ${leafProblem}`);
+    throw new VerificationError(
+      'x509.untrusted',
+      `the signing certificate ${describeCertificate(leaf)} ${leafProblem}`,
+    );
   }
   const search = (path: ParsedCertificate[]): ParsedCertificate[] | undefined => {
     const current = path[path.length - 1]!;

@@ -20,12 +20,19 @@ function manifestFields(m: Manifest): Pick<ArtifactEvent, 'digest' | 'files' | '
     digest: { sha256: m.rootDigest },
     files: m.entries.length,
     bytes: m.entries.reduce((sum, e) => sum + e.size, 0),
-    ...(m.entries.length <= MAX_LISTED_FILES && { entries: m.entries.map((e) => ({ name: e.name, sha256: e.digest, size: e.size })) }),
+    ...(m.entries.length <= MAX_LISTED_FILES && {
+      entries: m.entries.map((e) => ({ name: e.name, sha256: e.digest, size: e.size })),
+    }),
   };
 }
 
 /** A model or base model directory (or single file). */
-export async function measureModelArtifact(path: string, role: 'model' | 'base-model', type: 'input' | 'output', pool?: HashPool): Promise<ArtifactEvent> {
+export async function measureModelArtifact(
+  path: string,
+  role: 'model' | 'base-model',
+  type: 'input' | 'output',
+  pool?: HashPool,
+): Promise<ArtifactEvent> {
   const manifest = await measurePath(path, { pool });
   return { type, role, name: basename(resolve(path)), ...manifestFields(manifest) };
 }
@@ -33,9 +40,16 @@ export async function measureModelArtifact(path: string, role: 'model' | 'base-m
 /** Training code: a clean git checkout is also named by commit and tree. */
 export async function measureCodeArtifact(path: string, pool?: HashPool): Promise<ArtifactEvent> {
   const code = await measureCode(path, { pool });
-  const event: ArtifactEvent = { type: 'input', role: 'code', name: basename(resolve(path)), ...manifestFields(code.manifest) };
+  const event: ArtifactEvent = {
+    type: 'input',
+    role: 'code',
+    name: basename(resolve(path)),
+    ...manifestFields(code.manifest),
+  };
   if (code.kind === 'git') {
-    event.git = code.dirty ? { ...(code.commit && { commit: code.commit }), dirty: true } : { commit: code.commit, tree: code.tree, dirty: false };
+    event.git = code.dirty
+      ? { ...(code.commit && { commit: code.commit }), dirty: true }
+      : { commit: code.commit, tree: code.tree, dirty: false };
     if (!code.dirty) event.digest.gitCommit = code.commit;
   }
   return event;

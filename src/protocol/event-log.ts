@@ -34,13 +34,21 @@ export const celRecordSchema = z.strictObject({
   recnum: z.number().int().nonnegative(),
   pcr: z.number().int().min(0).max(23),
   digests: z
-    .array(z.strictObject({ hashAlg: z.literal('sha256'), digest: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits') }))
+    .array(
+      z.strictObject({
+        hashAlg: z.literal('sha256'),
+        digest: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits'),
+      }),
+    )
     .length(1),
   content_type: z.literal(EVENT_CONTENT_TYPE),
   // Its digest is recomputed over its RFC 8785 encoding, so content without one is malformed.
   content: z
     .looseObject({ type: z.enum(RUN_EVENT_TYPES) })
-    .refine(isCanonicalizable, `content must be canonical-JSON encodable (finite numbers, nesting at most ${MAX_JCS_DEPTH} levels)`),
+    .refine(
+      isCanonicalizable,
+      `content must be canonical-JSON encodable (finite numbers, nesting at most ${MAX_JCS_DEPTH} levels)`,
+    ),
 });
 export const eventLogSchema = z.array(celRecordSchema).max(MAX_RECORDS);
 
@@ -50,7 +58,13 @@ export function eventDigest(content: UntrustedEvent | RunEvent): Buffer {
 
 /** Builds the next record of a log: its digest is computed from its content. */
 export function makeRecord(recnum: number, pcr: number, content: RunEvent): CelRecord<RunEvent> {
-  return { recnum, pcr, digests: [{ hashAlg: 'sha256', digest: eventDigest(content).toString('hex') }], content_type: EVENT_CONTENT_TYPE, content };
+  return {
+    recnum,
+    pcr,
+    digests: [{ hashAlg: 'sha256', digest: eventDigest(content).toString('hex') }],
+    content_type: EVENT_CONTENT_TYPE,
+    content,
+  };
 }
 
 /** PCR_Extend in software: SHA-256(old ‖ digest). */
@@ -70,7 +84,10 @@ export function parseEventLog(json: unknown): CelRecord[] {
   const parsed = eventLogSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new InputError('eventlog.shape', `event log is malformed at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+    throw new InputError(
+      'eventlog.shape',
+      `event log is malformed at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   return parsed.data;
 }
@@ -83,16 +100,30 @@ export function parseEventLog(json: unknown): CelRecord[] {
  */
 export function verifyEventLog(records: readonly CelRecord[], pcr: number, quotedValue: Buffer): RunEvent[] {
   records.forEach((r, i) => {
-    if (r.recnum !== i) throw new VerificationError('eventlog.sequence', `event ${i} has record number ${r.recnum}; records must be numbered 0, 1, 2, … without gaps`);
-    if (r.pcr !== pcr) throw new VerificationError('eventlog.sequence', `event ${i} (${r.content.type}) is on PCR ${r.pcr}, the run used PCR ${pcr}`);
+    if (r.recnum !== i)
+      throw new VerificationError(
+        'eventlog.sequence',
+        `event ${i} has record number ${r.recnum}; records must be numbered 0, 1, 2, … without gaps`,
+      );
+    if (r.pcr !== pcr)
+      throw new VerificationError(
+        'eventlog.sequence',
+        `event ${i} (${r.content.type}) is on PCR ${r.pcr}, the run used PCR ${pcr}`,
+      );
     const recomputed = eventDigest(r.content).toString('hex');
     if (recomputed !== r.digests[0]!.digest) {
-      throw new VerificationError('eventlog.content', `event ${i} (${r.content.type}): its content hashes to ${recomputed}, the log records ${r.digests[0]!.digest}`);
+      throw new VerificationError(
+        'eventlog.content',
+        `event ${i} (${r.content.type}): its content hashes to ${recomputed}, the log records ${r.digests[0]!.digest}`,
+      );
     }
   });
   const replayed = replayEventLog(records);
   if (!replayed.equals(quotedValue)) {
-    throw new VerificationError('eventlog.replay', `replaying ${records.length} events gives PCR ${pcr} = ${replayed.toString('hex')}, the TPM quoted ${quotedValue.toString('hex')}`);
+    throw new VerificationError(
+      'eventlog.replay',
+      `replaying ${records.length} events gives PCR ${pcr} = ${replayed.toString('hex')}, the TPM quoted ${quotedValue.toString('hex')}`,
+    );
   }
   return records.map((r, i) => parseRunEvent(r.content, i));
 }

@@ -34,7 +34,9 @@ export function tensorSetDigest(tensors: readonly TensorIdentity[]): string {
     if (byName.has(name)) throw new InputError('model-tensors.duplicate', `the tensor name "${name}" appears twice`);
     byName.set(name, { dtype, shape, sha256 });
   }
-  return createHash('sha256').update(canonicalize(Object.fromEntries(byName)), 'utf8').digest('hex');
+  return createHash('sha256')
+    .update(canonicalize(Object.fromEntries(byName)), 'utf8')
+    .digest('hex');
 }
 
 /**
@@ -42,14 +44,23 @@ export function tensorSetDigest(tensors: readonly TensorIdentity[]): string {
  * digest. The header is parsed strictly; the file must still have `size` bytes while its tensors
  * are hashed (else `measure.file-changed`).
  */
-export async function measureCheckpointWeights(path: string, size: number, pool: HashPool): Promise<NonNullable<CheckpointEvent['weights']>> {
+export async function measureCheckpointWeights(
+  path: string,
+  size: number,
+  pool: HashPool,
+): Promise<NonNullable<CheckpointEvent['weights']>> {
   const header = readSafetensorsHeader(path);
-  if (header.fileSize !== size) throw new InputError('measure.file-changed', `${path} changed while it was being measured`);
+  if (header.fileSize !== size)
+    throw new InputError('measure.file-changed', `${path} changed while it was being measured`);
   const weights = header.tensors.filter((t) => !t.name.startsWith(OPTIMIZER_PREFIX));
-  const digests = await pool.hashAll(weights.map(({ start, end }) => ({ path, start, end, algorithm: 'sha256', expectedSize: size })));
+  const digests = await pool.hashAll(
+    weights.map(({ start, end }) => ({ path, start, end, algorithm: 'sha256', expectedSize: size })),
+  );
   return {
     tensors: weights.length,
-    sha256: tensorSetDigest(weights.map(({ name, dtype, shape }, i) => ({ name, dtype, shape, sha256: digests[i]!.toString('hex') }))),
+    sha256: tensorSetDigest(
+      weights.map(({ name, dtype, shape }, i) => ({ name, dtype, shape, sha256: digests[i]!.toString('hex') })),
+    ),
   };
 }
 
@@ -58,7 +69,10 @@ export async function measureCheckpointWeights(path: string, size: number, pool:
  * compared with a checkpoint: every model file in it is safetensors (single or sharded). Otherwise
  * why not, in one line: a model in another format, a file that does not parse, or no model.
  */
-export async function measureModelTensors(path: string, pool: HashPool): Promise<{ tensors: ModelTensor[] } | { unavailable: string }> {
+export async function measureModelTensors(
+  path: string,
+  pool: HashPool,
+): Promise<{ tensors: ModelTensor[] } | { unavailable: string }> {
   let description: ModelDescription;
   try {
     description = await describeModel(path);
@@ -67,13 +81,25 @@ export async function measureModelTensors(path: string, pool: HashPool): Promise
     return { unavailable: `the output's model files cannot be read (${err.message})` };
   }
   const other = description.components.find((c) => c.format !== 'safetensors' && c.format !== 'safetensors-sharded');
-  if (other) return { unavailable: `the output holds a ${other.format} model (${other.entry}); only safetensors can be compared with the checkpoints` };
+  if (other)
+    return {
+      unavailable: `the output holds a ${other.format} model (${other.entry}); only safetensors can be compared with the checkpoints`,
+    };
   const tensors = description.components.flatMap((c) => c.tensors);
-  if (tensors.length > MAX_LISTED_TENSORS) return { unavailable: `the output model has ${tensors.length} tensors, more than the ${MAX_LISTED_TENSORS} a certificate lists` };
+  if (tensors.length > MAX_LISTED_TENSORS)
+    return {
+      unavailable: `the output model has ${tensors.length} tensors, more than the ${MAX_LISTED_TENSORS} a certificate lists`,
+    };
   const shapes = new Map(tensors.map((t) => [t.name, t]));
   const digests = await tensorDigests(description, pool);
   return {
-    tensors: digests.map(({ file, name, sha256 }) => ({ file, name, dtype: shapes.get(name)!.dtype, shape: shapes.get(name)!.shape, sha256 })),
+    tensors: digests.map(({ file, name, sha256 }) => ({
+      file,
+      name,
+      dtype: shapes.get(name)!.dtype,
+      shape: shapes.get(name)!.shape,
+      sha256,
+    })),
   };
 }
 
@@ -82,10 +108,14 @@ export async function measureModelTensors(path: string, pool: HashPool): Promise
  * when they are. Fails closed: no checkpoint, no recorded weights digest, no per-tensor digests of
  * the output, or more than one model output each count as "not tied".
  */
-export function finalModelProblem(checkpoints: readonly CheckpointEvent[], outputs: readonly ArtifactEvent[]): string | undefined {
+export function finalModelProblem(
+  checkpoints: readonly CheckpointEvent[],
+  outputs: readonly ArtifactEvent[],
+): string | undefined {
   const last = checkpoints.at(-1);
   if (!last) return 'no checkpoint was measured during the run, so the output model is tied to no audited training';
-  if (!last.weights) return `the certificate records no digest of checkpoint ${last.index}'s weights (it was made by an aicert that did not record them), so the output model cannot be compared with it`;
+  if (!last.weights)
+    return `the certificate records no digest of checkpoint ${last.index}'s weights (it was made by an aicert that did not record them), so the output model cannot be compared with it`;
   const models = outputs.filter((o) => o.role === 'model');
   if (models.length !== 1) return `the run has ${models.length} model outputs; a trainer run ships exactly one`;
   const model = models[0]!;

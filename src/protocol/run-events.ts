@@ -14,7 +14,8 @@ import { trainerCommitmentSchema } from './trainer-commitment.js';
 /** Boot PCRs every quote also covers, so a policy can pin the boot chain (docs/security.md). */
 export const BOOT_PCRS = [0, 1, 2, 3, 4, 5, 6, 7] as const;
 
-const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `expected ${bytes * 2} lower-case hex digits`);
+const hex = (bytes: number) =>
+  z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `expected ${bytes * 2} lower-case hex digits`);
 const sha256Hex = hex(32);
 const text = z.string().max(4096);
 const count = z.number().int().nonnegative();
@@ -83,11 +84,29 @@ export const artifactEventSchema = z.strictObject({
   type: z.enum(['input', 'output']),
   role: z.enum(ARTIFACT_ROLES),
   name: text,
-  digest: z.strictObject({ sha256: sha256Hex, gitCommit: z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/).optional() }),
+  digest: z.strictObject({
+    sha256: sha256Hex,
+    gitCommit: z
+      .string()
+      .regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/)
+      .optional(),
+  }),
   files: count,
   bytes: count,
   entries: z.array(z.strictObject({ name: text, sha256: sha256Hex, size: count })).optional(),
-  git: z.strictObject({ commit: z.string().regex(/^[0-9a-f]{40,64}$/).optional(), tree: z.string().regex(/^[0-9a-f]{40,64}$/).optional(), dirty: z.boolean() }).optional(),
+  git: z
+    .strictObject({
+      commit: z
+        .string()
+        .regex(/^[0-9a-f]{40,64}$/)
+        .optional(),
+      tree: z
+        .string()
+        .regex(/^[0-9a-f]{40,64}$/)
+        .optional(),
+      dirty: z.boolean(),
+    })
+    .optional(),
   records: z.array(datasetRecordsSchema).optional(),
   /** The model output of a trainer run: every tensor of its safetensors files (protocol/model-tensors.ts). */
   tensors: z.array(modelTensorSchema).max(MAX_LISTED_TENSORS).optional(),
@@ -155,11 +174,27 @@ export type CommitmentEvent = z.infer<typeof commitmentEventSchema>;
 export type CheckpointEvent = z.infer<typeof checkpointEventSchema>;
 export type ExitEvent = z.infer<typeof exitEventSchema>;
 
-export type RunEvent = SessionEvent | EnvironmentEvent | ArtifactEvent | CommandEvent | CommitmentEvent | CheckpointEvent | ExitEvent;
+export type RunEvent =
+  | SessionEvent
+  | EnvironmentEvent
+  | ArtifactEvent
+  | CommandEvent
+  | CommitmentEvent
+  | CheckpointEvent
+  | ExitEvent;
 export type RunEventType = RunEvent['type'];
 
 /** Kinds of events, in the order a run records them (inputs, checkpoints and outputs repeat). */
-export const RUN_EVENT_TYPES = ['session', 'environment', 'input', 'command', 'commitment', 'checkpoint', 'exit', 'output'] as const satisfies readonly RunEventType[];
+export const RUN_EVENT_TYPES = [
+  'session',
+  'environment',
+  'input',
+  'command',
+  'commitment',
+  'checkpoint',
+  'exit',
+  'output',
+] as const satisfies readonly RunEventType[];
 
 const SCHEMAS: Record<RunEventType, z.ZodType<RunEvent>> = {
   session: sessionEventSchema,

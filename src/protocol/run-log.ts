@@ -46,7 +46,8 @@ export function checkRunOrder(types: readonly RunEventType[]): number {
 /** The events of a run by role; throws `eventlog.order` unless they are in the order of a run. */
 export function readRunLog(events: readonly RunEvent[]): RunLog {
   const commitmentIndex = checkRunOrder(events.map((e) => e.type));
-  const ofType = <T extends RunEvent['type']>(type: T) => events.filter((e): e is Extract<RunEvent, { type: T }> => e.type === type);
+  const ofType = <T extends RunEvent['type']>(type: T) =>
+    events.filter((e): e is Extract<RunEvent, { type: T }> => e.type === type);
   const [session] = ofType('session');
   const [environment] = ofType('environment');
   const [command] = ofType('command');

@@ -32,5 +32,7 @@ export function trainerSeed(inputs: ReadonlyArray<Pick<ArtifactEvent, 'role' | '
   const code = inputs.find((i) => i.role === 'code')?.digest.sha256 ?? null;
   const config = inputs.find((i) => i.role === 'config')?.digest.sha256 ?? null;
   const data = inputs.filter((i) => i.role === 'dataset').map((i) => i.digest.sha256);
-  return createHash('sha256').update(canonicalize({ code, config, data, r: r.toString('hex') }), 'utf8').digest();
+  return createHash('sha256')
+    .update(canonicalize({ code, config, data, r: r.toString('hex') }), 'utf8')
+    .digest();
 }

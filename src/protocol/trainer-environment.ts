@@ -54,15 +54,23 @@ export function readTrainerEnvironment(env: NodeJS.ProcessEnv = process.env): Tr
   };
   const protocol = get('AICERT_TRAINER_PROTOCOL');
   if (protocol !== String(TRAINER_PROTOCOL)) {
-    throw new InputError('trainer.protocol', `AICERT_TRAINER_PROTOCOL is ${JSON.stringify(protocol)}; this SDK speaks trainer protocol ${TRAINER_PROTOCOL} only`);
+    throw new InputError(
+      'trainer.protocol',
+      `AICERT_TRAINER_PROTOCOL is ${JSON.stringify(protocol)}; this SDK speaks trainer protocol ${TRAINER_PROTOCOL} only`,
+    );
   }
   const mode = modeText as TrainerMode;
-  if (!MODES.includes(mode)) throw bad('AICERT_TRAINER_MODE', `must be one of ${MODES.join(', ')}, got ${JSON.stringify(modeText)}`);
+  if (!MODES.includes(mode))
+    throw bad('AICERT_TRAINER_MODE', `must be one of ${MODES.join(', ')}, got ${JSON.stringify(modeText)}`);
 
   const seed = get('AICERT_SEED');
   if (!/^[0-9a-f]{64}$/.test(seed)) throw bad('AICERT_SEED', 'must be 64 lower-case hex digits');
   const holdout = get('AICERT_HOLDOUT_FRACTION');
-  if (!/^0(\.\d{1,6})?$/.test(holdout)) throw bad('AICERT_HOLDOUT_FRACTION', `must be a decimal from 0 to below 1 with at most 6 decimal places, got ${JSON.stringify(holdout)}`);
+  if (!/^0(\.\d{1,6})?$/.test(holdout))
+    throw bad(
+      'AICERT_HOLDOUT_FRACTION',
+      `must be a decimal from 0 to below 1 with at most 6 decimal places, got ${JSON.stringify(holdout)}`,
+    );
   const result: TrainerEnvironment = {
     protocol: TRAINER_PROTOCOL,
     mode,
@@ -104,7 +112,8 @@ function bad(name: string, problem: string): InputError {
 
 function wholeNumber(text: string, name: string, min: number): number {
   const n = /^(0|[1-9]\d*)$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw bad(name, `must be a whole number ≥ ${min}, got ${JSON.stringify(text)}`);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw bad(name, `must be a whole number ≥ ${min}, got ${JSON.stringify(text)}`);
   return n;
 }
 

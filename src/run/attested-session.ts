@@ -54,6 +54,8 @@ export class AttestedSession {
 
   /** Quotes the boot PCRs and the application PCR over `qualifyingData`. */
   quote(qualifyingData: Buffer): Promise<PcrAttestation> {
-    return attestPcrs(this.tpm, qualifyingData, [{ hashAlg: TPM_ALG.SHA256, pcrs: [...BOOT_PCRS, this.pcr].sort((a, b) => a - b) }]);
+    return attestPcrs(this.tpm, qualifyingData, [
+      { hashAlg: TPM_ALG.SHA256, pcrs: [...BOOT_PCRS, this.pcr].sort((a, b) => a - b) },
+    ]);
   }
 }

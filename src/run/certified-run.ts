@@ -13,7 +13,12 @@ import { encodeBase64 } from '../util/base64.js';
 import { pae } from '../cert/dsse.js';
 import { IN_TOTO_PAYLOAD_TYPE, serializeStatement } from '../cert/intoto.js';
 import { buildRunStatement } from '../cert/run-statement.js';
-import { CERTIFICATE_MEDIA_TYPE, serializeCertificate, type AicertCertificate, type CertificateQuote } from '../cert/certificate.js';
+import {
+  CERTIFICATE_MEDIA_TYPE,
+  serializeCertificate,
+  type AicertCertificate,
+  type CertificateQuote,
+} from '../cert/certificate.js';
 import { loadAkCertificateChain } from '../ca/ak-store.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { createHash } from 'node:crypto';
@@ -22,8 +27,22 @@ import { lockTpm } from './tpm-lock.js';
 import { executeCommand, type CommandOutcome } from './execute.js';
 import { checkExecutable, planIsolation, type IsolationMode } from './isolation.js';
 import { aicertHome } from '../util/state-dir.js';
-import { measureCodeArtifact, measureConfigArtifact, measureDatasetArtifact, measureModelArtifact, measureTranscriptArtifact } from '../protocol/artifacts.js';
-import type { ArtifactEvent, CheckpointEvent, CommandEvent, CommitmentEvent, EnvironmentEvent, ExitEvent, SessionEvent } from '../protocol/run-events.js';
+import {
+  measureCodeArtifact,
+  measureConfigArtifact,
+  measureDatasetArtifact,
+  measureModelArtifact,
+  measureTranscriptArtifact,
+} from '../protocol/artifacts.js';
+import type {
+  ArtifactEvent,
+  CheckpointEvent,
+  CommandEvent,
+  CommitmentEvent,
+  EnvironmentEvent,
+  ExitEvent,
+  SessionEvent,
+} from '../protocol/run-events.js';
 import { CheckpointWatcher } from './checkpoint-watcher.js';
 import { finalModelProblem, measureModelTensors } from '../protocol/model-tensors.js';
 import { TRANSCRIPT_CHECKPOINTS } from '../protocol/transcript-layout.js';
@@ -80,9 +99,19 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     mode: o.isolation ?? 'namespaces',
     tpm: o.tpm,
     stateDirectory: aicertHome(),
-    needed: [o.code, ...o.data, ...(o.baseModel ? [o.baseModel] : []), ...(o.configFile ? [o.configFile] : []), o.output, ...(o.trainer ? [o.trainer.transcript] : [])],
+    needed: [
+      o.code,
+      ...o.data,
+      ...(o.baseModel ? [o.baseModel] : []),
+      ...(o.configFile ? [o.configFile] : []),
+      o.output,
+      ...(o.trainer ? [o.trainer.transcript] : []),
+    ],
   });
-  if (o.isolation === 'none') o.log('WARNING: --isolation none: the training command can reach the TPM and could forge this run; the certificate records that');
+  if (o.isolation === 'none')
+    o.log(
+      'WARNING: --isolation none: the training command can reach the TPM and could forge this run; the certificate records that',
+    );
   const pool = new HashPool();
   let tpm: Tpm | undefined;
   let unlock: (() => Promise<void>) | undefined;
@@ -94,14 +123,22 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     // Locked by the TPM's own identity (its AK's Name), not by the spelling of its address.
     unlock = await lockTpm(akName, o.tpm);
     const akChain = await loadAkCertificateChain(akName);
-    if (!akChain) o.log(`note: this AK (${akName.toString('hex').slice(0, 16)}…) has no certificate; verifiers will treat it as untrusted. Run \`aicert ak enroll\` first.`);
+    if (!akChain)
+      o.log(
+        `note: this AK (${akName.toString('hex').slice(0, 16)}…) has no certificate; verifiers will treat it as untrusted. Run \`aicert ak enroll\` first.`,
+      );
 
     const session = await AttestedSession.begin(tpm, o.pcr);
     await session.extend(await sessionEvent(tpm, o.pcr, akName));
     await session.extend(await environmentEvent(tpm));
     const inputs = await measureInputs(o, pool);
     for (const input of inputs) await session.extend(input);
-    await session.extend({ type: 'command', argv: o.command, output: basename(o.output), isolation: isolation.record } satisfies CommandEvent);
+    await session.extend({
+      type: 'command',
+      argv: o.command,
+      output: basename(o.output),
+      isolation: isolation.record,
+    } satisfies CommandEvent);
     const trainer = o.trainer && (await commitTrainer(tpm, o.trainer, o.data, inputs, o.log));
     const commitment = {
       type: 'commitment',
@@ -114,10 +151,12 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
 
     o.log(`running: ${o.command.join(' ')}`);
     const checkpoints: CheckpointEvent[] = [];
-    const watcher = trainer && new CheckpointWatcher(join(o.trainer!.transcript, TRANSCRIPT_CHECKPOINTS), pool, (event) => {
-      checkpoints.push(event);
-      return session.extend(event);
-    });
+    const watcher =
+      trainer &&
+      new CheckpointWatcher(join(o.trainer!.transcript, TRANSCRIPT_CHECKPOINTS), pool, (event) => {
+        checkpoints.push(event);
+        return session.extend(event);
+      });
     watcher?.start();
     const outcome = await executeCommand(isolation.wrap(o.command), { ...process.env, ...trainer?.environment });
     if (watcher) o.log(`${await watcher.finish()} checkpoints measured as they were written`);
@@ -166,8 +205,13 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
       await writeFileAtomic(o.certificatePath, serializeCertificate(certificate));
     } catch (err) {
       // writeFileAtomic leaves no partial file and any old certificate as it was.
-      const why = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'the disk is full (ENOSPC)' : (err as Error).message;
-      throw new EnvironmentError('run.write-certificate', `cannot write the certificate ${o.certificatePath}: ${why}; nothing was written there`, { cause: err });
+      const why =
+        (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'the disk is full (ENOSPC)' : (err as Error).message;
+      throw new EnvironmentError(
+        'run.write-certificate',
+        `cannot write the certificate ${o.certificatePath}: ${why}; nothing was written there`,
+        { cause: err },
+      );
     }
     return { outcome, certificatePath: o.certificatePath };
   } finally {
@@ -178,13 +222,28 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
 }
 
 function checkOptions(o: RunOptions): void {
-  if (o.command.length === 0) throw new UsageError('usage.command', 'no training command given; put it after `--`, e.g. aicert run … -- python train.py');
-  for (const [what, path] of [['--code', o.code], ...o.data.map((d) => ['--data', d]), ...(o.baseModel ? [['--base-model', o.baseModel]] : [])] as const) {
+  if (o.command.length === 0)
+    throw new UsageError(
+      'usage.command',
+      'no training command given; put it after `--`, e.g. aicert run … -- python train.py',
+    );
+  for (const [what, path] of [
+    ['--code', o.code],
+    ...o.data.map((d) => ['--data', d]),
+    ...(o.baseModel ? [['--base-model', o.baseModel]] : []),
+  ] as const) {
     if (!existsSync(path)) throw new UsageError('usage.missing-input', `${what} ${path} does not exist`);
   }
-  if (o.data.length === 0) throw new UsageError('usage.data', 'at least one --data PATH is required: a certificate names the data the model was trained on');
+  if (o.data.length === 0)
+    throw new UsageError(
+      'usage.data',
+      'at least one --data PATH is required: a certificate names the data the model was trained on',
+    );
   if (existsSync(o.output) && (!statSync(o.output).isDirectory() || readdirSync(o.output).length > 0)) {
-    throw new UsageError('usage.output-not-empty', `--output ${o.output} already exists and is not an empty directory; a stale model there would be certified as this run's output`);
+    throw new UsageError(
+      'usage.output-not-empty',
+      `--output ${o.output} already exists and is not an empty directory; a stale model there would be certified as this run's output`,
+    );
   }
 }
 
@@ -234,16 +293,31 @@ async function measureInputs(o: RunOptions, pool: HashPool): Promise<ArtifactEve
  * randomness (the TPM's, or a verifier's challenge), plus the protocol parameters, all of which
  * go into the commitment event. Returns the environment the trainer runs with.
  */
-async function commitTrainer(tpm: Tpm, t: TrainerOptions, data: string[], inputs: ArtifactEvent[], log: (line: string) => void) {
+async function commitTrainer(
+  tpm: Tpm,
+  t: TrainerOptions,
+  data: string[],
+  inputs: ArtifactEvent[],
+  log: (line: string) => void,
+) {
   const dataset = resolve(t.dataset);
   const owner = data.map((d) => resolve(d)).find((d) => dataset === d || dataset.startsWith(`${d}/`));
-  if (!owner) throw new UsageError('usage.trainer-dataset', `the trainer's dataset ${t.dataset} is not one of the --data inputs (or a file inside one)`);
+  if (!owner)
+    throw new UsageError(
+      'usage.trainer-dataset',
+      `the trainer's dataset ${t.dataset} is not one of the --data inputs (or a file inside one)`,
+    );
   if (existsSync(t.transcript) && (await readdir(t.transcript)).length > 0) {
-    throw new UsageError('usage.transcript', `the transcript directory ${t.transcript} is not empty; a run writes a fresh transcript`);
+    throw new UsageError(
+      'usage.transcript',
+      `the transcript directory ${t.transcript} is not empty; a run writes a fresh transcript`,
+    );
   }
   await mkdir(join(t.transcript, TRANSCRIPT_CHECKPOINTS), { recursive: true });
   if (t.holdoutFraction === 0) {
-    log('WARNING: --holdout 0: no record is held out, so the audit\'s memorization test cannot run and `aicert audit` will fail this run at memorization; certify with --holdout > 0 (e.g. 0.1) to make it auditable');
+    log(
+      "WARNING: --holdout 0: no record is held out, so the audit's memorization test cannot run and `aicert audit` will fail this run at memorization; certify with --holdout > 0 (e.g. 0.1) to make it auditable",
+    );
   }
   const r = t.challenge ?? (await tpm.getRandom(32));
   const seed = trainerSeed(inputs, r);
@@ -273,7 +347,12 @@ async function commitTrainer(tpm: Tpm, t: TrainerOptions, data: string[], inputs
  * the last checkpoint's weights (`trainer.final`). When it cannot be compared, or differs, the
  * certificate is still written (it records what happened) but will not verify: say so now.
  */
-async function recordFinalModel(model: ArtifactEvent, checkpoints: CheckpointEvent[], o: RunOptions, pool: HashPool): Promise<void> {
+async function recordFinalModel(
+  model: ArtifactEvent,
+  checkpoints: CheckpointEvent[],
+  o: RunOptions,
+  pool: HashPool,
+): Promise<void> {
   const measured = await measureModelTensors(o.output, pool);
   if ('tensors' in measured) model.tensors = measured.tensors;
   else o.log(`WARNING: ${measured.unavailable}`);

@@ -31,9 +31,11 @@ export class CheckpointWatcher {
 
   start(): void {
     this.timer = setInterval(() => {
-      this.running = this.running.then(() => this.sweep()).catch((err) => {
-        this.failure ??= err;
-      });
+      this.running = this.running
+        .then(() => this.sweep())
+        .catch((err) => {
+          this.failure ??= err;
+        });
     }, POLL_MS);
   }
 
@@ -51,7 +53,9 @@ export class CheckpointWatcher {
       const path = join(this.dir, checkpointFileName(this.next));
       if (!existsSync(path)) return;
       const { size } = await stat(path);
-      const sha256 = (await this.pool.hash({ path, start: 0, end: size, algorithm: 'sha256', expectedSize: size })).toString('hex');
+      const sha256 = (
+        await this.pool.hash({ path, start: 0, end: size, algorithm: 'sha256', expectedSize: size })
+      ).toString('hex');
       const weights = await this.measureWeights(path, size);
       await this.report({ type: 'checkpoint', index: this.next, sha256, bytes: size, weights });
       this.next++;
@@ -67,7 +71,11 @@ export class CheckpointWatcher {
       return await measureCheckpointWeights(path, size, this.pool);
     } catch (err) {
       if (!(err instanceof InputError) || err.code === 'measure.file-changed') throw err;
-      throw new InputError('run.checkpoint-format', `checkpoint ${this.next} is not a checkpoint the audit can read: ${err.message} (docs/trainer-protocol.md: checkpoints are safetensors files)`, { cause: err });
+      throw new InputError(
+        'run.checkpoint-format',
+        `checkpoint ${this.next} is not a checkpoint the audit can read: ${err.message} (docs/trainer-protocol.md: checkpoints are safetensors files)`,
+        { cause: err },
+      );
     }
   }
 }

@@ -24,7 +24,13 @@ export function executeCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<
     };
     child.once('error', (err: NodeJS.ErrnoException) => {
       cleanup();
-      reject(new EnvironmentError('run.spawn', `cannot start ${argv[0]}: ${err.code === 'ENOENT' ? 'command not found' : err.message}`, { cause: err }));
+      reject(
+        new EnvironmentError(
+          'run.spawn',
+          `cannot start ${argv[0]}: ${err.code === 'ENOENT' ? 'command not found' : err.message}`,
+          { cause: err },
+        ),
+      );
     });
     child.once('exit', (exitCode, signal) => {
       cleanup();

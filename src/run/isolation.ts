@@ -60,7 +60,10 @@ export function planIsolation(o: IsolationOptions): IsolationPlan {
   for (const path of o.needed) {
     const inside = hidden.find((h) => isWithin(realpathOrSelf(path), h.path));
     if (inside) {
-      throw new UsageError('usage.isolation', `${path} lies inside ${inside.path} (${inside.what}), which is hidden from the training command; move it elsewhere`);
+      throw new UsageError(
+        'usage.isolation',
+        `${path} lies inside ${inside.path} (${inside.what}), which is hidden from the training command; move it elsewhere`,
+      );
     }
   }
   const asRoot = process.getuid?.() === 0;
@@ -68,7 +71,13 @@ export function planIsolation(o: IsolationOptions): IsolationPlan {
   const unshare = ['unshare', ...(asRoot ? [] : ['--user', '--map-root-user']), '--mount', '--net', '--'];
   probe(unshare);
   return {
-    record: { mode: 'namespaces', namespaces, hidden: [...new Set(hidden.map((h) => h.what))].sort(), capabilities: 'none', network: 'none' },
+    record: {
+      mode: 'namespaces',
+      namespaces,
+      hidden: [...new Set(hidden.map((h) => h.what))].sort(),
+      capabilities: 'none',
+      network: 'none',
+    },
     wrap: (argv) => [...unshare, 'sh', '-c', SETUP, 'aicert-isolation', ...hidden.map((h) => h.path), '--', ...argv],
   };
 }
@@ -81,7 +90,8 @@ interface HiddenPath {
 /** Everything through which the command could reach the TPM or aicert's secrets. */
 function hiddenPaths(tpm: string, stateDirectory: string): HiddenPath[] {
   const hidden: HiddenPath[] = [];
-  for (const device of ['/dev/tpm0', '/dev/tpmrm0']) if (existsSync(device)) hidden.push({ path: device, what: 'tpm-device' });
+  for (const device of ['/dev/tpm0', '/dev/tpmrm0'])
+    if (existsSync(device)) hidden.push({ path: device, what: 'tpm-device' });
   const address = tpm === 'auto' ? undefined : parseTpmAddress(tpm);
   if (address?.kind === 'device' && existsSync(address.path) && !hidden.some((h) => h.path === address.path)) {
     hidden.push({ path: address.path, what: 'tpm-device' });
@@ -101,9 +111,15 @@ function hiddenPaths(tpm: string, stateDirectory: string): HiddenPath[] {
 
 /** Fails early, with the way out, where namespaces cannot be made (no unshare, user namespaces disabled). */
 function probe(unshare: readonly string[]): void {
-  const result = spawnSync(unshare[0]!, [...unshare.slice(1), 'setpriv', '--no-new-privs', '--bounding-set=-all', '--', 'true'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const result = spawnSync(
+    unshare[0]!,
+    [...unshare.slice(1), 'setpriv', '--no-new-privs', '--bounding-set=-all', '--', 'true'],
+    { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' },
+  );
   if (result.status !== 0) {
-    const why = result.error ? `${unshare[0]} cannot be started (${result.error.message}); install util-linux` : (result.stderr.trim().split('\n').at(-1) ?? `exit ${result.status}`);
+    const why = result.error
+      ? `${unshare[0]} cannot be started (${result.error.message}); install util-linux`
+      : (result.stderr.trim().split('\n').at(-1) ?? `exit ${result.status}`);
     throw new EnvironmentError(
       'run.isolation',
       `cannot confine the training command in new namespaces: ${why}. Run aicert as root, enable user namespaces, or pass --isolation none (recorded in the certificate; a policy can refuse it)`,
@@ -113,7 +129,12 @@ function probe(unshare: readonly string[]): void {
 
 /** The command as it will be found: an early, clear error instead of an exit status 127 from setpriv. */
 export function checkExecutable(program: string, path = process.env.PATH ?? ''): void {
-  const candidates = program.includes('/') ? [program] : path.split(':').filter(Boolean).map((d) => join(d, program));
+  const candidates = program.includes('/')
+    ? [program]
+    : path
+        .split(':')
+        .filter(Boolean)
+        .map((d) => join(d, program));
   for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);

@@ -41,7 +41,10 @@ const runConfigSchema = z.strictObject({
       checkpointEvery: z.number().int().min(1).optional(),
       holdout: z.number().min(0).lt(1).optional(),
       dataset: z.string().min(1).optional(),
-      challenge: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
+      challenge: z
+        .string()
+        .regex(/^[0-9a-fA-F]{64}$/)
+        .optional(),
     })
     .optional(),
 });
@@ -67,6 +70,7 @@ export async function loadRunConfig(path: string): Promise<RunConfig> {
 }
 
 export function required<T>(value: T | undefined, flag: string): T {
-  if (value === undefined) throw new UsageError('usage.missing-option', `${flag} is required (on the command line or in the --config file)`);
+  if (value === undefined)
+    throw new UsageError('usage.missing-option', `${flag} is required (on the command line or in the --config file)`);
   return value;
 }

@@ -33,7 +33,11 @@ export function tpmLockPath(akName: Buffer, directory = LOCK_DIRECTORY): string 
  * resolves with the function that releases it. Refuses with `run.tpm-busy` while another live
  * process holds it.
  */
-export async function lockTpm(akName: Buffer, description: string, directory = LOCK_DIRECTORY): Promise<() => Promise<void>> {
+export async function lockTpm(
+  akName: Buffer,
+  description: string,
+  directory = LOCK_DIRECTORY,
+): Promise<() => Promise<void>> {
   await prepareDirectory(directory);
   const path = tpmLockPath(akName, directory);
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -64,11 +68,17 @@ async function prepareDirectory(directory: string): Promise<void> {
     () => true,
     (err: NodeJS.ErrnoException) => {
       if (err.code === 'EEXIST') return false;
-      throw new EnvironmentError('run.lock-directory', `cannot create the TPM lock directory ${directory}: ${err.message}`);
+      throw new EnvironmentError(
+        'run.lock-directory',
+        `cannot create the TPM lock directory ${directory}: ${err.message}`,
+      );
     },
   );
   const unsafe = (why: string) =>
-    new EnvironmentError('run.lock-directory', `the TPM lock directory ${directory} ${why}; remove it (aicert recreates it, mode 1777)`);
+    new EnvironmentError(
+      'run.lock-directory',
+      `the TPM lock directory ${directory} ${why}; remove it (aicert recreates it, mode 1777)`,
+    );
   let handle;
   try {
     handle = await open(directory, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
@@ -76,14 +86,18 @@ async function prepareDirectory(directory: string): Promise<void> {
     const errno = (err as NodeJS.ErrnoException).code;
     if (errno === 'ELOOP') throw unsafe('is a symbolic link');
     if (errno === 'ENOTDIR') throw unsafe('is not a directory');
-    throw new EnvironmentError('run.lock-directory', `cannot open the TPM lock directory ${directory}: ${(err as Error).message}`);
+    throw new EnvironmentError(
+      'run.lock-directory',
+      `cannot open the TPM lock directory ${directory}: ${(err as Error).message}`,
+    );
   }
   try {
     if (created) await handle.chmod(0o1777); // mkdir's mode is cut by the umask
     const { mode } = await handle.stat();
     const writableByOthers = (mode & 0o022) !== 0;
     const sticky = (mode & 0o1000) !== 0;
-    if (writableByOthers && !sticky) throw unsafe('is writable by other users without the sticky bit, so they could remove a lock');
+    if (writableByOthers && !sticky)
+      throw unsafe('is writable by other users without the sticky bit, so they could remove a lock');
   } finally {
     await handle.close();
   }
@@ -121,7 +135,10 @@ async function takeAwayStale(path: string): Promise<void> {
     const errno = (err as NodeJS.ErrnoException).code;
     if (errno === 'ENOENT') return; // its owner just unlocked
     if (errno === 'EPERM' || errno === 'EACCES') {
-      throw new EnvironmentError('run.tpm-busy', `the TPM lock ${path} belongs to another user and its owner is gone; that user (or root) must remove it`);
+      throw new EnvironmentError(
+        'run.tpm-busy',
+        `the TPM lock ${path} belongs to another user and its owner is gone; that user (or root) must remove it`,
+      );
     }
     throw err;
   }

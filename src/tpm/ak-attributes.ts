@@ -25,8 +25,12 @@ export function checkAkAttributes(ak: TpmPublic): void {
       `the key is not an attestation key: ${missing.join(', ')} not set (such a key could sign forged quotes or leave the TPM)`,
     );
   }
-  if (ak.objectAttributes & TPMA_OBJECT.decrypt) throw new VerificationError('ak.attributes', 'the key is not an attestation key: it can also decrypt');
+  if (ak.objectAttributes & TPMA_OBJECT.decrypt)
+    throw new VerificationError('ak.attributes', 'the key is not an attestation key: it can also decrypt');
   if (ak.type === TPM_ALG.RSA && ak.parameters.keyBits < 2048) {
-    throw new VerificationError('ak.attributes', `the attestation key is RSA-${ak.parameters.keyBits}; at least 2048 bits are required`);
+    throw new VerificationError(
+      'ak.attributes',
+      `the attestation key is RSA-${ak.parameters.keyBits}; at least 2048 bits are required`,
+    );
   }
 }

@@ -27,7 +27,10 @@ export async function attestPcrs(tpm: Tpm, nonce: Buffer, selections: PcrSelecti
       const after = await readSelection(tpm, selections);
       if (samePcrValues(before, after)) return { attest, signature, akPublic: ak.public, nonce, pcrs: after };
     }
-    throw new EnvironmentError('tpm.pcr-churn', 'PCR values kept changing while the quote was taken; another program is extending them');
+    throw new EnvironmentError(
+      'tpm.pcr-churn',
+      'PCR values kept changing while the quote was taken; another program is extending them',
+    );
   });
 }
 

@@ -37,9 +37,7 @@ export interface AttestHeader {
   firmwareVersion: bigint;
 }
 
-export type Attest =
-  | (AttestHeader & { body: 'quote'; quote: QuoteInfo })
-  | (AttestHeader & { body: 'unsupported' });
+export type Attest = (AttestHeader & { body: 'quote'; quote: QuoteInfo }) | (AttestHeader & { body: 'unsupported' });
 
 /** TPM2B_NAME holds at most a TPMU_NAME: an algorithm id and a SHA-512 digest. */
 const MAX_NAME = 2 + 64;

@@ -80,7 +80,8 @@ export class Tpm {
         try {
           return decodeResponse(cmd, await this.transport.send(encodeCommand(cmd)));
         } catch (err) {
-          if (!(err instanceof TpmResponseError && RETRYABLE.has(err.responseCode)) || attempt >= MAX_ATTEMPTS) throw err;
+          if (!(err instanceof TpmResponseError && RETRYABLE.has(err.responseCode)) || attempt >= MAX_ATTEMPTS)
+            throw err;
           await new Promise((r) => setTimeout(r, 20 * attempt));
         }
       }
@@ -200,7 +201,7 @@ export class Tpm {
    * Reads a whole NV index in chunks of at most TPM_PT_NV_BUFFER_MAX bytes (or `maxChunk`,
    * if smaller).
    */
-  async nvRead(index: number, maxChunk = Infinity): Promise<Buffer> {
+  async nvRead(index: number, maxChunk = Number.POSITIVE_INFINITY): Promise<Buffer> {
     const { dataSize } = await this.nvReadPublic(index);
     const tpmMax = (await this.properties(TPM_PT.NV_BUFFER_MAX, 1)).get(TPM_PT.NV_BUFFER_MAX) ?? 512;
     const chunkMax = Math.min(tpmMax, maxChunk);
@@ -237,7 +238,12 @@ export class Tpm {
    * Releases a credential made for `activateHandle`'s Name to the EK at `ekHandle`.
    * The EK policy session is created and flushed here.
    */
-  async activateCredential(activateHandle: number, ekHandle: number, credentialBlob: Uint8Array, secret: Uint8Array): Promise<Buffer> {
+  async activateCredential(
+    activateHandle: number,
+    ekHandle: number,
+    credentialBlob: Uint8Array,
+    secret: Uint8Array,
+  ): Promise<Buffer> {
     return this.withTransient(await this.startEkPolicySession(), (session) =>
       this.execute(activateCredential(activateHandle, ekHandle, session, credentialBlob, secret)),
     );

@@ -36,7 +36,12 @@ export function encodeCommand(cmd: TpmCommand<unknown>): Buffer {
   if (auths.length > 0) {
     const area = new TpmWriter();
     for (const a of auths) {
-      if (a.kind === 'password') area.u32(TPM_RH.PW).tpm2b(Buffer.alloc(0)).u8(0).tpm2b(a.password ?? Buffer.alloc(0));
+      if (a.kind === 'password')
+        area
+          .u32(TPM_RH.PW)
+          .tpm2b(Buffer.alloc(0))
+          .u8(0)
+          .tpm2b(a.password ?? Buffer.alloc(0));
       else area.u32(a.session).tpm2b(Buffer.alloc(0)).u8(0).tpm2b(Buffer.alloc(0));
     }
     const areaBytes = area.toBuffer();

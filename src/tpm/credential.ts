@@ -40,7 +40,10 @@ export function makeCredentialForName(ekPublic: PublicArea, akName: Uint8Array, 
   const ek = ekPublic.public;
   const nameAlg = ekHash(ek);
   if (secret.length === 0 || secret.length > nameAlg.size) {
-    throw new InputError('credential.secret-size', `the credential secret must be 1-${nameAlg.size} bytes (the EK's ${nameAlg.name} digest size), not ${secret.length}`);
+    throw new InputError(
+      'credential.secret-size',
+      `the credential secret must be 1-${nameAlg.size} bytes (the EK's ${nameAlg.name} digest size), not ${secret.length}`,
+    );
   }
   const { seed, encryptedSecret } = encapsulateSeed(ek, 'IDENTITY');
   return { credentialBlob: wrapCredential(ek, seed, akName, secret), encryptedSecret };
@@ -53,13 +56,22 @@ export function makeCredentialForName(ekPublic: PublicArea, akName: Uint8Array, 
  * ephemeral.x, EK.x), and the ephemeral public point is what gets sent.
  * `ephemeralPrivate` fixes the ECC ephemeral key, for test vectors only.
  */
-export function encapsulateSeed(ek: TpmPublic, label: string, ephemeralPrivate?: Uint8Array): { seed: Buffer; encryptedSecret: Buffer } {
+export function encapsulateSeed(
+  ek: TpmPublic,
+  label: string,
+  ephemeralPrivate?: Uint8Array,
+): { seed: Buffer; encryptedSecret: Buffer } {
   checkEkForCredentials(ek);
   const nameAlg = ekHash(ek);
   if (ek.type === TPM_ALG.RSA) {
     const seed = randomBytes(nameAlg.size);
     const encryptedSecret = publicEncrypt(
-      { key: publicKeyObject(ek), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: nameAlg.node, oaepLabel: Buffer.from(`${label}\0`, 'latin1') },
+      {
+        key: publicKeyObject(ek),
+        padding: constants.RSA_PKCS1_OAEP_PADDING,
+        oaepHash: nameAlg.node,
+        oaepLabel: Buffer.from(`${label}\0`, 'latin1'),
+      },
       seed,
     );
     return { seed, encryptedSecret };
@@ -74,7 +86,10 @@ export function encapsulateSeed(ek: TpmPublic, label: string, ephemeralPrivate?:
   try {
     z = ecdh.computeSecret(ekPoint);
   } catch (err) {
-    throw new InputError('credential.ek-invalid', `the EK's ECC point is not on ${curve.jwk}: ${(err as Error).message}`);
+    throw new InputError(
+      'credential.ek-invalid',
+      `the EK's ECC point is not on ${curve.jwk}: ${(err as Error).message}`,
+    );
   }
   const ephemeral = ecdh.getPublicKey(); // 04 ‖ x ‖ y, each coordinate at the field size
   const ephX = ephemeral.subarray(1, 1 + curve.size);
@@ -108,20 +123,31 @@ function checkEkForCredentials(ek: TpmPublic): void {
   }
   const sym = ek.parameters.symmetric;
   if (sym.algorithm !== TPM_ALG.AES || sym.mode !== TPM_ALG.CFB || ![128, 192, 256].includes(sym.keyBits ?? 0)) {
-    throw new InputError('credential.ek-invalid', "the endorsement key's symmetric definition is not AES-CFB (128, 192 or 256 bits)");
+    throw new InputError(
+      'credential.ek-invalid',
+      "the endorsement key's symmetric definition is not AES-CFB (128, 192 or 256 bits)",
+    );
   }
   if (ek.type === TPM_ALG.ECC && !ECC_CURVES[ek.parameters.curve]) {
-    throw new InputError('credential.ek-invalid', `the endorsement key's ECC curve 0x${ek.parameters.curve.toString(16)} is not supported`);
+    throw new InputError(
+      'credential.ek-invalid',
+      `the endorsement key's ECC curve 0x${ek.parameters.curve.toString(16)} is not supported`,
+    );
   }
 }
 
 function ekHash(ek: TpmPublic): { name: string; size: number; node: string } {
   const alg = HASH_ALGS[ek.nameAlg];
-  if (!alg) throw new InputError('credential.ek-invalid', `the endorsement key's nameAlg ${hashAlgName(ek.nameAlg)} is not supported`);
+  if (!alg)
+    throw new InputError(
+      'credential.ek-invalid',
+      `the endorsement key's nameAlg ${hashAlgName(ek.nameAlg)} is not supported`,
+    );
   return alg;
 }
 
 function leftPad(b: Buffer, size: number): Buffer {
-  if (b.length > size) throw new InputError('credential.ek-invalid', "the EK's ECC coordinate is longer than its curve's field");
+  if (b.length > size)
+    throw new InputError('credential.ek-invalid', "the EK's ECC coordinate is longer than its curve's field");
   return Buffer.concat([Buffer.alloc(size - b.length), b]);
 }

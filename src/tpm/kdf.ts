@@ -8,15 +8,35 @@ import { HASH_ALGS } from './constants.js';
  */
 
 /** KDFa: SP 800-108 counter mode with HMAC: HMAC(key, i ‖ label ‖ 00 ‖ contextU ‖ contextV ‖ bits). */
-export function kdfa(hashAlg: number, key: Uint8Array, label: string, contextU: Uint8Array, contextV: Uint8Array, bits: number): Buffer {
+export function kdfa(
+  hashAlg: number,
+  key: Uint8Array,
+  label: string,
+  contextU: Uint8Array,
+  contextV: Uint8Array,
+  bits: number,
+): Buffer {
   const node = hashNode(hashAlg);
   return counterMode(bits, HASH_ALGS[hashAlg]!.size, (counter) =>
-    createHmac(node, key).update(counter).update(labelBytes(label)).update(contextU).update(contextV).update(u32(bits)).digest(),
+    createHmac(node, key)
+      .update(counter)
+      .update(labelBytes(label))
+      .update(contextU)
+      .update(contextV)
+      .update(u32(bits))
+      .digest(),
   );
 }
 
 /** KDFe: SP 800-56A concatenation KDF: H(i ‖ Z ‖ label ‖ 00 ‖ partyUInfo ‖ partyVInfo). */
-export function kdfe(hashAlg: number, z: Uint8Array, label: string, partyUInfo: Uint8Array, partyVInfo: Uint8Array, bits: number): Buffer {
+export function kdfe(
+  hashAlg: number,
+  z: Uint8Array,
+  label: string,
+  partyUInfo: Uint8Array,
+  partyVInfo: Uint8Array,
+  bits: number,
+): Buffer {
   const node = hashNode(hashAlg);
   return counterMode(bits, HASH_ALGS[hashAlg]!.size, (counter) =>
     createHash(node).update(counter).update(z).update(labelBytes(label)).update(partyUInfo).update(partyVInfo).digest(),
@@ -27,12 +47,13 @@ export function kdfe(hashAlg: number, z: Uint8Array, label: string, partyUInfo: 
 const MAX_BITS = 8 * 1024 * 8;
 
 function counterMode(bits: number, blockSize: number, block: (counter: Buffer) => Buffer): Buffer {
-  if (!Number.isInteger(bits) || bits < 0 || bits > MAX_BITS) throw new RangeError(`KDF output of ${bits} bits is out of range`);
+  if (!Number.isInteger(bits) || bits < 0 || bits > MAX_BITS)
+    throw new RangeError(`KDF output of ${bits} bits is out of range`);
   const bytes = Math.ceil(bits / 8);
   const blocks: Buffer[] = [];
   for (let i = 1; i <= Math.ceil(bytes / blockSize); i++) blocks.push(block(u32(i)));
   const out = Buffer.concat(blocks).subarray(0, bytes);
-  if (bits % 8 !== 0) out[0]! &= (1 << bits % 8) - 1;
+  if (bits % 8 !== 0) out[0]! &= (1 << (bits % 8)) - 1;
   return out;
 }
 

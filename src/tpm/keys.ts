@@ -65,7 +65,11 @@ export function createAk(tpm: Tpm): Promise<LoadedObject> {
 }
 
 export function createEk(tpm: Tpm, kind: EkKind): Promise<LoadedObject> {
-  return tpm.createPrimary(TPM_RH.ENDORSEMENT, kind === 'rsa' ? EK_TEMPLATE_RSA : EK_TEMPLATE_ECC, `EK ${kind.toUpperCase()}`);
+  return tpm.createPrimary(
+    TPM_RH.ENDORSEMENT,
+    kind === 'rsa' ? EK_TEMPLATE_RSA : EK_TEMPLATE_ECC,
+    `EK ${kind.toUpperCase()}`,
+  );
 }
 
 /** The raw EK certificate bytes from NV, or undefined when the TPM has none of that kind. */

@@ -1,5 +1,5 @@
 import { HASH_ALGS } from './constants.js';
-import { TpmFormatError, TpmReader, type TpmWriter } from './marshal.js';
+import { TpmFormatError, type TpmReader, type TpmWriter } from './marshal.js';
 
 /** One bank's PCR selection: a hash algorithm and the PCR indices, ascending. */
 /** PCR values by bank: hash algorithm (TPM_ALG id) → PCR index → value. */
@@ -19,7 +19,8 @@ export function writePcrSelections(w: TpmWriter, selections: PcrSelection[]): vo
   for (const s of selections) {
     const bitmap = Buffer.alloc(SELECT_SIZE);
     for (const pcr of s.pcrs) {
-      if (!Number.isInteger(pcr) || pcr < 0 || pcr >= SELECT_SIZE * 8) throw new RangeError(`PCR index ${pcr} is out of range 0-23`);
+      if (!Number.isInteger(pcr) || pcr < 0 || pcr >= SELECT_SIZE * 8)
+        throw new RangeError(`PCR index ${pcr} is out of range 0-23`);
       bitmap[pcr >> 3]! |= 1 << (pcr & 7);
     }
     w.u16(s.hashAlg).u8(SELECT_SIZE).bytes(bitmap);
@@ -45,7 +46,10 @@ export function readPcrSelections(r: TpmReader): PcrSelection[] {
 /** Parses a PCR list such as "0-7,23" into sorted unique indices. */
 export function parsePcrList(text: string): number[] {
   const set = new Set<number>();
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
     if (!m) throw new RangeError(`bad PCR list element "${part}" (expected N or N-M, e.g. 0-7,23)`);
     const lo = Number(m[1]);
@@ -60,7 +64,12 @@ export function parsePcrList(text: string): number[] {
 export function selectionsEqual(a: PcrSelection[], b: PcrSelection[]): boolean {
   return (
     a.length === b.length &&
-    a.every((s, i) => s.hashAlg === b[i]!.hashAlg && s.pcrs.length === b[i]!.pcrs.length && s.pcrs.every((p, j) => p === b[i]!.pcrs[j]))
+    a.every(
+      (s, i) =>
+        s.hashAlg === b[i]!.hashAlg &&
+        s.pcrs.length === b[i]!.pcrs.length &&
+        s.pcrs.every((p, j) => p === b[i]!.pcrs[j]),
+    )
   );
 }
 

@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { HASH_ALGS, TPM_ALG, TPM_ECC_CURVE } from './constants.js';
-import { TpmFormatError, TpmReader, TpmWriter, marshal } from './marshal.js';
+import { TpmFormatError, TpmReader, type TpmWriter, marshal } from './marshal.js';
 
 /** TPMT_PUBLIC for the two key types aicert uses (RSA and ECC). */
 export interface RsaParameters {
@@ -55,9 +55,18 @@ export const ECC_CURVES: Record<number, { size: number; jwk: string; node: strin
 
 /** Signing/encryption schemes whose details are a single hash algorithm. */
 const HASH_SCHEMES = new Set<number>([
-  TPM_ALG.RSASSA, TPM_ALG.RSAPSS, TPM_ALG.OAEP, TPM_ALG.ECDSA, TPM_ALG.ECDH,
-  0x001b /* SM2 */, 0x001c /* ECSCHNORR */, 0x001d /* ECMQV */,
-  0x0007 /* MGF1 */, 0x0020 /* KDF1_SP800_56A */, 0x0021 /* KDF2 */, 0x0022 /* KDF1_SP800_108 */,
+  TPM_ALG.RSASSA,
+  TPM_ALG.RSAPSS,
+  TPM_ALG.OAEP,
+  TPM_ALG.ECDSA,
+  TPM_ALG.ECDH,
+  0x001b /* SM2 */,
+  0x001c /* ECSCHNORR */,
+  0x001d /* ECMQV */,
+  0x0007 /* MGF1 */,
+  0x0020 /* KDF1_SP800_56A */,
+  0x0021 /* KDF2 */,
+  0x0022 /* KDF1_SP800_108 */,
 ]);
 const ECDAA = 0x001a;
 const RSAES = 0x0015;
@@ -118,14 +127,28 @@ export function readPublic(r: TpmReader): TpmPublic {
     const keyBits = r.u16('keyBits');
     const exponent = r.u32('exponent');
     const modulus = r.tpm2b('unique.rsa', 512);
-    return { type, nameAlg, objectAttributes, authPolicy, parameters: { symmetric, scheme, keyBits, exponent }, unique: { modulus } };
+    return {
+      type,
+      nameAlg,
+      objectAttributes,
+      authPolicy,
+      parameters: { symmetric, scheme, keyBits, exponent },
+      unique: { modulus },
+    };
   }
   if (type === TPM_ALG.ECC) {
     const curve = r.u16('curveID');
     const kdf = readScheme(r, 'kdf');
     const x = r.tpm2b('unique.x', 66);
     const y = r.tpm2b('unique.y', 66);
-    return { type, nameAlg, objectAttributes, authPolicy, parameters: { symmetric, scheme, curve, kdf }, unique: { x, y } };
+    return {
+      type,
+      nameAlg,
+      objectAttributes,
+      authPolicy,
+      parameters: { symmetric, scheme, curve, kdf },
+      unique: { x, y },
+    };
   }
   throw new TpmFormatError(`TPMT_PUBLIC: unsupported key type 0x${type.toString(16)} (aicert handles RSA and ECC)`);
 }
@@ -177,7 +200,11 @@ export function publicKeyObject(p: TpmPublic): KeyObject {
     eBytes.writeUInt32BE(e);
     let i = 0;
     while (i < 3 && eBytes[i] === 0) i++;
-    return importJwk({ kty: 'RSA', n: p.unique.modulus.toString('base64url'), e: eBytes.subarray(i).toString('base64url') });
+    return importJwk({
+      kty: 'RSA',
+      n: p.unique.modulus.toString('base64url'),
+      e: eBytes.subarray(i).toString('base64url'),
+    });
   }
   const curve = ECC_CURVES[p.parameters.curve];
   if (!curve) throw new TpmFormatError(`TPMT_PUBLIC: unsupported ECC curve 0x${p.parameters.curve.toString(16)}`);

@@ -37,9 +37,16 @@ export function parseSignature(bytes: Uint8Array): TpmSignature {
   if (scheme === TPM_ALG.RSASSA || scheme === TPM_ALG.RSAPSS) {
     out = { scheme, hashAlg: r.u16('hash'), sig: r.tpm2b('sig', MAX_RSA_BYTES) };
   } else if (scheme === TPM_ALG.ECDSA) {
-    out = { scheme, hashAlg: r.u16('hash'), r: r.tpm2b('signatureR', MAX_ECC_BYTES), s: r.tpm2b('signatureS', MAX_ECC_BYTES) };
+    out = {
+      scheme,
+      hashAlg: r.u16('hash'),
+      r: r.tpm2b('signatureR', MAX_ECC_BYTES),
+      s: r.tpm2b('signatureS', MAX_ECC_BYTES),
+    };
   } else {
-    throw new TpmFormatError(`TPMT_SIGNATURE: scheme ${schemeName(scheme)} is not supported (aicert verifies RSASSA, RSAPSS and ECDSA)`);
+    throw new TpmFormatError(
+      `TPMT_SIGNATURE: scheme ${schemeName(scheme)} is not supported (aicert verifies RSASSA, RSAPSS and ECDSA)`,
+    );
   }
   r.end();
   return out;
@@ -65,7 +72,11 @@ const SIGNATURE_HASHES = new Set<number>([TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_AL
  * exactly that scheme and hash. Returns the reason on failure instead of throwing, so callers
  * can report it under their own check id.
  */
-export function verifyTpmSignature(key: PublicArea | TpmPublic, message: Uint8Array, sig: TpmSignature): SignatureCheck {
+export function verifyTpmSignature(
+  key: PublicArea | TpmPublic,
+  message: Uint8Array,
+  sig: TpmSignature,
+): SignatureCheck {
   const pub = 'bytes' in key ? key.public : key;
   const keyScheme = pub.parameters.scheme;
   if (keyScheme.algorithm !== TPM_ALG.NULL) {
@@ -76,14 +87,22 @@ export function verifyTpmSignature(key: PublicArea | TpmPublic, message: Uint8Ar
       );
     }
   }
-  if (!SIGNATURE_HASHES.has(sig.hashAlg)) return fail(`signature hash ${hashAlgName(sig.hashAlg)} is not accepted (use SHA-256 or stronger)`);
+  if (!SIGNATURE_HASHES.has(sig.hashAlg))
+    return fail(`signature hash ${hashAlgName(sig.hashAlg)} is not accepted (use SHA-256 or stronger)`);
   const hash = HASH_ALGS[sig.hashAlg]!.node;
 
   if (pub.type === TPM_ALG.RSA) {
     if (sig.scheme === TPM_ALG.ECDSA) return fail('an ECDSA signature cannot come from an RSA key');
     const padding = sig.scheme === TPM_ALG.RSAPSS ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING;
     // TPMs differ in the PSS salt length they use (digest size or maximum), so accept any.
-    return checked(() => cryptoVerify(hash, message, { key: publicKeyObject(pub), padding, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, sig.sig));
+    return checked(() =>
+      cryptoVerify(
+        hash,
+        message,
+        { key: publicKeyObject(pub), padding, saltLength: constants.RSA_PSS_SALTLEN_AUTO },
+        sig.sig,
+      ),
+    );
   }
 
   if (sig.scheme !== TPM_ALG.ECDSA) return fail(`an ${schemeName(sig.scheme)} signature cannot come from an ECC key`);
@@ -92,7 +111,9 @@ export function verifyTpmSignature(key: PublicArea | TpmPublic, message: Uint8Ar
   const r = leftPad(sig.r, curve.size);
   const s = leftPad(sig.s, curve.size);
   if (!r || !s) return fail(`ECDSA r or s is longer than the ${curve.jwk} field`);
-  return checked(() => cryptoVerify(hash, message, { key: publicKeyObject(pub), dsaEncoding: 'ieee-p1363' }, Buffer.concat([r, s])));
+  return checked(() =>
+    cryptoVerify(hash, message, { key: publicKeyObject(pub), dsaEncoding: 'ieee-p1363' }, Buffer.concat([r, s])),
+  );
 }
 
 /** OpenSSL rejects some inputs (a key too small for the PSS hash, say) by throwing: also "not verified". */

@@ -43,7 +43,8 @@ const INSTALL_HINT = 'install it with `sudo apt-get install swtpm swtpm-tools` (
 
 function requireTool(name: string): void {
   const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
-  if (found.status !== 0) throw new EnvironmentError('simulator.missing-tool', `${name} is not installed; ${INSTALL_HINT}`);
+  if (found.status !== 0)
+    throw new EnvironmentError('simulator.missing-tool', `${name} is not installed; ${INSTALL_HINT}`);
 }
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
@@ -59,9 +60,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     const address = endpoints.address;
     await waitUntilReady(address, child);
     const caRootFile = join(dir, 'ca', 'swtpm-localca-rootca-cert.pem');
-    const caCertificates = [await readFile(caRootFile, 'utf8'), await readFile(join(dir, 'ca', 'issuercert.pem'), 'utf8')];
+    const caCertificates = [
+      await readFile(caRootFile, 'utf8'),
+      await readFile(join(dir, 'ca', 'issuercert.pem'), 'utf8'),
+    ];
     const simulator = handleFor(address, dir, child.pid!, caRootFile, caCertificates);
-    await writeFile(join(dir, 'simulator.json'), JSON.stringify({ address, pid: child.pid, caRootFile }, null, 2) + '\n');
+    await writeFile(
+      join(dir, 'simulator.json'),
+      JSON.stringify({ address, pid: child.pid, caRootFile }, null, 2) + '\n',
+    );
     return simulator;
   } catch (err) {
     if (!options.dir) await rm(dir, { recursive: true, force: true });
@@ -77,7 +84,10 @@ export async function attachSimulator(dir: string): Promise<Simulator> {
   } catch {
     throw new EnvironmentError('simulator.not-running', `no simulator is running in ${dir}`);
   }
-  const caCertificates = [await readFile(state.caRootFile, 'utf8'), await readFile(join(dir, 'ca', 'issuercert.pem'), 'utf8')];
+  const caCertificates = [
+    await readFile(state.caRootFile, 'utf8'),
+    await readFile(join(dir, 'ca', 'issuercert.pem'), 'utf8'),
+  ];
   return handleFor(state.address, dir, state.pid, state.caRootFile, caCertificates);
 }
 
@@ -88,18 +98,34 @@ async function manufacture(dir: string): Promise<void> {
     join(dir, 'swtpm-localca.conf'),
     `statedir = ${ca}\nsigningkey = ${ca}/signkey.pem\nissuercert = ${ca}/issuercert.pem\ncertserial = ${ca}/certserial\n`,
   );
-  await writeFile(join(dir, 'swtpm-localca.options'), '--platform-manufacturer aicert\n--platform-version 2.1\n--platform-model swtpm\n');
+  await writeFile(
+    join(dir, 'swtpm-localca.options'),
+    '--platform-manufacturer aicert\n--platform-version 2.1\n--platform-model swtpm\n',
+  );
   await writeFile(
     join(dir, 'swtpm_setup.conf'),
     `create_certs_tool = swtpm_localca\ncreate_certs_tool_config = ${dir}/swtpm-localca.conf\ncreate_certs_tool_options = ${dir}/swtpm-localca.options\n`,
   );
   const setup = spawnSync(
     'swtpm_setup',
-    ['--tpm2', '--tpmstate', join(dir, 'state'), '--create-ek-cert', '--config', join(dir, 'swtpm_setup.conf'), '--pcr-banks', 'sha256', '--overwrite'],
+    [
+      '--tpm2',
+      '--tpmstate',
+      join(dir, 'state'),
+      '--create-ek-cert',
+      '--config',
+      join(dir, 'swtpm_setup.conf'),
+      '--pcr-banks',
+      'sha256',
+      '--overwrite',
+    ],
     { encoding: 'utf8' },
   );
   if (setup.status !== 0) {
-    throw new EnvironmentError('simulator.setup', `swtpm_setup failed: ${(setup.stderr || setup.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+    throw new EnvironmentError(
+      'simulator.setup',
+      `swtpm_setup failed: ${(setup.stderr || setup.stdout).trim().split('\n').slice(-3).join(' | ')}`,
+    );
   }
 }
 
@@ -123,7 +149,20 @@ async function chooseEndpoints(dir: string, transport: 'unix' | 'tcp'): Promise<
 }
 
 function launch(dir: string, e: Endpoints, detached: boolean): ChildProcess {
-  const args = ['socket', '--tpm2', '--tpmstate', `dir=${join(dir, 'state')}`, '--server', e.server, '--ctrl', e.ctrl, '--flags', 'startup-clear', '--log', `file=${join(dir, 'swtpm.log')}`];
+  const args = [
+    'socket',
+    '--tpm2',
+    '--tpmstate',
+    `dir=${join(dir, 'state')}`,
+    '--server',
+    e.server,
+    '--ctrl',
+    e.ctrl,
+    '--flags',
+    'startup-clear',
+    '--log',
+    `file=${join(dir, 'swtpm.log')}`,
+  ];
   const child = spawn('swtpm', args, { detached, stdio: 'ignore' });
   if (detached) child.unref();
   else {
@@ -140,13 +179,15 @@ async function waitUntilReady(address: string, child: ChildProcess): Promise<voi
   child.once('exit', (code) => (exited = code));
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (exited !== undefined) throw new EnvironmentError('simulator.start', `swtpm exited at start (status ${exited}); see its log`);
+    if (exited !== undefined)
+      throw new EnvironmentError('simulator.start', `swtpm exited at start (status ${exited}); see its log`);
     try {
       const tpm = await Tpm.open(address);
       await tpm.close();
       return;
     } catch (err) {
-      if (Date.now() > deadline) throw new EnvironmentError('simulator.start', `swtpm did not answer within 15 s`, { cause: err });
+      if (Date.now() > deadline)
+        throw new EnvironmentError('simulator.start', `swtpm did not answer within 15 s`, { cause: err });
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -197,7 +238,14 @@ async function waitForExit(pid: number): Promise<void> {
 async function freePortPair(): Promise<number> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const port = await listenOnce(0);
-    if (port < 65535 && (await listenOnce(port + 1).then(() => true, () => false))) return port;
+    if (
+      port < 65535 &&
+      (await listenOnce(port + 1).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return port;
   }
   throw new EnvironmentError('simulator.ports', 'could not find two consecutive free TCP ports on 127.0.0.1');
 }

@@ -37,13 +37,21 @@ export async function writeCheckpointFile(path: string, checkpoint: Checkpoint):
 export async function readCheckpointFile(path: string): Promise<Checkpoint> {
   const header = readSafetensorsHeader(path);
   if (header.fileSize > MAX_CHECKPOINT_BYTES) {
-    throw new InputError('trainer.checkpoint-too-large', `${path} is ${header.fileSize} bytes, more than the ${MAX_CHECKPOINT_BYTES}-byte limit of the TypeScript SDK`);
+    throw new InputError(
+      'trainer.checkpoint-too-large',
+      `${path} is ${header.fileSize} bytes, more than the ${MAX_CHECKPOINT_BYTES}-byte limit of the TypeScript SDK`,
+    );
   }
   const bytes = await readFile(path);
-  if (bytes.length !== header.fileSize) throw new InputError('trainer.checkpoint-changed', `${path} changed while it was being read`);
+  if (bytes.length !== header.fileSize)
+    throw new InputError('trainer.checkpoint-changed', `${path} changed while it was being read`);
   const checkpoint: Checkpoint = new Map();
   for (const { name, dtype, shape, start, end } of header.tensors) {
-    if (dtype !== 'F32') throw new InputError('trainer.checkpoint-dtype', `${path}: tensor "${name}" is ${dtype}; checkpoints hold F32 tensors only`);
+    if (dtype !== 'F32')
+      throw new InputError(
+        'trainer.checkpoint-dtype',
+        `${path}: tensor "${name}" is ${dtype}; checkpoints hold F32 tensors only`,
+      );
     checkpoint.set(name, { dtype: 'F32', shape, data: decodeF32(bytes.subarray(start, end)) });
   }
   return checkpoint;

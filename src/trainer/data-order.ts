@@ -13,7 +13,10 @@ const MILLIONTHS = 1_000_000;
 export function holdoutMillionths(fraction: number): number {
   const millionths = Math.round(fraction * MILLIONTHS);
   if (!(fraction >= 0 && fraction < 1) || Math.abs(fraction * MILLIONTHS - millionths) > 1e-6) {
-    throw new InputError('trainer.holdout-fraction', `the held-out fraction must be a decimal from 0 to below 1 with at most 6 decimal places, got ${fraction}`);
+    throw new InputError(
+      'trainer.holdout-fraction',
+      `the held-out fraction must be a decimal from 0 to below 1 with at most 6 decimal places, got ${fraction}`,
+    );
   }
   return millionths;
 }
@@ -32,10 +35,16 @@ export function holdoutCount(records: number, fraction: number): number {
  * that permutation order, so any prefix of them is a uniformly random subset), the others are the
  * training pool, sorted ascending.
  */
-export function splitHoldout(seed: Buffer, records: number, fraction: number): { trainPool: number[]; heldOut: number[] } {
-  if (!Number.isSafeInteger(records) || records < 1) throw new InputError('trainer.records', `a dataset must hold at least one record, got ${records}`);
+export function splitHoldout(
+  seed: Buffer,
+  records: number,
+  fraction: number,
+): { trainPool: number[]; heldOut: number[] } {
+  if (!Number.isSafeInteger(records) || records < 1)
+    throw new InputError('trainer.records', `a dataset must hold at least one record, got ${records}`);
   const h = holdoutCount(records, fraction);
-  if (h >= records) throw new InputError('trainer.holdout-fraction', `holding out ${h} of ${records} records leaves none to train on`);
+  if (h >= records)
+    throw new InputError('trainer.holdout-fraction', `holding out ${h} of ${records} records leaves none to train on`);
   const permutation = new SeedStream(seed, 'aicert/holdout').permutation(records);
   return {
     trainPool: permutation.slice(0, records - h).sort((a, b) => a - b),
@@ -53,11 +62,20 @@ export function epochOrder(seed: Buffer, trainPool: readonly number[], epoch: nu
  * The record indices of every step: each epoch's order cut into consecutive batches of
  * `batchSize`, the last partial batch of an epoch dropped, steps numbered on across epochs.
  */
-export function batchSchedule(seed: Buffer, trainPool: readonly number[], batchSize: number, epochs: number): number[][] {
+export function batchSchedule(
+  seed: Buffer,
+  trainPool: readonly number[],
+  batchSize: number,
+  epochs: number,
+): number[][] {
   if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > trainPool.length) {
-    throw new InputError('trainer.batch-size', `the batch size must be from 1 to the ${trainPool.length} records of the training pool, got ${batchSize}`);
+    throw new InputError(
+      'trainer.batch-size',
+      `the batch size must be from 1 to the ${trainPool.length} records of the training pool, got ${batchSize}`,
+    );
   }
-  if (!Number.isSafeInteger(epochs) || epochs < 1) throw new InputError('trainer.epochs', `the number of epochs must be a positive whole number, got ${epochs}`);
+  if (!Number.isSafeInteger(epochs) || epochs < 1)
+    throw new InputError('trainer.epochs', `the number of epochs must be a positive whole number, got ${epochs}`);
   const steps: number[][] = [];
   const perEpoch = Math.floor(trainPool.length / batchSize);
   for (let epoch = 0; epoch < epochs; epoch++) {

@@ -7,7 +7,15 @@
 export { readTrainerEnvironment, type TrainerEnvironment, type TrainerMode } from '../protocol/trainer-environment.js';
 export { SEED_BYTES, SeedStream } from './seed-stream.js';
 export { batchSchedule, epochOrder, holdoutCount, holdoutMillionths, splitHoldout } from './data-order.js';
-export { MAX_CHECKPOINT_BYTES, OPTIMIZER_PREFIX, readCheckpointFile, weightsOf, writeCheckpointFile, type Checkpoint, type Tensor } from './checkpoint.js';
+export {
+  MAX_CHECKPOINT_BYTES,
+  OPTIMIZER_PREFIX,
+  readCheckpointFile,
+  weightsOf,
+  writeCheckpointFile,
+  type Checkpoint,
+  type Tensor,
+} from './checkpoint.js';
 export { encodeF32Safetensors } from './safetensors-writer.js';
 export { checkpointPath } from '../protocol/transcript-layout.js';
 export { TranscriptWriter, readBatches, readTranscriptMeta, type TranscriptMeta } from './transcript.js';

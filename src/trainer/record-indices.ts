@@ -20,6 +20,7 @@ export async function readRecordIndices(path: string): Promise<number[]> {
   } catch (err) {
     throw fail(`not UTF-8 JSON: ${(err as Error).message}`);
   }
-  if (!Array.isArray(value) || !value.every(isRecordIndex)) throw fail('must be a JSON array of record indices (whole numbers ≥ 0)');
+  if (!Array.isArray(value) || !value.every(isRecordIndex))
+    throw fail('must be a JSON array of record indices (whole numbers ≥ 0)');
   return value;
 }

@@ -54,11 +54,18 @@ export function encodeF32Safetensors(tensors: Checkpoint): Buffer {
     }
     const reserved = RESERVED_NAMES.get(name);
     if (reserved !== undefined) {
-      throw new InputError('safetensors.bad-name', `tensor name ${JSON.stringify(name)} is reserved (${reserved}); rename the tensor`);
+      throw new InputError(
+        'safetensors.bad-name',
+        `tensor name ${JSON.stringify(name)} is reserved (${reserved}); rename the tensor`,
+      );
     }
-    if (dtype !== 'F32' || !(data instanceof Float32Array)) throw new InputError('safetensors.bad-dtype', `tensor "${name}" must be F32 data in a Float32Array`);
+    if (dtype !== 'F32' || !(data instanceof Float32Array))
+      throw new InputError('safetensors.bad-dtype', `tensor "${name}" must be F32 data in a Float32Array`);
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || shape.reduce((p, d) => p * d, 1) !== data.length) {
-      throw new InputError('safetensors.bad-shape', `tensor "${name}" has shape [${shape.join(', ')}] but ${data.length} values`);
+      throw new InputError(
+        'safetensors.bad-shape',
+        `tensor "${name}" has shape [${shape.join(', ')}] but ${data.length} values`,
+      );
     }
     header.push([name, { dtype: 'F32', shape: [...shape], data_offsets: [offset, offset + data.length * F32_BYTES] }]);
     offset += data.length * F32_BYTES;

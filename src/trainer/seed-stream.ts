@@ -20,7 +20,8 @@ export class SeedStream {
   private counter = 0n;
 
   constructor(seed: Buffer, label: string) {
-    if (seed.length !== SEED_BYTES) throw new InputError('trainer.seed', `the seed must be ${SEED_BYTES} bytes, got ${seed.length}`);
+    if (seed.length !== SEED_BYTES)
+      throw new InputError('trainer.seed', `the seed must be ${SEED_BYTES} bytes, got ${seed.length}`);
     this.prefix = Buffer.concat([seed, Buffer.from(label, 'utf8')]);
   }
 
@@ -43,7 +44,8 @@ export class SeedStream {
    * x ≥ 2^64 − (2^64 mod n) (so that x mod n has no bias), then x mod n.
    */
   uniform(n: number): number {
-    if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`uniform: the bound ${n} is not a positive safe integer`);
+    if (!Number.isSafeInteger(n) || n < 1)
+      throw new RangeError(`uniform: the bound ${n} is not a positive safe integer`);
     const bound = BigInt(n);
     const limit = TWO_POW_64 - (TWO_POW_64 % bound);
     for (;;) {

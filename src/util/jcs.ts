@@ -17,7 +17,8 @@ export function canonicalize(value: unknown, depth = 0): string {
     if (!Number.isFinite(value)) throw new TypeError('JCS cannot encode a non-finite number');
     return JSON.stringify(value);
   }
-  if (depth >= MAX_JCS_DEPTH) throw new TypeError(`JCS cannot encode values nested deeper than ${MAX_JCS_DEPTH} levels`);
+  if (depth >= MAX_JCS_DEPTH)
+    throw new TypeError(`JCS cannot encode values nested deeper than ${MAX_JCS_DEPTH} levels`);
   if (Array.isArray(value)) return `[${value.map((v) => canonicalize(v, depth + 1)).join(',')}]`;
   if (typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);

@@ -18,7 +18,10 @@ export interface ArtifactPaths {
  * record trees too), `artifact.code` against the code input. Differences name the files that
  * differ.
  */
-export async function checkArtifacts(log: Pick<RunLog, 'inputs' | 'outputs'>, paths: ArtifactPaths): Promise<CheckResult<ArtifactCheckId>[]> {
+export async function checkArtifacts(
+  log: Pick<RunLog, 'inputs' | 'outputs'>,
+  paths: ArtifactPaths,
+): Promise<CheckResult<ArtifactCheckId>[]> {
   const artifacts = [...log.inputs, ...log.outputs];
   const results: CheckResult<ArtifactCheckId>[] = [];
   const compare = (id: ArtifactCheckId, local: ArtifactEvent, candidates: ArtifactEvent[], path: string) => {
@@ -26,24 +29,50 @@ export async function checkArtifacts(log: Pick<RunLog, 'inputs' | 'outputs'>, pa
     // Every input certified with these files must carry the trees they give, not only one of them.
     const otherTrees = sameFiles.find((c) => !sameRecordTrees(c, local));
     if (otherTrees) {
-      results.push({ id, status: 'failed', reason: `${path} has the certified files but not the certified record trees: ${describeRecordDifference(otherTrees, local)}` });
+      results.push({
+        id,
+        status: 'failed',
+        reason: `${path} has the certified files but not the certified record trees: ${describeRecordDifference(otherTrees, local)}`,
+      });
       return;
     }
     if (sameFiles.length > 0) {
       const trees = local.records?.length ? `, ${local.records.length} record trees` : '';
-      results.push({ id, status: 'ok', reason: `${path} has the certified content (sha256 ${local.digest.sha256}, ${local.files} files${trees})` });
+      results.push({
+        id,
+        status: 'ok',
+        reason: `${path} has the certified content (sha256 ${local.digest.sha256}, ${local.files} files${trees})`,
+      });
       return;
     }
-    const differing = candidates.length === 1 ? describeDifference(candidates[0]!, local) : `none of the ${candidates.length} certified ${id.slice('artifact.'.length)} inputs match`;
-    results.push({ id, status: 'failed', reason: `${path} is not the certified content (local sha256 ${local.digest.sha256}): ${differing}` });
+    const differing =
+      candidates.length === 1
+        ? describeDifference(candidates[0]!, local)
+        : `none of the ${candidates.length} certified ${id.slice('artifact.'.length)} inputs match`;
+    results.push({
+      id,
+      status: 'failed',
+      reason: `${path} is not the certified content (local sha256 ${local.digest.sha256}): ${differing}`,
+    });
   };
   const byRole = (role: string) => artifacts.filter((a) => a.role === role);
 
-  if (paths.model) compare('artifact.model', await measureModelArtifact(paths.model, 'model', 'output'), byRole('model'), paths.model);
-  else results.push({ id: 'artifact.model', status: 'skipped', reason: 'no --model given: the model files were not re-hashed' });
+  if (paths.model)
+    compare('artifact.model', await measureModelArtifact(paths.model, 'model', 'output'), byRole('model'), paths.model);
+  else
+    results.push({
+      id: 'artifact.model',
+      status: 'skipped',
+      reason: 'no --model given: the model files were not re-hashed',
+    });
   if (paths.data?.length) {
     for (const d of paths.data) compare('artifact.data', await measureDatasetArtifact(d), byRole('dataset'), d);
-  } else results.push({ id: 'artifact.data', status: 'skipped', reason: 'no --data given: the datasets were not re-hashed' });
+  } else
+    results.push({
+      id: 'artifact.data',
+      status: 'skipped',
+      reason: 'no --data given: the datasets were not re-hashed',
+    });
   if (paths.code) compare('artifact.code', await measureCodeArtifact(paths.code), byRole('code'), paths.code);
   else results.push({ id: 'artifact.code', status: 'skipped', reason: 'no --code given: the code was not re-hashed' });
   return results;
@@ -56,11 +85,23 @@ export async function checkArtifacts(log: Pick<RunLog, 'inputs' | 'outputs'>, pa
  */
 function sameFileNames(certified: ArtifactEvent, local: ArtifactEvent): boolean {
   if (!certified.entries || !local.entries) return true;
-  return certified.entries.length === local.entries.length && certified.entries.every((e, i) => e.name === local.entries![i]!.name);
+  return (
+    certified.entries.length === local.entries.length &&
+    certified.entries.every((e, i) => e.name === local.entries![i]!.name)
+  );
 }
 
 /** What a record tree is compared by: everything recorded about it. */
-const RECORD_TREE_FIELDS = ['path', 'format', 'records', 'distinctRecords', 'orderRoot', 'setRoot', 'headerSha256', 'leafHash'] as const;
+const RECORD_TREE_FIELDS = [
+  'path',
+  'format',
+  'records',
+  'distinctRecords',
+  'orderRoot',
+  'setRoot',
+  'headerSha256',
+  'leafHash',
+] as const;
 type RecordTree = NonNullable<ArtifactEvent['records']>[number];
 
 /**
@@ -88,7 +129,9 @@ function describeRecordDifference(certified: ArtifactEvent, local: ArtifactEvent
     if (!mine) parts.push(`${name}: certified with a record tree, none computed`);
     else if (!sameRecordTree(tree, mine)) {
       const fields = RECORD_TREE_FIELDS.filter((field) => tree[field] !== mine[field]);
-      parts.push(`${name}: ${fields.map((f) => `${f} certified ${String(tree[f])}, computed ${String(mine[f])}`).join('; ')}`);
+      parts.push(
+        `${name}: ${fields.map((f) => `${f} certified ${String(tree[f])}, computed ${String(mine[f])}`).join('; ')}`,
+      );
     }
   }
   for (const name of have.keys()) if (!want.has(name)) parts.push(`${name}: a record tree computed, none certified`);

@@ -1,12 +1,28 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { AicertError, VerificationError } from '../errors.js';
-import { parseCertificate, type AicertCertificate, type CertificateQuote, type QuotePhase } from '../cert/certificate.js';
+import {
+  parseCertificate,
+  type AicertCertificate,
+  type CertificateQuote,
+  type QuotePhase,
+} from '../cert/certificate.js';
 import { pae } from '../cert/dsse.js';
 import { checkEndorsement, type CheckedEndorsement } from '../cert/endorsement.js';
 import { IN_TOTO_PAYLOAD_TYPE, parseStatement, type Statement } from '../cert/intoto.js';
-import { AICERT_BUILD_TYPE, provenancePredicateSchema, SLSA_PROVENANCE_V1, type ProvenancePredicate } from '../cert/provenance.js';
+import {
+  AICERT_BUILD_TYPE,
+  provenancePredicateSchema,
+  SLSA_PROVENANCE_V1,
+  type ProvenancePredicate,
+} from '../cert/provenance.js';
 import { buildRunStatement } from '../cert/run-statement.js';
-import { evaluateAkTrust, meetsTrustLevel, withPinnedAks, type AkTrust, type TrustAnchors } from '../evidence/ak-trust.js';
+import {
+  evaluateAkTrust,
+  meetsTrustLevel,
+  withPinnedAks,
+  type AkTrust,
+  type TrustAnchors,
+} from '../evidence/ak-trust.js';
 import { checkPolicy, type Policy } from '../evidence/policy.js';
 import { verifyQuote, type VerifiedQuote } from '../evidence/quote.js';
 import { eventDigest, replayEventLog, verifyEventLog, type CelRecord } from '../protocol/event-log.js';
@@ -47,31 +63,78 @@ export interface VerifiedCertificate {
  * step records `ok` with what it established, or `failed` with why, and the first failure ends
  * the list: nothing after a failed check is believed. Untrusted bytes in, a VerifiedRun out.
  */
-export async function verifyCertificate(bytes: Uint8Array, name: string, o: VerifyOptions): Promise<VerifiedCertificate> {
+export async function verifyCertificate(
+  bytes: Uint8Array,
+  name: string,
+  o: VerifyOptions,
+): Promise<VerifiedCertificate> {
   const list = new Checklist(VERIFY_CHECKS);
   let akTrust: VerificationReport['akTrust'];
   let run: VerifiedRun | undefined;
   let endorsements: CheckedEndorsement[] = [];
   await list.run(async () => {
-    const cert = await list.step('bundle.schema', () => parseCertificate(bytes), () => 'the file is an aicert v1 certificate');
+    const cert = await list.step(
+      'bundle.schema',
+      () => parseCertificate(bytes),
+      () => 'the file is an aicert v1 certificate',
+    );
     const tpm = cert.evidence.tpm;
-    const { bytes: statementBytes, statement } = await list.step('statement.schema', () => statementPayload(cert), () => 'the statement is an in-toto Statement v1 with a SLSA Provenance v1 predicate of aicert build type');
-    const akPublic = await list.step('ak.public', () => parsePublic2b(decodeBase64Strict(tpm.akPublic, 'akPublic')), (ak) => `attestation key ${objectName(ak).toString('hex')}`);
-    const trust = await list.step('ak.trust', () => decideAkTrust(akPublic, cert, o), (t) => t.reason);
-    akTrust = { level: trust.level, reason: trust.reason, ...(trust.level === 'untrusted' && { acceptedUntrusted: true }) };
+    const { bytes: statementBytes, statement } = await list.step(
+      'statement.schema',
+      () => statementPayload(cert),
+      () => 'the statement is an in-toto Statement v1 with a SLSA Provenance v1 predicate of aicert build type',
+    );
+    const akPublic = await list.step(
+      'ak.public',
+      () => parsePublic2b(decodeBase64Strict(tpm.akPublic, 'akPublic')),
+      (ak) => `attestation key ${objectName(ak).toString('hex')}`,
+    );
+    const trust = await list.step(
+      'ak.trust',
+      () => decideAkTrust(akPublic, cert, o),
+      (t) => t.reason,
+    );
+    akTrust = {
+      level: trust.level,
+      reason: trust.reason,
+      ...(trust.level === 'untrusted' && { acceptedUntrusted: true }),
+    };
 
     const records = tpm.eventLog;
-    const commitmentIndex = await list.step('eventlog.order', () => checkRunOrder(records.map((r) => r.content.type)), (i) => `${records.length} events in a valid order; inputs committed by event ${i}`);
+    const commitmentIndex = await list.step(
+      'eventlog.order',
+      () => checkRunOrder(records.map((r) => r.content.type)),
+      (i) => `${records.length} events in a valid order; inputs committed by event ${i}`,
+    );
     const startNonce = eventDigest(records[commitmentIndex]!.content);
     const endNonce = createHash('sha256').update(pae(IN_TOTO_PAYLOAD_TYPE, statementBytes)).digest();
-    const start = await list.step('quote.start', () => checkQuote(tpm.quotes[0], akPublic, tpm.pcr, startNonce, 'start'), (q) => `start quote verified (clock ${q.clock}, resetCount ${q.resetCount})`);
-    const end = await list.step('quote.end', () => checkQuote(tpm.quotes[1], akPublic, tpm.pcr, endNonce, 'end'), (q) => `end quote verified (clock ${q.clock}, resetCount ${q.resetCount})`);
-    list.ok('quote.binding', 'the start quote is bound to the input commitment, the end quote to the exact statement bytes');
-    await list.step('quote.continuity', () => checkContinuity(start, end), () => 'no reboot or TPM restart between the quotes, and the TPM clock moved forward');
+    const start = await list.step(
+      'quote.start',
+      () => checkQuote(tpm.quotes[0], akPublic, tpm.pcr, startNonce, 'start'),
+      (q) => `start quote verified (clock ${q.clock}, resetCount ${q.resetCount})`,
+    );
+    const end = await list.step(
+      'quote.end',
+      () => checkQuote(tpm.quotes[1], akPublic, tpm.pcr, endNonce, 'end'),
+      (q) => `end quote verified (clock ${q.clock}, resetCount ${q.resetCount})`,
+    );
+    list.ok(
+      'quote.binding',
+      'the start quote is bound to the input commitment, the end quote to the exact statement bytes',
+    );
+    await list.step(
+      'quote.continuity',
+      () => checkContinuity(start, end),
+      () => 'no reboot or TPM restart between the quotes, and the TPM clock moved forward',
+    );
 
     const startValue = start.pcrs.get(TPM_ALG.SHA256)!.get(tpm.pcr)!;
     const endValue = end.pcrs.get(TPM_ALG.SHA256)!.get(tpm.pcr)!;
-    await list.step('eventlog.replay', () => checkReplay(records, commitmentIndex, tpm.pcr, startValue, endValue), () => `the event log replays to the quoted PCR ${tpm.pcr} at start and at end`);
+    await list.step(
+      'eventlog.replay',
+      () => checkReplay(records, commitmentIndex, tpm.pcr, startValue, endValue),
+      () => `the event log replays to the quoted PCR ${tpm.pcr} at start and at end`,
+    );
     const { events, log } = await list.step(
       'eventlog.content',
       () => {
@@ -83,13 +146,42 @@ export async function verifyCertificate(bytes: Uint8Array, name: string, o: Veri
       () => 'every event digest is the digest of its content; the session names this AK and PCR',
     );
     const trainer = log.commitment.trainer;
-    if (trainer) await list.step('trainer.commitment', () => checkTrainerCommitment(trainer, log), () => `the trainer's seed s derives from the inputs' digests and r (${trainer.rSource}); ${log.checkpoints.length} checkpoints measured live`);
+    if (trainer)
+      await list.step(
+        'trainer.commitment',
+        () => checkTrainerCommitment(trainer, log),
+        () =>
+          `the trainer's seed s derives from the inputs' digests and r (${trainer.rSource}); ${log.checkpoints.length} checkpoints measured live`,
+      );
     const verifiedRecords = records.map((r, i) => ({ ...r, content: events[i]! }));
-    await list.step('statement.eventlog', () => checkStatementMatchesLog(statementBytes, verifiedRecords), () => 'the statement is exactly the one the verified event log implies');
-    await list.step('run.exit', () => checkExit(log.exit), () => 'the training command exited with status 0');
-    if (trainer) await list.step('trainer.final', () => checkTrainerFinal(log), () => `the output model's tensors are exactly the weights of the last checkpoint (${log.checkpoints.at(-1)!.index}), the end of the training the audit replays`);
+    await list.step(
+      'statement.eventlog',
+      () => checkStatementMatchesLog(statementBytes, verifiedRecords),
+      () => 'the statement is exactly the one the verified event log implies',
+    );
+    await list.step(
+      'run.exit',
+      () => checkExit(log.exit),
+      () => 'the training command exited with status 0',
+    );
+    if (trainer)
+      await list.step(
+        'trainer.final',
+        () => checkTrainerFinal(log),
+        () =>
+          `the output model's tensors are exactly the weights of the last checkpoint (${log.checkpoints.at(-1)!.index}), the end of the training the audit replays`,
+      );
 
-    if (o.policy) list.absorb(checkPolicy(o.policy, { pcr: tpm.pcr, quotedPcrs: end.pcrs.get(TPM_ALG.SHA256)!, inputs: log.inputs, akTrust: trust, isolation: log.command.isolation ?? { mode: 'none' } }));
+    if (o.policy)
+      list.absorb(
+        checkPolicy(o.policy, {
+          pcr: tpm.pcr,
+          quotedPcrs: end.pcrs.get(TPM_ALG.SHA256)!,
+          inputs: log.inputs,
+          akTrust: trust,
+          isolation: log.command.isolation ?? { mode: 'none' },
+        }),
+      );
     else list.skipped('policy', 'no --policy given: boot PCRs and allowed inputs are not checked');
     list.absorb(await checkArtifacts(log, o));
     endorsements = checkEndorsements(list, bytes, statement.subject, o);
@@ -107,7 +199,12 @@ export async function verifyCertificate(bytes: Uint8Array, name: string, o: Veri
   return { report: report(name, list, akTrust, run && facts(run, endorsements)), ...(run && { run }) };
 }
 
-function report(name: string, list: Checklist<VerifyCheckId>, akTrust: VerificationReport['akTrust'], facts?: Record<string, unknown>): VerificationReport {
+function report(
+  name: string,
+  list: Checklist<VerifyCheckId>,
+  akTrust: VerificationReport['akTrust'],
+  facts?: Record<string, unknown>,
+): VerificationReport {
   const failure = list.failure?.result;
   const unusable = failure?.id === 'bundle.schema';
   return {
@@ -124,19 +221,33 @@ function report(name: string, list: Checklist<VerifyCheckId>, akTrust: Verificat
  * Endorsements are checked when any are given or any auditor is trusted: each must be signed
  * by a trusted auditor and vouch for this certificate; an untrusted or altered one fails.
  */
-function checkEndorsements(list: Checklist<VerifyCheckId>, certificateBytes: Uint8Array, subject: Statement['subject'], o: VerifyOptions): CheckedEndorsement[] {
+function checkEndorsements(
+  list: Checklist<VerifyCheckId>,
+  certificateBytes: Uint8Array,
+  subject: Statement['subject'],
+  o: VerifyOptions,
+): CheckedEndorsement[] {
   const given = o.endorsements ?? [];
   const auditors = o.trustedAuditors ?? [];
   if (given.length === 0 && auditors.length === 0) return [];
-  if (given.length === 0) list.fail('audit.endorsement', 'auditors are trusted (--trust-auditor) but no endorsement was found (--endorsement FILE)');
+  if (given.length === 0)
+    list.fail(
+      'audit.endorsement',
+      'auditors are trusted (--trust-auditor) but no endorsement was found (--endorsement FILE)',
+    );
   return given.map(({ name, bytes }) => {
     try {
       const e = checkEndorsement(bytes, certificateBytes, subject, auditors);
-      list.ok('audit.endorsement', `${name}: ${e.auditor} vouched ${e.result} (${e.levels.join(', ')}) at ${e.timeVerified}`);
+      list.ok(
+        'audit.endorsement',
+        `${name}: ${e.auditor} vouched ${e.result} (${e.levels.join(', ')}) at ${e.timeVerified}`,
+      );
       return e;
     } catch (err) {
       if (!(err instanceof AicertError)) throw err;
-      const id = (VERIFY_CHECKS as readonly string[]).includes(err.code) ? (err.code as VerifyCheckId) : 'audit.endorsement';
+      const id = (VERIFY_CHECKS as readonly string[]).includes(err.code)
+        ? (err.code as VerifyCheckId)
+        : 'audit.endorsement';
       return list.fail(id, `${name}: ${err.message}`);
     }
   });
@@ -146,83 +257,162 @@ function statementPayload(cert: AicertCertificate): { bytes: Buffer; statement: 
   const envelope = cert.statement;
   // No signer keys are trusted for statement signatures yet, so one present could only ride along unchecked.
   if (envelope.signatures.length > 0) {
-    throw new VerificationError('statement.signatures', `the statement envelope carries ${envelope.signatures.length} DSSE signature(s) that aicert does not check; a certificate's statement is vouched for by its TPM quotes only`);
+    throw new VerificationError(
+      'statement.signatures',
+      `the statement envelope carries ${envelope.signatures.length} DSSE signature(s) that aicert does not check; a certificate's statement is vouched for by its TPM quotes only`,
+    );
   }
   if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
-    throw new VerificationError('statement.schema', `the statement's payload type is ${JSON.stringify(envelope.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}`);
+    throw new VerificationError(
+      'statement.schema',
+      `the statement's payload type is ${JSON.stringify(envelope.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}`,
+    );
   }
   const bytes = decodeBase64Strict(envelope.payload, 'statement payload');
-  const statement = parseStatement(bytes, { predicateType: SLSA_PROVENANCE_V1, predicate: provenancePredicateSchema }, 'statement');
+  const statement = parseStatement(
+    bytes,
+    { predicateType: SLSA_PROVENANCE_V1, predicate: provenancePredicateSchema },
+    'statement',
+  );
   // Readers that keep the first of two equal keys would see another statement than this verifier.
   const duplicate = findDuplicateKey(bytes.toString('utf8'));
-  if (duplicate !== undefined) throw new VerificationError('statement.schema', `the statement repeats the key "${duplicate}" in one object`);
-  if (!isCanonicalizable(JSON.parse(bytes.toString('utf8')))) throw new VerificationError('statement.schema', 'the statement holds a number out of range or nesting too deep for canonical JSON');
+  if (duplicate !== undefined)
+    throw new VerificationError('statement.schema', `the statement repeats the key "${duplicate}" in one object`);
+  if (!isCanonicalizable(JSON.parse(bytes.toString('utf8'))))
+    throw new VerificationError(
+      'statement.schema',
+      'the statement holds a number out of range or nesting too deep for canonical JSON',
+    );
   if (statement.predicate.buildDefinition.buildType !== AICERT_BUILD_TYPE) {
-    throw new VerificationError('statement.schema', `the build type is ${statement.predicate.buildDefinition.buildType}, not ${AICERT_BUILD_TYPE}`);
+    throw new VerificationError(
+      'statement.schema',
+      `the build type is ${statement.predicate.buildDefinition.buildType}, not ${AICERT_BUILD_TYPE}`,
+    );
   }
   return { bytes, statement };
 }
 
 function decideAkTrust(akPublic: PublicArea, cert: AicertCertificate, o: VerifyOptions): AkTrust {
-  const chain = (cert.evidence.tpm.akCertificateChain ?? []).map((c, i) => decodeBase64Strict(c, `akCertificateChain[${i}]`));
+  const chain = (cert.evidence.tpm.akCertificateChain ?? []).map((c, i) =>
+    decodeBase64Strict(c, `akCertificateChain[${i}]`),
+  );
   const anchors = o.policy ? withPinnedAks(o.trust, o.policy.pinnedAks) : o.trust;
   const trust = evaluateAkTrust(akPublic, chain, anchors, o.now ?? new Date());
   if (meetsTrustLevel(trust.level, 'pinned')) return trust;
   if (o.allowUntrustedAk) {
-    return { ...trust, reason: `UNTRUSTED attestation key accepted because --allow-untrusted-ak was given: ${trust.reason}. This certificate proves nothing about the hardware.` };
+    return {
+      ...trust,
+      reason: `UNTRUSTED attestation key accepted because --allow-untrusted-ak was given: ${trust.reason}. This certificate proves nothing about the hardware.`,
+    };
   }
-  throw new VerificationError('ak.trust', `the attestation key is not trusted: ${trust.reason}. Pass --trust with the AK's CA certificate, pin it in a policy, or (for testing only) --allow-untrusted-ak`);
+  throw new VerificationError(
+    'ak.trust',
+    `the attestation key is not trusted: ${trust.reason}. Pass --trust with the AK's CA certificate, pin it in a policy, or (for testing only) --allow-untrusted-ak`,
+  );
 }
 
-function checkQuote(q: CertificateQuote, akPublic: PublicArea, pcr: number, nonce: Buffer, phase: QuotePhase): VerifiedQuote {
-  const pcrs = new Map<number, Buffer>(Object.entries(q.pcrs.sha256).map(([k, v]) => [Number(k), Buffer.from(v, 'hex')]));
+function checkQuote(
+  q: CertificateQuote,
+  akPublic: PublicArea,
+  pcr: number,
+  nonce: Buffer,
+  phase: QuotePhase,
+): VerifiedQuote {
+  const pcrs = new Map<number, Buffer>(
+    Object.entries(q.pcrs.sha256).map(([k, v]) => [Number(k), Buffer.from(v, 'hex')]),
+  );
   const selection = [{ hashAlg: TPM_ALG.SHA256, pcrs: [...new Set([...BOOT_PCRS, pcr])].sort((a, b) => a - b) }];
   try {
     return verifyQuote(
-      { attest: decodeBase64Strict(q.attest, `${phase} quote attest`), signature: decodeBase64Strict(q.signature, `${phase} quote signature`), akPublic, pcrs: new Map([[TPM_ALG.SHA256, pcrs]]) },
+      {
+        attest: decodeBase64Strict(q.attest, `${phase} quote attest`),
+        signature: decodeBase64Strict(q.signature, `${phase} quote signature`),
+        akPublic,
+        pcrs: new Map([[TPM_ALG.SHA256, pcrs]]),
+      },
       { nonce, selection },
     );
   } catch (err) {
     if (!(err instanceof AicertError)) throw err;
     // Name the failure by the quote check, with the phase in the reason; a nonce mismatch is a binding failure.
-    const id = err.code === 'quote.nonce' ? 'quote.binding' : err instanceof VerificationError ? err.code : 'quote.signature';
+    const id =
+      err.code === 'quote.nonce' ? 'quote.binding' : err instanceof VerificationError ? err.code : 'quote.signature';
     const what = phase === 'start' ? 'the input commitment' : 'the statement';
-    const detail = err.code === 'quote.nonce' ? `the ${phase} quote is not bound to ${what} of this certificate (${err.message})` : `${phase} quote: ${err.message}`;
+    const detail =
+      err.code === 'quote.nonce'
+        ? `the ${phase} quote is not bound to ${what} of this certificate (${err.message})`
+        : `${phase} quote: ${err.message}`;
     throw new VerificationError(id, detail);
   }
 }
 
 function checkContinuity(start: VerifiedQuote, end: VerifiedQuote): void {
   if (start.resetCount !== end.resetCount) {
-    throw new VerificationError('quote.continuity', `the TPM was reset (rebooted) between the quotes: resetCount ${start.resetCount} at start, ${end.resetCount} at end`);
+    throw new VerificationError(
+      'quote.continuity',
+      `the TPM was reset (rebooted) between the quotes: resetCount ${start.resetCount} at start, ${end.resetCount} at end`,
+    );
   }
   if (start.restartCount !== end.restartCount) {
-    throw new VerificationError('quote.continuity', `the TPM was restarted between the quotes: restartCount ${start.restartCount} at start, ${end.restartCount} at end`);
+    throw new VerificationError(
+      'quote.continuity',
+      `the TPM was restarted between the quotes: restartCount ${start.restartCount} at start, ${end.restartCount} at end`,
+    );
   }
   if (end.clock <= start.clock) {
-    throw new VerificationError('quote.continuity', `the TPM clock did not move forward: ${start.clock} ms at start, ${end.clock} ms at end (quotes swapped or replayed)`);
+    throw new VerificationError(
+      'quote.continuity',
+      `the TPM clock did not move forward: ${start.clock} ms at start, ${end.clock} ms at end (quotes swapped or replayed)`,
+    );
   }
 }
 
-function checkReplay(records: readonly CelRecord[], commitmentIndex: number, pcr: number, startValue: Buffer, endValue: Buffer): void {
+function checkReplay(
+  records: readonly CelRecord[],
+  commitmentIndex: number,
+  pcr: number,
+  startValue: Buffer,
+  endValue: Buffer,
+): void {
   const prefix = replayEventLog(records.slice(0, commitmentIndex + 1));
   if (!prefix.equals(startValue)) {
-    throw new VerificationError('eventlog.replay', `the events up to the commitment replay to PCR ${pcr} = ${prefix.toString('hex')}, the start quote shows ${startValue.toString('hex')}`);
+    throw new VerificationError(
+      'eventlog.replay',
+      `the events up to the commitment replay to PCR ${pcr} = ${prefix.toString('hex')}, the start quote shows ${startValue.toString('hex')}`,
+    );
   }
   const all = replayEventLog(records);
   if (!all.equals(endValue)) {
-    throw new VerificationError('eventlog.replay', `the ${records.length} events replay to PCR ${pcr} = ${all.toString('hex')}, the end quote shows ${endValue.toString('hex')}`);
+    throw new VerificationError(
+      'eventlog.replay',
+      `the ${records.length} events replay to PCR ${pcr} = ${all.toString('hex')}, the end quote shows ${endValue.toString('hex')}`,
+    );
   }
 }
 
-function checkSessionFacts({ session, commitment, commitmentIndex }: RunLog, pcr: number, akPublic: PublicArea, records: readonly CelRecord[]): void {
-  if (session.pcr !== pcr) throw new VerificationError('eventlog.content', `the session event names PCR ${session.pcr}, the evidence PCR ${pcr}`);
+function checkSessionFacts(
+  { session, commitment, commitmentIndex }: RunLog,
+  pcr: number,
+  akPublic: PublicArea,
+  records: readonly CelRecord[],
+): void {
+  if (session.pcr !== pcr)
+    throw new VerificationError(
+      'eventlog.content',
+      `the session event names PCR ${session.pcr}, the evidence PCR ${pcr}`,
+    );
   if (session.akName !== objectName(akPublic).toString('hex')) {
-    throw new VerificationError('eventlog.content', `the session event names AK ${session.akName}, but the quotes are signed by ${objectName(akPublic).toString('hex')}`);
+    throw new VerificationError(
+      'eventlog.content',
+      `the session event names AK ${session.akName}, but the quotes are signed by ${objectName(akPublic).toString('hex')}`,
+    );
   }
   const prior = records.slice(0, commitmentIndex).map((r) => r.digests[0]!.digest);
   if (canonicalize(commitment.events) !== canonicalize(prior)) {
-    throw new VerificationError('eventlog.content', 'the commitment event does not list exactly the digests of the events before it');
+    throw new VerificationError(
+      'eventlog.content',
+      'the commitment event does not list exactly the digests of the events before it',
+    );
   }
 }
 
@@ -231,10 +421,17 @@ function checkTrainerCommitment(trainer: TrainerCommitment, { inputs, checkpoint
   // The event's schema already holds r and s to 64 hex digits and the protocol to TRAINER_PROTOCOL.
   const expected = trainerSeed(inputs, Buffer.from(trainer.r, 'hex')).toString('hex');
   if (trainer.seed !== expected) {
-    throw new VerificationError('trainer.commitment', `the committed trainer seed ${trainer.seed} is not SHA-256 of the inputs' digests and r (expected ${expected}); the initialization and data order cannot be trusted`);
+    throw new VerificationError(
+      'trainer.commitment',
+      `the committed trainer seed ${trainer.seed} is not SHA-256 of the inputs' digests and r (expected ${expected}); the initialization and data order cannot be trusted`,
+    );
   }
   checkpoints.forEach((c, i) => {
-    if (c.index !== i) throw new VerificationError('trainer.commitment', `checkpoint event ${i} has index ${c.index}; checkpoints must be numbered 0, 1, 2…`);
+    if (c.index !== i)
+      throw new VerificationError(
+        'trainer.commitment',
+        `checkpoint event ${i} has index ${c.index}; checkpoints must be numbered 0, 1, 2…`,
+      );
   });
 }
 
@@ -253,14 +450,20 @@ function checkStatementMatchesLog(statementBytes: Buffer, records: readonly CelR
   const signed = canonicalize(JSON.parse(statementBytes.toString('utf8')));
   const implied = canonicalize(buildRunStatement(records));
   if (signed !== implied) {
-    throw new VerificationError('statement.eventlog', 'the statement differs from the one the verified event log implies (an edited subject, dependency, time or exit status)');
+    throw new VerificationError(
+      'statement.eventlog',
+      'the statement differs from the one the verified event log implies (an edited subject, dependency, time or exit status)',
+    );
   }
 }
 
 function checkExit(exit: ExitEvent): void {
   if (!exit.success) {
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.exitCode}`;
-    throw new VerificationError('run.exit', `the training command ${how}; this certificate records a failed run (--certify-failure) and never verifies as a success`);
+    throw new VerificationError(
+      'run.exit',
+      `the training command ${how}; this certificate records a failed run (--certify-failure) and never verifies as a success`,
+    );
   }
 }
 

@@ -31,6 +31,9 @@ test('the layer check reports an upward import, a same-layer import and an unkno
   const problems = (await load()).layerViolations(src);
   assert.equal(problems.length, 3, problems.join('\n'));
   assert.match(problems.join('\n'), /util\/codec\.ts: util imports \.\.\/cli\/main\.js from cli, which is above it/);
-  assert.match(problems.join('\n'), /run\/run\.ts: run imports \.\.\/verify\/report\.js from verify, which is beside it/);
+  assert.match(
+    problems.join('\n'),
+    /run\/run\.ts: run imports \.\.\/verify\/report\.js from verify, which is beside it/,
+  );
   assert.match(problems.join('\n'), /folder newfolder has no layer/);
 });

@@ -14,18 +14,48 @@ const report: AuditReport = {
   exitStatus: 1,
   auditSeed: 'cd'.repeat(32),
   parameters: { topQ: 2, random: 45, tolerance: { mode: 'relative', delta: 1e-4 }, members: 256, alpha: 0.01 },
-  run: { seed: 'ef'.repeat(32), checkpointEvery: 10, steps: 600, segments: 60, batchSize: 8, records: 4000, heldOut: 400, hyperparameters: { learningRate: 0.2 } },
+  run: {
+    seed: 'ef'.repeat(32),
+    checkpointEvery: 10,
+    steps: 600,
+    segments: 60,
+    batchSize: 8,
+    records: 4000,
+    heldOut: 400,
+    hyperparameters: { learningRate: 0.2 },
+  },
   checks: [
     { id: 'certificate', status: 'ok', reason: 'the certificate verifies' },
     { id: 'replay', status: 'failed', reason: '1 of 2 audited segments were not reproduced' },
   ],
   verification: { verdict: 'verified', checks: [] },
   segments: [
-    { index: 5, firstStep: 50, steps: 10, chosenBy: 'top-q', updateNorm: 3.2, replay: { accepted: true, digestEqual: true, distance: 0, replayedUpdate: 3.2, reason: 'same' } },
-    { index: 9, firstStep: 90, steps: 10, chosenBy: 'random', updateNorm: 1.1, replay: { accepted: false, digestEqual: false, distance: 2, replayedUpdate: 3, reason: 'elsewhere' } },
+    {
+      index: 5,
+      firstStep: 50,
+      steps: 10,
+      chosenBy: 'top-q',
+      updateNorm: 3.2,
+      replay: { accepted: true, digestEqual: true, distance: 0, replayedUpdate: 3.2, reason: 'same' },
+    },
+    {
+      index: 9,
+      firstStep: 90,
+      steps: 10,
+      chosenBy: 'random',
+      updateNorm: 1.1,
+      replay: { accepted: false, digestEqual: false, distance: 2, replayedUpdate: 3, reason: 'elsewhere' },
+    },
   ],
   detection: { fakeFraction: 0.1, random: 45, probability: 0.9913, withoutReplacement: 0.9932 },
-  cost: { totalSteps: 600, replayedSteps: 20, lossEvaluations: 0, lossStepEquivalents: 0, replayFraction: 0.033, totalFraction: 0.033 },
+  cost: {
+    totalSteps: 600,
+    replayedSteps: 20,
+    lossEvaluations: 0,
+    lossStepEquivalents: 0,
+    replayFraction: 0.033,
+    totalFraction: 0.033,
+  },
 };
 
 test('a report survives JSON and parses back unchanged', () => {

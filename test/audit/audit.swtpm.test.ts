@@ -9,10 +9,23 @@ import { certifiedRun } from '../../src/run/certified-run.js';
 import { auditRun, type AuditOptions } from '../../src/audit/audit-run.js';
 import { commandTrainer } from '../../src/audit/trainer-invocation.js';
 import { parseAuditReport, type AuditReport } from '../../src/audit/audit-report.js';
-import { DEFAULT_RANDOM_SEGMENTS, DEFAULT_TOP_Q, detectionProbability, detectionProbabilityWithoutReplacement } from '../../src/audit/detection-probability.js';
+import {
+  DEFAULT_RANDOM_SEGMENTS,
+  DEFAULT_TOP_Q,
+  detectionProbability,
+  detectionProbabilityWithoutReplacement,
+} from '../../src/audit/detection-probability.js';
 import { checkpointPath, readCheckpointFile, writeCheckpointFile } from '../../src/trainer/index.js';
 import { cachedToyTrainer, type CachedTrainer } from './fixtures/in-process-trainer.js';
-import { auditOptions, auditSeed, certifyToyRun, scratchDirectory, TOY_TRAINER, writeDataset, type ToyRun } from './fixtures/toy-runs.js';
+import {
+  auditOptions,
+  auditSeed,
+  certifyToyRun,
+  scratchDirectory,
+  TOY_TRAINER,
+  writeDataset,
+  type ToyRun,
+} from './fixtures/toy-runs.js';
 import type { Spoof } from './fixtures/toy-trainer.js';
 
 /**
@@ -43,7 +56,11 @@ function trainerFor(run: string, env: Record<string, string> = {}): CachedTraine
   return trainers.get(key)!;
 }
 
-async function audit(run: string, overrides: Partial<AuditOptions> = {}, env: Record<string, string> = {}): Promise<AuditReport> {
+async function audit(
+  run: string,
+  overrides: Partial<AuditOptions> = {},
+  env: Record<string, string> = {},
+): Promise<AuditReport> {
   return parseAuditReport(await auditRun(auditOptions(runs.get(run)!, trainerFor(run, env).run, overrides)));
 }
 
@@ -74,7 +91,11 @@ function binomialTail(n: number, k: number, p: number): number {
  * Audits `run` under TRIALS audit seeds; returns how many failed and at which check. The memorization
  * test of the honest run is covered here too: a trial of an honest run that fails is a false alarm.
  */
-async function trials(t: TestContext, run: string, env: Record<string, string> = {}): Promise<{ detected: number; caughtBy: Map<string, number>; rejectedSegments: number }> {
+async function trials(
+  t: TestContext,
+  run: string,
+  env: Record<string, string> = {},
+): Promise<{ detected: number; caughtBy: Map<string, number>; rejectedSegments: number }> {
   const caughtBy = new Map<string, number>();
   const started = Date.now();
   let detected = 0;
@@ -88,7 +109,9 @@ async function trials(t: TestContext, run: string, env: Record<string, string> =
     caughtBy.set(check, (caughtBy.get(check) ?? 0) + 1);
   }
   const by = [...caughtBy].map(([check, n]) => `${check} ×${n}`).join(', ') || 'nothing';
-  t.diagnostic(`${run}: ${detected}/${TRIALS} audits failed (${((100 * detected) / TRIALS).toFixed(1)} %), caught by ${by}; ${((Date.now() - started) / TRIALS).toFixed(0)} ms per trial`);
+  t.diagnostic(
+    `${run}: ${detected}/${TRIALS} audits failed (${((100 * detected) / TRIALS).toFixed(1)} %), caught by ${by}; ${((Date.now() - started) / TRIALS).toFixed(0)} ms per trial`,
+  );
   return { detected, caughtBy, rejectedSegments };
 }
 
@@ -108,7 +131,8 @@ describe('aicert audit on certified toy runs', () => {
       ['subtraction', 600, 'subtraction'],
       ['forged-init', 600, 'forged-init'],
     ];
-    for (const [name, steps, spoof] of plan) runs.set(name, await certifyToyRun(work, sim.address, dataset, name, steps, spoof));
+    for (const [name, steps, spoof] of plan)
+      runs.set(name, await certifyToyRun(work, sim.address, dataset, name, steps, spoof));
   });
   after(async () => {
     await sim?.stop();
@@ -120,18 +144,32 @@ describe('aicert audit on certified toy runs', () => {
     assert.equal(r.verdict, 'passed', notOk(r));
     assert.equal(r.exitStatus, 0);
     assert.equal(r.segments.length, DEFAULT_TOP_Q + DEFAULT_RANDOM_SEGMENTS);
-    assert.deepEqual(r.segments.slice(0, 2).map((s) => s.chosenBy), ['top-q', 'top-q']);
+    assert.deepEqual(
+      r.segments.slice(0, 2).map((s) => s.chosenBy),
+      ['top-q', 'top-q'],
+    );
     for (const s of r.segments) {
       assert.equal(s.replay?.digestEqual, true, `segment ${s.index}`);
     }
     const m = r.segments.map((s) => s.memorization!);
     assert.equal(m.length, r.segments.length, 'every audited segment was tested');
     assert.ok(r.memorization!.passed && r.memorization!.p < 1e-6, `combined p = ${r.memorization!.p}`);
-    t.diagnostic(`honest memorization over ${m.length} segments (${m[0]!.members} + ${m[0]!.heldOut} records each): AUC ${range(m.map((x) => x.auc))}, p ${range(m.map((x) => x.p), 2)}; combined Z = ${r.memorization!.z.toFixed(1)}, p = ${r.memorization!.p.toExponential(1)}`);
+    t.diagnostic(
+      `honest memorization over ${m.length} segments (${m[0]!.members} + ${m[0]!.heldOut} records each): AUC ${range(m.map((x) => x.auc))}, p ${range(
+        m.map((x) => x.p),
+        2,
+      )}; combined Z = ${r.memorization!.z.toFixed(1)}, p = ${r.memorization!.p.toExponential(1)}`,
+    );
   });
 
   test('the honest run also passes with the trainer run as a separate process per request, its code re-hashed', async () => {
-    const r = await audit('honest', { runTrainer: commandTrainer([process.execPath, TOY_TRAINER], 120_000), random: 2, members: 40, auditSeed: auditSeed('command'), code: join(work, 'code') });
+    const r = await audit('honest', {
+      runTrainer: commandTrainer([process.execPath, TOY_TRAINER], 120_000),
+      random: 2,
+      members: 40,
+      auditSeed: auditSeed('command'),
+      code: join(work, 'code'),
+    });
     assert.equal(r.verdict, 'passed', notOk(r));
     assert.equal(r.checks.find((c) => c.id === 'code')?.status, 'ok');
     assert.equal((await audit('honest')).checks.find((c) => c.id === 'code')?.status, 'skipped');
@@ -161,7 +199,9 @@ describe('aicert audit on certified toy runs', () => {
     assert.equal(calibrated.verdict, 'passed', notOk(calibrated));
     assert.ok(calibrated.segments.every((s) => s.replay!.accepted && !s.replay!.digestEqual));
     const delta = calibrated.calibration!.delta;
-    t.diagnostic(`cpu-vs-reversed replays differ by ${range(ratios)} of the update; calibrated δ = ${delta.toPrecision(3)} (ratios ${calibrated.calibration!.ratios.map((x) => x.toPrecision(2)).join(', ')} × ${calibrated.calibration!.margin})`);
+    t.diagnostic(
+      `cpu-vs-reversed replays differ by ${range(ratios)} of the update; calibrated δ = ${delta.toPrecision(3)} (ratios ${calibrated.calibration!.ratios.map((x) => x.toPrecision(2)).join(', ')} × ${calibrated.calibration!.margin})`,
+    );
 
     const spoof = await audit('interpolate', { tolerance: { mode: 'calibrated' } }, reversed);
     assert.equal(failedCheck(spoof), 'replay', notOk(spoof));
@@ -171,9 +211,14 @@ describe('aicert audit on certified toy runs', () => {
     const r = await audit('infinitesimal', { tolerance: { mode: 'relative', delta: 1e-3 } });
     assert.equal(failedCheck(r), 'replay', notOk(r));
     const distances = r.segments.map((s) => s.replay!.distance!);
-    assert.ok(Math.max(...distances) < POL_DEFAULT_L2_DELTA, 'every claimed checkpoint is within PoL\'s absolute ℓ2 δ of its replay');
+    assert.ok(
+      Math.max(...distances) < POL_DEFAULT_L2_DELTA,
+      "every claimed checkpoint is within PoL's absolute ℓ2 δ of its replay",
+    );
     assert.ok(r.segments.every((s) => !s.replay!.accepted));
-    t.diagnostic(`infinitesimal: ‖W′ − W_{i+1}‖₂ ${range(distances)} (PoL's absolute δ = ${POL_DEFAULT_L2_DELTA} would accept), but the replay moved only ${range(r.segments.map((s) => s.replay!.replayedUpdate!))}`);
+    t.diagnostic(
+      `infinitesimal: ‖W′ − W_{i+1}‖₂ ${range(distances)} (PoL's absolute δ = ${POL_DEFAULT_L2_DELTA} would accept), but the replay moved only ${range(r.segments.map((s) => s.replay!.replayedUpdate!))}`,
+    );
   });
 
   test('a run that held out fewer records than the audit has segments cannot pass the memorization test', async () => {
@@ -181,7 +226,10 @@ describe('aicert audit on certified toy runs', () => {
     runs.set('tiny-holdout', await certifyToyRun(work, sim.address, dataset, 'tiny-holdout', 200, undefined, 0.001));
     const r = await audit('tiny-holdout', { random: 8 });
     assert.equal(failedCheck(r), 'memorization', notOk(r));
-    assert.match(r.checks.find((c) => c.id === 'memorization')!.reason, /held out 4 records, fewer than the 10 audited segments/);
+    assert.match(
+      r.checks.find((c) => c.id === 'memorization')!.reason,
+      /held out 4 records, fewer than the 10 audited segments/,
+    );
     assert.equal(r.verdict, 'failed');
     assert.equal(r.exitStatus, 1);
   });
@@ -199,8 +247,12 @@ describe('aicert audit on certified toy runs', () => {
     const significant = s.filter((x) => x.p < 0.01).length;
     assert.ok(significant <= 3, `${significant} of ${s.length} subtraction segments look trained at p < 0.01`);
     const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
-    t.diagnostic(`honest: AUC median ${median(h.map((x) => x.auc)).toFixed(3)} (${range(h.map((x) => x.auc))}), p median ${median(h.map((x) => x.p)).toExponential(1)}; combined Z = ${honest.memorization!.z.toFixed(1)}, p = ${honest.memorization!.p.toExponential(1)}`);
-    t.diagnostic(`subtraction: AUC median ${median(s.map((x) => x.auc)).toFixed(3)} (${range(s.map((x) => x.auc))}), p median ${median(s.map((x) => x.p)).toFixed(2)}; ${significant}/${s.length} segments below p = 0.01 alone; combined Z = ${subtraction.memorization!.z.toFixed(2)}, p = ${subtraction.memorization!.p.toFixed(2)}`);
+    t.diagnostic(
+      `honest: AUC median ${median(h.map((x) => x.auc)).toFixed(3)} (${range(h.map((x) => x.auc))}), p median ${median(h.map((x) => x.p)).toExponential(1)}; combined Z = ${honest.memorization!.z.toFixed(1)}, p = ${honest.memorization!.p.toExponential(1)}`,
+    );
+    t.diagnostic(
+      `subtraction: AUC median ${median(s.map((x) => x.auc)).toFixed(3)} (${range(s.map((x) => x.auc))}), p median ${median(s.map((x) => x.p)).toFixed(2)}; ${significant}/${s.length} segments below p = 0.01 alone; combined Z = ${subtraction.memorization!.z.toFixed(2)}, p = ${subtraction.memorization!.p.toFixed(2)}`,
+    );
   });
 
   test('a checkpoint swapped, a batch edited or a checkpoint added after the run fails transcript.integrity', async () => {
@@ -249,11 +301,20 @@ describe('aicert audit on certified toy runs', () => {
       certificatePath: join(plain, 'model.aicert.json'),
       tpm: sim.address,
       pcr: 23,
-      command: [process.execPath, '-e', `require('fs').mkdirSync(${JSON.stringify(join(plain, 'model'))},{recursive:true});require('fs').writeFileSync(${JSON.stringify(join(plain, 'model', 'w.bin'))},'w')`],
+      command: [
+        process.execPath,
+        '-e',
+        `require('fs').mkdirSync(${JSON.stringify(join(plain, 'model'))},{recursive:true});require('fs').writeFileSync(${JSON.stringify(join(plain, 'model', 'w.bin'))},'w')`,
+      ],
       certifyFailure: false,
       log: () => undefined,
     });
-    const noTrainer = await auditRun(auditOptions({ ...runs.get('honest')!, certificate: await readFile(result.certificatePath!) }, trainerFor('honest').run));
+    const noTrainer = await auditRun(
+      auditOptions(
+        { ...runs.get('honest')!, certificate: await readFile(result.certificatePath!) },
+        trainerFor('honest').run,
+      ),
+    );
     assert.equal(failedCheck(noTrainer), 'trainer.commitment');
     assert.equal(noTrainer.verdict, 'unusable');
     assert.equal(noTrainer.exitStatus, 2);
@@ -262,7 +323,21 @@ describe('aicert audit on certified toy runs', () => {
   describe('the aicert audit command', () => {
     const cli = (run: string, ...args: string[]) => {
       const r = runs.get(run)!;
-      return spawnSync(process.execPath, [CLI, 'audit', r.certificatePath, '--transcript', r.transcript, '--data', r.dataset, '--allow-untrusted-ak', ...args], { encoding: 'utf8' });
+      return spawnSync(
+        process.execPath,
+        [
+          CLI,
+          'audit',
+          r.certificatePath,
+          '--transcript',
+          r.transcript,
+          '--data',
+          r.dataset,
+          '--allow-untrusted-ak',
+          ...args,
+        ],
+        { encoding: 'utf8' },
+      );
     };
     const toy = ['--', process.execPath, TOY_TRAINER];
 
@@ -297,7 +372,11 @@ describe('aicert audit on certified toy runs', () => {
       const nothing = cli('honest', '--q', '0', '--random', '0', ...toy);
       assert.equal(nothing.status, 2);
       assert.match(nothing.stderr, /nothing would be replayed/);
-      const missing = spawnSync(process.execPath, [CLI, 'audit', runs.get('honest')!.certificatePath, '--data', dataset, ...toy], { encoding: 'utf8' });
+      const missing = spawnSync(
+        process.execPath,
+        [CLI, 'audit', runs.get('honest')!.certificatePath, '--data', dataset, ...toy],
+        { encoding: 'utf8' },
+      );
       assert.equal(missing.status, 2);
       assert.match(missing.stderr, /--transcript/);
     });
@@ -327,7 +406,10 @@ describe('aicert audit on certified toy runs', () => {
     test('addition is caught by the top-Q pass: its hidden training makes the largest update', async () => {
       const r = await audit('addition');
       const caught = r.segments.filter((s) => !s.replay!.accepted);
-      assert.deepEqual(caught.map((s) => [s.index, s.chosenBy]), [[30, 'top-q']]);
+      assert.deepEqual(
+        caught.map((s) => [s.index, s.chosenBy]),
+        [[30, 'top-q']],
+      );
     });
 
     test('subtraction: every audit fails at memorization', async (t) => {
@@ -343,11 +425,18 @@ describe('aicert audit on certified toy runs', () => {
       const theory = detectionProbability(0.1, DEFAULT_RANDOM_SEGMENTS);
       const exact = detectionProbabilityWithoutReplacement(segments - DEFAULT_TOP_Q, fake, DEFAULT_RANDOM_SEGMENTS);
       const { detected, caughtBy, rejectedSegments } = await trials(t, 'blindfold');
-      t.diagnostic(`blindfold theory: ≥ ${(100 * theory).toFixed(2)} % (1 − 0.9^45); ${(100 * exact).toFixed(2)} % exactly for ${fake} fakes among the ${segments - DEFAULT_TOP_Q} non-top segments`);
-      t.diagnostic(`blindfold: ${(rejectedSegments / TRIALS).toFixed(2)} fake segments hit per audit, ${((DEFAULT_RANDOM_SEGMENTS * fake) / (segments - DEFAULT_TOP_Q)).toFixed(2)} expected`);
+      t.diagnostic(
+        `blindfold theory: ≥ ${(100 * theory).toFixed(2)} % (1 − 0.9^45); ${(100 * exact).toFixed(2)} % exactly for ${fake} fakes among the ${segments - DEFAULT_TOP_Q} non-top segments`,
+      );
+      t.diagnostic(
+        `blindfold: ${(rejectedSegments / TRIALS).toFixed(2)} fake segments hit per audit, ${((DEFAULT_RANDOM_SEGMENTS * fake) / (segments - DEFAULT_TOP_Q)).toFixed(2)} expected`,
+      );
       assert.equal(caughtBy.get('replay') ?? 0, detected);
       // Fail only if this many misses would be implausible (p < 0.001) for a detector at the guaranteed rate.
-      assert.ok(binomialTail(TRIALS, TRIALS - detected, 1 - theory) >= 0.001, `${TRIALS - detected} misses in ${TRIALS} trials contradict a detection rate of ${theory}`);
+      assert.ok(
+        binomialTail(TRIALS, TRIALS - detected, 1 - theory) >= 0.001,
+        `${TRIALS - detected} misses in ${TRIALS} trials contradict a detection rate of ${theory}`,
+      );
     });
 
     test('honest runs: no audit fails (no false alarms)', async (t) => {

@@ -24,5 +24,9 @@ test('the rounding perturbation moves each value by at most one unit in the last
   }
   assert.ok(Math.abs(changed - 5000) < 250, `${changed} of 10000 values flipped`);
   assert.deepEqual(values, original, 'the input checkpoint is not modified');
-  assert.deepEqual(roundingPerturbation(c, stream('a')).get('w')!.data, p.get('w')!.data, 'the same audit seed gives the same perturbation');
+  assert.deepEqual(
+    roundingPerturbation(c, stream('a')).get('w')!.data,
+    p.get('w')!.data,
+    'the same audit seed gives the same perturbation',
+  );
 });

@@ -2,7 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { assertProperty } from '../util/property.js';
-import { DEFAULT_RANDOM_SEGMENTS, detectionProbability, detectionProbabilityWithoutReplacement, REFERENCE_FAKE_FRACTION } from '../../src/audit/detection-probability.js';
+import {
+  DEFAULT_RANDOM_SEGMENTS,
+  detectionProbability,
+  detectionProbabilityWithoutReplacement,
+  REFERENCE_FAKE_FRACTION,
+} from '../../src/audit/detection-probability.js';
 
 test('m = 45 random segments catch a 10 % fake fraction with ≥ 99 %, and 44 is the least m that does', () => {
   assert.equal(DEFAULT_RANDOM_SEGMENTS, 45);
@@ -21,10 +26,18 @@ test('without replacement: exact hypergeometric values, certainty when the hones
 
 test('property: drawing without replacement never detects less than the (1 − f)^m bound', () => {
   assertProperty(
-    fc.property(fc.integer({ min: 1, max: 2000 }), fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 60 }), (population, percent, draws) => {
-      const fake = Math.floor((population * percent) / 100);
-      const m = Math.min(draws, population);
-      assert.ok(detectionProbabilityWithoutReplacement(population, fake, m) >= detectionProbability(fake / population, m) - 1e-12);
-    }),
+    fc.property(
+      fc.integer({ min: 1, max: 2000 }),
+      fc.integer({ min: 0, max: 100 }),
+      fc.integer({ min: 0, max: 60 }),
+      (population, percent, draws) => {
+        const fake = Math.floor((population * percent) / 100);
+        const m = Math.min(draws, population);
+        assert.ok(
+          detectionProbabilityWithoutReplacement(population, fake, m) >=
+            detectionProbability(fake / population, m) - 1e-12,
+        );
+      },
+    ),
   );
 });

@@ -26,11 +26,52 @@ describe('aicert run --holdout 0, and aicert audit --data DIR or FILE', () => {
   const aicert = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: env() });
   const run = (name: string, ...options: string[]) => {
     const output = join(work, name, 'model');
-    const r = aicert('run', '--trainer', '--tpm', sim.address, '--code', code, '--data', data, '--trainer-data', join(data, 'train.jsonl'), '--output', output, '--challenge', 'ab'.repeat(32), ...options, '--', process.execPath, TOY_TRAINER, '--out', output, '--steps', STEPS);
+    const r = aicert(
+      'run',
+      '--trainer',
+      '--tpm',
+      sim.address,
+      '--code',
+      code,
+      '--data',
+      data,
+      '--trainer-data',
+      join(data, 'train.jsonl'),
+      '--output',
+      output,
+      '--challenge',
+      'ab'.repeat(32),
+      ...options,
+      '--',
+      process.execPath,
+      TOY_TRAINER,
+      '--out',
+      output,
+      '--steps',
+      STEPS,
+    );
     return { ...r, certificate: `${output}.aicert.json`, transcript: `${output}.transcript` };
   };
   const audit = (certificate: string, transcript: string, dataArg: string) =>
-    aicert('audit', certificate, '--transcript', transcript, '--data', dataArg, '--allow-untrusted-ak', '--json', '--random', '3', '--members', '40', '--seed', auditSeed('holdout-and-data').toString('hex'), '--', process.execPath, TOY_TRAINER);
+    aicert(
+      'audit',
+      certificate,
+      '--transcript',
+      transcript,
+      '--data',
+      dataArg,
+      '--allow-untrusted-ak',
+      '--json',
+      '--random',
+      '3',
+      '--members',
+      '40',
+      '--seed',
+      auditSeed('holdout-and-data').toString('hex'),
+      '--',
+      process.execPath,
+      TOY_TRAINER,
+    );
 
   before(async () => {
     work = await scratchDirectory('aicert-holdout-data-');
@@ -55,8 +96,15 @@ describe('aicert run --holdout 0, and aicert audit --data DIR or FILE', () => {
     assert.equal(a.status, 1, a.stderr);
     const report = parseAuditReport(JSON.parse(a.stdout));
     assert.equal(report.checks.find((c) => c.status === 'failed')?.id, 'memorization');
-    assert.match(report.checks.at(-1)!.reason, /held out no records \(it was certified with --holdout 0\), so the memorization test cannot run/);
-    assert.equal(report.checks.find((c) => c.id === 'replay')?.status, 'ok', 'everything before memorization still ran');
+    assert.match(
+      report.checks.at(-1)!.reason,
+      /held out no records \(it was certified with --holdout 0\), so the memorization test cannot run/,
+    );
+    assert.equal(
+      report.checks.find((c) => c.id === 'replay')?.status,
+      'ok',
+      'everything before memorization still ran',
+    );
   });
 
   test('--holdout outside [0, 1) is a usage error (exit 2)', () => {
@@ -74,7 +122,11 @@ describe('aicert run --holdout 0, and aicert audit --data DIR or FILE', () => {
     for (const dataArg of [data, join(data, 'train.jsonl')]) {
       const a = audit(r.certificate, r.transcript, dataArg);
       const report = parseAuditReport(JSON.parse(a.stdout));
-      assert.equal(report.checks.find((c) => c.id === 'data')?.status, 'ok', `${dataArg}: ${JSON.stringify(report.checks.at(-1))}`);
+      assert.equal(
+        report.checks.find((c) => c.id === 'data')?.status,
+        'ok',
+        `${dataArg}: ${JSON.stringify(report.checks.at(-1))}`,
+      );
       assert.equal(report.verdict, 'passed', JSON.stringify(report.checks.filter((c) => c.status !== 'ok')));
     }
     const other = join(work, 'train.jsonl');
@@ -83,6 +135,9 @@ describe('aicert run --holdout 0, and aicert audit --data DIR or FILE', () => {
     assert.equal(wrong.status, 1);
     const report = parseAuditReport(JSON.parse(wrong.stdout));
     assert.equal(report.checks.at(-1)!.id, 'data');
-    assert.match(report.checks.at(-1)!.reason, /is not train\.jsonl of the trainer's certified dataset "dataset"; pass the record file the run trained on, or the directory "dataset" it committed/);
+    assert.match(
+      report.checks.at(-1)!.reason,
+      /is not train\.jsonl of the trainer's certified dataset "dataset"; pass the record file the run trained on, or the directory "dataset" it committed/,
+    );
   });
 });

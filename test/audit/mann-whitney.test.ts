@@ -12,7 +12,10 @@ import { normalUpperTail } from '../../src/audit/normal-distribution.js';
  * U and the AUC of the small cases are also worked out by hand in the comments.
  */
 function close(actual: number, expected: number, relative: number, what: string): void {
-  assert.ok(Math.abs(actual - expected) <= relative * Math.abs(expected), `${what}: ${actual} is not within ${relative} of ${expected}`);
+  assert.ok(
+    Math.abs(actual - expected) <= relative * Math.abs(expected),
+    `${what}: ${actual} is not within ${relative} of ${expected}`,
+  );
 }
 
 test('the normal upper tail matches scipy norm.sf from the centre to the far tail', () => {
@@ -86,7 +89,10 @@ test('empty or non-finite samples are refused', () => {
   assert.throws(() => mannWhitneyGreater([Number.POSITIVE_INFINITY], [1]), RangeError);
 });
 
-const sample = fc.array(fc.integer({ min: -20, max: 20 }).map((v) => v / 4), { minLength: 1, maxLength: 40 });
+const sample = fc.array(
+  fc.integer({ min: -20, max: 20 }).map((v) => v / 4),
+  { minLength: 1, maxLength: 40 },
+);
 
 test('property: U counts the pairs x > y (ties ½), U(x,y) + U(y,x) = n1·n2, and 0 ≤ p ≤ 1', () => {
   assertProperty(

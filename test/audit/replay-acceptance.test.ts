@@ -42,17 +42,35 @@ test('relative: the optimizer state is judged too, on its own scale: same weight
   assert.equal(close.accepted, true, close.reason);
   // The claimed checkpoint carries momentum the replay did not produce; its weights are exact.
   claimed.get('optimizer/w')!.data.set([-40, 7]);
-  const forged = judgeReplay({ mode: 'relative', delta: 1e-2 }, false, { before, claimed, replayed }, claim(1, Math.hypot(40, 7)));
+  const forged = judgeReplay(
+    { mode: 'relative', delta: 1e-2 },
+    false,
+    { before, claimed, replayed },
+    claim(1, Math.hypot(40, 7)),
+  );
   assert.equal(forged.accepted, false);
   assert.equal(forged.distance, 0, 'the weights are reproduced exactly');
   assert.ok(forged.optimizerDistance > 40);
   assert.match(forged.reason, /^optimizer state: the replay lands elsewhere/);
   // A large weight update does not loosen the bound on the optimizer state (they are judged apart).
-  const big = judgeReplay({ mode: 'relative', delta: 1e-2 }, false, { before, claimed: model(1000, 0), replayed: model(1000, 0) }, claim(1000));
+  const big = judgeReplay(
+    { mode: 'relative', delta: 1e-2 },
+    false,
+    { before, claimed: model(1000, 0), replayed: model(1000, 0) },
+    claim(1000),
+  );
   assert.equal(big.accepted, true, big.reason);
   const bigForged = model(1000, 0);
   bigForged.get('optimizer/w')!.data.set([0.1, 0]);
-  assert.equal(judgeReplay({ mode: 'relative', delta: 1e-2 }, false, { before, claimed: bigForged, replayed: model(1000, 0) }, claim(1000, 0.1)).accepted, false);
+  assert.equal(
+    judgeReplay(
+      { mode: 'relative', delta: 1e-2 },
+      false,
+      { before, claimed: bigForged, replayed: model(1000, 0) },
+      claim(1000, 0.1),
+    ).accepted,
+    false,
+  );
 });
 
 test('relative: the infinitesimal-update spoof is rejected although its absolute distance is tiny', () => {
@@ -81,7 +99,20 @@ test('relative: an update of the right direction but the wrong size is rejected 
 
 test('checkpoints of different models, or a replay without the optimizer state, cannot be compared: the audit fails', () => {
   const other: Checkpoint = new Map([['v', { dtype: 'F32', shape: [2], data: new Float32Array(2) }]]);
-  assert.throws(() => judgeReplay({ mode: 'exact' }, false, { before: model(0, 0), claimed: model(1, 0), replayed: other }, claim(1)), { code: 'audit.checkpoint-shape' });
+  assert.throws(
+    () =>
+      judgeReplay({ mode: 'exact' }, false, { before: model(0, 0), claimed: model(1, 0), replayed: other }, claim(1)),
+    { code: 'audit.checkpoint-shape' },
+  );
   const weightsOnly: Checkpoint = new Map([['w', { dtype: 'F32', shape: [2], data: Float32Array.of(1, 0) }]]);
-  assert.throws(() => judgeReplay({ mode: 'exact' }, false, { before: model(0, 0), claimed: model(1, 0), replayed: weightsOnly }, claim(1)), /not states of the same training: 1 against 2 tensors/);
+  assert.throws(
+    () =>
+      judgeReplay(
+        { mode: 'exact' },
+        false,
+        { before: model(0, 0), claimed: model(1, 0), replayed: weightsOnly },
+        claim(1),
+      ),
+    /not states of the same training: 1 against 2 tensors/,
+  );
 });

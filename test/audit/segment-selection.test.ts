@@ -27,27 +27,44 @@ test('more draws than segments: every segment once', () => {
 test('the random part is a function of the audit seed: the same seed repeats it, another seed changes it', () => {
   const norms = Array.from({ length: 500 }, (_, i) => Math.sin(i) + 2);
   const a = selectSegments(norms, 2, 45, seed('x')).map((s) => s.index);
-  assert.deepEqual(selectSegments(norms, 2, 45, seed('x')).map((s) => s.index), a);
-  assert.notDeepEqual(selectSegments(norms, 2, 45, seed('y')).map((s) => s.index), a);
+  assert.deepEqual(
+    selectSegments(norms, 2, 45, seed('x')).map((s) => s.index),
+    a,
+  );
+  assert.notDeepEqual(
+    selectSegments(norms, 2, 45, seed('y')).map((s) => s.index),
+    a,
+  );
 });
 
 test('every non-top segment is drawn about equally often (uniform selection)', () => {
   const norms = Array.from({ length: 22 }, (_, i) => (i < 2 ? 100 : 1));
   const hits = new Array<number>(22).fill(0);
   const trials = 2000;
-  for (let t = 0; t < trials; t++) for (const s of selectSegments(norms, 2, 5, seed(`u${t}`))) if (s.chosenBy === 'random') hits[s.index]!++;
+  for (let t = 0; t < trials; t++)
+    for (const s of selectSegments(norms, 2, 5, seed(`u${t}`))) if (s.chosenBy === 'random') hits[s.index]!++;
   const expected = (trials * 5) / 20;
-  for (let i = 2; i < 22; i++) assert.ok(Math.abs(hits[i]! - expected) < 5 * Math.sqrt(expected), `segment ${i} drawn ${hits[i]} times, expected about ${expected}`);
+  for (let i = 2; i < 22; i++)
+    assert.ok(
+      Math.abs(hits[i]! - expected) < 5 * Math.sqrt(expected),
+      `segment ${i} drawn ${hits[i]} times, expected about ${expected}`,
+    );
   assert.equal(hits[0], 0);
   assert.equal(hits[1], 0);
 });
 
 test('property: no segment is selected twice, and min(N, Q + m) are selected', () => {
   assertProperty(
-    fc.property(fc.array(fc.double({ min: 0, max: 10, noNaN: true }), { minLength: 0, maxLength: 80 }), fc.nat(5), fc.nat(50), fc.uint8Array({ minLength: 32, maxLength: 32 }), (norms, q, m, s) => {
-      const picked = selectSegments(norms, q, m, Buffer.from(s)).map((x) => x.index);
-      assert.equal(new Set(picked).size, picked.length);
-      assert.equal(picked.length, Math.min(norms.length, Math.min(q, norms.length) + m));
-    }),
+    fc.property(
+      fc.array(fc.double({ min: 0, max: 10, noNaN: true }), { minLength: 0, maxLength: 80 }),
+      fc.nat(5),
+      fc.nat(50),
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      (norms, q, m, s) => {
+        const picked = selectSegments(norms, q, m, Buffer.from(s)).map((x) => x.index);
+        assert.equal(new Set(picked).size, picked.length);
+        assert.equal(picked.length, Math.min(norms.length, Math.min(q, norms.length) + m));
+      },
+    ),
   );
 });

@@ -38,24 +38,38 @@ const node = (script: string) => commandTrainer([process.execPath, '-e', script]
 
 test('the command runs with the variables and answers in AICERT_OUTPUT', async () => {
   const output = join(work, 'answer');
-  await node(`require('fs').writeFileSync(process.env.AICERT_OUTPUT, process.env.AICERT_TRAINER_MODE + ' ' + process.env.AICERT_SEGMENT)`)(trainerEnvironment(run, '/t', { mode: 'replay', segment: 3, output }));
+  await node(
+    `require('fs').writeFileSync(process.env.AICERT_OUTPUT, process.env.AICERT_TRAINER_MODE + ' ' + process.env.AICERT_SEGMENT)`,
+  )(trainerEnvironment(run, '/t', { mode: 'replay', segment: 3, output }));
   assert.equal(await readFile(output, 'utf8'), 'replay 3');
 });
 
 test('a trainer that fails, writes nothing or overruns the timeout has not answered: the audit fails', async () => {
   const request = trainerEnvironment(run, '/t', { mode: 'init', output: join(work, 'never') });
-  await assert.rejects(node(`console.error('out of memory'); process.exit(3)`)(request), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'audit.trainer');
-    assert.match(err.message, /init mode\) exited with status 3; its last output: out of memory/);
-    return true;
-  });
+  await assert.rejects(
+    node(`console.error('out of memory'); process.exit(3)`)(request),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'audit.trainer');
+      assert.match(err.message, /init mode\) exited with status 3; its last output: out of memory/);
+      return true;
+    },
+  );
   await assert.rejects(node('')(request), /exited 0 but wrote nothing/);
   const started = Date.now();
-  await assert.rejects(commandTrainer([process.execPath, '-e', 'setTimeout(() => {}, 60000)'], 300)(request), /did not finish within 0.3 s/);
+  await assert.rejects(
+    commandTrainer([process.execPath, '-e', 'setTimeout(() => {}, 60000)'], 300)(request),
+    /did not finish within 0.3 s/,
+  );
   assert.ok(Date.now() - started < 10_000);
 });
 
 test('a command that cannot start is a usage error; so is none', async () => {
-  await assert.rejects(commandTrainer([join(work, 'no-such-program')], 1000)(trainerEnvironment(run, '/t', { mode: 'init', output: '/o' })), { code: 'usage.command' });
+  await assert.rejects(
+    commandTrainer(
+      [join(work, 'no-such-program')],
+      1000,
+    )(trainerEnvironment(run, '/t', { mode: 'init', output: '/o' })),
+    { code: 'usage.command' },
+  );
   assert.throws(() => commandTrainer([], 1000), { code: 'usage.command' });
 });

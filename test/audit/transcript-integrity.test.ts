@@ -25,7 +25,15 @@ const state = (w: number): Checkpoint =>
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'aicert-transcript-integrity-'));
   const writer = new TranscriptWriter(work);
-  await writer.writeMeta({ protocol: 1, framework: 'test', batchSize: 1, k: 1, steps: 1, records: 2, hyperparameters: {} });
+  await writer.writeMeta({
+    protocol: 1,
+    framework: 'test',
+    batchSize: 1,
+    k: 1,
+    steps: 1,
+    records: 2,
+    hyperparameters: {},
+  });
   await writer.writeCheckpoint(0, state(0));
   await writer.appendBatch(0, [1]);
   await writer.writeCheckpoint(1, state(1));
@@ -33,7 +41,13 @@ before(async () => {
   for (const index of [0, 1]) {
     const bytes = await readFile(checkpointPath(work, index));
     const weights = await measureCheckpointWeights(checkpointPath(work, index), bytes.length, pool);
-    checkpoints.push({ type: 'checkpoint', index, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, weights });
+    checkpoints.push({
+      type: 'checkpoint',
+      index,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      bytes: bytes.length,
+      weights,
+    });
   }
   measured = await measureTranscriptArtifact(work, pool);
 });
@@ -46,11 +60,14 @@ test('a transcript whose files and last weights are the recorded ones passes', a
   await checkTranscriptIntegrity(work, checkpoints, measured, pool);
 });
 
-test('a last-checkpoint weights digest that is not the file\'s fails: the model was held against other weights', async () => {
+test("a last-checkpoint weights digest that is not the file's fails: the model was held against other weights", async () => {
   const forged = checkpoints.map((c, i) => (i === 1 ? { ...c, weights: { tensors: 1, sha256: 'ab'.repeat(32) } } : c));
   await assert.rejects(checkTranscriptIntegrity(work, forged, measured, pool), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'audit.transcript');
-    assert.match(e.message, /the weights of checkpoint 1 \(1 tensors, digest [0-9a-f]{16}…\) are not the ones the run recorded/);
+    assert.match(
+      e.message,
+      /the weights of checkpoint 1 \(1 tensors, digest [0-9a-f]{16}…\) are not the ones the run recorded/,
+    );
     return true;
   });
   // Only the last checkpoint's digest matters for trainer.final.

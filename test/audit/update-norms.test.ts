@@ -6,7 +6,7 @@ import { selectSegments } from '../../src/audit/segment-selection.js';
 const SEED = Buffer.alloc(32, 7);
 const top = (scores: number[], q: number) => selectSegments(scores, q, 0, SEED).map((s) => s.index);
 
-test('without optimizer state the ranking is Proof-of-Learning\'s: by ‖ΔW‖ alone', () => {
+test("without optimizer state the ranking is Proof-of-Learning's: by ‖ΔW‖ alone", () => {
   const weights = [3, 1, 4, 1.5, 9, 2.6, 5];
   const scores = rankingScores(weights.map((w) => ({ weights: w, optimizer: 0 })));
   assert.deepEqual(top(scores, 3), [4, 6, 2]);
@@ -23,7 +23,12 @@ test('a jump of the optimizer state that no segment shows ranks first, on its ow
   const scores = rankingScores(norms);
   assert.deepEqual(top(scores, 2), [4, 5]);
   // One norm over both parts would have ranked by the weights: segment 4 would not be in the top 2.
-  assert.ok(!top(norms.map((n) => Math.hypot(n.weights, n.optimizer)), 2).includes(4));
+  assert.ok(
+    !top(
+      norms.map((n) => Math.hypot(n.weights, n.optimizer)),
+      2,
+    ).includes(4),
+  );
 });
 
 test('a part that typically does not change ranks any change of it above everything', () => {

@@ -44,7 +44,15 @@ describe('aicert ca and aicert ak', () => {
   });
 
   test('ca init creates the CA and tells how verifiers trust it; a second init is refused', async () => {
-    const init = await aicert(['ca', 'init', caDir, '--ek-roots', sim.caRootFile, '--ek-intermediates', join(sim.dir, 'ca', 'issuercert.pem')]);
+    const init = await aicert([
+      'ca',
+      'init',
+      caDir,
+      '--ek-roots',
+      sim.caRootFile,
+      '--ek-intermediates',
+      join(sim.dir, 'ca', 'issuercert.pem'),
+    ]);
     assert.equal(init.status, 0, init.stderr);
     assert.match(init.stderr, new RegExp(`--trust ${join(caDir, 'ca.pem')}`));
     const again = await aicert(['ca', 'init', caDir, '--ek-roots', sim.caRootFile]);
@@ -94,7 +102,9 @@ describe('aicert ca and aicert ak', () => {
     const foreignCa = join(work, 'foreign-ca');
     assert.equal((await aicert(['ca', 'init', foreignCa, '--ek-roots', FOREIGN_EK_ROOT])).status, 0);
     const refusedHome = join(work, 'home-refused');
-    const refused = await aicert(['ak', 'enroll', '--ca', foreignCa, '--tpm', sim.address], { AICERT_HOME: refusedHome });
+    const refused = await aicert(['ak', 'enroll', '--ca', foreignCa, '--tpm', sim.address], {
+      AICERT_HOME: refusedHome,
+    });
     assert.equal(refused.status, 1, refused.stderr);
     assert.match(refused.stderr, /EK certificate: the certificate chain does not lead to a trusted CA.*\[ek\.chain\]/);
     assert.equal(existsSync(refusedHome), false, 'no certificate stored');

@@ -29,14 +29,20 @@ let authority: EnrollmentAuthority;
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'aicert-ca-fuzz-'));
   authority = new EnrollmentAuthority(
-    await initCa(join(work, 'ca'), [join(FIXTURES, 'root.pem')], { ekIntermediatePemFiles: [join(FIXTURES, 'intermediate.pem')] }),
+    await initCa(join(work, 'ca'), [join(FIXTURES, 'root.pem')], {
+      ekIntermediatePemFiles: [join(FIXTURES, 'intermediate.pem')],
+    }),
   );
 });
 after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const request = (ekCertificate: Uint8Array = EK_CERT, ekPublic: Uint8Array = EK_PUBLIC, akPublic: Uint8Array = AK_PUBLIC): EnrollStart => ({
+const request = (
+  ekCertificate: Uint8Array = EK_CERT,
+  ekPublic: Uint8Array = EK_PUBLIC,
+  akPublic: Uint8Array = AK_PUBLIC,
+): EnrollStart => ({
   ekCertificate: encodeBase64(ekCertificate),
   ekPublic: encodeBase64(ekPublic),
   akPublic: encodeBase64(akPublic),

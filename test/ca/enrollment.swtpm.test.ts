@@ -49,7 +49,11 @@ describe('AK enrollment with a software TPM', () => {
   });
 
   /** A fresh CA and a fresh $AICERT_HOME for one test. */
-  async function freshCa(name: string, ekRoots = [sim.caRootFile], ekIntermediates = [simIntermediate]): Promise<AttestationCa> {
+  async function freshCa(
+    name: string,
+    ekRoots = [sim.caRootFile],
+    ekIntermediates = [simIntermediate],
+  ): Promise<AttestationCa> {
     process.env.AICERT_HOME = join(work, `${name}-home`);
     return initCa(join(work, name), ekRoots, { ekIntermediatePemFiles: ekIntermediates });
   }
@@ -97,7 +101,12 @@ describe('AK enrollment with a software TPM', () => {
     assert.equal(enrolled.chainPath, join(process.env.AICERT_HOME!, 'ak', ak.name.toString('hex'), 'chain.pem'));
     assert.deepEqual(await loadAkCertificateChain(ak.name), enrolled.chain);
     assert.equal(enrolled.chain.length, 2, 'AK certificate, then the CA certificate');
-    const trust = evaluateAkTrust(ak.public, enrolled.chain, { roots: parseCertificatesPem(ca.certificatePem, 'ca'), pinnedAks: [] }, new Date());
+    const trust = evaluateAkTrust(
+      ak.public,
+      enrolled.chain,
+      { roots: parseCertificatesPem(ca.certificatePem, 'ca'), pinnedAks: [] },
+      new Date(),
+    );
     assert.equal(trust.level, 'ca', trust.reason);
     const [record] = await issuedRecords(ca);
     const logged = JSON.parse(await readFile(join(ca.dir, CA_FILES.issued, record!), 'utf8')) as IssuanceRecord;
@@ -127,7 +136,7 @@ describe('AK enrollment with a software TPM', () => {
     }
   });
 
-  test('a TPM whose EK does not chain to the CA\'s EK roots gets no certificate', async () => {
+  test("a TPM whose EK does not chain to the CA's EK roots gets no certificate", async () => {
     const ca = await freshCa('foreign-root', [FOREIGN_EK_ROOT], []);
     const server = await startCaServer(new EnrollmentAuthority(ca));
     try {
@@ -158,19 +167,29 @@ describe('AK enrollment with a software TPM', () => {
       const secret = await activate(ek, ak, challenge);
       const wrong = Buffer.from(secret);
       wrong[0]! ^= 1;
-      await assert.rejects(authority.finish({ session: challenge.session, secret: encodeBase64(wrong) }), { code: 'enroll.activation' });
-      await assert.rejects(authority.finish({ session: challenge.session, secret: encodeBase64(randomBytes(16)) }), { code: 'enroll.session' });
+      await assert.rejects(authority.finish({ session: challenge.session, secret: encodeBase64(wrong) }), {
+        code: 'enroll.activation',
+      });
+      await assert.rejects(authority.finish({ session: challenge.session, secret: encodeBase64(randomBytes(16)) }), {
+        code: 'enroll.session',
+      });
       // Even the right secret is refused now: one attempt per credential.
-      await assert.rejects(authority.finish({ session: challenge.session, secret: encodeBase64(secret) }), { code: 'enroll.session' });
+      await assert.rejects(authority.finish({ session: challenge.session, secret: encodeBase64(secret) }), {
+        code: 'enroll.session',
+      });
     });
     assert.deepEqual(await issuedRecords(ca), []);
   });
 
-  test('a credential made for another key\'s Name cannot be activated with this AK: no certificate', async () => {
+  test("a credential made for another key's Name cannot be activated with this AK: no certificate", async () => {
     const ca = await freshCa('other-name');
     const authority = new EnrollmentAuthority(ca);
     // Another restricted signing key in the same TPM, from a different template (other unique seed).
-    const other = await tpm.createPrimary(TPM_RH.ENDORSEMENT, { ...AK_TEMPLATE, unique: { x: Buffer.alloc(32, 7), y: Buffer.alloc(32, 7) } } as TpmPublic, 'other AK');
+    const other = await tpm.createPrimary(
+      TPM_RH.ENDORSEMENT,
+      { ...AK_TEMPLATE, unique: { x: Buffer.alloc(32, 7), y: Buffer.alloc(32, 7) } } as TpmPublic,
+      'other AK',
+    );
     await tpm.flushContext(other.handle);
     await withEkAndAk(async (ek, ak) => {
       assert.notDeepEqual(objectName(other.public), ak.name);
@@ -180,7 +199,9 @@ describe('AK enrollment with a software TPM', () => {
         assert.match(err.message, /ActivateCredential/);
         return true;
       });
-      await assert.rejects(authority.finish({ session: challenge.session, secret: encodeBase64(randomBytes(32)) }), { code: 'enroll.activation' });
+      await assert.rejects(authority.finish({ session: challenge.session, secret: encodeBase64(randomBytes(32)) }), {
+        code: 'enroll.activation',
+      });
     });
     assert.deepEqual(await issuedRecords(ca), []);
     assert.deepEqual(await transientHandles(), []);
@@ -195,13 +216,17 @@ describe('AK enrollment with a software TPM', () => {
       const secret = await activate(ek, ak, first);
       const issued = await authority.finish({ session: first.session, secret: encodeBase64(secret) });
       assert.equal(issued.akName, ak.name.toString('hex'));
-      await assert.rejects(authority.finish({ session: first.session, secret: encodeBase64(secret) }), { code: 'enroll.session' });
+      await assert.rejects(authority.finish({ session: first.session, secret: encodeBase64(secret) }), {
+        code: 'enroll.session',
+      });
 
       const second = await authority.start(startRequest(ek.public, ak.public));
       assert.equal(Date.parse(second.expiresAt) - now.getTime(), SESSION_LIFETIME_MS);
       const secondSecret = await activate(ek, ak, second);
       now = new Date(now.getTime() + SESSION_LIFETIME_MS + 1000);
-      await assert.rejects(authority.finish({ session: second.session, secret: encodeBase64(secondSecret) }), { code: 'enroll.session-expired' });
+      await assert.rejects(authority.finish({ session: second.session, secret: encodeBase64(secondSecret) }), {
+        code: 'enroll.session-expired',
+      });
     });
     assert.equal((await issuedRecords(ca)).length, 1);
   });
@@ -217,21 +242,32 @@ describe('AK enrollment with a software TPM', () => {
         assert.match(err.message, /sign/);
         return true;
       });
-      await assert.rejects(authority.start({ ...startRequest(ek.public, ak.public), ekCertificate: encodeBase64(Buffer.from('not a certificate')) }), {
-        code: 'ek.malformed',
+      await assert.rejects(
+        authority.start({
+          ...startRequest(ek.public, ak.public),
+          ekCertificate: encodeBase64(Buffer.from('not a certificate')),
+        }),
+        {
+          code: 'ek.malformed',
+        },
+      );
+      await assert.rejects(authority.start({ ...startRequest(ek.public, ak.public), extra: 1 }), {
+        code: 'enroll.malformed',
       });
-      await assert.rejects(authority.start({ ...startRequest(ek.public, ak.public), extra: 1 }), { code: 'enroll.malformed' });
     });
     assert.deepEqual(await issuedRecords(ca), []);
   });
 
   test('--ek ecc on a TPM without an ECC P-256 EK certificate says so', async () => {
     const ca = await freshCa('ecc');
-    await assert.rejects(enrollAk({ tpm, endpoint: await openCaEndpoint(ca.dir), ek: 'ecc' }), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'enroll.no-ek-certificate');
-      assert.match(err.message, /0x1c0000a; try --ek rsa/);
-      return true;
-    });
+    await assert.rejects(
+      enrollAk({ tpm, endpoint: await openCaEndpoint(ca.dir), ek: 'ecc' }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'enroll.no-ek-certificate');
+        assert.match(err.message, /0x1c0000a; try --ek rsa/);
+        return true;
+      },
+    );
   });
 });
 
@@ -265,22 +301,43 @@ describe('the CA over HTTP', () => {
   });
 
   test('bodies over the limit are refused with 413, malformed ones with 400', async () => {
-    await expectError(await post('/v1/enroll/start', JSON.stringify({ pad: 'x'.repeat(100_000) })), 413, 'http.too-large');
+    await expectError(
+      await post('/v1/enroll/start', JSON.stringify({ pad: 'x'.repeat(100_000) })),
+      413,
+      'http.too-large',
+    );
     await expectError(await post('/v1/enroll/start', '{"ekCertificate": '), 400, 'enroll.malformed');
-    const message = await expectError(await post('/v1/enroll/start', '{"ekCertificate": "AA=="}'), 400, 'enroll.malformed');
+    const message = await expectError(
+      await post('/v1/enroll/start', '{"ekCertificate": "AA=="}'),
+      400,
+      'enroll.malformed',
+    );
     assert.match(message, /ekPublic/);
-    await expectError(await post('/v1/enroll/finish', JSON.stringify({ session: 'ab'.repeat(32), secret: 'AAAA' })), 403, 'enroll.session');
+    await expectError(
+      await post('/v1/enroll/finish', JSON.stringify({ session: 'ab'.repeat(32), secret: 'AAAA' })),
+      403,
+      'enroll.session',
+    );
   });
 
   test('the client reports a refusal as not verified (403) and bad input as a usage error', async () => {
     const endpoint = httpCaEndpoint(server.url);
-    await assert.rejects(endpoint.finish({ session: 'ab'.repeat(32), secret: 'AAAA' }), (err: Error & { exitStatus?: number; code?: string }) => {
-      assert.equal(err.code, 'enroll.session');
-      assert.equal(err.exitStatus, 1);
-      assert.match(err.message, /^the CA refused the enrollment: unknown enrollment session/);
-      return true;
+    await assert.rejects(
+      endpoint.finish({ session: 'ab'.repeat(32), secret: 'AAAA' }),
+      (err: Error & { exitStatus?: number; code?: string }) => {
+        assert.equal(err.code, 'enroll.session');
+        assert.equal(err.exitStatus, 1);
+        assert.match(err.message, /^the CA refused the enrollment: unknown enrollment session/);
+        return true;
+      },
+    );
+    await assert.rejects(endpoint.finish({ session: 'xyz', secret: 'AAAA' }), {
+      code: 'enroll.malformed',
+      exitStatus: 2,
     });
-    await assert.rejects(endpoint.finish({ session: 'xyz', secret: 'AAAA' }), { code: 'enroll.malformed', exitStatus: 2 });
-    await assert.rejects(httpCaEndpoint('http://127.0.0.1:1').finish({ session: 'ab'.repeat(32), secret: 'AA==' }), { code: 'enroll.unreachable', exitStatus: 3 });
+    await assert.rejects(httpCaEndpoint('http://127.0.0.1:1').finish({ session: 'ab'.repeat(32), secret: 'AA==' }), {
+      code: 'enroll.unreachable',
+      exitStatus: 3,
+    });
   });
 });

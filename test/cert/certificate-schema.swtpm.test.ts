@@ -11,7 +11,17 @@ import { InputError } from '../../src/errors.js';
 import { verifyCertificate } from '../../src/verify/verify-certificate.js';
 import { NO_TRUST_ANCHORS } from '../../src/evidence/ak-trust.js';
 import { makeRealCertificates, type RealCertificates } from './real-certificates.js';
-import { allPaths, applyEdit, boundaryValues, catalogueEdits, editArbitrary, valueAt, type CatalogueOptions, type Json, type JsonPath } from './json-edits.js';
+import {
+  allPaths,
+  applyEdit,
+  boundaryValues,
+  catalogueEdits,
+  editArbitrary,
+  valueAt,
+  type CatalogueOptions,
+  type Json,
+  type JsonPath,
+} from './json-edits.js';
 
 /**
  * schemas/certificate.v1.schema.json (the published JSON Schema of the certificate file) and
@@ -19,7 +29,9 @@ import { allPaths, applyEdit, boundaryValues, catalogueEdits, editArbitrary, val
  * of one, they accept or reject together. So neither can drift from the other.
  */
 const SCHEMA_PATH = fileURLToPath(new URL('../../../schemas/certificate.v1.schema.json', import.meta.url));
-const validateSchema = new Ajv2020({ strict: true, allErrors: true }).compile(JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as object);
+const validateSchema = new Ajv2020({ strict: true, allErrors: true }).compile(
+  JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as object,
+);
 
 /** Whether parseCertificate accepts the text; any error other than bundle.schema is a bug. */
 function codeAccepts(text: string): boolean {
@@ -58,8 +70,37 @@ function assertBothReject(text: string, what: string): void {
 }
 
 const EDITS: CatalogueOptions = {
-  values: boundaryValues([CERTIFICATE_MEDIA_TYPE, 'application/vnd.in-toto+json', 'start', 'end', 'sha256', 'sha1', 'aicert', ...RUN_EVENT_TYPES, 'Session']),
-  keys: ['extra', 'type', 'keyid', 'sig', 'phase', 'sha1', 'akCertificateChain', 'akPin', '0', '9', '10', '19', '20', '23', '24', '01', '1.0', '-1'],
+  values: boundaryValues([
+    CERTIFICATE_MEDIA_TYPE,
+    'application/vnd.in-toto+json',
+    'start',
+    'end',
+    'sha256',
+    'sha1',
+    'aicert',
+    ...RUN_EVENT_TYPES,
+    'Session',
+  ]),
+  keys: [
+    'extra',
+    'type',
+    'keyid',
+    'sig',
+    'phase',
+    'sha1',
+    'akCertificateChain',
+    'akPin',
+    '0',
+    '9',
+    '10',
+    '19',
+    '20',
+    '23',
+    '24',
+    '01',
+    '1.0',
+    '-1',
+  ],
   arrayLengths: [0, 1, 2, 3, 7, 8, 9, 15, 16, 17],
   stringLengths: [0, 1, 63, 64, 65, 8191, 8192, 8193],
 };
@@ -74,7 +115,9 @@ function representativePaths(root: Json): JsonPath[] {
   return allPaths(root).filter((path) => {
     const content = path.indexOf('content');
     if (content >= 0 && path.length > content + 1 && path[content + 1] !== 'type') return false;
-    const generic = path.map((k, i) => (typeof k === 'number' ? (path[i - 1] === 'quotes' ? k : 0) : path[i - 1] === 'sha256' ? '#' : k));
+    const generic = path.map((k, i) =>
+      typeof k === 'number' ? (path[i - 1] === 'quotes' ? k : 0) : path[i - 1] === 'sha256' ? '#' : k,
+    );
     const id = JSON.stringify(generic);
     if (seen.has(id)) return false;
     seen.add(id);
@@ -105,9 +148,16 @@ describe('the JSON Schema of the certificate file', () => {
   test('real certificates (a success, a --trainer run, a certified failure) pass both the JSON Schema and parseCertificate', () => {
     for (const [name, bytes] of Object.entries(real)) assertBothAccept(bytes.toString('utf8'), name);
     const success = JSON.parse(real.success.toString('utf8'));
-    assert.ok(success.evidence.tpm.akCertificateChain?.length > 0, 'the success certificate carries an AK certificate chain');
+    assert.ok(
+      success.evidence.tpm.akCertificateChain?.length > 0,
+      'the success certificate carries an AK certificate chain',
+    );
     const trainer = JSON.parse(real.trainer.toString('utf8'));
-    assert.equal(trainer.evidence.tpm.eventLog.filter((r: { content: { type: string } }) => r.content.type === 'checkpoint').length, 2);
+    assert.equal(
+      trainer.evidence.tpm.eventLog.filter((r: { content: { type: string } }) => r.content.type === 'checkpoint')
+        .length,
+      2,
+    );
     assertBothAccept(JSON.stringify(base()), 'with DSSE signatures');
   });
 
@@ -119,7 +169,8 @@ describe('the JSON Schema of the certificate file', () => {
       for (const edit of catalogueEdits(valueAt(root, path)!, EDITS)) {
         const result = agreement(JSON.stringify(applyEdit(root, path, edit)));
         checked++;
-        if (!result.same) disagreements.push(`${path.join('.') || '(root)'} ${JSON.stringify(edit).slice(0, 80)}: ${result.message}`);
+        if (!result.same)
+          disagreements.push(`${path.join('.') || '(root)'} ${JSON.stringify(edit).slice(0, 80)}: ${result.message}`);
       }
     }
     assert.deepEqual(disagreements.slice(0, 5), [], `${disagreements.length} of ${checked} edits`);
@@ -181,7 +232,13 @@ describe('the JSON Schema of the certificate file', () => {
 
   test('both accept an event log of 100,000 records and refuse one of 100,001', () => {
     const cert = JSON.parse(real.success.toString('utf8'));
-    const record = { recnum: 0, pcr: 23, digests: [{ hashAlg: 'sha256', digest: 'ab'.repeat(32) }], content_type: 'aicert', content: { type: 'checkpoint' } };
+    const record = {
+      recnum: 0,
+      pcr: 23,
+      digests: [{ hashAlg: 'sha256', digest: 'ab'.repeat(32) }],
+      content_type: 'aicert',
+      content: { type: 'checkpoint' },
+    };
     cert.evidence.tpm.eventLog = Array.from({ length: 100_000 }, () => record);
     assertBothAccept(JSON.stringify(cert), '100,000 records');
     cert.evidence.tpm.eventLog.push(record);
@@ -192,16 +249,26 @@ describe('the JSON Schema of the certificate file', () => {
     // zod 4 skips "__proto__" members: a record drops them unchecked, a loose object drops them
     // from its output. The JSON Schema (any standard validator) checks them like any other key.
     test('parseCertificate refuses a "__proto__" PCR index, as the JSON Schema does', () => {
-      const text = real.success.toString('utf8').replace('"sha256": {\n              "0":', '"sha256": {\n              "__proto__": "not a PCR value",\n              "0":');
+      const text = real.success
+        .toString('utf8')
+        .replace(
+          '"sha256": {\n              "0":',
+          '"sha256": {\n              "__proto__": "not a PCR value",\n              "0":',
+        );
       assert.notEqual(text, real.success.toString('utf8'));
       assertBothReject(text, 'a "__proto__" PCR index');
     });
 
     test('an event that gains a "__proto__" member no longer verifies', async () => {
       // Every JSON reader but zod's output sees this claim inside an event the verifier passed.
-      const text = real.success.toString('utf8').replace('"type": "command",', '"type": "command",\n            "__proto__": {"claim": "unverified text"},');
+      const text = real.success
+        .toString('utf8')
+        .replace('"type": "command",', '"type": "command",\n            "__proto__": {"claim": "unverified text"},');
       assert.notEqual(text, real.success.toString('utf8'));
-      const { report } = await verifyCertificate(Buffer.from(text), 'test', { trust: NO_TRUST_ANCHORS, allowUntrustedAk: true });
+      const { report } = await verifyCertificate(Buffer.from(text), 'test', {
+        trust: NO_TRUST_ANCHORS,
+        allowUntrustedAk: true,
+      });
       assert.notEqual(report.verdict, 'verified');
     });
   });

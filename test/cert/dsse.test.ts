@@ -37,21 +37,39 @@ const keyPairs = {
 
 for (const [name, pair] of Object.entries(keyPairs)) {
   test(`${name}: a signed envelope verifies, and fails after any change to type, payload or signature`, () => {
-    const envelope = signDsse('application/vnd.in-toto+json', Buffer.from('{"a":1}'), [{ privateKey: pair.privateKey }]);
+    const envelope = signDsse('application/vnd.in-toto+json', Buffer.from('{"a":1}'), [
+      { privateKey: pair.privateKey },
+    ]);
     const [signature] = envelope.signatures;
     assert.ok(signature);
     assert.equal(verifyDsseSignature(envelope, signature, pair.publicKey), true);
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
-    assert.equal(verifyDsseSignature(envelope, signature, name === 'P-256' ? other : keyPairs['P-256'].publicKey), false);
-    assert.equal(verifyDsseSignature({ ...envelope, payloadType: 'application/json' }, signature, pair.publicKey), false);
-    assert.equal(verifyDsseSignature({ ...envelope, payload: Buffer.from('{"a":2}') }, signature, pair.publicKey), false);
+    assert.equal(
+      verifyDsseSignature(envelope, signature, name === 'P-256' ? other : keyPairs['P-256'].publicKey),
+      false,
+    );
+    assert.equal(
+      verifyDsseSignature({ ...envelope, payloadType: 'application/json' }, signature, pair.publicKey),
+      false,
+    );
+    assert.equal(
+      verifyDsseSignature({ ...envelope, payload: Buffer.from('{"a":2}') }, signature, pair.publicKey),
+      false,
+    );
     for (let i = 0; i < signature.sig.length; i++) {
       const sig: Buffer = Buffer.from(signature.sig);
       sig[i]! ^= 0x01;
       assert.equal(verifyDsseSignature(envelope, { keyid: '', sig }, pair.publicKey), false, `byte ${i} flipped`);
     }
     // Non-canonical encodings of the same ECDSA signature are refused (DER only, no trailing bytes).
-    assert.equal(verifyDsseSignature(envelope, { keyid: '', sig: Buffer.concat([signature.sig, Buffer.from([0])]) }, pair.publicKey), false);
+    assert.equal(
+      verifyDsseSignature(
+        envelope,
+        { keyid: '', sig: Buffer.concat([signature.sig, Buffer.from([0])]) },
+        pair.publicKey,
+      ),
+      false,
+    );
   });
 }
 
@@ -92,7 +110,11 @@ test('parseDsseEnvelope refuses unknown fields, missing fields and lax base64 wi
   // 'cA' is unpadded standard-looking base64 of "p", valid in the URL-safe reading: accepted.
   assert.deepEqual(parseDsseEnvelope({ ...good, payload: 'cA' }).payload, Buffer.from('p'));
   for (const [json, code] of cases) {
-    assert.throws(() => parseDsseEnvelope(json), (err: AicertError) => err.code === code, JSON.stringify(json));
+    assert.throws(
+      () => parseDsseEnvelope(json),
+      (err: AicertError) => err.code === code,
+      JSON.stringify(json),
+    );
   }
 });
 
@@ -100,13 +122,20 @@ test('property: parseDsseEnvelope only ever returns or throws an AicertError', (
   const envelope: DsseEnvelope = signDsse('t', Buffer.from('p'), [{ privateKey: keyPairs['P-256'].privateKey }]);
   const base = dsseEnvelopeToJson(envelope);
   assertProperty(
-    fc.property(fc.oneof(fc.anything(), fc.record({ payload: fc.string(), payloadType: fc.string(), signatures: fc.anything() }), fc.constant(base)), (json) => {
-      try {
-        parseDsseEnvelope(json);
-      } catch (err) {
-        assert.ok(err instanceof AicertError, String(err));
-      }
-    }),
+    fc.property(
+      fc.oneof(
+        fc.anything(),
+        fc.record({ payload: fc.string(), payloadType: fc.string(), signatures: fc.anything() }),
+        fc.constant(base),
+      ),
+      (json) => {
+        try {
+          parseDsseEnvelope(json);
+        } catch (err) {
+          assert.ok(err instanceof AicertError, String(err));
+        }
+      },
+    ),
     { numRuns: 2000 },
   );
 });
@@ -132,7 +161,11 @@ test('base64: standard and URL-safe (padded or not) decode; any other text is re
     { numRuns: 500 },
   );
   for (const bad of ['QQ=', 'QQ===', 'Q', 'QQ==QQ==', 'Q Q=', 'QQ==\n', 'a+b-', 'ab/_', '====', 'QUJD*']) {
-    assert.throws(() => decodeBase64Strict(bad, 'x'), (err: AicertError) => err.code === 'base64.invalid', bad);
+    assert.throws(
+      () => decodeBase64Strict(bad, 'x'),
+      (err: AicertError) => err.code === 'base64.invalid',
+      bad,
+    );
   }
   // URL-safe may omit padding; standard may not.
   assert.deepEqual(decodeBase64Strict('-_8', 'x'), Buffer.from([0xfb, 0xff]));

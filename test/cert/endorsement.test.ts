@@ -12,12 +12,26 @@ const certificate = Buffer.from('{"certificate":"bytes"}');
 
 function make(passed = true) {
   return Buffer.from(
-    JSON.stringify(endorse({ subject, certificateBytes: certificate, auditReportBytes: Buffer.from('{}'), auditPassed: passed, auditorKey: auditor, time: new Date('2026-11-27T00:00:00Z'), aicertVersion: '0.1.0' })),
+    JSON.stringify(
+      endorse({
+        subject,
+        certificateBytes: certificate,
+        auditReportBytes: Buffer.from('{}'),
+        auditPassed: passed,
+        auditorKey: auditor,
+        time: new Date('2026-11-27T00:00:00Z'),
+        aicertVersion: '0.1.0',
+      }),
+    ),
   );
 }
 
 function failsWith(bytes: Buffer, code: string, cert = certificate, keys = [auditorPublic]): void {
-  assert.throws(() => checkEndorsement(bytes, cert, subject, keys), (err: unknown) => err instanceof AicertError && err.code === code, code);
+  assert.throws(
+    () => checkEndorsement(bytes, cert, subject, keys),
+    (err: unknown) => err instanceof AicertError && err.code === code,
+    code,
+  );
 }
 
 test('an endorsement by a trusted auditor is a SLSA VSA that names the auditor and verifies', () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { AicertError } from '../../src/errors.js';
+import type { AicertError } from '../../src/errors.js';
 import { parseStatement, serializeStatement, STATEMENT_V1_TYPE, type Statement } from '../../src/cert/intoto.js';
 
 const predicate = z.strictObject({ n: z.number() });
@@ -35,7 +35,11 @@ test('parseStatement names what is wrong: JSON, statement shape, predicate type,
     [bytes({ ...good, predicate: undefined }), 'x.predicate'],
   ];
   for (const [input, code] of cases) {
-    assert.throws(() => parseStatement(input, expected, 'x'), (err: AicertError) => err.code === code, `${code}: ${Buffer.from(input).toString()}`);
+    assert.throws(
+      () => parseStatement(input, expected, 'x'),
+      (err: AicertError) => err.code === code,
+      `${code}: ${Buffer.from(input).toString()}`,
+    );
   }
 });
 

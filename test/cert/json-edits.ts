@@ -78,8 +78,10 @@ export function applyEdit(root: Json, path: JsonPath, edit: Edit): Json {
       return copy;
     case 'resizeString':
       if (typeof value === 'string') {
-        const unit = edit.unit ?? (value[0] ?? 'A');
-        return set(edit.length <= value.length ? value.slice(0, edit.length) : value + unit.repeat(edit.length - value.length));
+        const unit = edit.unit ?? value[0] ?? 'A';
+        return set(
+          edit.length <= value.length ? value.slice(0, edit.length) : value + unit.repeat(edit.length - value.length),
+        );
       }
       return copy;
     case 'swap':
@@ -98,7 +100,25 @@ export function applyEdit(root: Json, path: JsonPath, edit: Edit): Json {
 
 /** Values that sit on or next to common bounds and types. */
 export function boundaryValues(constants: readonly string[]): Json[] {
-  return [null, true, 0, -1, 1.5, 23, 24, 2 ** 53 - 1, 2 ** 53, 1e300, '', 'x', 'ab'.repeat(32), [], {}, ['x'], ...constants];
+  return [
+    null,
+    true,
+    0,
+    -1,
+    1.5,
+    23,
+    24,
+    2 ** 53 - 1,
+    2 ** 53,
+    1e300,
+    '',
+    'x',
+    'ab'.repeat(32),
+    [],
+    {},
+    ['x'],
+    ...constants,
+  ];
 }
 
 export interface CatalogueOptions {
@@ -115,8 +135,10 @@ export interface CatalogueOptions {
 /** The catalogue of edits tried at one path, given the value there. */
 export function catalogueEdits(value: Json, o: CatalogueOptions): Edit[] {
   const edits: Edit[] = [{ kind: 'delete' }, ...o.values.map((v): Edit => ({ kind: 'replace', value: v }))];
-  if (isObject(value)) for (const key of o.keys) edits.push({ kind: 'addKey', key }, { kind: 'addKey', key, value: 'x' });
-  if (Array.isArray(value)) edits.push({ kind: 'swap' }, ...o.arrayLengths.map((length): Edit => ({ kind: 'resizeArray', length })));
+  if (isObject(value))
+    for (const key of o.keys) edits.push({ kind: 'addKey', key }, { kind: 'addKey', key, value: 'x' });
+  if (Array.isArray(value))
+    edits.push({ kind: 'swap' }, ...o.arrayLengths.map((length): Edit => ({ kind: 'resizeArray', length })));
   if (typeof value === 'string') {
     edits.push(...o.stringLengths.map((length): Edit => ({ kind: 'resizeString', length })));
     // Astral characters: one code point, two UTF-16 units, so length limits show which is counted.
@@ -129,17 +151,32 @@ export function catalogueEdits(value: Json, o: CatalogueOptions): Edit[] {
 
 /** A random edit (the path is chosen separately). */
 export function editArbitrary(o: CatalogueOptions): fc.Arbitrary<Edit> {
-  const value = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...o.values) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) as fc.Arbitrary<Json> });
+  const value = fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom(...o.values) },
+    { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) as fc.Arbitrary<Json> },
+  );
   // "__proto__" is left out: zod drops such members (see the known-gap tests).
-  const key = fc.oneof(fc.constantFrom(...o.keys), fc.string({ maxLength: 6 }).filter((k) => k !== '__proto__'));
+  const key = fc.oneof(
+    fc.constantFrom(...o.keys),
+    fc.string({ maxLength: 6 }).filter((k) => k !== '__proto__'),
+  );
   return fc.oneof(
     fc.constant<Edit>({ kind: 'delete' }),
     value.map((v): Edit => ({ kind: 'replace', value: v })),
-    fc.record({ key, value: fc.option(value, { nil: undefined }) }).map(({ key, value }): Edit => (value === undefined ? { kind: 'addKey', key } : { kind: 'addKey', key, value })),
+    fc
+      .record({ key, value: fc.option(value, { nil: undefined }) })
+      .map(({ key, value }): Edit => (value === undefined ? { kind: 'addKey', key } : { kind: 'addKey', key, value })),
     fc.constantFrom(...o.arrayLengths).map((length): Edit => ({ kind: 'resizeArray', length })),
-    fc.record({ length: fc.constantFrom(...o.stringLengths), unit: fc.constantFrom(undefined, '\u{1F600}', 'A') }).map(({ length, unit }): Edit => (unit === undefined ? { kind: 'resizeString', length } : { kind: 'resizeString', length, unit })),
+    fc
+      .record({ length: fc.constantFrom(...o.stringLengths), unit: fc.constantFrom(undefined, '\u{1F600}', 'A') })
+      .map(
+        ({ length, unit }): Edit =>
+          unit === undefined ? { kind: 'resizeString', length } : { kind: 'resizeString', length, unit },
+      ),
     fc.constant<Edit>({ kind: 'swap' }),
-    fc.record({ index: fc.nat(), char: fc.constantFrom('0', 'f', 'g', 'A', '=', '+', ' ', '\n', '\u{1F600}') }).map(({ index, char }): Edit => ({ kind: 'setChar', index, char })),
+    fc
+      .record({ index: fc.nat(), char: fc.constantFrom('0', 'f', 'g', 'A', '=', '+', ' ', '\n', '\u{1F600}') })
+      .map(({ index, char }): Edit => ({ kind: 'setChar', index, char })),
     fc.constantFrom(1, -1, 0.5).map((delta): Edit => ({ kind: 'nudge', delta })),
   );
 }

@@ -18,7 +18,10 @@ export const REFERENCE = join(OMS_VECTORS, 'model-transparency');
 export const SPEC = join(OMS_VECTORS, 'model-signing-spec');
 
 export const referenceKey = createPublicKey(readFileSync(join(REFERENCE, 'keys/signing-key-pub.pem')));
-export const referenceCa = parseCertificatesPem(readFileSync(join(REFERENCE, 'keys/ca-cert.pem'), 'utf8'), 'ca-cert.pem');
+export const referenceCa = parseCertificatesPem(
+  readFileSync(join(REFERENCE, 'keys/ca-cert.pem'), 'utf8'),
+  'ca-cert.pem',
+);
 export const keyTrust: OmsTrust = { publicKey: referenceKey };
 export const caTrust: OmsTrust = { certificateAuthorities: referenceCa };
 

@@ -29,7 +29,11 @@ function onlyAicertErrors(f: () => unknown): boolean {
 
 /** Byte-level mutations: overwrite, insert or delete a few bytes at random places. */
 const mutation = fc.array(
-  fc.record({ at: fc.nat(), kind: fc.constantFrom('set', 'insert', 'delete'), value: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({
+    at: fc.nat(),
+    kind: fc.constantFrom('set', 'insert', 'delete'),
+    value: fc.integer({ min: 0, max: 255 }),
+  }),
   { minLength: 1, maxLength: 4 },
 );
 
@@ -64,7 +68,10 @@ test('property: mutated reference bundles are parsed or refused with an AicertEr
         const original = JSON.parse(bytes.toString());
         const edited = JSON.parse(mutated.toString());
         assert.equal(edited.dsseEnvelope.payload.replace(/=+$/, ''), original.dsseEnvelope.payload.replace(/=+$/, ''));
-        assert.equal(edited.dsseEnvelope.signatures[0].sig.replace(/=+$/, ''), original.dsseEnvelope.signatures[0].sig.replace(/=+$/, ''));
+        assert.equal(
+          edited.dsseEnvelope.signatures[0].sig.replace(/=+$/, ''),
+          original.dsseEnvelope.signatures[0].sig.replace(/=+$/, ''),
+        );
       }
     }),
     { numRuns: 600 },

@@ -13,7 +13,8 @@ const load = (name: string) => JSON.parse(readFileSync(join(dir, name), 'utf8'))
 const ajv = new Ajv2020({ allErrors: true });
 const schemas = ['predicate', 'statement', 'envelope', 'bundle'].map((name) => load(`${name}.schema.json`));
 for (const schema of schemas) {
-  if (schema.$schema !== 'https://json-schema.org/draft/2020-12/schema') throw new Error(`unexpected draft ${schema.$schema}`);
+  if (schema.$schema !== 'https://json-schema.org/draft/2020-12/schema')
+    throw new Error(`unexpected draft ${schema.$schema}`);
   ajv.addSchema(schema);
 }
 const bundle = ajv.getSchema(schemas[3]!.$id)!;

@@ -8,7 +8,7 @@ import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from
 import { mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AicertError } from '../../src/errors.js';
+import type { AicertError } from '../../src/errors.js';
 import { HashPool } from '../../src/measure/hash-pool.js';
 import { measurePath } from '../../src/measure/manifest.js';
 import { signDsse } from '../../src/cert/dsse.js';
@@ -96,17 +96,31 @@ test('key bundles name the key by the hint model_signing computes: SHA-256 of th
   assert.equal(publicKeyHint(publicKey), expected);
   // The reference test key's hint, as recorded in its v1.1.0 bundle.
   const referencePem = await readFile(join(REFERENCE, 'keys/signing-key-pub.pem'));
-  assert.equal(publicKeyHint(createPublicKey(referencePem)), 'e8450dec4eb99dae995da9af1bc2cc9f76ed669ee2e744f57abba763df3e3f8e');
+  assert.equal(
+    publicKeyHint(createPublicKey(referencePem)),
+    'e8450dec4eb99dae995da9af1bc2cc9f76ed669ee2e744f57abba763df3e3f8e',
+  );
 });
 
 test('shards and blake3 bundles pass the schemas and verify; the shard size is signed', async () => {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  for (const options of [{ shardSize: 4096 }, { algorithm: 'blake3' as const }, { algorithm: 'blake3' as const, shardSize: 3000 }]) {
-    const { bundle, manifest } = await signModel(model, { privateKey }, { signaturePath: signaturePath(), pool, ...options });
+  for (const options of [
+    { shardSize: 4096 },
+    { algorithm: 'blake3' as const },
+    { algorithm: 'blake3' as const, shardSize: 3000 },
+  ]) {
+    const { bundle, manifest } = await signModel(
+      model,
+      { privateKey },
+      { signaturePath: signaturePath(), pool, ...options },
+    );
     const json = JSON.parse(bundle.toString());
     assert.deepEqual(omsSchemas.validateBundle(json), []);
     const statement = parseOmsStatement(Buffer.from(json.dsseEnvelope.payload, 'base64'));
-    assert.deepEqual(omsSchemas.validateStatement(JSON.parse(Buffer.from(json.dsseEnvelope.payload, 'base64').toString())), []);
+    assert.deepEqual(
+      omsSchemas.validateStatement(JSON.parse(Buffer.from(json.dsseEnvelope.payload, 'base64').toString())),
+      [],
+    );
     assert.equal(statement.serialization.shard_size, options.shardSize);
     assert.equal(statement.serialization.hash_type, options.algorithm ?? 'sha256');
     if (options.shardSize === 4096) {
@@ -131,14 +145,23 @@ test('a signed model stops verifying when a file changes, appears or disappears,
   await writeFile(join(work, 'cache.tmp'), 'changed: ignored, its path is in the signed ignore_paths');
   await verify();
   await writeFile(join(work, 'a.bin'), 'aaab');
-  await assert.rejects(verify(), (e: AicertError) => e.code === 'oms.model-mismatch' && /digest differs: "a.bin"/.test(e.message));
+  await assert.rejects(
+    verify(),
+    (e: AicertError) => e.code === 'oms.model-mismatch' && /digest differs: "a.bin"/.test(e.message),
+  );
   await writeFile(join(work, 'a.bin'), 'aaaa');
   await writeFile(join(work, 'b.bin'), 'new');
-  await assert.rejects(verify(), (e: AicertError) => e.code === 'oms.model-mismatch' && /not in the signature: "b.bin"/.test(e.message));
+  await assert.rejects(
+    verify(),
+    (e: AicertError) => e.code === 'oms.model-mismatch' && /not in the signature: "b.bin"/.test(e.message),
+  );
   await removeTree(join(work, 'b.bin'));
   await removeTree(join(work, 'a.bin'));
   await writeFile(join(work, 'other.bin'), 'x');
-  await assert.rejects(verify(), (e: AicertError) => e.code === 'oms.model-mismatch' && /signed files missing: "a.bin"/.test(e.message));
+  await assert.rejects(
+    verify(),
+    (e: AicertError) => e.code === 'oms.model-mismatch' && /signed files missing: "a.bin"/.test(e.message),
+  );
 });
 
 test('single-file models: the one resource is named "." as model_signing names it', async () => {
@@ -147,10 +170,16 @@ test('single-file models: the one resource is named "." as model_signing names i
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-521' });
   const { bundle } = await signModel(file, { privateKey }, { signaturePath: `${file}.sig`, pool });
   const check = await verifyModelSignature(file, bundle, { publicKey }, { signaturePath: `${file}.sig`, pool });
-  assert.deepEqual(check.signed.resources.map((r) => r.name), ['.']);
+  assert.deepEqual(
+    check.signed.resources.map((r) => r.name),
+    ['.'],
+  );
   assert.equal(check.signed.modelName, 'model.gguf');
   await writeFile(file, 'GGUF...!');
-  await assert.rejects(verifyModelSignature(file, bundle, { publicKey }, { pool }), (e: AicertError) => e.code === 'oms.model-mismatch');
+  await assert.rejects(
+    verifyModelSignature(file, bundle, { publicKey }, { pool }),
+    (e: AicertError) => e.code === 'oms.model-mismatch',
+  );
 });
 
 test('symbolic links are refused unless signed with allowSymlinks, which the verifier then applies', async () => {
@@ -160,11 +189,17 @@ test('symbolic links are refused unless signed with allowSymlinks, which the ver
   await symlink('real.bin', join(work, 'alias.bin'));
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const sig = join(work, 'model.sig');
-  await assert.rejects(signModel(work, { privateKey }, { signaturePath: sig, pool }), (e: AicertError) => e.code === 'measure.symlink');
+  await assert.rejects(
+    signModel(work, { privateKey }, { signaturePath: sig, pool }),
+    (e: AicertError) => e.code === 'measure.symlink',
+  );
   const { bundle } = await signModel(work, { privateKey }, { signaturePath: sig, allowSymlinks: true, pool });
   const check = await verifyModelSignature(work, bundle, { publicKey }, { signaturePath: sig, pool });
   assert.equal(check.signed.serialization.allow_symlinks, true);
-  assert.deepEqual(check.signed.resources.map((r) => r.name), ['alias.bin', 'real.bin']);
+  assert.deepEqual(
+    check.signed.resources.map((r) => r.name),
+    ['alias.bin', 'real.bin'],
+  );
 });
 
 test('signing refuses keys OMS does not allow and certificates that do not fit the key', async () => {
@@ -172,17 +207,33 @@ test('signing refuses keys OMS does not allow and certificates that do not fit t
   const refuse = async (signer: OmsSigner, code: string) =>
     assert.rejects(signModel(model, signer, options), (e: AicertError) => e.code === code && e.exitStatus === 2, code);
   await refuse({ privateKey: generateKeyPairSync('ed25519').privateKey }, 'oms.unsupported-key');
-  await refuse({ privateKey: generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey }, 'oms.unsupported-key');
+  await refuse(
+    { privateKey: generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey },
+    'oms.unsupported-key',
+  );
   await refuse({ privateKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey }, 'oms.unsupported-key');
-  await refuse({ privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey as KeyObject }, 'oms.signing-key');
+  await refuse(
+    { privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey as KeyObject },
+    'oms.signing-key',
+  );
   const { leaf, intermediate } = await threeLevelChain();
   const otherKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   await refuse({ privateKey: otherKey, certificateChain: [leaf.certificate] }, 'oms.signing-certificate');
   const root = await issue({ name: 'root', ca: true, keyUsage: CA_USAGE });
   const serverLeaf = await issue({ name: 'tls only', keyUsage: 0x04, extendedKeyUsage: ['1.3.6.1.5.5.7.3.1'] }, root);
-  await refuse({ privateKey: serverLeaf.privateKey, certificateChain: [serverLeaf.certificate] }, 'oms.signing-certificate');
+  await refuse(
+    { privateKey: serverLeaf.privateKey, certificateChain: [serverLeaf.certificate] },
+    'oms.signing-certificate',
+  );
   const manifest = await measurePath(model, { algorithm: 'sha512', pool });
-  assert.throws(() => createOmsBundle(manifest, 'm', { privateKey: leaf.privateKey, certificateChain: [leaf.certificate, intermediate.certificate] }), (e: AicertError) => e.code === 'oms.unsupported-hash');
+  assert.throws(
+    () =>
+      createOmsBundle(manifest, 'm', {
+        privateKey: leaf.privateKey,
+        certificateChain: [leaf.certificate, intermediate.certificate],
+      }),
+    (e: AicertError) => e.code === 'oms.unsupported-hash',
+  );
 });
 
 test('certificate bundles: the chain is validated at the leaf notBefore (as model_signing does), with leaf usage checked', async () => {
@@ -190,7 +241,13 @@ test('certificate bundles: the chain is validated at the leaf notBefore (as mode
   const past = (days: number) => new Date(Date.now() - days * DAY);
   const root = await issue({ name: 'root', ca: true, keyUsage: CA_USAGE, notBefore: past(100), notAfter: past(10) });
   const leaf = await issue(
-    { name: 'expired signer', keyUsage: SIGNING_USAGE, extendedKeyUsage: [CODE_SIGNING], notBefore: past(50), notAfter: past(20) },
+    {
+      name: 'expired signer',
+      keyUsage: SIGNING_USAGE,
+      extendedKeyUsage: [CODE_SIGNING],
+      notBefore: past(50),
+      notAfter: past(20),
+    },
     root,
   );
   const signer = { privateKey: leaf.privateKey, certificateChain: [leaf.certificate] };
@@ -201,8 +258,14 @@ test('certificate bundles: the chain is validated at the leaf notBefore (as mode
   // A leaf issued before its CA existed is refused.
   const lateRoot = await issue({ name: 'late root', ca: true, keyUsage: CA_USAGE, notBefore: past(5) });
   const earlyLeaf = await issue({ name: 'early', keyUsage: SIGNING_USAGE, notBefore: past(30) }, lateRoot);
-  const early = createOmsBundle(manifest, 'm', { privateKey: earlyLeaf.privateKey, certificateChain: [earlyLeaf.certificate] });
-  assert.throws(() => verifyOmsBundle(early, { certificateAuthorities: [lateRoot.certificate] }), (e: AicertError) => e.code === 'x509.untrusted');
+  const early = createOmsBundle(manifest, 'm', {
+    privateKey: earlyLeaf.privateKey,
+    certificateChain: [earlyLeaf.certificate],
+  });
+  assert.throws(
+    () => verifyOmsBundle(early, { certificateAuthorities: [lateRoot.certificate] }),
+    (e: AicertError) => e.code === 'x509.untrusted',
+  );
   // A leaf with neither digitalSignature nor codeSigning cannot sign models. aicert's signer refuses
   // to make such a bundle, so it is assembled here from the parts.
   const tlsLeaf = await issue({ name: 'tls only', keyUsage: 0x04, extendedKeyUsage: ['1.3.6.1.5.5.7.3.1'] }, lateRoot);
@@ -211,7 +274,10 @@ test('certificate bundles: the chain is validated at the leaf notBefore (as mode
     { method: 'certificate', chain: [tlsLeaf.certificate.der] },
     signDsse(IN_TOTO_PAYLOAD_TYPE, payload, [{ privateKey: tlsLeaf.privateKey }]),
   );
-  assert.throws(() => verifyOmsBundle(handMade, { certificateAuthorities: [lateRoot.certificate] }), (e: AicertError) => e.code === 'oms.certificate-usage');
+  assert.throws(
+    () => verifyOmsBundle(handMade, { certificateAuthorities: [lateRoot.certificate] }),
+    (e: AicertError) => e.code === 'oms.certificate-usage',
+  );
 });
 
 test('bundles are compact JSON in the v1.1.0 layout, with tlogEntries [] and an empty keyid', async () => {

@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AicertError } from '../../src/errors.js';
+import type { AicertError } from '../../src/errors.js';
 import { HashPool } from '../../src/measure/hash-pool.js';
 import { parseOmsBundle } from '../../src/cert/oms/bundle.js';
 import { parseOmsStatement } from '../../src/cert/oms/statement.js';
@@ -65,8 +65,13 @@ test('invalid vectors fail the bundle schema and the bundle parser, each for its
   };
   for (const [file, code] of Object.entries(expected)) {
     const bytes = vector(`invalid/${file}`);
-    if (bytes.length > 0) assert.notDeepEqual(omsSchemas.validateBundle(JSON.parse(bytes.toString())), [], `${file}: schema`);
-    assert.throws(() => parseOmsBundle(bytes), (e: AicertError) => e.code === code && e.exitStatus === 2, file);
+    if (bytes.length > 0)
+      assert.notDeepEqual(omsSchemas.validateBundle(JSON.parse(bytes.toString())), [], `${file}: schema`);
+    assert.throws(
+      () => parseOmsBundle(bytes),
+      (e: AicertError) => e.code === code && e.exitStatus === 2,
+      file,
+    );
   }
 });
 
@@ -80,15 +85,27 @@ test('the invalid-payload vector passes the bundle schema but not the statement 
     (e: AicertError) => e.code === 'oms.payload.predicate-type' && /example\.com\/wrong-predicate/.test(e.message),
   );
   // Its payload was edited without re-signing, so verification stops at the signature.
-  assert.throws(() => verifyOmsBundle(bytes, keyTrust), (e: AicertError) => e.code === 'oms.signature' && e.exitStatus === 1);
+  assert.throws(
+    () => verifyOmsBundle(bytes, keyTrust),
+    (e: AicertError) => e.code === 'oms.signature' && e.exitStatus === 1,
+  );
 });
 
 test('the schemas are not vacuous: they refuse edits the OMS spec forbids', () => {
   const good = JSON.parse(vector('valid/key.bundle.json').toString());
   const statement = JSON.parse(payloadOf(vector('valid/key.bundle.json')).toString());
   assert.notDeepEqual(omsSchemas.validateBundle({ ...good, extra: 1 }), []);
-  assert.notDeepEqual(omsSchemas.validateBundle({ ...good, dsseEnvelope: { ...good.dsseEnvelope, payloadType: 'text/plain' } }), []);
+  assert.notDeepEqual(
+    omsSchemas.validateBundle({ ...good, dsseEnvelope: { ...good.dsseEnvelope, payloadType: 'text/plain' } }),
+    [],
+  );
   assert.notDeepEqual(omsSchemas.validateStatement({ ...statement, subject: [] }), []);
   const shardsWithoutSize = { ...statement.predicate.serialization, method: 'shards' };
-  assert.notDeepEqual(omsSchemas.validateStatement({ ...statement, predicate: { ...statement.predicate, serialization: shardsWithoutSize } }), []);
+  assert.notDeepEqual(
+    omsSchemas.validateStatement({
+      ...statement,
+      predicate: { ...statement.predicate, serialization: shardsWithoutSize },
+    }),
+    [],
+  );
 });

@@ -99,26 +99,47 @@ for (const v of REFERENCE_VECTORS) {
     for (let i = 0; i < sig.length; i++) {
       const changed = Buffer.from(sig);
       changed[i]! ^= 0x01;
-      assert.throws(() => verifyOmsBundle(encodeBundle(json, { sig: changed }), v.trust), notVerified('oms.signature'), `sig byte ${i}`);
+      assert.throws(
+        () => verifyOmsBundle(encodeBundle(json, { sig: changed }), v.trust),
+        notVerified('oms.signature'),
+        `sig byte ${i}`,
+      );
     }
     const stride = Math.ceil(payload.length / PAYLOAD_SAMPLES);
     for (let i = REFERENCE_VECTORS.indexOf(v) % stride; i < payload.length; i += stride) {
       const changed = Buffer.from(payload);
       changed[i]! ^= 0x01;
-      assert.throws(() => verifyOmsBundle(encodeBundle(json, { payload: changed }), v.trust), notVerified('oms.signature'), `payload byte ${i}`);
+      assert.throws(
+        () => verifyOmsBundle(encodeBundle(json, { payload: changed }), v.trust),
+        notVerified('oms.signature'),
+        `payload byte ${i}`,
+      );
     }
     // The signed root digest and the first resource digest, where a forger would aim.
     const text = payload.toString('latin1');
-    const digests = [text.indexOf(JSON.parse(text).subject[0].digest.sha256), text.indexOf(JSON.parse(text).predicate.resources[0].digest)];
+    const digests = [
+      text.indexOf(JSON.parse(text).subject[0].digest.sha256),
+      text.indexOf(JSON.parse(text).predicate.resources[0].digest),
+    ];
     for (const start of digests) {
       for (let i = start; i < start + 64; i += 2) {
         const changed = Buffer.from(payload);
         changed[i] = changed[i] === 0x30 ? 0x31 : 0x30;
-        assert.throws(() => verifyOmsBundle(encodeBundle(json, { payload: changed }), v.trust), notVerified('oms.signature'), `digest byte ${i}`);
+        assert.throws(
+          () => verifyOmsBundle(encodeBundle(json, { payload: changed }), v.trust),
+          notVerified('oms.signature'),
+          `digest byte ${i}`,
+        );
       }
     }
-    assert.throws(() => verifyOmsBundle(encodeBundle(json, { sig: sig.subarray(0, -1) }), v.trust), notVerified('oms.signature'));
-    assert.throws(() => verifyOmsBundle(encodeBundle(json, { payload: Buffer.concat([payload, Buffer.from(' ')]) }), v.trust), notVerified('oms.signature'));
+    assert.throws(
+      () => verifyOmsBundle(encodeBundle(json, { sig: sig.subarray(0, -1) }), v.trust),
+      notVerified('oms.signature'),
+    );
+    assert.throws(
+      () => verifyOmsBundle(encodeBundle(json, { payload: Buffer.concat([payload, Buffer.from(' ')]) }), v.trust),
+      notVerified('oms.signature'),
+    );
     // The untouched bundle still verifies, so the refusals above are due to the edits.
     await verifyVector(v, dirPath);
   });
@@ -128,7 +149,8 @@ test('v1.0.x bundles do not record ignore paths: without --ignore-paths the unsi
   for (const v of REFERENCE_VECTORS.filter((x) => x.dir.startsWith('v1.0.1'))) {
     await assert.rejects(
       verifyVector({ ...v, ignorePaths: [] }, join(REFERENCE, v.dir)),
-      (err: AicertError) => notVerified('oms.model-mismatch')(err) && /not in the signature: "ignore-me"/.test(err.message),
+      (err: AicertError) =>
+        notVerified('oms.model-mismatch')(err) && /not in the signature: "ignore-me"/.test(err.message),
     );
   }
   // v1.1.0 records them in the signed predicate, so nothing needs repeating.
@@ -141,7 +163,10 @@ test('the signature file itself is left out only when the verifier is told where
   const v = REFERENCE_VECTORS[1]!;
   const dirPath = join(REFERENCE, v.dir);
   await assert.rejects(
-    verifyModelSignature(dirPath, await readFile(join(dirPath, 'model.sig')), v.trust, { ignorePaths: v.ignorePaths, pool }),
+    verifyModelSignature(dirPath, await readFile(join(dirPath, 'model.sig')), v.trust, {
+      ignorePaths: v.ignorePaths,
+      pool,
+    }),
     (err: AicertError) => notVerified('oms.model-mismatch')(err) && /"model.sig"/.test(err.message),
   );
 });
@@ -160,7 +185,10 @@ test('another key, another CA, or the wrong kind of trust is refused before the 
       // The leaf certificate doubles as the "intermediate-ca" name; trusting the real intermediate works too.
       assert.equal(verifyOmsBundle(bundle, { certificateAuthorities: intermediate }).method, 'certificate');
       // Trusting the leaf itself is an explicit pin and accepted.
-      const leafPin = parseCertificatesPem(await readFile(join(REFERENCE, 'keys/signing-key-cert.pem'), 'utf8'), 'leaf');
+      const leafPin = parseCertificatesPem(
+        await readFile(join(REFERENCE, 'keys/signing-key-cert.pem'), 'utf8'),
+        'leaf',
+      );
       assert.equal(verifyOmsBundle(bundle, { certificateAuthorities: leafPin }).method, 'certificate');
     }
   }
@@ -169,7 +197,10 @@ test('another key, another CA, or the wrong kind of trust is refused before the 
 test('certificate vectors: any changed byte of the signing certificate is refused', () => {
   for (const v of REFERENCE_VECTORS.filter((x) => 'certificateAuthorities' in x.trust)) {
     const bundleText = decodeBundle(readFileSync(join(REFERENCE, v.dir, 'model.sig')));
-    const leaf = Buffer.from(bundleText.json.verificationMaterial.x509CertificateChain!.certificates[0]!.rawBytes, 'base64');
+    const leaf = Buffer.from(
+      bundleText.json.verificationMaterial.x509CertificateChain!.certificates[0]!.rawBytes,
+      'base64',
+    );
     // Every 5th byte (~160 per certificate); each check parses and validates the whole chain.
     for (let i = REFERENCE_VECTORS.indexOf(v) % 5; i < leaf.length; i += 5) {
       const changed = Buffer.from(leaf);

@@ -19,7 +19,10 @@ export interface Issued {
 }
 
 export async function ecKeys(curve: Curve): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, [
+    'sign',
+    'verify',
+  ])) as CryptoKeyPair;
 }
 
 export interface CertificateSpec {
@@ -51,7 +54,9 @@ export async function issue(spec: CertificateSpec, issuer?: Issued): Promise<Iss
   const signer = issuer?.keys ?? keys;
   const signerCurve = (signer.privateKey.algorithm as EcKeyAlgorithm).namedCurve as Curve;
   const common = {
-    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8)))
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     notBefore: spec.notBefore ?? new Date(Date.now() - DAY),
     notAfter: spec.notAfter ?? new Date(Date.now() + 365 * DAY),
     signingAlgorithm: { name: 'ECDSA', hash: HASH[signerCurve] },
@@ -78,7 +83,9 @@ export const SIGNING_USAGE = x509.KeyUsageFlags.digitalSignature;
 export const CODE_SIGNING = x509.ExtendedKeyUsage.codeSigning as string;
 
 /** root CA → intermediate CA → code-signing leaf on `curve`. */
-export async function threeLevelChain(curve: Curve = 'P-256'): Promise<{ root: Issued; intermediate: Issued; leaf: Issued }> {
+export async function threeLevelChain(
+  curve: Curve = 'P-256',
+): Promise<{ root: Issued; intermediate: Issued; leaf: Issued }> {
   const root = await issue({ name: 'test root', curve: 'P-384', ca: true, keyUsage: CA_USAGE });
   const intermediate = await issue({ name: 'test intermediate', ca: true, pathLength: 0, keyUsage: CA_USAGE }, root);
   const leaf = await issue(

@@ -40,7 +40,12 @@ export async function makeRealCertificates(): Promise<RealCertificates> {
     await writeFile(join(code, 'train.js'), TRAIN);
     const data = join(work, 'train.jsonl');
     await writeFile(data, '{"x":1,"y":0}\n{"x":2,"y":1}\n');
-    const run = async (name: string, command: string[], certifyFailure: boolean, trainer?: RunOptions['trainer']): Promise<Buffer> => {
+    const run = async (
+      name: string,
+      command: string[],
+      certifyFailure: boolean,
+      trainer?: RunOptions['trainer'],
+    ): Promise<Buffer> => {
       const output = join(work, name, 'model');
       const options: RunOptions = {
         ...(trainer && { trainer }),
@@ -58,10 +63,20 @@ export async function makeRealCertificates(): Promise<RealCertificates> {
       if (!result.certificatePath) throw new Error(`the ${name} run wrote no certificate`);
       return readFile(result.certificatePath);
     };
-    const trainer = { transcript: join(work, 'trainer', 'transcript'), checkpointEvery: 10, holdoutFraction: 0.1, dataset: data };
+    const trainer = {
+      transcript: join(work, 'trainer', 'transcript'),
+      checkpointEvery: 10,
+      holdoutFraction: 0.1,
+      dataset: data,
+    };
     return {
       success: await run('success', [process.execPath, '-e', TRAIN, data, join(work, 'success', 'model')], false),
-      trainer: await run('trainer', [process.execPath, '-e', TRIVIAL_TRAINER, join(work, 'trainer', 'model')], false, trainer),
+      trainer: await run(
+        'trainer',
+        [process.execPath, '-e', TRIVIAL_TRAINER, join(work, 'trainer', 'model')],
+        false,
+        trainer,
+      ),
       failureWithoutOutput: await run('failure', [process.execPath, '-e', 'process.exit(3)'], true),
     };
   } finally {

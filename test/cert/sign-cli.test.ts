@@ -60,8 +60,16 @@ test('the reference vectors verify from their directory, as the vectors README r
   const runs: Array<[string, string, string[]]> = [
     ['v1.0.0-elliptic-key/signme-1', 'v1.0.0-elliptic-key/model.sig', ['--key', 'keys/signing-key-pub.pem']],
     ...['v1.0.1', 'v1.1.0'].flatMap((version) => [
-      [`${version}-elliptic-key`, `${version}-elliptic-key/model.sig`, ['--key', 'keys/signing-key-pub.pem', '--ignore-paths', `${version}-elliptic-key/ignore-me`]] as [string, string, string[]],
-      [`${version}-certificate`, `${version}-certificate/model.sig`, ['--certificate-chain', 'keys/ca-cert.pem', '--ignore-paths', `${version}-certificate/ignore-me`]] as [string, string, string[]],
+      [
+        `${version}-elliptic-key`,
+        `${version}-elliptic-key/model.sig`,
+        ['--key', 'keys/signing-key-pub.pem', '--ignore-paths', `${version}-elliptic-key/ignore-me`],
+      ] as [string, string, string[]],
+      [
+        `${version}-certificate`,
+        `${version}-certificate/model.sig`,
+        ['--certificate-chain', 'keys/ca-cert.pem', '--ignore-paths', `${version}-certificate/ignore-me`],
+      ] as [string, string, string[]],
     ]),
   ];
   for (const [modelPath, signature, trust] of runs) {
@@ -89,15 +97,32 @@ test('certificate method: sign with leaf + intermediate, verify against the root
   // model.sig (from the key-method test) is left out by --ignore-paths; the bundle records it, so
   // verification needs no --ignore-paths.
   const signed = await aicert([
-    'sign', model, '--key', keys.leafKey, '--signing-certificate', keys.leafCert, '--certificate-chain', keys.intermediate,
-    '--signature', signature, '--ignore-paths', join(model, 'model.sig'),
+    'sign',
+    model,
+    '--key',
+    keys.leafKey,
+    '--signing-certificate',
+    keys.leafCert,
+    '--certificate-chain',
+    keys.intermediate,
+    '--signature',
+    signature,
+    '--ignore-paths',
+    join(model, 'model.sig'),
   ]);
   assert.equal(signed.status, 0, signed.stderr);
   const ok = await aicert(['verify-signature', model, '--signature', signature, '--certificate-chain', keys.root]);
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /signed by the certificate "CN=test signer"/);
   // Trusting an unrelated CA, or giving a key for a certificate bundle: not verified.
-  const wrongCa = await aicert(['verify-signature', model, '--signature', signature, '--certificate-chain', join(REFERENCE, 'keys/ca-cert.pem')]);
+  const wrongCa = await aicert([
+    'verify-signature',
+    model,
+    '--signature',
+    signature,
+    '--certificate-chain',
+    join(REFERENCE, 'keys/ca-cert.pem'),
+  ]);
   assert.equal(wrongCa.status, 1);
   assert.match(wrongCa.stderr, /\[x509\.untrusted\]/);
   const wrongKind = await aicert(['verify-signature', model, '--signature', signature, '--key', keys.pub]);
@@ -116,7 +141,10 @@ test('a tampered model, signature or payload exits 1 and names the reason', asyn
   const bundle = JSON.parse(await readFile(sig, 'utf8'));
   const payload = Buffer.from(bundle.dsseEnvelope.payload, 'base64');
   payload[payload.length - 3]! ^= 1;
-  await writeFile(sig, JSON.stringify({ ...bundle, dsseEnvelope: { ...bundle.dsseEnvelope, payload: payload.toString('base64') } }));
+  await writeFile(
+    sig,
+    JSON.stringify({ ...bundle, dsseEnvelope: { ...bundle.dsseEnvelope, payload: payload.toString('base64') } }),
+  );
   const forged = await aicert(['verify-signature', model, '--key', keys.pub]);
   assert.equal(forged.status, 1);
   assert.match(forged.stderr, /\[oms\.signature\]/);
@@ -127,16 +155,32 @@ test('unusable input exits 2: no trust given, both given, missing files, not a b
   await writeFile(sig, 'not json');
   const encrypted = join(dir, 'encrypted.pem');
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  await writeFile(encrypted, privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' }));
+  await writeFile(
+    encrypted,
+    privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' }),
+  );
   const cases: Array<[string[], RegExp]> = [
     [['verify-signature', model], /exactly one of --key/],
     [['verify-signature', model, '--key', keys.pub, '--certificate-chain', keys.root], /exactly one of --key/],
     [['verify-signature', model, '--key', keys.pub, '--signature', join(dir, 'absent.sig')], /no such file/],
     [['verify-signature', model, '--key', keys.pub, '--signature', sig], /\[oms\.bundle\.not-json\]/],
-    [['verify-signature', join(dir, 'no-model'), '--key', keys.pub, '--signature', join(REFERENCE, 'v1.1.0-elliptic-key/model.sig')], /does not exist/],
+    [
+      [
+        'verify-signature',
+        join(dir, 'no-model'),
+        '--key',
+        keys.pub,
+        '--signature',
+        join(REFERENCE, 'v1.1.0-elliptic-key/model.sig'),
+      ],
+      /does not exist/,
+    ],
     [['sign', model, '--key', encrypted, '--signature', join(dir, 'x.sig')], /is encrypted/],
     [['sign', model], /required option '--key/],
-    [['sign', model, '--key', keys.priv, '--ignore-paths', '/etc/passwd', '--signature', join(dir, 'x.sig')], /not inside the model/],
+    [
+      ['sign', model, '--key', keys.priv, '--ignore-paths', '/etc/passwd', '--signature', join(dir, 'x.sig')],
+      /not inside the model/,
+    ],
   ];
   for (const [args, message] of cases) {
     const result = await aicert(args);
@@ -158,18 +202,35 @@ test('the signature is written atomically: a failed sign leaves the old file who
   assert.equal(failed.status, 2);
   assert.match(failed.stderr, /symbolic link/);
   assert.deepEqual(await readFile(sig), before);
-  assert.deepEqual((await readdir(dir)).filter((n) => n.includes('atomic')), ['atomic.sig']);
+  assert.deepEqual(
+    (await readdir(dir)).filter((n) => n.includes('atomic')),
+    ['atomic.sig'],
+  );
 });
 
 test('--help teaches: methods, defaults, exit codes and examples', async () => {
   const sign = await aicert(['sign', '--help']);
   assert.equal(sign.status, 0);
-  for (const text of ['--key', '--signing-certificate', '<model>/model.sig', 'Exit status', 'Examples', 'P-384 SHA-384']) {
+  for (const text of [
+    '--key',
+    '--signing-certificate',
+    '<model>/model.sig',
+    'Exit status',
+    'Examples',
+    'P-384 SHA-384',
+  ]) {
     assert.ok(sign.stdout.includes(text), `sign --help mentions ${text}`);
   }
   const verify = await aicert(['verify-signature', '--help']);
   assert.equal(verify.status, 0);
-  for (const text of ['--certificate-chain', '--ignore-paths', 'notBefore', '1 not verified', '2 unusable input', 'Examples']) {
+  for (const text of [
+    '--certificate-chain',
+    '--ignore-paths',
+    'notBefore',
+    '1 not verified',
+    '2 unusable input',
+    'Examples',
+  ]) {
     assert.ok(verify.stdout.includes(text), `verify-signature --help mentions ${text}`);
   }
 });

@@ -29,7 +29,8 @@ const validateSlsa = ajv.getSchema(slsa.$id)!;
 // The OMS schemas are loaded in a lenient instance of their own: they were written for a
 // validator without ajv's extra strictness. Only their in-toto subject definition is used.
 const omsAjv = new Ajv2020({ allErrors: true });
-for (const name of ['predicate', 'statement']) omsAjv.addSchema(load(join(SPEC, 'schemas/v1.0', `${name}.schema.json`)));
+for (const name of ['predicate', 'statement'])
+  omsAjv.addSchema(load(join(SPEC, 'schemas/v1.0', `${name}.schema.json`)));
 const validateOmsSubject = omsAjv.getSchema('https://model_signing/statement/v1.0/schema#/$defs/subject')!;
 
 type Validator = typeof validateInToto;
@@ -55,8 +56,13 @@ describe('the statement of a certificate against the in-toto and SLSA schemas', 
 
   test('the statements of real certificates (a plain and a --trainer run) are valid in-toto Statement v1 and SLSA Provenance v1 statements', () => {
     const trainerStatement: Statement = statementOf(real.trainer);
-    assert.ok(trainerStatement.predicate.runDetails.byproducts.some((b: { name: string }) => b.name === 'aicert:transcript'));
-    for (const [name, s] of [['plain', statement], ['trainer', trainerStatement]]) {
+    assert.ok(
+      trainerStatement.predicate.runDetails.byproducts.some((b: { name: string }) => b.name === 'aicert:transcript'),
+    );
+    for (const [name, s] of [
+      ['plain', statement],
+      ['trainer', trainerStatement],
+    ]) {
       assert.deepEqual(errorsOf(validateInToto, s), [], name);
       assert.deepEqual(errorsOf(validateSlsa, s), [], name);
     }
@@ -71,7 +77,10 @@ describe('the statement of a certificate against the in-toto and SLSA schemas', 
       ['a subject without a digest', edited((s) => delete s.subject[0].digest)],
       ['no subject', edited((s) => (s.subject = []))],
       ['another statement type', edited((s) => (s._type = 'https://in-toto.io/Statement/v0.1'))],
-      ['an upper-case sha256 digest', edited((s) => (s.subject[0].digest.sha256 = s.subject[0].digest.sha256.toUpperCase()))],
+      [
+        'an upper-case sha256 digest',
+        edited((s) => (s.subject[0].digest.sha256 = s.subject[0].digest.sha256.toUpperCase())),
+      ],
       ['a short sha256 digest', edited((s) => (s.subject[0].digest.sha256 = s.subject[0].digest.sha256.slice(1)))],
       ['a git commit of 39 digits', edited((s) => (s.subject[0].digest.gitCommit = 'a'.repeat(39)))],
       ['an empty digest set', edited((s) => (s.subject[0].digest = {}))],
@@ -89,9 +98,18 @@ describe('the statement of a certificate against the in-toto and SLSA schemas', 
       ['empty external parameters', edited((s) => (s.predicate.buildDefinition.externalParameters = {}))],
       ['no builder id', edited((s) => delete s.predicate.runDetails.builder.id)],
       ['a builder version that is not a string', edited((s) => (s.predicate.runDetails.builder.version.aicert = 1))],
-      ['a start time with an offset', edited((s) => (s.predicate.runDetails.metadata.startedOn = '2026-01-01T10:00:00+02:00'))],
-      ['an impossible finish time', edited((s) => (s.predicate.runDetails.metadata.finishedOn = '2026-02-30T10:00:00Z'))],
-      ['a dependency with no uri, digest or content', edited((s) => delete s.predicate.buildDefinition.resolvedDependencies[0].digest)],
+      [
+        'a start time with an offset',
+        edited((s) => (s.predicate.runDetails.metadata.startedOn = '2026-01-01T10:00:00+02:00')),
+      ],
+      [
+        'an impossible finish time',
+        edited((s) => (s.predicate.runDetails.metadata.finishedOn = '2026-02-30T10:00:00Z')),
+      ],
+      [
+        'a dependency with no uri, digest or content',
+        edited((s) => delete s.predicate.buildDefinition.resolvedDependencies[0].digest),
+      ],
       ['a byproduct with no uri, digest or content', edited((s) => delete s.predicate.runDetails.byproducts[0].digest)],
     ];
     for (const [what, value] of refused) assert.notDeepEqual(errorsOf(validateSlsa, value), [], what);

@@ -14,7 +14,15 @@ const aicert = (...args: string[]) => spawnSync(process.execPath, [main, ...args
 test('check-quote: a valid quote lists every check as ok, reports the counters, exits 0', () => {
   const r = aicert('tpm', 'check-quote', fixture, '--nonce', NONCE, '--pcr', '0-7,23');
   assert.equal(r.status, 0, r.stderr);
-  for (const id of ['ak.attributes', 'quote.signature', 'quote.magic', 'quote.type', 'quote.nonce', 'quote.selection', 'pcr.digest']) {
+  for (const id of [
+    'ak.attributes',
+    'quote.signature',
+    'quote.magic',
+    'quote.type',
+    'quote.nonce',
+    'quote.selection',
+    'pcr.digest',
+  ]) {
     assert.match(r.stdout, new RegExp(`ok\\s+${id.replace('.', '\\.')}`));
   }
   assert.match(r.stdout, /VERIFIED/);

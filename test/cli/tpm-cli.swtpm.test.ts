@@ -43,7 +43,10 @@ describe('aicert tpm commands', () => {
     assert.equal(r.status, 0, r.stderr);
     const info = JSON.parse(r.stdout);
     assert.equal(info.manufacturer, 'IBM');
-    assert.deepEqual(info.pcrBanks.map((b: { hashAlg: string }) => b.hashAlg), ['sha256']);
+    assert.deepEqual(
+      info.pcrBanks.map((b: { hashAlg: string }) => b.hashAlg),
+      ['sha256'],
+    );
     const rsa = info.ekCertificates.find((e: { kind: string }) => e.kind === 'rsa');
     assert.equal(rsa.present, true);
     assert.equal(rsa.issuer, 'CN=swtpm-localca');
@@ -81,7 +84,10 @@ describe('aicert tpm commands', () => {
   });
 
   test('without a TPM, commands exit 3 and name the ways to choose one', () => {
-    const r = spawnSync(process.execPath, [CLI, 'tpm', 'info', '--tpm', `swtpm:unix:${join(home, 'nothing.sock')}`], { env, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, 'tpm', 'info', '--tpm', `swtpm:unix:${join(home, 'nothing.sock')}`], {
+      env,
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 3);
     assert.match(r.stderr, /cannot connect/);
   });

@@ -21,12 +21,18 @@ function assertUsageError(args: string[], expected: RegExp[]): string {
 
 describe('aicert usage errors', () => {
   test('an unknown command exits 2 naming it and the closest known command', () => {
-    const line = assertUsageError(['verfy'], [/^aicert: unknown command 'verfy'/, /did you mean 'verify'\?/, /'aicert --help'/]);
+    const line = assertUsageError(
+      ['verfy'],
+      [/^aicert: unknown command 'verfy'/, /did you mean 'verify'\?/, /'aicert --help'/],
+    );
     assert.equal(line, "aicert: unknown command 'verfy' (did you mean 'verify'?); run 'aicert --help' for usage");
   });
 
   test('commands that share a module are known by name too (sign registers verify-signature)', () => {
-    assertUsageError(['verify-signatur', 'model'], [/unknown command 'verify-signatur'/, /did you mean 'verify-signature'\?/]);
+    assertUsageError(
+      ['verify-signatur', 'model'],
+      [/unknown command 'verify-signatur'/, /did you mean 'verify-signature'\?/],
+    );
     assertUsageError(['sing'], [/unknown command 'sing'/, /did you mean 'sign'\?/]);
   });
 
@@ -35,14 +41,23 @@ describe('aicert usage errors', () => {
     assert.doesNotMatch(line, /did you mean/);
   });
 
-  test('an unknown subcommand exits 2 and points at its parent\'s help', () => {
+  test("an unknown subcommand exits 2 and points at its parent's help", () => {
     assertUsageError(['tpm', 'frobnicate'], [/^aicert: unknown command 'frobnicate'/, /'aicert tpm --help'/]);
-    assertUsageError(['tpm', 'simulator', 'strat'], [/unknown command 'strat'/, /did you mean 'start'\?/, /'aicert tpm simulator --help'/]);
+    assertUsageError(
+      ['tpm', 'simulator', 'strat'],
+      [/unknown command 'strat'/, /did you mean 'start'\?/, /'aicert tpm simulator --help'/],
+    );
   });
 
   test('a mistyped option exits 2 with a suggestion', () => {
-    assertUsageError(['--verison'], [/^aicert: unknown option '--verison'/, /did you mean '--version'\?/, /'aicert --help'/]);
-    assertUsageError(['tpm', 'pcrs', '--pcrr', '0'], [/unknown option '--pcrr'/, /did you mean '--pcr'\?/, /'aicert tpm pcrs --help'/]);
+    assertUsageError(
+      ['--verison'],
+      [/^aicert: unknown option '--verison'/, /did you mean '--version'\?/, /'aicert --help'/],
+    );
+    assertUsageError(
+      ['tpm', 'pcrs', '--pcrr', '0'],
+      [/unknown option '--pcrr'/, /did you mean '--pcr'\?/, /'aicert tpm pcrs --help'/],
+    );
   });
 
   test('--help and --version exit 0 on stdout', () => {
@@ -66,7 +81,9 @@ describe('aicert usage errors', () => {
 
   test('every command the help lists runs by its name alone (its own module registers it)', () => {
     const help = aicert('--help').stdout;
-    const names = [...help.slice(help.indexOf('Commands:')).matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]!).filter((n) => n !== 'help');
+    const names = [...help.slice(help.indexOf('Commands:')).matchAll(/^ {2}(\S+)/gm)]
+      .map((m) => m[1]!)
+      .filter((n) => n !== 'help');
     assert.ok(names.includes('verify-signature') && names.includes('tpm') && names.length >= 12, names.join(' '));
     for (const name of names) {
       const r = aicert(name, '--help');

@@ -8,9 +8,20 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import fc from 'fast-check';
 import { assertProperty } from '../util/property.js';
-import { createAkCertificate, createCaCertificate, generateCaKeys, SIGNING_ALGORITHM } from '../../src/ca/certificates.js';
+import {
+  createAkCertificate,
+  createCaCertificate,
+  generateCaKeys,
+  SIGNING_ALGORITHM,
+} from '../../src/ca/certificates.js';
 import { parseCertificateDer, type ParsedCertificate } from '../../src/pki/x509-path.js';
-import { evaluateAkTrust, loadTrustAnchors, meetsTrustLevel, withPinnedAks, type TrustAnchors } from '../../src/evidence/ak-trust.js';
+import {
+  evaluateAkTrust,
+  loadTrustAnchors,
+  meetsTrustLevel,
+  withPinnedAks,
+  type TrustAnchors,
+} from '../../src/evidence/ak-trust.js';
 import { objectName, parsePublic, type PublicArea } from '../../src/tpm/public.js';
 import { akPublicFor } from '../tpm/helpers.js';
 
@@ -116,7 +127,11 @@ test('an issuer that is not a CA cannot certify an AK', async () => {
     signingAlgorithm: SIGNING_ALGORITHM,
     extensions: [new x509.BasicConstraintsExtension(false, undefined, true)],
   });
-  const chain = [Buffer.from((await createAkCertificate({ akPublic: ak, caCertificate: notCa, caKey: keys.privateKey, now: NOW })).rawData)];
+  const chain = [
+    Buffer.from(
+      (await createAkCertificate({ akPublic: ak, caCertificate: notCa, caKey: keys.privateKey, now: NOW })).rawData,
+    ),
+  ];
   const trust = evaluateAkTrust(ak, chain, anchorsOf(toCertificate(notCa)), NOW);
   assert.equal(trust.level, 'untrusted');
   assert.match(trust.reason, /not a CA certificate/);
@@ -152,13 +167,11 @@ test('random or mutated chain bytes never throw: the AK is untrusted with a reas
     fc.property(
       fc.oneof(
         fc.array(fc.uint8Array({ maxLength: 600 }), { minLength: 1, maxLength: 10 }),
-        fc
-          .tuple(fc.nat(leaf.length - 1), fc.integer({ min: 1, max: 255 }))
-          .map(([i, x]) => {
-            const mutated = Buffer.from(leaf);
-            mutated[i] = mutated[i]! ^ x;
-            return [mutated];
-          }),
+        fc.tuple(fc.nat(leaf.length - 1), fc.integer({ min: 1, max: 255 })).map(([i, x]) => {
+          const mutated = Buffer.from(leaf);
+          mutated[i] = mutated[i]! ^ x;
+          return [mutated];
+        }),
       ),
       (chain) => {
         const trust = evaluateAkTrust(ak, chain, anchorsOf(ca.anchor), NOW);
@@ -188,7 +201,10 @@ test('loadTrustAnchors reads a PEM file of CA certificates and a YAML trust file
     assert.equal(evaluateAkTrust(ak, akChain, pem, NOW).level, 'ca');
 
     const pin = objectName(ak).toString('hex');
-    await writeFile(join(dir, 'trust.yaml'), `version: 1\nakRoots:\n  - ca.pem\npinnedAks:\n  - ${pin.toUpperCase()}\n`);
+    await writeFile(
+      join(dir, 'trust.yaml'),
+      `version: 1\nakRoots:\n  - ca.pem\npinnedAks:\n  - ${pin.toUpperCase()}\n`,
+    );
     const file = await loadTrustAnchors(join(dir, 'trust.yaml'));
     assert.equal(file.roots.length, 2);
     assert.deepEqual(file.pinnedAks, [objectName(ak)]);
@@ -234,7 +250,10 @@ test('random trust file contents are refused with an input error, never a crash'
   try {
     await assertProperty(
       fc.asyncProperty(
-        fc.oneof(fc.string({ maxLength: 200 }), fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v))),
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+        ),
         async (text) => {
           await writeFile(path, text);
           try {

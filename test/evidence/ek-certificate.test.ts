@@ -6,11 +6,17 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import fc from 'fast-check';
 import { assertProperty } from '../util/property.js';
-import { describeEkCertificate, extractEkCertificateDer, validateEkCertificate, TCG_EK_CERTIFICATE_EKU } from '../../src/evidence/ek-certificate.js';
+import {
+  describeEkCertificate,
+  extractEkCertificateDer,
+  validateEkCertificate,
+  TCG_EK_CERTIFICATE_EKU,
+} from '../../src/evidence/ek-certificate.js';
 import { parsePublic2b, type PublicArea } from '../../src/tpm/public.js';
 import { ekPublicFor, mutatedBytes, parsesOrRefuses, softwareKey } from '../tpm/helpers.js';
 
-const fixture = (name: string) => readFileSync(new URL(`../../../test/evidence/fixtures/swtpm-ek/${name}`, import.meta.url));
+const fixture = (name: string) =>
+  readFileSync(new URL(`../../../test/evidence/fixtures/swtpm-ek/${name}`, import.meta.url));
 const swtpm = {
   rsaCert: fixture('ek-rsa-cert.der'),
   eccCert: fixture('ek-ecc-p384-cert.der'),
@@ -34,7 +40,12 @@ test("swtpm's RSA and P-384 EK certificates validate against its local CA and de
     [swtpm.rsaCert, swtpm.rsaEk],
     [swtpm.eccCert, swtpm.eccEk],
   ] as const) {
-    const v = validateEkCertificate(cert, { ekPublic, roots: [swtpm.root], intermediates: [swtpm.intermediate], at: AT });
+    const v = validateEkCertificate(cert, {
+      ekPublic,
+      roots: [swtpm.root],
+      intermediates: [swtpm.intermediate],
+      at: AT,
+    });
     assert.deepEqual(v.chain, ['CN=unknown', 'CN=swtpm-localca', 'CN=swtpm-localca-rootca']);
     assert.equal(v.tpmManufacturer, 'id:00001014');
     assert.equal(v.tpmModel, 'swtpm');
@@ -50,9 +61,20 @@ test("swtpm's EK certificate fails with its own reason: missing intermediate, ot
   failsWith(() => validateEkCertificate(swtpm.rsaCert, { ...base, intermediates: [] }), 'ek.chain');
   const other = await makeCa('CN=Some Other Root');
   failsWith(() => validateEkCertificate(swtpm.rsaCert, { ...base, roots: [other.cert.toString('pem')] }), 'ek.chain');
-  failsWith(() => validateEkCertificate(swtpm.rsaCert, { ...base, at: new Date('2026-01-01T00:00:00Z') }), 'ek.expired', /not valid at 2026-01-01/);
-  failsWith(() => validateEkCertificate(swtpm.rsaCert, { ...base, ekPublic: ekPublicFor('rsa').area }), 'ek.key-mismatch');
-  failsWith(() => validateEkCertificate(swtpm.rsaCert, { ...base, ekPublic: swtpm.eccEk }), 'ek.key-usage', /keyAgreement/);
+  failsWith(
+    () => validateEkCertificate(swtpm.rsaCert, { ...base, at: new Date('2026-01-01T00:00:00Z') }),
+    'ek.expired',
+    /not valid at 2026-01-01/,
+  );
+  failsWith(
+    () => validateEkCertificate(swtpm.rsaCert, { ...base, ekPublic: ekPublicFor('rsa').area }),
+    'ek.key-mismatch',
+  );
+  failsWith(
+    () => validateEkCertificate(swtpm.rsaCert, { ...base, ekPublic: swtpm.eccEk }),
+    'ek.key-usage',
+    /keyAgreement/,
+  );
 });
 
 // ---- generated PKIs, to reach each check on its own ----
@@ -66,7 +88,10 @@ interface Ca {
   keys: CryptoKeyPair;
 }
 
-async function makeCa(name: string, o: { issuer?: Ca; ca?: boolean; pathLength?: number; usages?: x509.KeyUsageFlags; notAfter?: Date } = {}): Promise<Ca> {
+async function makeCa(
+  name: string,
+  o: { issuer?: Ca; ca?: boolean; pathLength?: number; usages?: x509.KeyUsageFlags; notAfter?: Date } = {},
+): Promise<Ca> {
   const keys = (await webcrypto.subtle.generateKey(SIGNING, true, ['sign', 'verify'])) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.create({
     subject: name,
@@ -95,7 +120,10 @@ interface EkCertOptions {
 
 async function makeEkCert(issuer: Ca, ek: PublicArea, spki: Buffer, o: EkCertOptions = {}): Promise<Buffer> {
   const extensions: x509.Extension[] = [
-    new x509.SubjectAlternativeNameExtension([{ type: 'dn', value: '2.23.133.2.1=id:414D4400, 2.23.133.2.2=TEST, 2.23.133.2.3=id:00010002' }], true),
+    new x509.SubjectAlternativeNameExtension(
+      [{ type: 'dn', value: '2.23.133.2.1=id:414D4400, 2.23.133.2.2=TEST, 2.23.133.2.3=id:00010002' }],
+      true,
+    ),
     new x509.BasicConstraintsExtension(false, undefined, true),
   ];
   const defaultUsage = ek.public.type === 0x0001 ? x509.KeyUsageFlags.keyEncipherment : x509.KeyUsageFlags.keyAgreement;
@@ -118,8 +146,14 @@ async function makeEkCert(issuer: Ca, ek: PublicArea, spki: Buffer, o: EkCertOpt
 async function pki() {
   const root = await makeCa('CN=Test EK Root');
   const intermediate = await makeCa('CN=Test EK Intermediate', { issuer: root, pathLength: 0 });
-  const rsa = { ek: ekPublicFor('rsa').area, spki: softwareKey('rsa').publicKey.export({ type: 'spki', format: 'der' }) };
-  const ecc = { ek: ekPublicFor('ecc-p384').area, spki: softwareKey('ecc-p384').publicKey.export({ type: 'spki', format: 'der' }) };
+  const rsa = {
+    ek: ekPublicFor('rsa').area,
+    spki: softwareKey('rsa').publicKey.export({ type: 'spki', format: 'der' }),
+  };
+  const ecc = {
+    ek: ekPublicFor('ecc-p384').area,
+    spki: softwareKey('ecc-p384').publicKey.export({ type: 'spki', format: 'der' }),
+  };
   const options = { roots: [root.cert.toString('pem')], intermediates: [intermediate.cert.toString('pem')], at: NOW };
   return { root, intermediate, rsa, ecc, options };
 }
@@ -130,12 +164,16 @@ test('generated chains: a well-formed RSA and ECC EK certificate validates; an a
   assert.equal(v.tpmManufacturer, 'id:414D4400');
   assert.deepEqual(v.chain, ['CN=Test EK', 'CN=Test EK Intermediate', 'CN=Test EK Root']);
   validateEkCertificate(await makeEkCert(intermediate, ecc.ek, ecc.spki), { ...options, ekPublic: ecc.ek });
-  validateEkCertificate(await makeEkCert(intermediate, rsa.ek, rsa.spki, { eku: null }), { ...options, ekPublic: rsa.ek });
+  validateEkCertificate(await makeEkCert(intermediate, rsa.ek, rsa.spki, { eku: null }), {
+    ...options,
+    ekPublic: rsa.ek,
+  });
 });
 
 test('generated chains: the EK certificate itself fails with ek.expired, ek.key-usage, ek.eku', async () => {
   const { intermediate, rsa, ecc, options } = await pki();
-  const check = (ek: typeof rsa, code: string, pattern?: RegExp) => failsWith(() => validateEkCertificate(bytes, { ...options, ekPublic: ek.ek }), code, pattern);
+  const check = (ek: typeof rsa, code: string, pattern?: RegExp) =>
+    failsWith(() => validateEkCertificate(bytes, { ...options, ekPublic: ek.ek }), code, pattern);
   let bytes = await makeEkCert(intermediate, rsa.ek, rsa.spki, { notAfter: new Date(NOW.getTime() - 1000) });
   check(rsa, 'ek.expired');
   bytes = await makeEkCert(intermediate, rsa.ek, rsa.spki, { notBefore: new Date(NOW.getTime() + 1000) });
@@ -157,7 +195,13 @@ test('generated chains: issuer problems fail ek.chain with the reason', async ()
   const leafUnder = async (ca: Ca) => makeEkCert(ca, rsa.ek, rsa.spki);
   const under = async (intermediate: Ca, pattern: RegExp, extraOptions: object = {}) =>
     failsWith(
-      () => validateEkCertificate(leaf, { ...options, intermediates: [intermediate.cert.toString('pem')], ekPublic: rsa.ek, ...extraOptions }),
+      () =>
+        validateEkCertificate(leaf, {
+          ...options,
+          intermediates: [intermediate.cert.toString('pem')],
+          ekPublic: rsa.ek,
+          ...extraOptions,
+        }),
       'ek.chain',
       pattern,
     );
@@ -195,7 +239,11 @@ test('generated chains: issuer problems fail ek.chain with the reason', async ()
 test('EK certificates with an empty subject (usual for hardware TPMs) validate', async () => {
   const { intermediate, rsa, options } = await pki();
   const leaf = await makeEkCert(intermediate, rsa.ek, rsa.spki, { subject: '' });
-  assert.deepEqual(validateEkCertificate(leaf, { ...options, ekPublic: rsa.ek }).chain, ['', 'CN=Test EK Intermediate', 'CN=Test EK Root']);
+  assert.deepEqual(validateEkCertificate(leaf, { ...options, ekPublic: rsa.ek }).chain, [
+    '',
+    'CN=Test EK Intermediate',
+    'CN=Test EK Root',
+  ]);
 });
 
 test('an EK certificate with an empty subject under a bad issuer fails ek.chain with a readable reason', async () => {
@@ -203,7 +251,8 @@ test('an EK certificate with an empty subject under a bad issuer fails ek.chain 
   const noCertSign = await makeCa('CN=No CertSign', { issuer: root, usages: x509.KeyUsageFlags.digitalSignature });
   const leaf = await makeEkCert(noCertSign, rsa.ek, rsa.spki, { subject: '' });
   failsWith(
-    () => validateEkCertificate(leaf, { ...options, intermediates: [noCertSign.cert.toString('pem')], ekPublic: rsa.ek }),
+    () =>
+      validateEkCertificate(leaf, { ...options, intermediates: [noCertSign.cert.toString('pem')], ekPublic: rsa.ek }),
     'ek.chain',
     /empty subject/,
   );
@@ -225,7 +274,11 @@ test('NV bytes that are not a certificate are refused with ek.malformed', () => 
   const der = swtpm.rsaCert;
   failsWith(() => extractEkCertificateDer(Buffer.concat([der, Buffer.from('junk')])), 'ek.malformed', /not padding/);
   failsWith(() => extractEkCertificateDer(der.subarray(0, der.length - 1)), 'ek.malformed', /announces/);
-  failsWith(() => extractEkCertificateDer(Buffer.from([0x10, 0x01, 0x00, 0xff, 0xff, 0x30])), 'ek.malformed', /header announces/);
+  failsWith(
+    () => extractEkCertificateDer(Buffer.from([0x10, 0x01, 0x00, 0xff, 0xff, 0x30])),
+    'ek.malformed',
+    /header announces/,
+  );
   failsWith(() => extractEkCertificateDer(Buffer.from([0x31, 0x00])), 'ek.malformed', /SEQUENCE/);
   failsWith(() => extractEkCertificateDer(Buffer.from([0x30, 0x80, 0x00, 0x00])), 'ek.malformed');
   failsWith(() => extractEkCertificateDer(Buffer.alloc(20000, 0x30)), 'ek.malformed', /limit/);
@@ -235,7 +288,14 @@ test('NV bytes that are not a certificate are refused with ek.malformed', () => 
 test('mutated and random NV bytes give a description or an aicert error, never a crash', () => {
   assertProperty(
     fc.property(mutatedBytes([swtpm.rsaCert, swtpm.eccCert]), (bytes) =>
-      parsesOrRefuses(() => validateEkCertificate(bytes, { ekPublic: swtpm.rsaEk, roots: [swtpm.root], intermediates: [swtpm.intermediate], at: AT })),
+      parsesOrRefuses(() =>
+        validateEkCertificate(bytes, {
+          ekPublic: swtpm.rsaEk,
+          roots: [swtpm.root],
+          intermediates: [swtpm.intermediate],
+          at: AT,
+        }),
+      ),
     ),
     { numRuns: 300 },
   );

@@ -50,7 +50,9 @@ test('the documented example parses, with defaults filled in', () => {
 });
 
 test('digests and PCR values are compared case-insensitively', () => {
-  const policy = parsePolicy(`version: 1\nbootPcrs: { "1": "${hex(0xab).toUpperCase()}" }\nallow: { code: ["git:${COMMIT.toUpperCase()}"] }\n`);
+  const policy = parsePolicy(
+    `version: 1\nbootPcrs: { "1": "${hex(0xab).toUpperCase()}" }\nallow: { code: ["git:${COMMIT.toUpperCase()}"] }\n`,
+  );
   assert.equal(policy.bootPcrs!['1'], hex(0xab));
   assert.deepEqual(policy.allow!.code, [`git:${COMMIT}`]);
 });
@@ -62,7 +64,10 @@ test('policy errors are input errors naming the field', () => {
     ['version: 1\npcr: 24\n', /at pcr/],
     ['version: 1\nminAkTrust: high\n', /at minAkTrust/],
     ['version: 1\nbootPcrs: { "8": "' + hex(1) + '" }\n', /bootPcrs.*8|"8"/],
-    ['version: 1\nbootPcrs:\n  0: 0000000000000000000000000000000000000000000000000000000000000000\n', /quoted hex string/],
+    [
+      'version: 1\nbootPcrs:\n  0: 0000000000000000000000000000000000000000000000000000000000000000\n',
+      /quoted hex string/,
+    ],
     ['version: 1\nbootPcrs: { "0": "abcd" }\n', /64 hex digits/],
     ['version: 1\nallow: { datasets: ["git:' + COMMIT + '"] }\n', /at allow\.datasets\.0/],
     ['version: 1\nallow: { code: ["md5:00"] }\n', /at allow\.code\.0/],
@@ -71,7 +76,10 @@ test('policy errors are input errors naming the field', () => {
     ['version: 1\nbootpcrs: {}\n', /bootpcrs/],
     ['version: 1\nversion: 1\n', /not valid YAML.*unique/],
     ['version: 1\n---\nversion: 1\n', /not valid YAML/],
-    ['a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n', /not valid YAML/],
+    [
+      'a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n',
+      /not valid YAML/,
+    ],
     ['[1, 2\n', /not valid YAML/],
     ['', /at \(top level\)/],
   ];
@@ -98,10 +106,17 @@ test('random text, random JSON and mutated policies give a policy or an input er
         fc.string({ maxLength: 300 }),
         fc.string({ maxLength: 300, unit: 'binary' }),
         fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)),
-        fc.jsonValue({ maxDepth: 4 }).map((v) => stringify({ version: 1, ...(typeof v === 'object' && v && !Array.isArray(v) ? v : { pcr: v }) })),
         fc
-          .array(fc.tuple(fc.nat(example.length), fc.string({ maxLength: 3 }), fc.nat(3)), { minLength: 1, maxLength: 5 })
-          .map((edits) => edits.reduce((text, [at, insert, cut]) => text.slice(0, at) + insert + text.slice(at + cut), example)),
+          .jsonValue({ maxDepth: 4 })
+          .map((v) => stringify({ version: 1, ...(typeof v === 'object' && v && !Array.isArray(v) ? v : { pcr: v }) })),
+        fc
+          .array(fc.tuple(fc.nat(example.length), fc.string({ maxLength: 3 }), fc.nat(3)), {
+            minLength: 1,
+            maxLength: 5,
+          })
+          .map((edits) =>
+            edits.reduce((text, [at, insert, cut]) => text.slice(0, at) + insert + text.slice(at + cut), example),
+          ),
       ),
       (text) => {
         try {
@@ -125,7 +140,9 @@ test('loadPolicy reads a file, bounded in size', async () => {
     await assert.rejects(loadPolicy(join(dir, 'big.yaml')), { code: 'file.too-large' });
     await assert.rejects(loadPolicy(join(dir, 'none.yaml')), { code: 'file.unreadable' });
     await writeFile(join(dir, 'bad.yaml'), 'version: 1\nextra: true\n');
-    await assert.rejects(loadPolicy(join(dir, 'bad.yaml')), (err: Error) => err.message.includes(join(dir, 'bad.yaml')));
+    await assert.rejects(loadPolicy(join(dir, 'bad.yaml')), (err: Error) =>
+      err.message.includes(join(dir, 'bad.yaml')),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -150,7 +167,11 @@ test('policy.ak: the AK trust level must reach minAkTrust', () => {
 });
 
 test('policy.pcr: the run used the policy PCR, or the check is skipped', () => {
-  assert.deepEqual(checkApplicationPcr(policyOf('pcr: 23\n'), 23), { id: 'policy.pcr', status: 'ok', reason: 'the run measured into PCR 23, as the policy requires' });
+  assert.deepEqual(checkApplicationPcr(policyOf('pcr: 23\n'), 23), {
+    id: 'policy.pcr',
+    status: 'ok',
+    reason: 'the run measured into PCR 23, as the policy requires',
+  });
   const wrong = checkApplicationPcr(policyOf('pcr: 23\n'), 16);
   assert.equal(wrong.status, 'failed');
   assert.match(wrong.reason, /PCR 16; the policy requires PCR 23/);
@@ -177,7 +198,11 @@ test('policy.boot: every listed boot PCR must be quoted with its value', () => {
   assert.equal(checkBootPcrs(policyOf('bootPcrs: {}\n'), quoted).status, 'skipped');
 });
 
-const code = (sha256 = CODE_ROOT, gitCommit?: string): PolicyInput => ({ role: 'code', name: 'trainer', digest: { sha256, ...(gitCommit && { gitCommit }) } });
+const code = (sha256 = CODE_ROOT, gitCommit?: string): PolicyInput => ({
+  role: 'code',
+  name: 'trainer',
+  digest: { sha256, ...(gitCommit && { gitCommit }) },
+});
 const dataset = (sha256 = DATA_ROOT): PolicyInput => ({ role: 'dataset', name: 'train', digest: { sha256 } });
 const baseModel = (sha256 = BASE_ROOT): PolicyInput => ({ role: 'base-model', name: 'base', digest: { sha256 } });
 const config: PolicyInput = { role: 'config', name: 'aicert.yaml', digest: { sha256: hex(0xcf) } };
@@ -202,14 +227,22 @@ test('policy.inputs: each code, dataset and base-model input must be allowed', (
   assert.doesNotMatch(otherData.reason, /code/);
 
   const commitOnlyForCode = policyOf(`allow:\n  datasets: ["sha256:${DATA_ROOT}"]\n`);
-  assert.equal(checkInputs(commitOnlyForCode, [dataset(DATA_ROOT.toUpperCase())]).status, 'ok', 'recorded digests compare case-insensitively');
+  assert.equal(
+    checkInputs(commitOnlyForCode, [dataset(DATA_ROOT.toUpperCase())]).status,
+    'ok',
+    'recorded digests compare case-insensitively',
+  );
 });
 
 test('policy.inputs: a missing list allows anything, an empty list nothing', () => {
   const onlyData = policyOf('allow:\n  datasets: []\n');
   assert.equal(checkInputs(onlyData, [code(), baseModel()]).status, 'ok');
   assert.equal(checkInputs(onlyData, [code(), dataset()]).status, 'failed');
-  assert.equal(checkInputs(policyOf('allow:\n  baseModels: []\n'), [code(), dataset()]).status, 'ok', 'no base model: nothing to refuse');
+  assert.equal(
+    checkInputs(policyOf('allow:\n  baseModels: []\n'), [code(), dataset()]).status,
+    'ok',
+    'no base model: nothing to refuse',
+  );
   const skipped = checkInputs(policyOf(''), [code(), dataset()]);
   assert.equal(skipped.status, 'skipped');
   assert.equal(checkInputs(policyOf('allow: {}\n'), [code()]).status, 'skipped');
@@ -243,5 +276,8 @@ test('policy.isolation: a confined command by default; `isolation: any` also acc
   assert.equal(refused.status, 'failed');
   assert.match(refused.reason, /isolation none, so it could have reached the TPM; the policy requires namespaces/);
   assert.equal(checkIsolation(policyOf('isolation: any\n'), { mode: 'none' }).status, 'skipped');
-  assert.throws(() => policyOf('isolation: sometimes\n'), (e: unknown) => (e as { code?: string }).code === 'policy.invalid');
+  assert.throws(
+    () => policyOf('isolation: sometimes\n'),
+    (e: unknown) => (e as { code?: string }).code === 'policy.invalid',
+  );
 });

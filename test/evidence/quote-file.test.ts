@@ -11,7 +11,8 @@ const json = () => JSON.parse(text) as Record<string, unknown>;
 const refuses = (value: unknown, code: string, pattern?: RegExp) =>
   assert.throws(
     () => parseQuoteFile(typeof value === 'string' ? value : JSON.stringify(value)),
-    (err: Error & { code?: string; exitStatus?: number }) => err.code === code && err.exitStatus === 2 && (!pattern || pattern.test(err.message)),
+    (err: Error & { code?: string; exitStatus?: number }) =>
+      err.code === code && err.exitStatus === 2 && (!pattern || pattern.test(err.message)),
   );
 
 test('a quote file round-trips: parse(to(quote)) gives back the same bytes, key, nonce and PCRs', () => {
@@ -24,7 +25,11 @@ test('a quote file round-trips: parse(to(quote)) gives back the same bytes, key,
 
 test('akPublicPem and akName must agree with akPublic', () => {
   refuses({ ...json(), akName: '000b' + '00'.repeat(32) }, 'quote-file.inconsistent', /akName/);
-  refuses({ ...json(), akPublicPem: publicKeyPem(akPublicFor('ecc').area.public) }, 'quote-file.inconsistent', /akPublicPem/);
+  refuses(
+    { ...json(), akPublicPem: publicKeyPem(akPublicFor('ecc').area.public) },
+    'quote-file.inconsistent',
+    /akPublicPem/,
+  );
   refuses({ ...json(), akPublicPem: 'not a key' }, 'quote-file.inconsistent');
 });
 
@@ -47,7 +52,9 @@ test('PCR entries must be known banks, indices 0-23 and values of the bank diges
   refuses(pcrs({ sha256: { 24: '00'.repeat(32) } }), 'quote-file.malformed', /pcrs\.sha256\.24/);
   refuses(pcrs({ sha256: { '07': '00'.repeat(32) } }), 'quote-file.malformed', /pcrs\.sha256\.07/);
   refuses(pcrs({ sha256: { 0: '00'.repeat(20) } }), 'quote-file.malformed', /has 20 bytes; a sha256 PCR has 32/);
-  const two = parseQuoteFile(JSON.stringify(pcrs({ sha1: { 3: '11'.repeat(20) }, sha256: { 23: '22'.repeat(32), 1: '33'.repeat(32) } })));
+  const two = parseQuoteFile(
+    JSON.stringify(pcrs({ sha1: { 3: '11'.repeat(20) }, sha256: { 23: '22'.repeat(32), 1: '33'.repeat(32) } })),
+  );
   // Banks keep file order; indices are ascending whatever the file order.
   assert.deepEqual(claimedSelection(two.pcrs), [
     { hashAlg: TPM_ALG.SHA1, pcrs: [3] },

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { verifyQuote } from '../../src/evidence/quote.js';
-import { type PcrValues } from '../../src/tpm/pcr-selection.js';
+import type { PcrValues } from '../../src/tpm/pcr-selection.js';
 import { claimedSelection, parseQuoteFile, toQuoteFile } from '../../src/evidence/quote-file.js';
 import { attestPcrs } from '../../src/tpm/attest-pcrs.js';
 import { Tpm } from '../../src/tpm/client.js';
@@ -67,7 +67,11 @@ describe('quotes from a real TPM (swtpm)', () => {
 
   function tpm2(tool: string, args: string[]) {
     const port = /:(\d+)$/.exec(sim.address)![1];
-    return spawnSync(tool, args, { encoding: 'utf8', cwd: work, env: { ...process.env, TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${port}` } });
+    return spawnSync(tool, args, {
+      encoding: 'utf8',
+      cwd: work,
+      env: { ...process.env, TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${port}` },
+    });
   }
 
   /** A quote from `aicert`'s own client, round-tripped through the quote file format. */
@@ -79,7 +83,9 @@ describe('quotes from a real TPM (swtpm)', () => {
   before(async () => {
     sim = await startSimulator({ transport: 'tcp' });
     work = await mkdtemp(join(tmpdir(), 'aicert-quote-test-'));
-    await withTpm((tpm) => tpm.pcrExtend(23, [{ hashAlg: SHA256, digest: createHash('sha256').update('aicert test').digest() }]));
+    await withTpm((tpm) =>
+      tpm.pcrExtend(23, [{ hashAlg: SHA256, digest: createHash('sha256').update('aicert test').digest() }]),
+    );
   });
   after(async () => {
     await sim?.stop();
@@ -107,13 +113,27 @@ describe('quotes from a real TPM (swtpm)', () => {
         return (err as { code?: string }).code;
       }
     };
-    assert.equal(code(() => verifyQuote(q, { nonce: Buffer.from('01020305', 'hex'), selection: SELECTION })), 'quote.nonce');
+    assert.equal(
+      code(() => verifyQuote(q, { nonce: Buffer.from('01020305', 'hex'), selection: SELECTION })),
+      'quote.nonce',
+    );
     const attest = Buffer.from(q.attest);
     attest[attest.length - 40]! ^= 1;
-    assert.equal(code(() => verifyQuote({ ...q, attest }, { nonce, selection: SELECTION })), 'quote.signature');
-    const pcrs: PcrValues = new Map([[SHA256, new Map([...q.pcrs.get(SHA256)!].map(([i, v]) => [i, i === 23 ? Buffer.alloc(32, 1) : v]))]]);
-    assert.equal(code(() => verifyQuote({ ...q, pcrs }, { nonce, selection: SELECTION })), 'pcr.digest');
-    assert.equal(code(() => verifyQuote(q, { nonce, selection: [{ hashAlg: SHA256, pcrs: [0, 23] }] })), 'quote.selection');
+    assert.equal(
+      code(() => verifyQuote({ ...q, attest }, { nonce, selection: SELECTION })),
+      'quote.signature',
+    );
+    const pcrs: PcrValues = new Map([
+      [SHA256, new Map([...q.pcrs.get(SHA256)!].map(([i, v]) => [i, i === 23 ? Buffer.alloc(32, 1) : v]))],
+    ]);
+    assert.equal(
+      code(() => verifyQuote({ ...q, pcrs }, { nonce, selection: SELECTION })),
+      'pcr.digest',
+    );
+    assert.equal(
+      code(() => verifyQuote(q, { nonce, selection: [{ hashAlg: SHA256, pcrs: [0, 23] }] })),
+      'quote.selection',
+    );
   });
 
   test('tpm2_checkquote accepts our quote (signature, nonce and PCR values) and rejects a wrong nonce or PCR value', async () => {
@@ -124,21 +144,48 @@ describe('quotes from a real TPM (swtpm)', () => {
     await writeFile(join(work, 'quote.sig'), q.signature);
     await writeFile(join(work, 'pcrs.bin'), tpm2SerializedPcrs(PCRS.map((i) => q.pcrs.get(SHA256)!.get(i)!)));
     const check = (nonceHex: string, pcrFile = 'pcrs.bin') =>
-      tpm2('tpm2_checkquote', ['-u', 'ak.pub', '-m', 'quote.msg', '-s', 'quote.sig', '-g', 'sha256', '-q', nonceHex, '-f', pcrFile]);
+      tpm2('tpm2_checkquote', [
+        '-u',
+        'ak.pub',
+        '-m',
+        'quote.msg',
+        '-s',
+        'quote.sig',
+        '-g',
+        'sha256',
+        '-q',
+        nonceHex,
+        '-f',
+        pcrFile,
+      ]);
 
     const ok = check(nonce.toString('hex'));
     assert.equal(ok.status, 0, ok.stderr);
     const wrongNonce = check('a1b2c3d4e5f60719');
     assert.notEqual(wrongNonce.status, 0);
     assert.match(wrongNonce.stderr, /nonce/i);
-    await writeFile(join(work, 'tampered.bin'), tpm2SerializedPcrs(PCRS.map((i) => (i === 23 ? Buffer.alloc(32, 7) : q.pcrs.get(SHA256)!.get(i)!))));
+    await writeFile(
+      join(work, 'tampered.bin'),
+      tpm2SerializedPcrs(PCRS.map((i) => (i === 23 ? Buffer.alloc(32, 7) : q.pcrs.get(SHA256)!.get(i)!))),
+    );
     assert.notEqual(check(nonce.toString('hex'), 'tampered.bin').status, 0);
   });
 
   test('end to end: `aicert tpm quote` writes a file that `aicert tpm check-quote` and tpm2_checkquote both accept', async () => {
     const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
     const aicert = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd: work });
-    const made = aicert('tpm', 'quote', '--tpm', sim.address, '--nonce', 'c0ffee01', '--pcr', '0-7,23', '--out', 'cli-quote.json');
+    const made = aicert(
+      'tpm',
+      'quote',
+      '--tpm',
+      sim.address,
+      '--nonce',
+      'c0ffee01',
+      '--pcr',
+      '0-7,23',
+      '--out',
+      'cli-quote.json',
+    );
     assert.equal(made.status, 0, made.stderr);
     assert.equal(aicert('tpm', 'check-quote', 'cli-quote.json', '--nonce', 'c0ffee01', '--pcr', '0-7,23').status, 0);
     const wrong = aicert('tpm', 'check-quote', 'cli-quote.json', '--nonce', 'c0ffee02');
@@ -150,9 +197,26 @@ describe('quotes from a real TPM (swtpm)', () => {
     await writeFile(join(work, 'cli.msg'), q.attest);
     await writeFile(join(work, 'cli.sig'), q.signature);
     await writeFile(join(work, 'cli-pcrs.bin'), tpm2SerializedPcrs(PCRS.map((i) => q.pcrs.get(SHA256)!.get(i)!)));
-    const checked = tpm2('tpm2_checkquote', ['-u', 'cli-ak.pem', '-m', 'cli.msg', '-s', 'cli.sig', '-g', 'sha256', '-q', 'c0ffee01', '-f', 'cli-pcrs.bin']);
+    const checked = tpm2('tpm2_checkquote', [
+      '-u',
+      'cli-ak.pem',
+      '-m',
+      'cli.msg',
+      '-s',
+      'cli.sig',
+      '-g',
+      'sha256',
+      '-q',
+      'c0ffee01',
+      '-f',
+      'cli-pcrs.bin',
+    ]);
     assert.equal(checked.status, 0, checked.stderr);
-    assert.notEqual(tpm2('tpm2_checkquote', ['-u', 'cli-ak.pem', '-m', 'cli.msg', '-s', 'cli.sig', '-g', 'sha256', '-q', 'c0ffee02']).status, 0);
+    assert.notEqual(
+      tpm2('tpm2_checkquote', ['-u', 'cli-ak.pem', '-m', 'cli.msg', '-s', 'cli.sig', '-g', 'sha256', '-q', 'c0ffee02'])
+        .status,
+      0,
+    );
   });
 
   test('a quote made by tpm2_quote (aicert AK attributes, created with tpm2_createprimary) passes our verifier and fails on a wrong nonce', async () => {
@@ -163,9 +227,33 @@ describe('quotes from a real TPM (swtpm)', () => {
       flush(); // swtpm has no resource manager and holds only 3 transient objects
       return r;
     };
-    run('tpm2_createprimary', ['-C', 'e', '-g', 'sha256', '-G', 'ecc256:ecdsa-sha256:null', '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign|noda', '-c', 'tak.ctx']);
+    run('tpm2_createprimary', [
+      '-C',
+      'e',
+      '-g',
+      'sha256',
+      '-G',
+      'ecc256:ecdsa-sha256:null',
+      '-a',
+      'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign|noda',
+      '-c',
+      'tak.ctx',
+    ]);
     run('tpm2_readpublic', ['-c', 'tak.ctx', '-o', 'tak.pub', '-f', 'tss']);
-    run('tpm2_quote', ['-c', 'tak.ctx', '-l', `sha256:${PCRS.join(',')}`, '-q', 'feedface00', '-m', 'tq.msg', '-s', 'tq.sig', '-g', 'sha256']);
+    run('tpm2_quote', [
+      '-c',
+      'tak.ctx',
+      '-l',
+      `sha256:${PCRS.join(',')}`,
+      '-q',
+      'feedface00',
+      '-m',
+      'tq.msg',
+      '-s',
+      'tq.sig',
+      '-g',
+      'sha256',
+    ]);
 
     const pcrs = await withTpm((tpm) => tpm.pcrRead(SHA256, PCRS));
     const file = toQuoteFile({
@@ -178,7 +266,9 @@ describe('quotes from a real TPM (swtpm)', () => {
     const q = parseQuoteFile(JSON.stringify(file));
     const v = verifyQuote(q, { nonce: Buffer.from('feedface00', 'hex'), selection: claimedSelection(q.pcrs) });
     assert.deepEqual(v.pcrs.get(SHA256), pcrs);
-    assert.throws(() => verifyQuote(q, { nonce: Buffer.from('feedface01', 'hex'), selection: SELECTION }), { code: 'quote.nonce' });
+    assert.throws(() => verifyQuote(q, { nonce: Buffer.from('feedface01', 'hex'), selection: SELECTION }), {
+      code: 'quote.nonce',
+    });
 
     // tpm2-tools' AK with the same template under the same TPM is aicert's AK: a primary is deterministic.
     const ours = await ourQuote(Buffer.from('00', 'hex'));
@@ -186,10 +276,16 @@ describe('quotes from a real TPM (swtpm)', () => {
   });
 
   test('a power cycle through the control channel increments resetCount, clears the PCRs, and the verifier reports it', async () => {
-    const before = verifyQuote(await ourQuote(Buffer.from('aa', 'hex')), { nonce: Buffer.from('aa', 'hex'), selection: SELECTION });
+    const before = verifyQuote(await ourQuote(Buffer.from('aa', 'hex')), {
+      nonce: Buffer.from('aa', 'hex'),
+      selection: SELECTION,
+    });
     assert.notDeepEqual(before.pcrs.get(SHA256)!.get(23), Buffer.alloc(32));
     await sim.powerCycle();
-    const afterCycle = verifyQuote(await ourQuote(Buffer.from('bb', 'hex')), { nonce: Buffer.from('bb', 'hex'), selection: SELECTION });
+    const afterCycle = verifyQuote(await ourQuote(Buffer.from('bb', 'hex')), {
+      nonce: Buffer.from('bb', 'hex'),
+      selection: SELECTION,
+    });
     assert.equal(afterCycle.resetCount, before.resetCount + 1);
     assert.equal(afterCycle.restartCount, 0);
     assert.deepEqual(afterCycle.pcrs.get(SHA256)!.get(23), Buffer.alloc(32));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { QUOTE_CHECKS, verifyQuote, type QuoteCheck, type QuoteEvidence } from '../../src/evidence/quote.js';
-import { type PcrValues } from '../../src/tpm/pcr-selection.js';
+import type { PcrValues } from '../../src/tpm/pcr-selection.js';
 import { claimedSelection, parseQuoteFile } from '../../src/evidence/quote-file.js';
 import { TPM_ALG, TPM_ST } from '../../src/tpm/constants.js';
 import type { PcrSelection } from '../../src/tpm/pcr-selection.js';
@@ -11,10 +11,15 @@ import { parsePublic } from '../../src/tpm/public.js';
 import { akPublicFor, buildQuoteAttest, signAsTpm } from '../tpm/helpers.js';
 
 const SHA256 = TPM_ALG.SHA256;
-const fixture = (name: string) => parseQuoteFile(readFileSync(new URL(`../../../test/evidence/fixtures/${name}`, import.meta.url), 'utf8'));
+const fixture = (name: string) =>
+  parseQuoteFile(readFileSync(new URL(`../../../test/evidence/fixtures/${name}`, import.meta.url), 'utf8'));
 
 /** Asserts that verification fails with exactly `code`, after reporting every earlier check as passed. */
-function assertFailsAt(evidence: QuoteEvidence, expected: { nonce: Buffer; selection: PcrSelection[] }, code: QuoteCheck) {
+function assertFailsAt(
+  evidence: QuoteEvidence,
+  expected: { nonce: Buffer; selection: PcrSelection[] },
+  code: QuoteCheck,
+) {
   const passed: QuoteCheck[] = [];
   assert.throws(
     () => verifyQuote(evidence, expected, (c) => passed.push(c)),
@@ -30,8 +35,13 @@ function assertFailsAt(evidence: QuoteEvidence, expected: { nonce: Buffer; selec
 test('a quote made by tpm2_quote on swtpm (ECDSA P-256 AK) verifies, and the verifier reports its clock and counters', () => {
   const q = fixture('tpm2-quote-ecc.json');
   const passed: QuoteCheck[] = [];
-  const v = verifyQuote(q, { nonce: Buffer.from('0011223344556677', 'hex'), selection: [{ hashAlg: SHA256, pcrs: [0, 1, 2, 3, 4, 5, 6, 7, 23] }] }, (c) =>
-    passed.push(c),
+  const v = verifyQuote(
+    q,
+    {
+      nonce: Buffer.from('0011223344556677', 'hex'),
+      selection: [{ hashAlg: SHA256, pcrs: [0, 1, 2, 3, 4, 5, 6, 7, 23] }],
+    },
+    (c) => passed.push(c),
   );
   assert.deepEqual(passed, [...QUOTE_CHECKS]);
   assert.equal(v.clock, 0x1f32n);
@@ -40,12 +50,18 @@ test('a quote made by tpm2_quote on swtpm (ECDSA P-256 AK) verifies, and the ver
   assert.equal(v.safe, true);
   assert.equal(v.firmwareVersion, 0x2019102300163636n);
   assert.deepEqual(v.akName, q.akName);
-  assert.equal(v.pcrs.get(SHA256)?.get(23)?.toString('hex'), '9851312028952521510e8eaab5be94e7dc24b5fc292b2e9781173cf11ffa9878');
+  assert.equal(
+    v.pcrs.get(SHA256)?.get(23)?.toString('hex'),
+    '9851312028952521510e8eaab5be94e7dc24b5fc292b2e9781173cf11ffa9878',
+  );
 });
 
 test('a quote made by tpm2_quote with an RSASSA AK verifies', () => {
   const q = fixture('tpm2-quote-rsa.json');
-  const v = verifyQuote(q, { nonce: Buffer.from('aabbccddeeff00112233445566778899', 'hex'), selection: [{ hashAlg: SHA256, pcrs: [0, 16, 23] }] });
+  const v = verifyQuote(q, {
+    nonce: Buffer.from('aabbccddeeff00112233445566778899', 'hex'),
+    selection: [{ hashAlg: SHA256, pcrs: [0, 16, 23] }],
+  });
   assert.deepEqual([...v.pcrs.get(SHA256)!.keys()], [0, 16, 23]);
 });
 
@@ -83,16 +99,41 @@ test('a quote is not accepted with another AK: the signature check fails', () =>
 });
 
 /** A validly signed quote from a software AK, so each check can be made to fail on its own. */
-function softwareQuote(o: { kind?: 'ecc' | 'rsa'; magic?: number; type?: number; nonce?: Buffer; selection?: PcrSelection[]; digestOf?: PcrValues; scheme?: { algorithm: number; hashAlg: number } } = {}) {
+function softwareQuote(
+  o: {
+    kind?: 'ecc' | 'rsa';
+    magic?: number;
+    type?: number;
+    nonce?: Buffer;
+    selection?: PcrSelection[];
+    digestOf?: PcrValues;
+    scheme?: { algorithm: number; hashAlg: number };
+  } = {},
+) {
   const ak = akPublicFor(o.kind ?? 'ecc', undefined, o.scheme);
-  const pcrs: PcrValues = new Map([[SHA256, new Map([[0, Buffer.alloc(32)], [23, createHash('sha256').update('x').digest()]])]]);
+  const pcrs: PcrValues = new Map([
+    [
+      SHA256,
+      new Map([
+        [0, Buffer.alloc(32)],
+        [23, createHash('sha256').update('x').digest()],
+      ]),
+    ],
+  ]);
   const selection = o.selection ?? claimedSelection(pcrs);
   const hashAlg = o.scheme?.hashAlg ?? SHA256;
   const hashName = hashAlg === TPM_ALG.SHA384 ? 'sha384' : 'sha256';
   const digest = createHash(hashName);
-  for (const s of selection) for (const p of s.pcrs) digest.update((o.digestOf ?? pcrs).get(s.hashAlg)?.get(p) ?? Buffer.alloc(0));
+  for (const s of selection)
+    for (const p of s.pcrs) digest.update((o.digestOf ?? pcrs).get(s.hashAlg)?.get(p) ?? Buffer.alloc(0));
   const nonce = Buffer.from('c0ffee', 'hex');
-  const attest = buildQuoteAttest({ magic: o.magic, type: o.type, extraData: o.nonce ?? nonce, selection, pcrDigest: digest.digest() });
+  const attest = buildQuoteAttest({
+    magic: o.magic,
+    type: o.type,
+    extraData: o.nonce ?? nonce,
+    selection,
+    pcrDigest: digest.digest(),
+  });
   const evidence: QuoteEvidence = { attest, signature: signAsTpm(ak, attest, hashAlg), akPublic: ak.area, pcrs };
   return { evidence, expected: { nonce, selection: claimedSelection(pcrs) }, ak };
 }
@@ -132,7 +173,17 @@ test('the nonce, selection and digest checks fail on validly signed quotes that 
   const extraPcr = softwareQuote({ selection: [{ hashAlg: SHA256, pcrs: [0, 7, 23] }] });
   assertFailsAt(extraPcr.evidence, extraPcr.expected, 'quote.selection');
 
-  const lied = softwareQuote({ digestOf: new Map([[SHA256, new Map([[0, Buffer.alloc(32, 1)], [23, Buffer.alloc(32)]])]]) });
+  const lied = softwareQuote({
+    digestOf: new Map([
+      [
+        SHA256,
+        new Map([
+          [0, Buffer.alloc(32, 1)],
+          [23, Buffer.alloc(32)],
+        ]),
+      ],
+    ]),
+  });
   assertFailsAt(lied.evidence, lied.expected, 'pcr.digest');
 });
 
@@ -167,10 +218,23 @@ test('the vouched-for PCR values are copies: later changes to the claimed map do
 test('keys that are not restricted signing keys bound to their TPM are refused before anything else', () => {
   const { evidence, expected } = softwareQuote();
   const attrs = evidence.akPublic.public.objectAttributes;
-  for (const mask of [~0x00010000 /* restricted */, ~0x00040000 /* sign */, ~0x00000002 /* fixedTPM */, ~0x00000010 /* fixedParent */]) {
-    assertFailsAt({ ...evidence, akPublic: withAttributes(evidence.akPublic.bytes, attrs & mask) }, expected, 'ak.attributes');
+  for (const mask of [
+    ~0x00010000 /* restricted */,
+    ~0x00040000 /* sign */,
+    ~0x00000002 /* fixedTPM */,
+    ~0x00000010 /* fixedParent */,
+  ]) {
+    assertFailsAt(
+      { ...evidence, akPublic: withAttributes(evidence.akPublic.bytes, attrs & mask) },
+      expected,
+      'ak.attributes',
+    );
   }
-  assertFailsAt({ ...evidence, akPublic: withAttributes(evidence.akPublic.bytes, attrs | 0x00020000) }, expected, 'ak.attributes');
+  assertFailsAt(
+    { ...evidence, akPublic: withAttributes(evidence.akPublic.bytes, attrs | 0x00020000) },
+    expected,
+    'ak.attributes',
+  );
 });
 
 test('a signature whose scheme or hash differs from the AK scheme fails quote.signature', () => {
@@ -183,8 +247,13 @@ test('a signature whose scheme or hash differs from the AK scheme fails quote.si
 
 test('unreadable signatures and attestations are input errors (exit 2), not verification failures', () => {
   const { evidence, expected } = softwareQuote();
-  assert.throws(() => verifyQuote({ ...evidence, signature: Buffer.from(evidence.signature).subarray(0, 10) }, expected), { code: 'tpm.malformed', exitStatus: 2 });
-  assert.throws(() => verifyQuote({ ...evidence, signature: Buffer.of(0x00, 0x05, 0x00, 0x0b) }, expected), { code: 'tpm.malformed' });
+  assert.throws(
+    () => verifyQuote({ ...evidence, signature: Buffer.from(evidence.signature).subarray(0, 10) }, expected),
+    { code: 'tpm.malformed', exitStatus: 2 },
+  );
+  assert.throws(() => verifyQuote({ ...evidence, signature: Buffer.of(0x00, 0x05, 0x00, 0x0b) }, expected), {
+    code: 'tpm.malformed',
+  });
 });
 
 function clonePcrs(pcrs: PcrValues): PcrValues {

@@ -27,8 +27,14 @@ const STEPS = 32;
 const TRAIN_OPTIONS = ['--epochs', '2', '--batch-size', '16', '--learning-rate', '0.1'];
 
 describe('the fashion-mnist trainer under the trainer protocol', () => {
-  const trainer = new ProtocolTrainer([process.execPath, join(repo, 'dist/examples/fashion-mnist/train.js')], SEED, K, TRAIN_OPTIONS);
-  const replay = (segment: number, backend = 'cpu') => trainer.output('replay', { AICERT_SEGMENT: String(segment), AICERT_TFJS_BACKEND: backend });
+  const trainer = new ProtocolTrainer(
+    [process.execPath, join(repo, 'dist/examples/fashion-mnist/train.js')],
+    SEED,
+    K,
+    TRAIN_OPTIONS,
+  );
+  const replay = (segment: number, backend = 'cpu') =>
+    trainer.output('replay', { AICERT_SEGMENT: String(segment), AICERT_TFJS_BACKEND: backend });
   const checkpointBytes = (i: number) => trainer.checkpointBytes(i);
 
   before(() => trainer.setUp('fmnist-protocol'));
@@ -37,15 +43,39 @@ describe('the fashion-mnist trainer under the trainer protocol', () => {
   test('train writes the transcript the protocol describes, with the order and held-out set derived from s', async () => {
     const seed = Buffer.from(SEED, 'hex');
     assert.deepEqual((await readdir(trainer.transcript)).sort(), ['batches.jsonl', 'checkpoints', 'meta.json']);
-    assert.deepEqual(await readdir(join(trainer.transcript, 'checkpoints')), [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `00000${i}.safetensors`));
+    assert.deepEqual(
+      await readdir(join(trainer.transcript, 'checkpoints')),
+      [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `00000${i}.safetensors`),
+    );
     const meta = await readTranscriptMeta(trainer.transcript);
-    assert.deepEqual({ ...meta, hyperparameters: undefined }, { protocol: 1, framework: 'tfjs-4.22.0/cpu', batchSize: 16, k: K, steps: STEPS, records: 300, hyperparameters: undefined });
-    assert.deepEqual(meta.hyperparameters.learningRate, { initial: 0.1, schedule: 'linear-decay', formula: 'initial * (1 - t / steps)' });
+    assert.deepEqual(
+      { ...meta, hyperparameters: undefined },
+      {
+        protocol: 1,
+        framework: 'tfjs-4.22.0/cpu',
+        batchSize: 16,
+        k: K,
+        steps: STEPS,
+        records: 300,
+        hyperparameters: undefined,
+      },
+    );
+    assert.deepEqual(meta.hyperparameters.learningRate, {
+      initial: 0.1,
+      schedule: 'linear-decay',
+      formula: 'initial * (1 - t / steps)',
+    });
     const { trainPool, heldOut } = splitHoldout(seed, 300, 0.1);
     assert.equal(heldOut.length, 30);
     assert.deepEqual(await readBatches(trainer.transcript), batchSchedule(seed, trainPool, 16, 2));
-    assert.ok((await checkpointBytes(0)).equals(encodeF32Safetensors(initialWeights(seed))), 'checkpoint 0 is W0 from s');
-    assert.ok((await checkpointBytes(7)).equals(await readFile(join(trainer.model, 'model.safetensors'))), 'the last checkpoint is the final model');
+    assert.ok(
+      (await checkpointBytes(0)).equals(encodeF32Safetensors(initialWeights(seed))),
+      'checkpoint 0 is W0 from s',
+    );
+    assert.ok(
+      (await checkpointBytes(7)).equals(await readFile(join(trainer.model, 'model.safetensors'))),
+      'the last checkpoint is the final model',
+    );
   });
 
   test('init writes W0 byte for byte as checkpoint 0, on either backend', async () => {
@@ -86,7 +116,11 @@ describe('the fashion-mnist trainer under the trainer protocol', () => {
       ['replay', { AICERT_SEGMENT: '7' }, /segment 7 does not exist/],
       ['replay', { AICERT_SEGMENT: '1', AICERT_CHECKPOINT_EVERY: '4' }, /meta\.json says k = 5/],
       ['replay', { AICERT_SEGMENT: '1', AICERT_TRAINER_PROTOCOL: '2' }, /speaks trainer protocol 1 only/],
-      ['loss', { AICERT_CHECKPOINT: checkpointPath(trainer.transcript, 1), AICERT_RECORDS: records }, /record 300 is not in the dataset of 300 records/],
+      [
+        'loss',
+        { AICERT_CHECKPOINT: checkpointPath(trainer.transcript, 1), AICERT_RECORDS: records },
+        /record 300 is not in the dataset of 300 records/,
+      ],
       ['init', { AICERT_TFJS_BACKEND: 'webgl' }, /AICERT_TFJS_BACKEND must be cpu or wasm/],
     ]);
     const seeded = await trainer.run('train', {}, ['--data', EXAMPLE_DATA, '--out', trainer.fresh('m'), '--seed', '3']);
@@ -109,9 +143,15 @@ function crossEntropy(w: Checkpoint, pixels: Uint8Array, label: number): number 
   const dense = (input: number[], name: string, units: number) => {
     const kernel = w.get(`${name}.kernel`)!.data;
     const bias = w.get(`${name}.bias`)!.data;
-    return Array.from({ length: units }, (_, j) => input.reduce((sum, x, i) => sum + x * kernel[i * units + j]!, bias[j]!));
+    return Array.from({ length: units }, (_, j) =>
+      input.reduce((sum, x, i) => sum + x * kernel[i * units + j]!, bias[j]!),
+    );
   };
-  const hidden = dense(Array.from(pixels, (p) => p / 255), 'dense1', 64).map((v) => Math.max(0, v));
+  const hidden = dense(
+    Array.from(pixels, (p) => p / 255),
+    'dense1',
+    64,
+  ).map((v) => Math.max(0, v));
   const logits = dense(hidden, 'dense2', 10);
   const max = Math.max(...logits);
   const logSum = Math.log(logits.reduce((s, v) => s + Math.exp(v - max), 0)) + max;

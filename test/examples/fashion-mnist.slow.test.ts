@@ -12,7 +12,13 @@ import { InputError } from '../../src/errors.js';
 import { readSafetensorsHeader } from '../../src/measure/formats/safetensors.js';
 import { encodeF32Safetensors, readCheckpointFile } from '../../src/trainer/index.js';
 import { decimalOption, integerOption, parseOptions, requiredOption } from '../../examples/fashion-mnist/cli.js';
-import { CLASS_COUNT, IMAGE_PIXELS, encodeRecord, parseRecord, readImageSet } from '../../examples/fashion-mnist/records.js';
+import {
+  CLASS_COUNT,
+  IMAGE_PIXELS,
+  encodeRecord,
+  parseRecord,
+  readImageSet,
+} from '../../examples/fashion-mnist/records.js';
 
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
 const dataDir = join(repo, 'examples/fashion-mnist/data');
@@ -134,7 +140,13 @@ describe('the fashion-mnist trainer', () => {
     // Even 20 steps on 320 images beat chance (10%) by far.
     assert.ok(accuracy > 0.4 && accuracy <= 1, `test accuracy ${accuracy}`);
 
-    const evaluated = await runExample('evaluate', ['--model', join(runA(), 'model.safetensors'), '--data', dataDir, '--json']);
+    const evaluated = await runExample('evaluate', [
+      '--model',
+      join(runA(), 'model.safetensors'),
+      '--data',
+      dataDir,
+      '--json',
+    ]);
     assert.equal(evaluated.status, 0, evaluated.stderr);
     const report = JSON.parse(evaluated.stdout) as { accuracy: number; loss: number; records: number };
     assert.deepEqual(report, { accuracy, loss: metrics.testLoss, records: 500 });
@@ -150,8 +162,14 @@ describe('the fashion-mnist trainer', () => {
     const cases: Array<[string[], RegExp]> = [
       [['--data', join(work, 'nowhere'), '--out', out], /data directory .*nowhere does not exist/],
       [['--data', bad, '--out', out, '--epochs', '0'], /--epochs must be a whole number from 1/],
-      [['--data', dataDir, '--limit', '40', '--out', join(bad, 'train.jsonl', 'x')], /cannot create the output directory .*: ENOTDIR/],
-      [['--data', dataDir, '--limit', '10', '--out', out], /the batch size must be from 1 to the 10 records of the training pool/],
+      [
+        ['--data', dataDir, '--limit', '40', '--out', join(bad, 'train.jsonl', 'x')],
+        /cannot create the output directory .*: ENOTDIR/,
+      ],
+      [
+        ['--data', dataDir, '--limit', '10', '--out', out],
+        /the batch size must be from 1 to the 10 records of the training pool/,
+      ],
       [['--data', dataDir, '--out', out, '--learning-rate', '0'], /--learning-rate must be a decimal number above 0/],
       [['--data', dataDir, '--out', out, '--checkpoint-every', '5'], /Unknown option '--checkpoint-every'/],
       [['--data', bad, '--out', out], /train\.jsonl line 2: the record is not a JSON object/],
@@ -170,7 +188,10 @@ describe('the fashion-mnist trainer', () => {
     const truncated = join(work, 'truncated.safetensors');
     await writeFile(truncated, model.subarray(0, model.length - 1));
     const foreign = join(work, 'foreign.safetensors');
-    await writeFile(foreign, encodeF32Safetensors(new Map([['weight', { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) }]])));
+    await writeFile(
+      foreign,
+      encodeF32Safetensors(new Map([['weight', { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) }]])),
+    );
     for (const [path, message] of [
       [truncated, /runs past the end of the file \[safetensors\.tensor-past-end\]/],
       [foreign, /must hold exactly the tensors dense1\.kernel, dense1\.bias, dense2\.kernel, dense2\.bias/],
@@ -217,19 +238,36 @@ describe('command-line options', () => {
   test('unknown and missing options and bad numbers are usage errors that say what is wrong', () => {
     const usage = (err: unknown) => err instanceof InputError && err.code === 'example.usage';
     const options = { data: { type: 'string' } } as const;
-    assert.throws(() => parseOptions(options, ['--bogus']), (err) => usage(err) && /Unknown option '--bogus'/.test(String(err)));
-    assert.throws(() => parseOptions(options, ['stray']), (err) => usage(err) && /stray/.test(String(err)));
+    assert.throws(
+      () => parseOptions(options, ['--bogus']),
+      (err) => usage(err) && /Unknown option '--bogus'/.test(String(err)),
+    );
+    assert.throws(
+      () => parseOptions(options, ['stray']),
+      (err) => usage(err) && /stray/.test(String(err)),
+    );
     assert.deepEqual({ ...parseOptions(options, ['--data', 'd']) }, { data: 'd' });
-    assert.throws(() => requiredOption(undefined, '--out'), (err) => usage(err) && /--out is required/.test(String(err)));
+    assert.throws(
+      () => requiredOption(undefined, '--out'),
+      (err) => usage(err) && /--out is required/.test(String(err)),
+    );
     assert.equal(integerOption(undefined, '--epochs', 5), 5);
     assert.equal(integerOption('12', '--epochs', 5), 12);
     for (const bad of ['0', '-1', '1.5', '1e3', ' 7', '', '9007199254740993']) {
-      assert.throws(() => integerOption(bad, '--epochs', 5), (err) => usage(err) && /--epochs must be a whole number from 1/.test(String(err)), bad);
+      assert.throws(
+        () => integerOption(bad, '--epochs', 5),
+        (err) => usage(err) && /--epochs must be a whole number from 1/.test(String(err)),
+        bad,
+      );
     }
     assert.equal(decimalOption(undefined, '--learning-rate', 0.2), 0.2);
     assert.equal(decimalOption('0.05', '--learning-rate', 0.2), 0.05);
     for (const bad of ['0', '0.0', '-0.1', '.5', '1e-3', 'x', '', '1001']) {
-      assert.throws(() => decimalOption(bad, '--learning-rate', 0.2), (err) => usage(err) && /--learning-rate must be a decimal number above 0/.test(String(err)), bad);
+      assert.throws(
+        () => decimalOption(bad, '--learning-rate', 0.2),
+        (err) => usage(err) && /--learning-rate must be a decimal number above 0/.test(String(err)),
+        bad,
+      );
     }
   });
 });
@@ -240,19 +278,31 @@ describe('records', () => {
     try {
       const good = encodeRecord(3, new Uint8Array(IMAGE_PIXELS));
       const cases: Array<[string, RegExp]> = [
-        [`${good}\n${good.replace('"label":3', '"label":10')}\n`, /x\.jsonl line 2: "label" must be an integer from 0 to 9, got 10/],
+        [
+          `${good}\n${good.replace('"label":3', '"label":10')}\n`,
+          /x\.jsonl line 2: "label" must be an integer from 0 to 9, got 10/,
+        ],
         [`${good.replace('"label":3', '"label":3.5')}\n`, /line 1: "label" must be an integer/],
         // "AB==" decodes to the same bytes as "AA==" but is not the canonical spelling.
         [`${good.replace('AA=="', 'AB=="')}\n`, /line 1: "pixels" must be the canonical base64 of exactly 784 bytes/],
         [`${good.replace('AA=="', '"')}\n`, /line 1: "pixels" must be the canonical base64 of exactly 784 bytes/],
-        [`${good.replace('"label":3', '"label":3,"extra":1')}\n`, /line 1: a record must have exactly the keys "label" and "pixels"/],
-        [`${good.replace('"label":3', '"label":3,"label":4')}\n`, /line 1: the record is not a JSON object: it repeats the key "label"/],
+        [
+          `${good.replace('"label":3', '"label":3,"extra":1')}\n`,
+          /line 1: a record must have exactly the keys "label" and "pixels"/,
+        ],
+        [
+          `${good.replace('"label":3', '"label":3,"label":4')}\n`,
+          /line 1: the record is not a JSON object: it repeats the key "label"/,
+        ],
         [`${good}\n\n${good}\n`, /line 2: the record is not a JSON object/],
         ['', /x\.jsonl holds no records/],
       ];
       for (const [text, message] of cases) {
         await writeFile(join(dir, 'x.jsonl'), text);
-        assert.throws(() => readImageSet(join(dir, 'x.jsonl')), (err: unknown) => err instanceof InputError && message.test(err.message));
+        assert.throws(
+          () => readImageSet(join(dir, 'x.jsonl')),
+          (err: unknown) => err instanceof InputError && message.test(err.message),
+        );
       }
       assert.throws(() => readImageSet(join(dir, 'absent.jsonl')), /absent\.jsonl does not exist/);
       await writeFile(join(dir, 'x.jsonl'), `${good}\n${good}`); // no LF after the last record
@@ -283,7 +333,11 @@ describe('records', () => {
       .tuple(fc.integer({ min: 0, max: 9 }), fc.uint8Array({ minLength: IMAGE_PIXELS, maxLength: IMAGE_PIXELS }))
       .map(([label, pixels]) => Buffer.from(encodeRecord(label, pixels)));
     const mutated = fc
-      .tuple(valid, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), fc.nat())
+      .tuple(
+        valid,
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+        fc.nat(),
+      )
       .map(([original, edits, cut]) => {
         const line = Buffer.from(original); // values may be reused while shrinking: edit a copy
         for (const [position, byte] of edits) line[position % line.length] = byte;

@@ -25,9 +25,14 @@ export interface Outcome {
 /** Runs `command` from the repository root with `env` and PATH only; its exit status and stderr. */
 export function runProcess(command: readonly string[], env: Record<string, string | undefined>): Promise<Outcome> {
   return new Promise((resolve) => {
-    execFile(command[0]!, command.slice(1), { cwd: repo, env: { PATH: process.env.PATH, ...env } }, (err, _stdout, stderr) => {
-      resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr });
-    });
+    execFile(
+      command[0]!,
+      command.slice(1),
+      { cwd: repo, env: { PATH: process.env.PATH, ...env } },
+      (err, _stdout, stderr) => {
+        resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr });
+      },
+    );
   });
 }
 
@@ -110,14 +115,21 @@ export class ProtocolTrainer {
     await writeFile(file, JSON.stringify(records));
     const checkpoint = checkpointPath(this.transcript, i);
     const output = this.fresh('losses.json');
-    const outcome = await this.run('loss', { AICERT_CHECKPOINT: checkpoint, AICERT_RECORDS: file, AICERT_OUTPUT: output });
+    const outcome = await this.run('loss', {
+      AICERT_CHECKPOINT: checkpoint,
+      AICERT_RECORDS: file,
+      AICERT_OUTPUT: output,
+    });
     assert.equal(outcome.status, 0, outcome.stderr);
     const losses = await readLosses(output, records.length);
     const weights = await readCheckpointFile(checkpoint);
     const data = readImageSet(this.dataset);
     for (const [j, record] of records.entries()) {
       const expected = reference(weights, data.pixels.subarray(record * 784, (record + 1) * 784), data.labels[record]!);
-      assert.ok(Math.abs(losses[j]! - expected) < 1e-4 * Math.max(1, expected), `record ${record}: ${losses[j]} vs ${expected}`);
+      assert.ok(
+        Math.abs(losses[j]! - expected) < 1e-4 * Math.max(1, expected),
+        `record ${record}: ${losses[j]} vs ${expected}`,
+      );
     }
     return losses;
   }

@@ -2,7 +2,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { batchSchedule, checkpointPath, readBatches, readCheckpointFile, readTranscriptMeta, splitHoldout, type Checkpoint } from '../../src/trainer/index.js';
+import {
+  batchSchedule,
+  checkpointPath,
+  readBatches,
+  readCheckpointFile,
+  readTranscriptMeta,
+  splitHoldout,
+  type Checkpoint,
+} from '../../src/trainer/index.js';
 import { EXAMPLE_DATA, ProtocolTrainer, repo, runProcess } from './protocol-harness.js';
 
 /**
@@ -24,7 +32,10 @@ describe('the PyTorch fashion-mnist trainer', () => {
 
   test('train writes the protocol transcript: order and held-out set from s, the last checkpoint is the model', async () => {
     const seed = Buffer.from(SEED, 'hex');
-    assert.deepEqual(await readdir(join(trainer.transcript, 'checkpoints')), [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `00000${i}.safetensors`));
+    assert.deepEqual(
+      await readdir(join(trainer.transcript, 'checkpoints')),
+      [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `00000${i}.safetensors`),
+    );
     const meta = await readTranscriptMeta(trainer.transcript);
     assert.match(meta.framework, /^pytorch-1\.13\.[^/]+\/cpu$/);
     assert.deepEqual([meta.batchSize, meta.k, meta.steps, meta.records], [16, K, 32, 300]);
@@ -32,9 +43,19 @@ describe('the PyTorch fashion-mnist trainer', () => {
     assert.deepEqual(await readBatches(trainer.transcript), batchSchedule(seed, trainPool, 16, 2));
     assert.ok((await checkpointBytes(7)).equals(await readFile(join(trainer.model, 'model.safetensors'))));
     const w0 = await readCheckpointFile(checkpointPath(trainer.transcript, 0));
-    assert.deepEqual([...w0].map(([name, t]) => [name, t.shape]), [['fc1.bias', [64]], ['fc1.weight', [64, 784]], ['fc2.bias', [10]], ['fc2.weight', [10, 64]]]);
+    assert.deepEqual(
+      [...w0].map(([name, t]) => [name, t.shape]),
+      [
+        ['fc1.bias', [64]],
+        ['fc1.weight', [64, 784]],
+        ['fc2.bias', [10]],
+        ['fc2.weight', [10, 64]],
+      ],
+    );
     const limit = Math.sqrt(6 / (784 + 64));
-    assert.ok(w0.get('fc1.weight')!.data.every((v) => Math.abs(v) <= limit) && w0.get('fc1.bias')!.data.every((v) => v === 0));
+    assert.ok(
+      w0.get('fc1.weight')!.data.every((v) => Math.abs(v) <= limit) && w0.get('fc1.bias')!.data.every((v) => v === 0),
+    );
   });
 
   test('init reproduces checkpoint 0 byte for byte', async () => {
@@ -42,7 +63,9 @@ describe('the PyTorch fashion-mnist trainer', () => {
   });
 
   test('replay of a first, middle and final partial segment gives identical checkpoint bytes', async () => {
-    const [first, middle, last] = await Promise.all([0, 3, 6].map((i) => trainer.output('replay', { AICERT_SEGMENT: String(i) })));
+    const [first, middle, last] = await Promise.all(
+      [0, 3, 6].map((i) => trainer.output('replay', { AICERT_SEGMENT: String(i) })),
+    );
     assert.ok(first!.equals(await checkpointBytes(1)), 'segment 0');
     assert.ok(middle!.equals(await checkpointBytes(4)), 'segment 3');
     assert.ok(last!.equals(await checkpointBytes(7)), 'segment 6 (steps 30 and 31)');
@@ -55,9 +78,14 @@ describe('the PyTorch fashion-mnist trainer', () => {
 
   test('plain mode (no AICERT_* environment) is deterministic across processes', async () => {
     const [a, b] = [trainer.fresh('plain'), trainer.fresh('plain')];
-    const outcomes = await Promise.all([a, b].map((out) => runProcess([...COMMAND, '--data', EXAMPLE_DATA, '--out', out, '--limit', '320', '--epochs', '1'], {})));
+    const outcomes = await Promise.all(
+      [a, b].map((out) =>
+        runProcess([...COMMAND, '--data', EXAMPLE_DATA, '--out', out, '--limit', '320', '--epochs', '1'], {}),
+      ),
+    );
     for (const o of outcomes) assert.equal(o.status, 0, o.stderr);
-    for (const file of ['model.safetensors', 'metrics.json']) assert.ok((await readFile(join(a, file))).equals(await readFile(join(b, file))), file);
+    for (const file of ['model.safetensors', 'metrics.json'])
+      assert.ok((await readFile(join(a, file))).equals(await readFile(join(b, file))), file);
     const metrics = JSON.parse(await readFile(join(a, 'metrics.json'), 'utf8'));
     assert.equal(metrics.steps, 10);
     assert.ok(metrics.testAccuracy > 0.3, `test accuracy ${metrics.testAccuracy}`);
@@ -67,8 +95,19 @@ describe('the PyTorch fashion-mnist trainer', () => {
     await trainer.assertRefusals([
       ['replay', { AICERT_SEGMENT: '7' }, /segment 7 does not exist/],
       ['replay', { AICERT_SEGMENT: '1', AICERT_TRAINER_PROTOCOL: '2' }, /speaks trainer protocol 1 only/],
-      ['loss', { AICERT_CHECKPOINT: checkpointPath(trainer.transcript, 1), AICERT_RECORDS: await trainer.recordsFile([0, 300]) }, /record 300 is not in the dataset of 300 records/],
-      ['loss', { AICERT_CHECKPOINT: trainer.fresh('absent'), AICERT_RECORDS: await trainer.recordsFile([0]) }, /absent: No such file/],
+      [
+        'loss',
+        {
+          AICERT_CHECKPOINT: checkpointPath(trainer.transcript, 1),
+          AICERT_RECORDS: await trainer.recordsFile([0, 300]),
+        },
+        /record 300 is not in the dataset of 300 records/,
+      ],
+      [
+        'loss',
+        { AICERT_CHECKPOINT: trainer.fresh('absent'), AICERT_RECORDS: await trainer.recordsFile([0]) },
+        /absent: No such file/,
+      ],
     ]);
   });
 });
@@ -79,9 +118,14 @@ function crossEntropy(w: Checkpoint, pixels: Uint8Array, label: number): number 
     const weight = w.get(`${name}.weight`)!;
     const bias = w.get(`${name}.bias`)!.data;
     const [outputs, inputs] = weight.shape as [number, number];
-    return Array.from({ length: outputs }, (_, j) => input.reduce((sum, x, i) => sum + x * weight.data[j * inputs + i]!, bias[j]!));
+    return Array.from({ length: outputs }, (_, j) =>
+      input.reduce((sum, x, i) => sum + x * weight.data[j * inputs + i]!, bias[j]!),
+    );
   };
-  const hidden = linear(Array.from(pixels, (p) => p / 255), 'fc1').map((v) => Math.max(0, v));
+  const hidden = linear(
+    Array.from(pixels, (p) => p / 255),
+    'fc1',
+  ).map((v) => Math.max(0, v));
   const logits = linear(hidden, 'fc2');
   const max = Math.max(...logits);
   return Math.log(logits.reduce((s, v) => s + Math.exp(v - max), 0)) + max - logits[label]!;

@@ -40,10 +40,16 @@ describe('aicert measure', () => {
     assert.equal(result.stderr, '');
     const [first, second] = parse(result.stdout);
     assert.equal(first!.path, model);
-    assert.deepEqual(first!.entries.map((e) => e.name), ['config.json', 'notes/README.md', 'weights.bin']);
+    assert.deepEqual(
+      first!.entries.map((e) => e.name),
+      ['config.json', 'notes/README.md', 'weights.bin'],
+    );
     for (const entry of first!.entries) assert.equal(entry.digest, sha256sum(join(model, entry.name)));
     assert.match(first!.rootDigest, /^[0-9a-f]{64}$/);
-    assert.deepEqual(second!.entries.map((e) => e.name), ['data.txt']);
+    assert.deepEqual(
+      second!.entries.map((e) => e.name),
+      ['data.txt'],
+    );
   });
 
   it('human output lists "digest  name" lines and the root', async () => {
@@ -52,7 +58,10 @@ describe('aicert measure', () => {
     const json = parse((await runCli(['measure', model, '--json'])).stdout)[0]!;
     const lines = result.stdout.trimEnd().split('\n');
     assert.match(lines[0]!, /model: 3 entries, .*files, sha256$/);
-    assert.deepEqual(lines.slice(1, 4), json.entries.map((e) => `${e.digest}  ${e.name}`));
+    assert.deepEqual(
+      lines.slice(1, 4),
+      json.entries.map((e) => `${e.digest}  ${e.name}`),
+    );
     assert.equal(lines[4], `root sha256:${json.rootDigest}`);
   });
 
@@ -70,14 +79,22 @@ describe('aicert measure', () => {
     const manifest = parse(result.stdout)[0]!;
     assert.equal(manifest.method, 'shards');
     assert.equal(manifest.shardSize, 32_768);
-    assert.deepEqual(manifest.entries.map((e) => e.name), ['.:0:32768', '.:32768:65536', '.:65536:70000']);
+    assert.deepEqual(
+      manifest.entries.map((e) => e.name),
+      ['.:0:32768', '.:32768:65536', '.:65536:70000'],
+    );
   });
 
   it('--ignore takes paths relative to the current directory; --no-ignore-git-paths keeps git files', async () => {
-    const result = await runCli(['measure', 'model', '--json', '--ignore', 'model/notes', '--no-ignore-git-paths'], { cwd: root });
+    const result = await runCli(['measure', 'model', '--json', '--ignore', 'model/notes', '--no-ignore-git-paths'], {
+      cwd: root,
+    });
     assert.equal(result.status, 0, result.stderr);
     const manifest = parse(result.stdout)[0]!;
-    assert.deepEqual(manifest.entries.map((e) => e.name), ['.gitattributes', 'config.json', 'weights.bin']);
+    assert.deepEqual(
+      manifest.entries.map((e) => e.name),
+      ['.gitattributes', 'config.json', 'weights.bin'],
+    );
     assert.deepEqual(manifest.ignorePaths, ['notes']);
   });
 
@@ -98,13 +115,34 @@ describe('aicert measure', () => {
   describe('model files are parsed before anything is hashed', () => {
     const tensor = { name: 'w', dtype: 'F32', shape: [2], data: Buffer.alloc(8, 1) };
     const good = safetensorsOf([tensor]);
-    const header = JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } });
-    const index = JSON.stringify({ weight_map: { w: 'model-00001-of-00002.safetensors', v: 'model-00002-of-00002.safetensors' } });
+    const header = JSON.stringify({
+      a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+      b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
+    });
+    const index = JSON.stringify({
+      weight_map: { w: 'model-00001-of-00002.safetensors', v: 'model-00002-of-00002.safetensors' },
+    });
     for (const [label, files, code] of [
-      ['a safetensors header length of 2^63', { 'model.safetensors': safetensorsFile('{}', Buffer.alloc(0), 2n ** 63n) }, 'safetensors.header-too-large'],
-      ['overlapping tensor offsets', { 'model.safetensors': safetensorsFile(header, Buffer.alloc(12)) }, 'safetensors.overlapping-tensors'],
-      ['a header that is not JSON', { 'model.safetensors': safetensorsFile('{"w": nope}', Buffer.alloc(0)) }, 'safetensors.header-not-json'],
-      ['a shard the index names but the directory lacks', { 'model.safetensors.index.json': index, 'model-00001-of-00002.safetensors': good }, 'safetensors-index.missing-file'],
+      [
+        'a safetensors header length of 2^63',
+        { 'model.safetensors': safetensorsFile('{}', Buffer.alloc(0), 2n ** 63n) },
+        'safetensors.header-too-large',
+      ],
+      [
+        'overlapping tensor offsets',
+        { 'model.safetensors': safetensorsFile(header, Buffer.alloc(12)) },
+        'safetensors.overlapping-tensors',
+      ],
+      [
+        'a header that is not JSON',
+        { 'model.safetensors': safetensorsFile('{"w": nope}', Buffer.alloc(0)) },
+        'safetensors.header-not-json',
+      ],
+      [
+        'a shard the index names but the directory lacks',
+        { 'model.safetensors.index.json': index, 'model-00001-of-00002.safetensors': good },
+        'safetensors-index.missing-file',
+      ],
     ] as const) {
       it(`${label}: exit 2 with ${code}, nothing on stdout; --no-check-formats hashes the bytes anyway`, async () => {
         const dir = join(root, `formats-${code}-${label.length}`);
@@ -130,10 +168,16 @@ describe('aicert measure', () => {
 
     it('a corrupt file left out by --ignore is neither parsed nor hashed', async () => {
       const dir = join(root, 'formats-ignored');
-      writeTree(dir, { 'model.safetensors': good, 'old/broken.safetensors': safetensorsFile('not json', Buffer.alloc(0)) });
+      writeTree(dir, {
+        'model.safetensors': good,
+        'old/broken.safetensors': safetensorsFile('not json', Buffer.alloc(0)),
+      });
       const result = await runCli(['measure', dir, '--json', '--ignore', join(dir, 'old')]);
       assert.equal(result.status, 0, result.stderr);
-      assert.deepEqual(parse(result.stdout)[0]!.entries.map((e) => e.name), ['model.safetensors']);
+      assert.deepEqual(
+        parse(result.stdout)[0]!.entries.map((e) => e.name),
+        ['model.safetensors'],
+      );
     });
   });
 
@@ -156,14 +200,23 @@ describe('aicert measure', () => {
     }
     const allowed = await runCli(['measure', broken, '--json', '--allow-symlinks']);
     assert.equal(allowed.status, 0, allowed.stderr);
-    assert.deepEqual(parse(allowed.stdout)[0]!.entries.map((e) => e.name), ['link', 'ok.txt']);
+    assert.deepEqual(
+      parse(allowed.stdout)[0]!.entries.map((e) => e.name),
+      ['link', 'ok.txt'],
+    );
   });
 
   // Root reads everything, so as root the CLI runs as "nobody" — which needs the checkout to be
   // reachable by others (a clone under a 0700 temp dir is not).
   const nobodyReachesCli =
-    process.getuid?.() !== 0 || spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(CLI_PATH)})`], { uid: 65534, gid: 65534 }).status === 0;
-  it('an unreadable file: exit 2, measure.unreadable, nothing on stdout', { skip: !nobodyReachesCli && 'running as root in a checkout the user nobody cannot reach' }, async () => {
+    process.getuid?.() !== 0 ||
+    spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(CLI_PATH)})`], {
+      uid: 65534,
+      gid: 65534,
+    }).status === 0;
+  it('an unreadable file: exit 2, measure.unreadable, nothing on stdout', {
+    skip: !nobodyReachesCli && 'running as root in a checkout the user nobody cannot reach',
+  }, async () => {
     const locked = join(root, 'locked');
     writeTree(locked, { 'open.txt': 'x', 'secret.bin': 'y' });
     // root reads everything, so then run the CLI as "nobody" against a file only root may read.

@@ -11,7 +11,14 @@ const pool = new HashPool({ workers: 2 });
 after(() => pool.close());
 
 function git(cwd: string, ...args: string[]): string {
-  const identity = ['-c', 'user.name=aicert test', '-c', 'user.email=test@example.invalid', '-c', 'init.defaultBranch=main'];
+  const identity = [
+    '-c',
+    'user.name=aicert test',
+    '-c',
+    'user.email=test@example.invalid',
+    '-c',
+    'init.defaultBranch=main',
+  ];
   return execFileSync('git', [...identity, ...args], { cwd, encoding: 'utf8' }).trim();
 }
 
@@ -45,7 +52,12 @@ describe('measureCode', () => {
     assert.equal(result.tree, git(dir, 'rev-parse', 'HEAD^{tree}'));
     assert.equal(result.pathInRepository, '');
     // .gitignore and .github are code; the ignored build output and .git are not.
-    assert.deepEqual(entryNames(result.manifest), ['.github/workflows/ci.yml', '.gitignore', 'lib/model.py', 'train.py']);
+    assert.deepEqual(entryNames(result.manifest), [
+      '.github/workflows/ci.yml',
+      '.gitignore',
+      'lib/model.py',
+      'train.py',
+    ]);
     assert.equal(result.manifest.entries.at(-1)!.digest, sha256sum(join(dir, 'train.py')));
   });
 

@@ -54,9 +54,17 @@ describe('HashPool digests equal the reference tools', () => {
 
   it('byte ranges at unaligned offsets equal openssl over the same bytes', async () => {
     const path = join(dir, 'multi-buffer');
-    const ranges: Array<[number, number]> = [[0, 1], [1, 4097], [4095, 4096], [5000, 3 * 4096 + 17], [100, 100]];
+    const ranges: Array<[number, number]> = [
+      [0, 1],
+      [1, 4097],
+      [4095, 4096],
+      [5000, 3 * 4096 + 17],
+      [100, 100],
+    ];
     const digests = await pool.hashAll(ranges.map(([start, end]) => ({ path, start, end, algorithm: 'sha256' })));
-    ranges.forEach(([start, end], i) => assert.equal(digests[i]!.toString('hex'), opensslRange(path, start, end), `[${start}, ${end})`));
+    ranges.forEach(([start, end], i) =>
+      assert.equal(digests[i]!.toString('hex'), opensslRange(path, start, end), `[${start}, ${end})`),
+    );
   });
 
   it('one call may mix algorithms of different digest sizes', async () => {
@@ -82,7 +90,8 @@ describe('HashPool digests equal the reference tools', () => {
     const size = 2 ** 32 + 2 ** 20 + 7;
     const fd = openSync(path, 'w');
     ftruncateSync(fd, size);
-    for (const position of [0, 2 ** 32 - 3, 2 ** 32 + 12345, size - 5]) writeSync(fd, Buffer.from('mark!'), 0, 5, position);
+    for (const position of [0, 2 ** 32 - 3, 2 ** 32 + 12345, size - 5])
+      writeSync(fd, Buffer.from('mark!'), 0, 5, position);
     closeSync(fd);
     const bigPool = new HashPool({ workers: 1 }); // default buffer: this is a speed-sensitive 4 GiB
     try {
@@ -99,7 +108,10 @@ describe('HashPool digests equal the reference tools', () => {
 
 describe('HashPool failures', () => {
   it('a missing file is measure.file-missing', async () => {
-    await rejectsWith(pool.hash({ path: join(dir, 'nope'), start: 0, end: 0, algorithm: 'sha256' }), 'measure.file-missing');
+    await rejectsWith(
+      pool.hash({ path: join(dir, 'nope'), start: 0, end: 0, algorithm: 'sha256' }),
+      'measure.file-missing',
+    );
   });
 
   it('a directory is measure.not-a-file', async () => {
@@ -122,7 +134,10 @@ describe('HashPool failures', () => {
     await rejectsWith(pool.hash({ path, start: 5, end: 2, algorithm: 'sha256' }), 'measure.bad-range');
     await rejectsWith(pool.hash({ path, start: -1, end: 2, algorithm: 'sha256' }), 'measure.bad-range');
     await rejectsWith(pool.hash({ path, start: 0.5, end: 2, algorithm: 'sha256' }), 'measure.bad-range');
-    await rejectsWith(pool.hash({ path, start: 0, end: 2, algorithm: 'md5' as HashTask['algorithm'] }), 'measure.bad-algorithm');
+    await rejectsWith(
+      pool.hash({ path, start: 0, end: 2, algorithm: 'md5' as HashTask['algorithm'] }),
+      'measure.bad-algorithm',
+    );
   });
 
   it('a file whose size differs from the expected size is measure.file-changed', async () => {
@@ -194,7 +209,11 @@ describe('HashPool lifecycle', () => {
     const seen: number[] = [];
     await pool.hashAll([whole(path), whole(path)], (done) => seen.push(done));
     assert.equal(seen.at(-1), 2 * statSync(path).size);
-    assert.deepEqual([...seen].sort((a, b) => a - b), seen, 'progress only grows');
+    assert.deepEqual(
+      [...seen].sort((a, b) => a - b),
+      seen,
+      'progress only grows',
+    );
   });
 
   it('batches 5,000 tiny tasks and returns every digest', async () => {
@@ -227,7 +246,10 @@ describe('HashPool lifecycle', () => {
       const pool = new HashPool({ workers: 2 });
       await pool.hash({ path: ${JSON.stringify(join(dir, 'small'))}, start: 0, end: 3, algorithm: 'sha256' });
       console.log('hashed');`;
-    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout.trim(), 'hashed');
   });

@@ -47,7 +47,9 @@ export function opensslAsync(path: string): Promise<string> {
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
     child.on('error', reject);
-    child.on('close', (status) => (status === 0 ? resolve(out.split(' ')[0]!) : reject(new Error(`openssl exited ${status}`))));
+    child.on('close', (status) =>
+      status === 0 ? resolve(out.split(' ')[0]!) : reject(new Error(`openssl exited ${status}`)),
+    );
   });
 }
 

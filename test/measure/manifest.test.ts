@@ -7,7 +7,13 @@ import fc from 'fast-check';
 import { assertProperty } from '../util/property.js';
 import { AicertError } from '../../src/errors.js';
 import { HashPool } from '../../src/measure/hash-pool.js';
-import { compareNames, measurePath, normalizeIgnorePath, rootDigestOf, type Manifest } from '../../src/measure/manifest.js';
+import {
+  compareNames,
+  measurePath,
+  normalizeIgnorePath,
+  rootDigestOf,
+  type Manifest,
+} from '../../src/measure/manifest.js';
 import { REFERENCE as OMS_VECTORS } from '../cert/oms-fixtures.js';
 import { b3sum, opensslRange, scratchDir, sha256sum, writeTree } from './helpers.js';
 
@@ -45,7 +51,14 @@ describe('files method', () => {
     const manifest = await measurePath(root, { pool });
     assert.equal(manifest.method, 'files');
     assert.equal(manifest.hashAlgorithm, 'sha256');
-    assert.deepEqual(names(manifest), ['README.md', 'config.json', 'empty.txt', 'sub/.git', 'weights/part-1.bin', 'weights/part-2.bin']);
+    assert.deepEqual(names(manifest), [
+      'README.md',
+      'config.json',
+      'empty.txt',
+      'sub/.git',
+      'weights/part-1.bin',
+      'weights/part-2.bin',
+    ]);
     for (const entry of manifest.entries) {
       const path = join(root, ...entry.name.split('/'));
       assert.equal(entry.digest, sha256sum(path), entry.name);
@@ -64,7 +77,8 @@ describe('files method', () => {
 
   it('root digest stays SHA-256 with blake3 entries, which equal b3sum', async () => {
     const manifest = await measurePath(root, { pool, algorithm: 'blake3' });
-    for (const entry of manifest.entries) assert.equal(entry.digest, b3sum(join(root, ...entry.name.split('/'))), entry.name);
+    for (const entry of manifest.entries)
+      assert.equal(entry.digest, b3sum(join(root, ...entry.name.split('/'))), entry.name);
     const expected = createHash('sha256');
     for (const entry of manifest.entries) expected.update(Buffer.from(entry.digest, 'hex'));
     assert.equal(manifest.rootDigest, expected.digest('hex'));
@@ -87,7 +101,15 @@ describe('files method', () => {
   it('user ignores match exact relative paths and their subtrees, nothing else', async () => {
     const manifest = await measurePath(root, { pool, ignore: ['weights', './README.md', 'config'] });
     assert.deepEqual(names(manifest), ['config.json', 'empty.txt', 'sub/.git']);
-    assert.deepEqual(manifest.ignorePaths, ['.git', '.gitattributes', '.github', '.gitignore', 'README.md', 'config', 'weights']);
+    assert.deepEqual(manifest.ignorePaths, [
+      '.git',
+      '.gitattributes',
+      '.github',
+      '.gitignore',
+      'README.md',
+      'config',
+      'weights',
+    ]);
     const nested = await measurePath(root, { pool, ignore: ['weights/part-2.bin'] });
     assert.ok(names(nested).includes('weights/part-1.bin'));
     assert.ok(!names(nested).includes('weights/part-2.bin'));
@@ -164,7 +186,11 @@ describe('sort order', () => {
       }
       return pa.length - pb.length;
     };
-    const segment = fc.string({ unit: fc.constantFrom('a', 'b', '-', '.', '_', 'é', '😀', '\uffff', '0', ' '), minLength: 1, maxLength: 4 });
+    const segment = fc.string({
+      unit: fc.constantFrom('a', 'b', '-', '.', '_', 'é', '😀', '\uffff', '0', ' '),
+      minLength: 1,
+      maxLength: 4,
+    });
     const name = fc.array(segment, { minLength: 1, maxLength: 3 }).map((parts) => parts.join('/'));
     assertProperty(fc.property(name, name, (a, b) => Math.sign(compareNames(a, b)) === Math.sign(reference(a, b))));
   });

@@ -50,7 +50,10 @@ describe('symbolic links refused by default', () => {
     const { model } = setup();
     symlinkSync('/etc/hostname', join(model, 'ignored-link'));
     const manifest = await measurePath(model, { pool, ignore: ['ignored-link'] });
-    assert.deepEqual(manifest.entries.map((e) => e.name), ['sub/inner.txt', 'weights.bin']);
+    assert.deepEqual(
+      manifest.entries.map((e) => e.name),
+      ['sub/inner.txt', 'weights.bin'],
+    );
   });
 });
 
@@ -60,7 +63,10 @@ describe('symbolic links with allowSymlinks', () => {
     symlinkSync('weights.bin', join(model, 'alias.bin'));
     symlinkSync('sub', join(model, 'sub-link'));
     const manifest = await measurePath(model, { pool, allowSymlinks: true });
-    assert.deepEqual(manifest.entries.map((e) => e.name), ['alias.bin', 'sub/inner.txt', 'sub-link/inner.txt', 'weights.bin']);
+    assert.deepEqual(
+      manifest.entries.map((e) => e.name),
+      ['alias.bin', 'sub/inner.txt', 'sub-link/inner.txt', 'weights.bin'],
+    );
     assert.equal(manifest.entries[0]!.digest, sha256sum(join(model, 'weights.bin')));
     assert.equal(manifest.allowSymlinks, true);
   });

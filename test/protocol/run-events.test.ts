@@ -10,7 +10,15 @@ const HEX32 = 'ab'.repeat(32);
 /** The events of a small protocol-trainer run, in the order `aicert run` extends them. */
 function runEvents(): RunEvent[] {
   return [
-    { type: 'session', sessionId: '01'.repeat(16), nonce: HEX32, startedAt: '2026-12-05T08:00:00.000Z', pcr: 23, akName: `000b${HEX32}`, aicertVersion: '0.1.0' },
+    {
+      type: 'session',
+      sessionId: '01'.repeat(16),
+      nonce: HEX32,
+      startedAt: '2026-12-05T08:00:00.000Z',
+      pcr: 23,
+      akName: `000b${HEX32}`,
+      aicertVersion: '0.1.0',
+    },
     {
       type: 'environment',
       os: { platform: 'linux', release: '6.1.0', arch: 'x64' },
@@ -25,7 +33,15 @@ function runEvents(): RunEvent[] {
     {
       type: 'commitment',
       events: [HEX32],
-      trainer: { protocol: 1, seed: HEX32, r: HEX32, rSource: 'tpm', checkpointEvery: 10, holdoutFraction: 0.1, dataset: { input: 'data', path: '.' } },
+      trainer: {
+        protocol: 1,
+        seed: HEX32,
+        r: HEX32,
+        rSource: 'tpm',
+        checkpointEvery: 10,
+        holdoutFraction: 0.1,
+        dataset: { input: 'data', path: '.' },
+      },
     },
     { type: 'checkpoint', index: 0, sha256: HEX32, bytes: 100 },
     { type: 'checkpoint', index: 1, sha256: HEX32, bytes: 100 },
@@ -50,19 +66,34 @@ test('a verified log comes back typed, and by role through readRunLog', () => {
   const events = verifyEventLog(records, 23, replayEventLog(records));
   const log = readRunLog(events);
   assert.equal(log.session.pcr, 23);
-  assert.deepEqual(log.inputs.map((i) => i.role), ['code', 'dataset']);
+  assert.deepEqual(
+    log.inputs.map((i) => i.role),
+    ['code', 'dataset'],
+  );
   assert.equal(log.commitmentIndex, 5);
   assert.equal(log.commitment.trainer?.checkpointEvery, 10);
-  assert.deepEqual(log.checkpoints.map((c) => c.index), [0, 1]);
+  assert.deepEqual(
+    log.checkpoints.map((c) => c.index),
+    [0, 1],
+  );
   assert.equal(log.exit.success, true);
-  assert.deepEqual(log.outputs.map((o) => o.role), ['model']);
+  assert.deepEqual(
+    log.outputs.map((o) => o.role),
+    ['model'],
+  );
 });
 
 test('an event with correct digests but a malformed content is refused at eventlog.content', () => {
   const events = runEvents();
   const bad = { ...events[8]!, exitCode: '0' } as unknown as RunEvent;
   const records = [...events.slice(0, 8), bad, ...events.slice(9)].map((e, i) => makeRecord(i, 23, e));
-  assert.throws(() => verifyEventLog(records, 23, replayEventLog(records)), (e) => e instanceof VerificationError && e.code === 'eventlog.content' && /event 8 \(exit\) is malformed at exitCode/.test(e.message));
+  assert.throws(
+    () => verifyEventLog(records, 23, replayEventLog(records)),
+    (e) =>
+      e instanceof VerificationError &&
+      e.code === 'eventlog.content' &&
+      /event 8 \(exit\) is malformed at exitCode/.test(e.message),
+  );
 });
 
 test('malformed events are refused with the field named; unknown fields too (fail closed)', () => {
@@ -77,7 +108,11 @@ test('malformed events are refused with the field named; unknown fields too (fai
 
 test('a malformed trainer commitment is reported as trainer.commitment', () => {
   const commitment = runEvents()[5]! as Extract<RunEvent, { type: 'commitment' }>;
-  rejected({ ...commitment, trainer: { ...commitment.trainer, protocol: 2 } }, 'trainer.commitment', /at trainer\.protocol/);
+  rejected(
+    { ...commitment, trainer: { ...commitment.trainer, protocol: 2 } },
+    'trainer.commitment',
+    /at trainer\.protocol/,
+  );
   rejected({ ...commitment, trainer: { ...commitment.trainer, r: 'not hex' } }, 'trainer.commitment', /at trainer\.r/);
 });
 
@@ -90,7 +125,11 @@ test('readClaimedEvent shows well-formed claims and drops malformed ones without
 test('only the order of a run is accepted: session, environment, inputs, command, commitment, checkpoints, exit, outputs', () => {
   const types = runEvents().map((e) => e.type);
   assert.equal(checkRunOrder(types), 5);
-  const wrong = (t: RunEvent['type'][]) => assert.throws(() => checkRunOrder(t), (e) => e instanceof VerificationError && e.code === 'eventlog.order');
+  const wrong = (t: RunEvent['type'][]) =>
+    assert.throws(
+      () => checkRunOrder(t),
+      (e) => e instanceof VerificationError && e.code === 'eventlog.order',
+    );
   wrong(types.filter((t) => t !== 'input'));
   wrong([...types.slice(0, 4), 'commitment', 'command', ...types.slice(6)]);
   wrong([...types, 'checkpoint']);

@@ -96,13 +96,27 @@ describe('certified runs on swtpm', () => {
     assert.equal(r.verdict, 'verified', JSON.stringify(r.checks.filter((c) => c.status === 'failed')));
     assert.equal(r.exitStatus, 0);
     assert.equal(r.akTrust?.level, 'ca');
-    for (const id of ['quote.start', 'quote.end', 'quote.binding', 'quote.continuity', 'eventlog.replay', 'statement.eventlog', 'artifact.model', 'artifact.data', 'artifact.code']) {
+    for (const id of [
+      'quote.start',
+      'quote.end',
+      'quote.binding',
+      'quote.continuity',
+      'eventlog.replay',
+      'statement.eventlog',
+      'artifact.model',
+      'artifact.data',
+      'artifact.code',
+    ]) {
       assert.equal(r.checks.find((c) => c.id === id)?.status, 'ok', id);
     }
   });
 
   test('the CLI verifies it too, and prints each check (exit 0)', () => {
-    const r = spawnSync(process.execPath, [CLI, 'verify', goodPath, '--trust', join(work, 'ca', 'ca.pem'), '--model', join(work, 'a', 'model')], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'verify', goodPath, '--trust', join(work, 'ca', 'ca.pem'), '--model', join(work, 'a', 'model')],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /ok\s+quote\.binding/);
     assert.match(r.stdout, /verdict: VERIFIED/);
@@ -179,7 +193,10 @@ describe('certified runs on swtpm', () => {
   test('start and end quotes swapped fail (as bound to the wrong data, or out of order)', async () => {
     const swapped = structuredClone(good);
     const [s, e] = swapped.evidence.tpm.quotes;
-    swapped.evidence.tpm.quotes = [{ ...e, phase: 'start' }, { ...s, phase: 'end' }];
+    swapped.evidence.tpm.quotes = [
+      { ...e, phase: 'start' },
+      { ...s, phase: 'end' },
+    ];
     await expectFailure(swapped, 'quote.binding');
     const relabelled = structuredClone(good);
     relabelled.evidence.tpm.quotes = [e, s];
@@ -229,10 +246,18 @@ describe('certified runs on swtpm', () => {
   });
 
   test('aicert run refuses a second run on the same TPM while one is in progress', async () => {
-    const slow = runOptions('slow', [process.execPath, '-e', `setTimeout(()=>{require('fs').mkdirSync(process.argv[1],{recursive:true});require('fs').writeFileSync(process.argv[1]+'/w','x')},1500)`, join(work, 'slow', 'model')]);
+    const slow = runOptions('slow', [
+      process.execPath,
+      '-e',
+      `setTimeout(()=>{require('fs').mkdirSync(process.argv[1],{recursive:true});require('fs').writeFileSync(process.argv[1]+'/w','x')},1500)`,
+      join(work, 'slow', 'model'),
+    ]);
     const first = certifiedRun(slow);
     await new Promise((r) => setTimeout(r, 300));
-    await assert.rejects(certifiedRun(runOptions('second')), (err: any) => err.code === 'run.tpm-busy' && err.exitStatus === 3);
+    await assert.rejects(
+      certifiedRun(runOptions('second')),
+      (err: any) => err.code === 'run.tpm-busy' && err.exitStatus === 3,
+    );
     assert.ok((await first).certificatePath);
   });
 
@@ -243,7 +268,28 @@ describe('certified runs on swtpm', () => {
 
   test('a TPM that is unreachable makes aicert run exit 3 and write nothing', () => {
     const out = join(work, 'nottpm', 'model');
-    const r = spawnSync(process.execPath, [CLI, 'run', '--tpm', `swtpm:unix:${join(work, 'no-such.sock')}`, '--code', code, '--data', data, '--output', out, '--', process.execPath, '-e', TRAIN, data, out], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        '--tpm',
+        `swtpm:unix:${join(work, 'no-such.sock')}`,
+        '--code',
+        code,
+        '--data',
+        data,
+        '--output',
+        out,
+        '--',
+        process.execPath,
+        '-e',
+        TRAIN,
+        data,
+        out,
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 3, r.stderr);
     assert.match(r.stderr, /cannot connect/);
     assert.equal(existsSync(join(work, 'nottpm')), false);

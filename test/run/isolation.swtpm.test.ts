@@ -63,7 +63,10 @@ describe('the certified command is confined', () => {
     home = join(work, 'home');
     await mkdir(join(home, 'ak'), { recursive: true });
     process.env.AICERT_HOME = home;
-    [unixSim, tcpSim] = await Promise.all([startSimulator({ transport: 'unix' }), startSimulator({ transport: 'tcp' })]);
+    [unixSim, tcpSim] = await Promise.all([
+      startSimulator({ transport: 'unix' }),
+      startSimulator({ transport: 'tcp' }),
+    ]);
     code = join(work, 'code');
     data = join(work, 'data.jsonl');
     await mkdir(code);
@@ -102,12 +105,23 @@ describe('the certified command is confined', () => {
 
   for (const transport of ['unix', 'tcp'] as const) {
     test(`with a ${transport} swtpm, the command reaches neither TPM, nor the simulator's or aicert's state, nor the network`, async () => {
-      const { reached, certificate } = await runForger(`isolated-${transport}`, transport === 'unix' ? unixSim : tcpSim, 'namespaces');
-      for (const [what, outcome] of Object.entries(reached)) assert.match(outcome, /^blocked: /, `the command reached ${what}`);
+      const { reached, certificate } = await runForger(
+        `isolated-${transport}`,
+        transport === 'unix' ? unixSim : tcpSim,
+        'namespaces',
+      );
+      for (const [what, outcome] of Object.entries(reached))
+        assert.match(outcome, /^blocked: /, `the command reached ${what}`);
       assert.equal(Object.keys(reached).length, transport === 'unix' ? 4 : 3);
-      const command = parseCertificate(certificate).evidence.tpm.eventLog.find((r) => r.content.type === 'command')!.content;
+      const command = parseCertificate(certificate).evidence.tpm.eventLog.find(
+        (r) => r.content.type === 'command',
+      )!.content;
       assert.equal((command.isolation as { mode: string }).mode, 'namespaces');
-      const { report } = await verifyCertificate(certificate, 'isolated', { trust: NO_TRUST_ANCHORS, allowUntrustedAk: true, policy: parsePolicy('version: 1\nminAkTrust: untrusted\n') });
+      const { report } = await verifyCertificate(certificate, 'isolated', {
+        trust: NO_TRUST_ANCHORS,
+        allowUntrustedAk: true,
+        policy: parsePolicy('version: 1\nminAkTrust: untrusted\n'),
+      });
       assert.equal(report.verdict, 'verified', JSON.stringify(report.checks.at(-1)));
       assert.equal(report.checks.find((c) => c.id === 'policy.isolation')?.status, 'ok');
     });
@@ -118,19 +132,43 @@ describe('the certified command is confined', () => {
     assert.equal(reached[`tpm ${unixSim.address}`], 'reached');
     assert.equal(reached[`read ${home}`], 'reached');
     const policy = parsePolicy('version: 1\nminAkTrust: untrusted\n');
-    const { report } = await verifyCertificate(certificate, 'unconfined', { trust: NO_TRUST_ANCHORS, allowUntrustedAk: true, policy });
+    const { report } = await verifyCertificate(certificate, 'unconfined', {
+      trust: NO_TRUST_ANCHORS,
+      allowUntrustedAk: true,
+      policy,
+    });
     const failed = report.checks.find((c) => c.status === 'failed');
     assert.equal(failed?.id, 'policy.isolation');
     assert.match(failed!.reason, /isolation none, so it could have reached the TPM/);
     const lenient = parsePolicy('version: 1\nminAkTrust: untrusted\nisolation: any\n');
-    assert.equal((await verifyCertificate(certificate, 'unconfined', { trust: NO_TRUST_ANCHORS, allowUntrustedAk: true, policy: lenient })).report.verdict, 'verified');
+    assert.equal(
+      (
+        await verifyCertificate(certificate, 'unconfined', {
+          trust: NO_TRUST_ANCHORS,
+          allowUntrustedAk: true,
+          policy: lenient,
+        })
+      ).report.verdict,
+      'verified',
+    );
   });
 
   test('an output inside a hidden directory is refused before anything runs', async () => {
     const output = join(home, 'model');
     await assert.rejects(
-      certifiedRun({ code, data: [data], output, certificatePath: join(work, 'x.aicert.json'), tpm: unixSim.address, pcr: 23, command: ['true'], certifyFailure: false, log: () => undefined }),
-      (e: unknown) => (e as { code?: string }).code === 'usage.isolation' && /hidden from the training command/.test(String(e)),
+      certifiedRun({
+        code,
+        data: [data],
+        output,
+        certificatePath: join(work, 'x.aicert.json'),
+        tpm: unixSim.address,
+        pcr: 23,
+        command: ['true'],
+        certifyFailure: false,
+        log: () => undefined,
+      }),
+      (e: unknown) =>
+        (e as { code?: string }).code === 'usage.isolation' && /hidden from the training command/.test(String(e)),
     );
   });
 });

@@ -27,16 +27,41 @@ describe('attack: audit --out clobbers an existing report when the audit is unus
 
   it('an unusable certificate (exit 2) leaves the existing report as it was, and no temp file', () => {
     writeFileSync(join(dir, 'report.json'), PREVIOUS);
-    const r = audit('not-a-certificate.json', '--transcript', 'transcript', '--data', 'train.jsonl', '--out', 'report.json', '--', 'true');
+    const r = audit(
+      'not-a-certificate.json',
+      '--transcript',
+      'transcript',
+      '--data',
+      'train.jsonl',
+      '--out',
+      'report.json',
+      '--',
+      'true',
+    );
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /nothing was written to report\.json/);
     assert.equal(readFileSync(join(dir, 'report.json'), 'utf8'), PREVIOUS);
-    assert.deepEqual(readdirSync(dir).filter((name) => name.endsWith('.tmp')), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name.endsWith('.tmp')),
+      [],
+    );
   });
 
   it('a usage error leaves the existing report as it was', () => {
     writeFileSync(join(dir, 'report.json'), PREVIOUS);
-    const r = audit('not-a-certificate.json', '--transcript', 'transcript', '--data', 'train.jsonl', '--q', 'many', '--out', 'report.json', '--', 'true');
+    const r = audit(
+      'not-a-certificate.json',
+      '--transcript',
+      'transcript',
+      '--data',
+      'train.jsonl',
+      '--q',
+      'many',
+      '--out',
+      'report.json',
+      '--',
+      'true',
+    );
     assert.equal(r.status, 2, r.stderr);
     assert.equal(readFileSync(join(dir, 'report.json'), 'utf8'), PREVIOUS);
   });

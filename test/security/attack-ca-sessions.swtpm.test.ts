@@ -55,12 +55,21 @@ function post(server: CaServer, path: string, body: unknown, from: string, agent
   return new Promise((resolve, reject) => {
     const req = request(
       new URL(path, server.url),
-      { method: 'POST', localAddress: from, agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } },
+      {
+        method: 'POST',
+        localAddress: from,
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+      },
       (res) => {
         let answer = '';
         res.on('data', (chunk: Buffer) => (answer += chunk.toString('utf8')));
         res.on('end', () =>
-          resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'], code: res.statusCode === 200 ? undefined : JSON.parse(answer).error.code }),
+          resolve({
+            status: res.statusCode!,
+            retryAfter: res.headers['retry-after'],
+            code: res.statusCode === 200 ? undefined : JSON.parse(answer).error.code,
+          }),
         );
       },
     );
@@ -70,8 +79,15 @@ function post(server: CaServer, path: string, body: unknown, from: string, agent
 }
 
 /** `count` start requests from `from`, one after another; how many were answered with each status. */
-async function flood(server: CaServer, from: string, count: number, body: EnrollStart = PUBLIC_EK): Promise<Map<number, number>> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1, localAddress: from } as ConstructorParameters<typeof Agent>[0]);
+async function flood(
+  server: CaServer,
+  from: string,
+  count: number,
+  body: EnrollStart = PUBLIC_EK,
+): Promise<Map<number, number>> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, localAddress: from } as ConstructorParameters<
+    typeof Agent
+  >[0]);
   const statuses = new Map<number, number>();
   try {
     for (let i = 0; i < count; i++) {
@@ -90,7 +106,10 @@ async function flood(server: CaServer, from: string, count: number, body: Enroll
   return statuses;
 }
 
-async function withServer<T>(limits: Partial<EnrollmentLimits>, use: (server: CaServer, authority: EnrollmentAuthority) => Promise<T>): Promise<T> {
+async function withServer<T>(
+  limits: Partial<EnrollmentLimits>,
+  use: (server: CaServer, authority: EnrollmentAuthority) => Promise<T>,
+): Promise<T> {
   const authority = new EnrollmentAuthority(ca, { limits });
   const server = await startCaServer(authority);
   try {
@@ -129,7 +148,11 @@ describe('attack: enrollment sessions started from a public EK certificate lock 
       const statuses = await flood(server, '127.0.0.2', FLOOD);
       const refill = Math.ceil(((Date.now() - started) / 60_000) * DEFAULT_ENROLLMENT_LIMITS.clientRate.perMinute);
       const accepted = statuses.get(200) ?? 0;
-      assert.ok(accepted >= DEFAULT_ENROLLMENT_LIMITS.clientRate.burst && accepted <= DEFAULT_ENROLLMENT_LIMITS.clientRate.burst + refill, `accepted ${accepted}`);
+      assert.ok(
+        accepted >= DEFAULT_ENROLLMENT_LIMITS.clientRate.burst &&
+          accepted <= DEFAULT_ENROLLMENT_LIMITS.clientRate.burst + refill,
+        `accepted ${accepted}`,
+      );
       assert.equal(statuses.get(429), FLOOD - accepted);
       assert.equal(authority.sessionsPending, DEFAULT_ENROLLMENT_LIMITS.pendingPerEk);
       await enrollGenuine(server);

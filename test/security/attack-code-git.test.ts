@@ -21,15 +21,29 @@ const pool = new HashPool({ workers: 2 });
 after(() => pool.close());
 
 function git(cwd: string, ...args: string[]): string {
-  const identity = ['-c', 'user.name=aicert test', '-c', 'user.email=test@example.invalid', '-c', 'init.defaultBranch=main'];
-  return execFileSync('git', [...identity, '-c', 'protocol.file.allow=always', ...args], { cwd, encoding: 'utf8' }).trim();
+  const identity = [
+    '-c',
+    'user.name=aicert test',
+    '-c',
+    'user.email=test@example.invalid',
+    '-c',
+    'init.defaultBranch=main',
+  ];
+  return execFileSync('git', [...identity, '-c', 'protocol.file.allow=always', ...args], {
+    cwd,
+    encoding: 'utf8',
+  }).trim();
 }
 
 /** A committed repository: train.py, lib/model.py, .gitignore (build/), and an ignored build output. */
 function repository(...init: string[]): string {
   const dir = scratchDir('attack-code');
   git(dir, 'init', '-q', ...init);
-  writeTree(dir, { 'train.py': 'print("approved")\n', 'lib/model.py': 'class Model: pass\n', '.gitignore': 'build/\n' });
+  writeTree(dir, {
+    'train.py': 'print("approved")\n',
+    'lib/model.py': 'class Model: pass\n',
+    '.gitignore': 'build/\n',
+  });
   git(dir, 'add', '-A');
   git(dir, 'commit', '-q', '-m', 'approved');
   writeTree(dir, { 'build/out.bin': 'generated' });
@@ -42,10 +56,16 @@ function digestOf(result: CodeMeasurement, name: string): string | undefined {
   return result.manifest.entries.find((e) => e.name === name)?.digest;
 }
 
-function assertDirty(result: CodeMeasurement, change: string): asserts result is Extract<CodeMeasurement, { dirty: true }> {
+function assertDirty(
+  result: CodeMeasurement,
+  change: string,
+): asserts result is Extract<CodeMeasurement, { dirty: true }> {
   assert.ok(result.kind === 'git' && result.dirty, 'the measurement claims a clean checkout');
   assert.ok(!('tree' in result), 'a dirty measurement names no tree');
-  assert.ok(result.changes.includes(change), `changes ${JSON.stringify(result.changes)} lack ${JSON.stringify(change)}`);
+  assert.ok(
+    result.changes.includes(change),
+    `changes ${JSON.stringify(result.changes)} lack ${JSON.stringify(change)}`,
+  );
 }
 
 describe('attack: a git commit named for code that differs from it', () => {
@@ -54,7 +74,11 @@ describe('attack: a git commit named for code that differs from it', () => {
       const dir = repository();
       git(dir, 'update-index', flag, 'train.py');
       writeFileSync(join(dir, 'train.py'), EVIL);
-      assert.equal(git(dir, 'status', '--porcelain', '--untracked-files=all'), '', 'the attack premise: git status is clean');
+      assert.equal(
+        git(dir, 'status', '--porcelain', '--untracked-files=all'),
+        '',
+        'the attack premise: git status is clean',
+      );
       const result = await measureCode(dir, { pool });
       assertDirty(result, ' M train.py');
       assert.equal(result.commit, git(dir, 'rev-parse', 'HEAD'));
@@ -69,7 +93,11 @@ describe('attack: a git commit named for code that differs from it', () => {
     const dir = repository();
     writeFileSync(join(dir, '.git', 'info', 'exclude'), 'helper.py\n');
     writeTree(dir, { 'helper.py': EVIL });
-    assert.equal(git(dir, 'status', '--porcelain', '--untracked-files=all'), '', 'the attack premise: git status is clean');
+    assert.equal(
+      git(dir, 'status', '--porcelain', '--untracked-files=all'),
+      '',
+      'the attack premise: git status is clean',
+    );
     const result = await measureCode(dir, { pool });
     assertDirty(result, '?? helper.py');
     assert.equal(digestOf(result, 'helper.py'), sha256sum(join(dir, 'helper.py')));
@@ -81,14 +109,22 @@ describe('attack: a git commit named for code that differs from it', () => {
     writeFileSync(excludes, 'helper.py\n');
     git(dir, 'config', 'core.excludesFile', excludes);
     writeTree(dir, { 'helper.py': EVIL });
-    assert.equal(git(dir, 'status', '--porcelain', '--untracked-files=all'), '', 'the attack premise: git status is clean');
+    assert.equal(
+      git(dir, 'status', '--porcelain', '--untracked-files=all'),
+      '',
+      'the attack premise: git status is clean',
+    );
     assertDirty(await measureCode(dir, { pool }), '?? helper.py');
   });
 
   it('an untracked .gitignore that ignores itself is measured, so what it leaves out is visible', async () => {
     const dir = repository();
     writeTree(dir, { 'lib/.gitignore': '.gitignore\nhelper.py\n', 'lib/helper.py': EVIL });
-    assert.equal(git(dir, 'status', '--porcelain', '--untracked-files=all'), '', 'the attack premise: git status is clean');
+    assert.equal(
+      git(dir, 'status', '--porcelain', '--untracked-files=all'),
+      '',
+      'the attack premise: git status is clean',
+    );
     const result = await measureCode(dir, { pool });
     assertDirty(result, '?? lib/.gitignore');
     // helper.py itself is left out by the .gitignore that is now in the manifest (docs/measure.md).
@@ -99,7 +135,11 @@ describe('attack: a git commit named for code that differs from it', () => {
     const dir = repository();
     git(dir, 'config', 'core.fileMode', 'false');
     chmodSync(join(dir, 'train.py'), 0o755);
-    assert.equal(git(dir, 'status', '--porcelain', '--untracked-files=all'), '', 'the attack premise: git status is clean');
+    assert.equal(
+      git(dir, 'status', '--porcelain', '--untracked-files=all'),
+      '',
+      'the attack premise: git status is clean',
+    );
     assertDirty(await measureCode(dir, { pool }), ' M train.py');
   });
 
@@ -118,7 +158,10 @@ describe('attack: a git commit named for code that differs from it', () => {
     copyFileSync(object(forged), object(genuine));
     const served = execFileSync('git', ['cat-file', '--batch'], { cwd: dir, input: `${genuine}\n` });
     const evilBlob = Buffer.from(git(dir, 'hash-object', 'train.py'), 'hex');
-    assert.ok(served.includes(evilBlob), 'the attack premise: git cat-file serves the forged tree under the genuine id');
+    assert.ok(
+      served.includes(evilBlob),
+      'the attack premise: git cat-file serves the forged tree under the genuine id',
+    );
     await assert.rejects(measureCode(dir, { pool }), { code: 'measure.git-bad-object' });
   });
 
@@ -126,8 +169,16 @@ describe('attack: a git commit named for code that differs from it', () => {
     const dir = repository();
     const { genuine, forged } = forgedTree(dir);
     git(dir, 'replace', genuine, forged);
-    assert.match(git(dir, 'ls-tree', 'HEAD', 'train.py'), new RegExp(git(dir, 'hash-object', 'train.py')), 'the attack premise');
-    assert.equal(git(dir, 'status', '--porcelain', '--untracked-files=all'), '', 'the attack premise: git status is clean');
+    assert.match(
+      git(dir, 'ls-tree', 'HEAD', 'train.py'),
+      new RegExp(git(dir, 'hash-object', 'train.py')),
+      'the attack premise',
+    );
+    assert.equal(
+      git(dir, 'status', '--porcelain', '--untracked-files=all'),
+      '',
+      'the attack premise: git status is clean',
+    );
     const result = await measureCode(dir, { pool });
     assertDirty(result, ' M train.py');
     assert.equal(digestOf(result, 'train.py'), sha256sum(join(dir, 'train.py')));
@@ -148,7 +199,10 @@ describe('attack: a git commit named for code that differs from it', () => {
   it('a SHA-256 repository: clean when honest, dirty when a file is modified under --assume-unchanged', async () => {
     const dir = repository('--object-format=sha256');
     const honest = await measureCode(dir, { pool });
-    assert.ok(honest.kind === 'git' && !honest.dirty && honest.commit === git(dir, 'rev-parse', 'HEAD'), JSON.stringify(honest));
+    assert.ok(
+      honest.kind === 'git' && !honest.dirty && honest.commit === git(dir, 'rev-parse', 'HEAD'),
+      JSON.stringify(honest),
+    );
     assert.equal(honest.commit.length, 64);
     git(dir, 'update-index', '--assume-unchanged', 'lib/model.py');
     writeFileSync(join(dir, 'lib', 'model.py'), EVIL);
@@ -167,7 +221,11 @@ describe('attack: a git commit named for code that differs from it', () => {
     const submodule = join(dir, 'vendor', 'library');
     git(submodule, 'update-index', '--assume-unchanged', 'train.py');
     writeFileSync(join(submodule, 'train.py'), EVIL);
-    assert.equal(git(dir, 'status', '--porcelain', '--untracked-files=all'), '', 'the attack premise: git status is clean');
+    assert.equal(
+      git(dir, 'status', '--porcelain', '--untracked-files=all'),
+      '',
+      'the attack premise: git status is clean',
+    );
     assertDirty(await measureCode(dir, { pool }), ' M vendor/library/train.py');
   });
 

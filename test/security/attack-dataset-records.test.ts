@@ -34,7 +34,11 @@ async function assertOneVersion(event: ArtifactEvent, file: string, versions: st
   const path = join(dir, `check-${digest}.jsonl`);
   writeFileSync(path, bytes);
   const expected = { path: file, ...datasetCommitment(await buildDatasetTrees(path)) };
-  assert.deepEqual(tree, expected, `the record roots are not those of the bytes the digest names (${JSON.stringify(bytes)})`);
+  assert.deepEqual(
+    tree,
+    expected,
+    `the record roots are not those of the bytes the digest names (${JSON.stringify(bytes)})`,
+  );
 }
 
 function rejectsCode(err: unknown, codes: string[]): void {
@@ -70,7 +74,8 @@ describe('attack: a dataset file replaced between its hash and its record split'
       const event = await measureDatasetArtifact(data, pool).catch((err: unknown) => err);
       assert.ok(renamed, 'the rename happened during the measurement');
       // One read of the listed file: a rename after the listing is either seen or harmless.
-      if (event instanceof Error) rejectsCode(event, ['dataset.changed', 'measure.file-changed', 'measure.file-missing']);
+      if (event instanceof Error)
+        rejectsCode(event, ['dataset.changed', 'measure.file-changed', 'measure.file-missing']);
       else await assertOneVersion(event as ArtifactEvent, 'train.jsonl', [A, B]);
     } finally {
       await pool.close();
@@ -82,14 +87,25 @@ describe('attack: a dataset file replaced between its hash and its record split'
     writeTree(data, { 'train.jsonl': A, 'README.md': 'not records\n' });
     writeTree(dir, { 'version-a': A, 'version-b': B });
     // Atomic replacement, again and again: link a version to a temporary name, rename it over the file.
-    const racer = spawn(process.execPath, ['-e', `
+    const racer = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const fs = require('node:fs');
       const [a, b, target, tmp] = process.argv.slice(1);
       for (let i = 0; ; i++) {
         try { fs.unlinkSync(tmp); } catch {}
         fs.linkSync(i % 2 ? b : a, tmp);
         fs.renameSync(tmp, target);
-      }`, join(dir, 'version-a'), join(dir, 'version-b'), join(data, 'train.jsonl'), join(dir, 'racer.tmp')], { stdio: 'ignore' });
+      }`,
+        join(dir, 'version-a'),
+        join(dir, 'version-b'),
+        join(data, 'train.jsonl'),
+        join(dir, 'racer.tmp'),
+      ],
+      { stdio: 'ignore' },
+    );
     const pool = new HashPool({ workers: 1 });
     try {
       let measured = 0;

@@ -37,7 +37,9 @@ writeFileSync(
 /** Runs `aicert measure PATH`; its exit status and peak RSS in bytes. */
 function measureRss(path: string): Promise<{ status: number | null; rss: number; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', pathToFileURL(reportRss).href, CLI, 'measure', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', pathToFileURL(reportRss).href, CLI, 'measure', path], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     child.on('error', reject);
@@ -67,7 +69,7 @@ function onnxOfInitializers(initializers: Buffer[]): Buffer {
 }
 
 /** As many copies of `one(i)` as fit in `bytes`, at most `max`. */
-function repeated(bytes: number, one: (i: number) => Buffer, max = Infinity): Buffer[] {
+function repeated(bytes: number, one: (i: number) => Buffer, max = Number.POSITIVE_INFINITY): Buffer[] {
   const parts: Buffer[] = [];
   for (let size = 0, i = 0; size < bytes && i < max; i++) {
     const part = one(i);
@@ -85,19 +87,54 @@ function adversarialModels(): Array<{ name: string; path: string; status: number
     models.push({ name, path: join(dir, file), status });
   };
   // 1,000,000 FLOAT tensors of shape [0]: the tensor limit, about 15 MB.
-  add('ONNX: a million empty tensors', 'tiny-tensors.onnx', onnxOfInitializers(repeated(HEADER_BYTES, (i) => pb([[5, [[1, 0], [2, 1], [8, `t${i}`]]]]), 1_000_000)));
+  add(
+    'ONNX: a million empty tensors',
+    'tiny-tensors.onnx',
+    onnxOfInitializers(
+      repeated(
+        HEADER_BYTES,
+        (i) =>
+          pb([
+            [
+              5,
+              [
+                [1, 0],
+                [2, 1],
+                [8, `t${i}`],
+              ],
+            ],
+          ]),
+        1_000_000,
+      ),
+    ),
+  );
   // Tensors of 64 dimensions (the rank limit), each a 64-element packed-free dims list.
   const rank64 = pb([[5, [...Array.from({ length: 64 }, (): [number, number] => [1, 1]), [2, 1]]]]);
   add('ONNX: tensors of rank 64', 'rank-64.onnx', onnxOfInitializers(repeated(HEADER_BYTES, () => rank64)));
-  const entries = repeated(HEADER_BYTES, (i) => Buffer.from(`${i === 0 ? '' : ','}"t${i}":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}`));
-  add('safetensors: a header of empty tensors', 'tiny-tensors.safetensors', safetensorsFile(Buffer.concat([Buffer.from('{'), ...entries, Buffer.from('}')]), Buffer.alloc(0)));
-  const tensors = Array.from({ length: 450_000 }, (_, i) => ({ name: `t${i}`, dims: [0], type: 0, data: Buffer.alloc(0) }));
+  const entries = repeated(HEADER_BYTES, (i) =>
+    Buffer.from(`${i === 0 ? '' : ','}"t${i}":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}`),
+  );
+  add(
+    'safetensors: a header of empty tensors',
+    'tiny-tensors.safetensors',
+    safetensorsFile(Buffer.concat([Buffer.from('{'), ...entries, Buffer.from('}')]), Buffer.alloc(0)),
+  );
+  const tensors = Array.from({ length: 450_000 }, (_, i) => ({
+    name: `t${i}`,
+    dims: [0],
+    type: 0,
+    data: Buffer.alloc(0),
+  }));
   add('GGUF: empty tensors', 'tiny-tensors.gguf', ggufFile({ tensors }));
   // A weight map naming 16 MiB of tensors, all "in" one shard that holds one: refused, after reading it all.
   const index = join(dir, 'index');
   const mapped = repeated(HEADER_BYTES, (i) => Buffer.from(`${i === 0 ? '' : ','}"t${i}":"model.safetensors"`));
   writeTree(index, {
-    'model.safetensors.index.json': Buffer.concat([Buffer.from('{"weight_map":{"t0x":"model.safetensors",'), ...mapped, Buffer.from('}}')]),
+    'model.safetensors.index.json': Buffer.concat([
+      Buffer.from('{"weight_map":{"t0x":"model.safetensors",'),
+      ...mapped,
+      Buffer.from('}}'),
+    ]),
     'model.safetensors': safetensorsOf([{ name: 't0x', dtype: 'U8', shape: [1], data: Buffer.alloc(1) }]),
   });
   models.push({ name: 'safetensors index: a 16 MiB weight map', path: index, status: 2 });
@@ -113,12 +150,19 @@ describe('attack: model headers made to exhaust memory', () => {
     console.log(`# aicert measure of a 1-byte file: ${(baseline.rss / MIB).toFixed(0)} MiB RSS`);
     const failures: string[] = [];
     for (const model of adversarialModels()) {
-      const bytes = model.path.endsWith('index') ? statSync(join(model.path, 'model.safetensors.index.json')).size : statSync(model.path).size;
+      const bytes = model.path.endsWith('index')
+        ? statSync(join(model.path, 'model.safetensors.index.json')).size
+        : statSync(model.path).size;
       const run = await measureRss(model.path);
       assert.equal(run.status, model.status, `${model.name}: ${run.stderr}`);
       const growth = run.rss - baseline.rss;
-      console.log(`# ${model.name}: ${(bytes / MIB).toFixed(1)} MiB, RSS ${(run.rss / MIB).toFixed(0)} MiB, ${(growth / bytes).toFixed(1)} bytes per header byte`);
-      if (growth > BOUND_PER_HEADER_BYTE * bytes) failures.push(`${model.name}: ${(growth / MIB).toFixed(0)} MiB above the baseline for ${(bytes / MIB).toFixed(1)} MiB`);
+      console.log(
+        `# ${model.name}: ${(bytes / MIB).toFixed(1)} MiB, RSS ${(run.rss / MIB).toFixed(0)} MiB, ${(growth / bytes).toFixed(1)} bytes per header byte`,
+      );
+      if (growth > BOUND_PER_HEADER_BYTE * bytes)
+        failures.push(
+          `${model.name}: ${(growth / MIB).toFixed(0)} MiB above the baseline for ${(bytes / MIB).toFixed(1)} MiB`,
+        );
     }
     assert.deepEqual(failures, []);
   });

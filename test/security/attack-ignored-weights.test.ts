@@ -60,7 +60,10 @@ describe('attack: model weights in a path the manifest leaves out', () => {
     assert.match(measured.stderr, /\.github\/weights\.bin.*\[measure\.reference-not-measured\]/);
     assert.equal(measured.stdout, '');
     const key = join(scratchDir('attack-key'), 'key.pem');
-    writeFileSync(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(
+      key,
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    );
     const signed = await runCli(['sign', dir, '--key', key, '--signature', join(dir, '..', 'model.sig')]);
     assert.equal(signed.status, 2, signed.stderr);
     assert.match(signed.stderr, /\[measure\.reference-not-measured\]/);
@@ -90,7 +93,9 @@ describe('attack: model weights in a path the manifest leaves out', () => {
     const dir = scratchDir('attack-shards');
     const shard = (name: string) => safetensorsOf([{ name, dtype: 'F32', shape: [1], data: Buffer.alloc(4) }]);
     writeTree(dir, {
-      'model.safetensors.index.json': JSON.stringify({ weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } }),
+      'model.safetensors.index.json': JSON.stringify({
+        weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' },
+      }),
       'model-00001-of-00002.safetensors': shard('a'),
       'model-00002-of-00002.safetensors': shard('b'),
     });

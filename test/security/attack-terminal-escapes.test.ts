@@ -23,7 +23,11 @@ function aicert(...args: string[]): { status: number | null; stderr: string } {
 }
 
 function assertEscaped(stderr: string): void {
-  assert.doesNotMatch(stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, `a control character reached the terminal: ${JSON.stringify(stderr)}`);
+  assert.doesNotMatch(
+    stderr,
+    /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/,
+    `a control character reached the terminal: ${JSON.stringify(stderr)}`,
+  );
   assert.match(stderr, /\\x1b\]0;pwned\\x07\\x1b\[2J/, stderr);
   assert.equal(stderr.trim().split('\n').length, 1, 'one line');
 }
@@ -59,7 +63,10 @@ describe('attack: control characters from input files reach the terminal through
 
 describe('terminalSafe', () => {
   it('escapes C0, DEL, C1, bidirectional overrides and lone surrogates; keeps printable text', () => {
-    assert.equal(terminalSafe('a\u0007b\u007f\u009b\u202e\u2066\ud800c'), 'a\\x07b\\x7f\\x9b\\u{202e}\\u{2066}\\u{d800}c');
+    assert.equal(
+      terminalSafe('a\u0007b\u007f\u009b\u202e\u2066\ud800c'),
+      'a\\x07b\\x7f\\x9b\\u{202e}\\u{2066}\\u{d800}c',
+    );
     assert.equal(terminalSafe('line\nnext\ttab'), 'line\\nnext\\ttab');
     assert.equal(terminalSafe('stack\n  at x', true), 'stack\n  at x');
     assert.equal(terminalSafe('ünïcödé 模型 😀 \\x1b'), 'ünïcödé 模型 😀 \\x1b');

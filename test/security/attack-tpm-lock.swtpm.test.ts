@@ -32,12 +32,31 @@ let code: string;
 let data: string;
 
 /** `aicert run` as a child process, with its own AICERT_HOME; `started` resolves once the command runs. */
-function startRun(name: string, address: string, command: string[]): { exit: Promise<Exit>; started: Promise<void>; certificate: string } {
+function startRun(
+  name: string,
+  address: string,
+  command: string[],
+): { exit: Promise<Exit>; started: Promise<void>; certificate: string } {
   const output = join(work, name, 'model');
   const certificate = `${output}.aicert.json`;
   const child = spawn(
     process.execPath,
-    [CLI, 'run', '--tpm', address, '--code', code, '--data', data, '--output', output, '--out', certificate, '--', ...command],
+    [
+      CLI,
+      'run',
+      '--tpm',
+      address,
+      '--code',
+      code,
+      '--data',
+      data,
+      '--output',
+      output,
+      '--out',
+      certificate,
+      '--',
+      ...command,
+    ],
     { env: { ...process.env, AICERT_HOME: join(work, name, 'home') }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
@@ -82,7 +101,10 @@ describe('attack: two runs on one TPM through two spellings of its address', () 
     const first = startRun('first', `swtpm:tcp://127.0.0.1:${port}`, trainingCommand('first', release));
     await first.started;
     try {
-      for (const [name, host] of [['second', 'localhost'], ['third', '127.1']] as const) {
+      for (const [name, host] of [
+        ['second', 'localhost'],
+        ['third', '127.1'],
+      ] as const) {
         const run = startRun(name, `swtpm:tcp://${host}:${port}`, trainingCommand(name));
         const exit = await run.exit;
         assert.equal(exit.code, 3, exit.stderr);

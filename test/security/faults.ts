@@ -109,14 +109,36 @@ interface RunningCli {
 let runCounter = 0;
 
 /** Starts `aicert run` on the bench's TPM; the command defaults to the toy trainer. */
-function startRun(bench: FaultBench, o: { tpm?: string; data?: string; command?: (output: string) => string[]; out?: string; extra?: string[] } = {}): RunningCli {
+function startRun(
+  bench: FaultBench,
+  o: { tpm?: string; data?: string; command?: (output: string) => string[]; out?: string; extra?: string[] } = {},
+): RunningCli {
   const dir = join(bench.work, 'runs', String(runCounter++));
   const output = join(dir, 'model');
   const certificate = o.out ?? `${output}.aicert.json`;
   const data = o.data ?? bench.data;
   const command = o.command?.(output) ?? [process.execPath, '-e', TRAIN, data, output];
-  const args = [CLI, 'run', '--tpm', o.tpm ?? bench.sim.address, '--code', bench.code, '--data', data, '--output', output, '--out', certificate, ...(o.extra ?? []), '--', ...command];
-  const child = spawn(process.execPath, args, { env: { ...process.env, AICERT_HOME: bench.home }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = [
+    CLI,
+    'run',
+    '--tpm',
+    o.tpm ?? bench.sim.address,
+    '--code',
+    bench.code,
+    '--data',
+    data,
+    '--output',
+    output,
+    '--out',
+    certificate,
+    ...(o.extra ?? []),
+    '--',
+    ...command,
+  ];
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, AICERT_HOME: bench.home },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   const waiters: Array<{ pattern: RegExp; resolve: () => void }> = [];
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -132,7 +154,9 @@ function startRun(bench: FaultBench, o: { tpm?: string; data?: string; command?:
     new Promise<void>((resolve, reject) => {
       if (pattern.test(stderr)) return resolve();
       waiters.push({ pattern, resolve });
-      void exit.then((e) => reject(new Error(`aicert exited (${e.code ?? e.signal}) before printing ${pattern}: ${e.stderr}`)));
+      void exit.then((e) =>
+        reject(new Error(`aicert exited (${e.code ?? e.signal}) before printing ${pattern}: ${e.stderr}`)),
+      );
     });
   return { child, waitFor, exit, certificate, output };
 }
@@ -186,12 +210,17 @@ function killQuietly(pid: number): void {
 function assertNoCertificate(run: RunningCli): void {
   assert.equal(existsSync(run.certificate), false, `a certificate was written: ${run.certificate}`);
   const dir = dirname(run.certificate);
-  const leftovers = existsSync(dir) ? readdirSync(dir).filter((n) => n.includes(basename(run.certificate)) || n.endsWith('.tmp')) : [];
+  const leftovers = existsSync(dir)
+    ? readdirSync(dir).filter((n) => n.includes(basename(run.certificate)) || n.endsWith('.tmp'))
+    : [];
   assert.deepEqual(leftovers, [], `files left beside the certificate: ${leftovers.join(', ')}`);
 }
 
 async function assertVerifies(bench: FaultBench, certificate: string): Promise<void> {
-  const { report } = await verifyCertificate(await readFile(certificate), certificate, { trust: bench.anchors, allowUntrustedAk: false });
+  const { report } = await verifyCertificate(await readFile(certificate), certificate, {
+    trust: bench.anchors,
+    allowUntrustedAk: false,
+  });
   assert.equal(report.verdict, 'verified', JSON.stringify(report.checks.find((c) => c.status === 'failed')));
 }
 
@@ -222,7 +251,13 @@ async function akNameOf(sim: Simulator): Promise<Buffer> {
  * Kills aicert with SIGKILL once it prints `phase` (and `ready` resolves), then checks the
  * aftermath; a training command left orphaned (its pid in `orphanPidFile`) is killed too.
  */
-async function killAicertDuring(bench: FaultBench, phase: RegExp, o: Parameters<typeof startRun>[1], ready?: () => Promise<unknown>, orphanPidFile?: string): Promise<string> {
+async function killAicertDuring(
+  bench: FaultBench,
+  phase: RegExp,
+  o: Parameters<typeof startRun>[1],
+  ready?: () => Promise<unknown>,
+  orphanPidFile?: string,
+): Promise<string> {
   const run = startRun(bench, o);
   await run.waitFor(phase);
   await ready?.();
@@ -232,7 +267,11 @@ async function killAicertDuring(bench: FaultBench, phase: RegExp, o: Parameters<
   assert.equal(exit.signal, 'SIGKILL');
   assertNoCertificate(run);
   const stale = existsSync(lockPath(bench)) ? (await readFile(lockPath(bench), 'utf8')).trim() : '';
-  assert.equal(stale, String(run.child.pid), 'the killed run should have left its lock behind (the stale lock the next run takes over)');
+  assert.equal(
+    stale,
+    String(run.child.pid),
+    'the killed run should have left its lock behind (the stale lock the next run takes over)',
+  );
   await assertNextRunWorks(bench);
   return `killed after "${phase.source}"; its stale lock (pid ${stale}) was taken over by the next run, which verified`;
 }
@@ -254,7 +293,10 @@ export const FAULTS: Fault[] = [
     async inject(bench) {
       for (const certifyFailure of [false, true]) {
         const pidFile = join(bench.work, `trainer-${runCounter}.pid`);
-        const run = startRun(bench, { command: slowTrainer(bench, pidFile, 30_000), extra: certifyFailure ? ['--certify-failure'] : [] });
+        const run = startRun(bench, {
+          command: slowTrainer(bench, pidFile, 30_000),
+          extra: certifyFailure ? ['--certify-failure'] : [],
+        });
         killQuietly(Number(await waitForFile(pidFile)));
         const exit = await run.exit;
         assert.equal(exit.code, 1, exit.stderr);
@@ -263,7 +305,10 @@ export const FAULTS: Fault[] = [
           assertNoCertificate(run);
           continue;
         }
-        const { report } = await verifyCertificate(await readFile(run.certificate), run.certificate, { trust: bench.anchors, allowUntrustedAk: false });
+        const { report } = await verifyCertificate(await readFile(run.certificate), run.certificate, {
+          trust: bench.anchors,
+          allowUntrustedAk: false,
+        });
         assert.equal(report.checks.find((c) => c.status === 'failed')?.id, 'run.exit');
       }
       await assertNextRunWorks(bench);
@@ -282,13 +327,24 @@ export const FAULTS: Fault[] = [
     async inject(bench) {
       const pidFile = join(bench.work, `trainer-${runCounter}.pid`);
       // The kill lands once the command runs: its pid file exists.
-      return killAicertDuring(bench, /running: /, { command: slowTrainer(bench, pidFile, 30_000) }, () => waitForFile(pidFile), pidFile);
+      return killAicertDuring(
+        bench,
+        /running: /,
+        { command: slowTrainer(bench, pidFile, 30_000) },
+        () => waitForFile(pidFile),
+        pidFile,
+      );
     },
   },
   {
     name: 'aicert is killed (SIGKILL) while measuring the outputs',
     async inject(bench) {
-      const command = (output: string) => [process.execPath, '-e', `const fs=require('fs');fs.mkdirSync(process.argv[1],{recursive:true});const p=process.argv[1]+'/weights.bin';fs.writeFileSync(p,'');fs.truncateSync(p,${GIB});`, output];
+      const command = (output: string) => [
+        process.execPath,
+        '-e',
+        `const fs=require('fs');fs.mkdirSync(process.argv[1],{recursive:true});const p=process.argv[1]+'/weights.bin';fs.writeFileSync(p,'');fs.truncateSync(p,${GIB});`,
+        output,
+      ];
       return killAicertDuring(bench, /measuring the outputs/, { command });
     },
   },
@@ -318,7 +374,10 @@ export const FAULTS: Fault[] = [
       const dir = join(bench.work, 'full-disk');
       await mkdir(dir, { recursive: true });
       const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { encoding: 'utf8' });
-      if (mounted.status !== 0) throw new SkipFault(`cannot mount a small tmpfs (${(mounted.stderr || mounted.error?.message || '').trim()}); run as root to inject a full disk`);
+      if (mounted.status !== 0)
+        throw new SkipFault(
+          `cannot mount a small tmpfs (${(mounted.stderr || mounted.error?.message || '').trim()}); run as root to inject a full disk`,
+        );
       try {
         const certificate = join(dir, 'model.aicert.json');
         const first = startRun(bench);
@@ -347,7 +406,10 @@ export const FAULTS: Fault[] = [
     async inject(bench) {
       const big = join(bench.bigData, 'big.bin');
       const notes: string[] = [];
-      for (const change of [(path: string) => appendFile(path, 'x'), (path: string) => writeFile(path, 'y', { flag: 'r+' })]) {
+      for (const change of [
+        (path: string) => appendFile(path, 'x'),
+        (path: string) => writeFile(path, 'y', { flag: 'r+' }),
+      ]) {
         sparseFile(big, GIB);
         const run = startRun(bench, { data: bench.bigData });
         await waitUntilOpen(run.child.pid!, big);
@@ -393,7 +455,10 @@ export const FAULTS: Fault[] = [
           await mkdir(dirname(lockPath(bench)), { recursive: true });
           await writeFile(lockPath(bench), `${dead}\n`);
         }
-        const runs = [startRun(bench, { command: slowTrainer(bench, join(bench.work, `t${runCounter}.pid`), 500) }), startRun(bench, { command: slowTrainer(bench, join(bench.work, `t${runCounter + 1}.pid`), 500) })];
+        const runs = [
+          startRun(bench, { command: slowTrainer(bench, join(bench.work, `t${runCounter}.pid`), 500) }),
+          startRun(bench, { command: slowTrainer(bench, join(bench.work, `t${runCounter + 1}.pid`), 500) }),
+        ];
         const exits = await Promise.all(runs.map((r) => r.exit));
         const ok = runs.filter((_, i) => exits[i]!.code === 0);
         for (const [i, e] of exits.entries()) {

@@ -29,7 +29,12 @@ describe('freshness and replay', () => {
   after(async () => fx?.stop());
 
   const verify = async (cert: Cert | Buffer): Promise<VerificationReport> =>
-    (await verifyCertificate(Buffer.isBuffer(cert) ? cert : serialize(cert as Json), 'replay', { trust: fx.anchors, allowUntrustedAk: false })).report;
+    (
+      await verifyCertificate(Buffer.isBuffer(cert) ? cert : serialize(cert as Json), 'replay', {
+        trust: fx.anchors,
+        allowUntrustedAk: false,
+      })
+    ).report;
   const firstFailure = (r: VerificationReport) => r.checks.find((c) => c.status === 'failed');
   const rejectedAt = async (cert: Cert, check: string) => {
     const r = await verify(cert);
@@ -40,15 +45,22 @@ describe('freshness and replay', () => {
   const quotes = (c: Cert) => c.evidence.tpm.quotes;
 
   test('every genuine certificate verifies, before and after the power cycle', async () => {
-    for (const c of [fx.good, fx.other, beforeBoot, afterBoot]) assert.equal((await verify(c.bytes)).verdict, 'verified');
-    const resets = await Promise.all([beforeBoot, afterBoot].map(async (c) => (await verify(c.bytes)).facts?.resetCount));
+    for (const c of [fx.good, fx.other, beforeBoot, afterBoot])
+      assert.equal((await verify(c.bytes)).verdict, 'verified');
+    const resets = await Promise.all(
+      [beforeBoot, afterBoot].map(async (c) => (await verify(c.bytes)).facts?.resetCount),
+    );
     assert.equal(resets[1], (resets[0] as number) + 1, 'the power cycle shows as resetCount + 1');
   });
 
   test('two runs on identical inputs commit to different data (a fresh TPM nonce in each session)', () => {
-    const commitment = (c: Cert) => c.evidence.tpm.eventLog.find((r: CelRecord) => r.content.type === 'commitment').digests[0].digest;
+    const commitment = (c: Cert) =>
+      c.evidence.tpm.eventLog.find((r: CelRecord) => r.content.type === 'commitment').digests[0].digest;
     assert.notEqual(commitment(cert(fx.good)), commitment(cert(fx.other)));
-    assert.notEqual(cert(fx.good).evidence.tpm.eventLog[0].content.nonce, cert(fx.other).evidence.tpm.eventLog[0].content.nonce);
+    assert.notEqual(
+      cert(fx.good).evidence.tpm.eventLog[0].content.nonce,
+      cert(fx.other).evidence.tpm.eventLog[0].content.nonce,
+    );
   });
 
   test('a start quote from another run fails quote.binding', async () => {
@@ -92,7 +104,11 @@ describe('freshness and replay', () => {
     // (policy.boot) stops this; the report shows the boot (resetCount) the quotes come from.
     const old = cert(beforeBoot);
     const records = old.evidence.tpm.eventLog as CelRecord[];
-    const { quotes: fresh } = await requote(fx.simA.address, 23, planFor(records, Buffer.from(old.statement.payload, 'base64')));
+    const { quotes: fresh } = await requote(
+      fx.simA.address,
+      23,
+      planFor(records, Buffer.from(old.statement.payload, 'base64')),
+    );
     old.evidence.tpm.quotes = fresh;
     const replayed = await verify(old);
     assert.equal(replayed.verdict, 'verified');

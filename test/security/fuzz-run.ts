@@ -54,7 +54,12 @@ export async function sharedSeeds(): Promise<SharedSeeds & { dispose(): Promise<
   return { certificate: success, dir, dispose: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export async function fuzzTarget(target: FuzzTarget, prepared: PreparedTarget, cases: number, seed: number): Promise<FuzzResult> {
+export async function fuzzTarget(
+  target: FuzzTarget,
+  prepared: PreparedTarget,
+  cases: number,
+  seed: number,
+): Promise<FuzzResult> {
   const started = performance.now();
   let maxMs = 0;
   let slowest = '';
@@ -77,10 +82,22 @@ export async function fuzzTarget(target: FuzzTarget, prepared: PreparedTarget, c
     }
   };
   const details = await fc.check(fc.asyncProperty(prepared.input, once), { numRuns: cases, seed, endOnFailure: true });
-  const crash = details.failed ? `${String(details.errorInstance instanceof Error ? (details.errorInstance.stack ?? details.errorInstance.message) : details.errorInstance)}\n  counterexample: ${describe(details.counterexample?.[0])}` : undefined;
+  const crash = details.failed
+    ? `${String(details.errorInstance instanceof Error ? (details.errorInstance.stack ?? details.errorInstance.message) : details.errorInstance)}\n  counterexample: ${describe(details.counterexample?.[0])}`
+    : undefined;
   const huge: HugeResult[] = [];
   for (const h of prepared.huge) huge.push(await measureHuge(prepared, h.name, h.input));
-  return { target: target.name, parser: target.parser, cases: Math.min(ran, cases), maxMs, slowest, refused, ...(crash && { crash }), huge, durationMs: performance.now() - started };
+  return {
+    target: target.name,
+    parser: target.parser,
+    cases: Math.min(ran, cases),
+    maxMs,
+    slowest,
+    refused,
+    ...(crash && { crash }),
+    huge,
+    durationMs: performance.now() - started,
+  };
 }
 
 async function measureHuge(prepared: PreparedTarget, name: string, input: unknown): Promise<HugeResult> {
@@ -101,7 +118,9 @@ async function measureHuge(prepared: PreparedTarget, name: string, input: unknow
 }
 
 function describe(input: unknown): string {
-  const text = Buffer.isBuffer(input) ? input.toString('hex') : JSON.stringify(input, (_, v) => (v?.type === 'Buffer' ? Buffer.from(v.data).toString('hex') : v));
+  const text = Buffer.isBuffer(input)
+    ? input.toString('hex')
+    : JSON.stringify(input, (_, v) => (v?.type === 'Buffer' ? Buffer.from(v.data).toString('hex') : v));
   return (text ?? String(input)).slice(0, 160);
 }
 
@@ -111,8 +130,10 @@ export function problemsOf(r: FuzzResult): string[] {
   if (r.crash) problems.push(`${r.target}: crash: ${r.crash}`);
   if (r.maxMs >= CASE_TIME_LIMIT_MS) problems.push(`${r.target}: a case took ${r.maxMs.toFixed(0)} ms: ${r.slowest}`);
   for (const h of r.huge) {
-    if (h.outcome === 'accepted' || h.outcome.startsWith('crash')) problems.push(`${r.target}: huge input "${h.name}" was not refused: ${h.outcome}`);
-    if (h.growth > HUGE_GROWTH_LIMIT) problems.push(`${r.target}: huge input "${h.name}" grew memory by ${(h.growth / 2 ** 20).toFixed(1)} MiB`);
+    if (h.outcome === 'accepted' || h.outcome.startsWith('crash'))
+      problems.push(`${r.target}: huge input "${h.name}" was not refused: ${h.outcome}`);
+    if (h.growth > HUGE_GROWTH_LIMIT)
+      problems.push(`${r.target}: huge input "${h.name}" grew memory by ${(h.growth / 2 ** 20).toFixed(1)} MiB`);
     if (h.ms >= CASE_TIME_LIMIT_MS) problems.push(`${r.target}: huge input "${h.name}" took ${h.ms.toFixed(0)} ms`);
   }
   return problems;

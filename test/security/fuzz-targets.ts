@@ -73,14 +73,24 @@ export interface SharedSeeds {
 }
 
 const repo = (path: string) => new URL(`../../../${path}`, import.meta.url);
-const quoteFixtures = ['tpm2-quote-ecc.json', 'tpm2-quote-rsa.json'].map((n) => JSON.parse(readFileSync(repo(`test/evidence/fixtures/${n}`), 'utf8')) as Record<string, string>);
+const quoteFixtures = ['tpm2-quote-ecc.json', 'tpm2-quote-rsa.json'].map(
+  (n) => JSON.parse(readFileSync(repo(`test/evidence/fixtures/${n}`), 'utf8')) as Record<string, string>,
+);
 const b64 = (s: string) => Buffer.from(s, 'base64');
 
 // ------------------------------------------------------------------ input arbitraries
 
 const u16be = (n: number) => Buffer.from([n >> 8, n & 0xff]);
 const u32be = (n: number) => Buffer.from([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
-const LENGTH_BOMBS = [Buffer.alloc(2, 0xff), Buffer.alloc(4, 0xff), Buffer.alloc(8, 0xff), u32be(0x7fffffff), Buffer.from([0xff, 0xff, 0xff, 0x7f]), Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), u16be(0x8000)];
+const LENGTH_BOMBS = [
+  Buffer.alloc(2, 0xff),
+  Buffer.alloc(4, 0xff),
+  Buffer.alloc(8, 0xff),
+  u32be(0x7fffffff),
+  Buffer.from([0xff, 0xff, 0xff, 0x7f]),
+  Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+  u16be(0x8000),
+];
 
 /**
  * Random bytes and mutants of the seeds: truncated, overwritten, spliced (helpers.ts), bits
@@ -108,7 +118,12 @@ export function bytesFrom(seeds: Buffer[]): fc.Arbitrary<Buffer> {
       return Buffer.concat([s.subarray(0, to), s.subarray(from, to), s.subarray(to)]);
     }),
   );
-  return fc.oneof({ weight: 4, arbitrary: mutatedBytes(seeds) }, { weight: 2, arbitrary: flipped }, { weight: 2, arbitrary: bombed }, { weight: 1, arbitrary: duplicated });
+  return fc.oneof(
+    { weight: 4, arbitrary: mutatedBytes(seeds) },
+    { weight: 2, arbitrary: flipped },
+    { weight: 2, arbitrary: bombed },
+    { weight: 1, arbitrary: duplicated },
+  );
 }
 
 /** JSON documents: the seeds with one value replaced, deleted or nested, as text; plus byte mutants of the text. */
@@ -117,20 +132,27 @@ export function jsonFrom(seeds: Json[]): fc.Arbitrary<Buffer> {
     const out: Array<Array<string | number>> = [];
     const walk = (node: Json, path: Array<string | number>) => {
       out.push(path);
-      if (node && typeof node === 'object') for (const [k, v] of Array.isArray(node) ? node.map((v, i) => [i, v] as const) : Object.entries(node)) walk(v, [...path, k]);
+      if (node && typeof node === 'object')
+        for (const [k, v] of Array.isArray(node) ? node.map((v, i) => [i, v] as const) : Object.entries(node))
+          walk(v, [...path, k]);
     };
     walk(root, []);
     return out;
   };
   const replacement = fc.oneof(
     fc.jsonValue({ maxDepth: 2 }) as fc.Arbitrary<Json>,
-    fc.constantFrom<Json>(null, -1, 0, 1e308, -0, 2 ** 53, 2 ** 64, 1.5, '', 'x'.repeat(1000), [], {}, [[[[[[[[[[[]]]]]]]]]]]),
+    fc.constantFrom<Json>(null, -1, 0, 1e308, -0, 2 ** 53, 2 ** 64, 1.5, '', 'x'.repeat(1000), [], {}, [
+      [[[[[[[[[[]]]]]]]]]],
+    ]),
   );
   const edited = fc.constantFrom(...seeds).chain((seed) =>
     fc.tuple(fc.constantFrom(...paths(seed)), fc.option(replacement, { nil: undefined })).map(([path, value]) => {
       if (path.length === 0) return Buffer.from(JSON.stringify(value ?? null));
       const copy = structuredClone(seed);
-      const parent = path.slice(0, -1).reduce<Json>((n, k) => (n as Record<string | number, Json>)[k]!, copy) as Record<string | number, Json>;
+      const parent = path.slice(0, -1).reduce<Json>((n, k) => (n as Record<string | number, Json>)[k]!, copy) as Record<
+        string | number,
+        Json
+      >;
       const key = path.at(-1)!;
       if (value === undefined) {
         if (Array.isArray(parent)) parent.splice(key as number, 1);
@@ -139,7 +161,11 @@ export function jsonFrom(seeds: Json[]): fc.Arbitrary<Buffer> {
       return Buffer.from(JSON.stringify(copy, null, 1));
     }),
   );
-  return fc.oneof({ weight: 3, arbitrary: edited }, { weight: 2, arbitrary: bytesFrom(seeds.map((s) => Buffer.from(JSON.stringify(s, null, 1)))) }, { weight: 1, arbitrary: fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? 'null')) });
+  return fc.oneof(
+    { weight: 3, arbitrary: edited },
+    { weight: 2, arbitrary: bytesFrom(seeds.map((s) => Buffer.from(JSON.stringify(s, null, 1)))) },
+    { weight: 1, arbitrary: fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? 'null')) },
+  );
 }
 
 /** Writes each case to one scratch file, so file-based parsers read it from disk as they would a model. */
@@ -162,21 +188,45 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     parser: 'decodeResponse (src/tpm/command.ts) for the commands aicert sends',
     async prepare() {
       const samples = await captureResponses();
-      const arbitrary = fc.nat(samples.length - 1).chain((i) => bytesFrom([samples[i]!.response]).map((bytes) => ({ i, bytes })));
+      const arbitrary = fc
+        .nat(samples.length - 1)
+        .chain((i) => bytesFrom([samples[i]!.response]).map((bytes) => ({ i, bytes })));
       const run = ({ i, bytes }: { i: number; bytes: Buffer }) => decodeResponse(samples[i]!.cmd, bytes);
-      const withHeader = (body: Buffer, tag = 0x8001) => Buffer.concat([u16be(tag), u32be(10 + body.length), u32be(0), body]);
+      const withHeader = (body: Buffer, tag = 0x8001) =>
+        Buffer.concat([u16be(tag), u32be(10 + body.length), u32be(0), body]);
       const index = (prefix: string) => samples.findIndex((s) => s.cmd.name.startsWith(prefix));
       const [quoteIndex, capIndex, pcrIndex] = [index('Quote'), index('GetCapability'), index('PCR_Read')];
       return {
         input: arbitrary,
         run,
         huge: [
-          { name: 'header size 2^32-1', input: { i: 0, bytes: Buffer.concat([u16be(0x8001), u32be(0xffffffff), u32be(0)]) } },
-          { name: 'sessions tag, parameterSize 2^32-1', input: { i: quoteIndex, bytes: withHeader(Buffer.concat([u32be(0xffffffff), Buffer.alloc(8)]), 0x8002) } },
-          { name: 'quote TPM2B_ATTEST size 65535, 4 bytes present', input: { i: quoteIndex, bytes: withHeader(Buffer.concat([u16be(0xffff), Buffer.alloc(4)])) } },
-          { name: 'capability list count 2^32-1', input: { i: capIndex, bytes: withHeader(Buffer.concat([Buffer.from([0]), u32be(TPM_CAP.TPM_PROPERTIES), u32be(0xffffffff)])) } },
-          { name: 'PCR_Read TPML_PCR_SELECTION count 2^32-1', input: { i: pcrIndex, bytes: withHeader(Buffer.concat([u32be(1), u32be(0xffffffff)])) } },
-          { name: 'PCR_Read TPML_DIGEST count 2^32-1', input: { i: pcrIndex, bytes: withHeader(Buffer.concat([u32be(1), u32be(0), u32be(0xffffffff)])) } },
+          {
+            name: 'header size 2^32-1',
+            input: { i: 0, bytes: Buffer.concat([u16be(0x8001), u32be(0xffffffff), u32be(0)]) },
+          },
+          {
+            name: 'sessions tag, parameterSize 2^32-1',
+            input: { i: quoteIndex, bytes: withHeader(Buffer.concat([u32be(0xffffffff), Buffer.alloc(8)]), 0x8002) },
+          },
+          {
+            name: 'quote TPM2B_ATTEST size 65535, 4 bytes present',
+            input: { i: quoteIndex, bytes: withHeader(Buffer.concat([u16be(0xffff), Buffer.alloc(4)])) },
+          },
+          {
+            name: 'capability list count 2^32-1',
+            input: {
+              i: capIndex,
+              bytes: withHeader(Buffer.concat([Buffer.from([0]), u32be(TPM_CAP.TPM_PROPERTIES), u32be(0xffffffff)])),
+            },
+          },
+          {
+            name: 'PCR_Read TPML_PCR_SELECTION count 2^32-1',
+            input: { i: pcrIndex, bytes: withHeader(Buffer.concat([u32be(1), u32be(0xffffffff)])) },
+          },
+          {
+            name: 'PCR_Read TPML_DIGEST count 2^32-1',
+            input: { i: pcrIndex, bytes: withHeader(Buffer.concat([u32be(1), u32be(0), u32be(0xffffffff)])) },
+          },
         ],
       };
     },
@@ -185,10 +235,14 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     name: 'tpms-attest',
     parser: 'parseAttest (src/tpm/attest.ts)',
     async prepare(shared) {
-      const seeds = [...quoteFixtures.map((f) => b64(f.attest!)), ...certificateQuotes(shared.certificate).map((q) => b64(q.attest))];
+      const seeds = [
+        ...quoteFixtures.map((f) => b64(f.attest!)),
+        ...certificateQuotes(shared.certificate).map((q) => b64(q.attest)),
+      ];
       const ecc = seeds[0]!;
       // magic, type, then TPM2B qualifiedSigner: a size at offset 6.
-      const at = (offset: number, value: Buffer) => Buffer.concat([ecc.subarray(0, offset), value, ecc.subarray(offset + value.length)]);
+      const at = (offset: number, value: Buffer) =>
+        Buffer.concat([ecc.subarray(0, offset), value, ecc.subarray(offset + value.length)]);
       const selectionOffset = ecc.length - 2 - 32 - (4 + 2 + 1 + 3); // pcrDigest TPM2B, then one TPMS_PCR_SELECTION of 3 bytes
       return {
         input: bytesFrom(seeds),
@@ -205,8 +259,14 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     name: 'tpmt-public',
     parser: 'parsePublic2b, objectName (src/tpm/public.ts); the key in a signature check',
     async prepare(shared) {
-      const ekPubs = ['ek-rsa.pub', 'ek-ecc-p384.pub'].map((n) => readFileSync(repo(`test/evidence/fixtures/swtpm-ek/${n}`)));
-      const seeds = [...quoteFixtures.map((f) => b64(f.akPublic!)), ...ekPubs, b64(certificateTpm(shared.certificate).akPublic as string)];
+      const ekPubs = ['ek-rsa.pub', 'ek-ecc-p384.pub'].map((n) =>
+        readFileSync(repo(`test/evidence/fixtures/swtpm-ek/${n}`)),
+      );
+      const seeds = [
+        ...quoteFixtures.map((f) => b64(f.akPublic!)),
+        ...ekPubs,
+        b64(certificateTpm(shared.certificate).akPublic as string),
+      ];
       const message = b64(quoteFixtures[0]!.attest!);
       const signature = parseSignature(b64(quoteFixtures[0]!.signature!));
       const ak = seeds[0]!;
@@ -220,7 +280,10 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
         huge: [
           { name: 'TPM2B_PUBLIC size 65535, short body', input: Buffer.concat([u16be(0xffff), ak.subarray(2, 40)]) },
           { name: 'authPolicy size 65535', input: Buffer.concat([ak.subarray(0, 10), u16be(0xffff), ak.subarray(12)]) },
-          { name: 'ECC unique.x size 65535', input: Buffer.concat([ak.subarray(0, ak.length - 68), u16be(0xffff), ak.subarray(ak.length - 66)]) },
+          {
+            name: 'ECC unique.x size 65535',
+            input: Buffer.concat([ak.subarray(0, ak.length - 68), u16be(0xffff), ak.subarray(ak.length - 66)]),
+          },
         ],
       };
     },
@@ -229,7 +292,10 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     name: 'tpmt-signature',
     parser: 'parseSignature, verifyTpmSignature (src/tpm/signature.ts)',
     async prepare(shared) {
-      const seeds = [...quoteFixtures.map((f) => b64(f.signature!)), ...certificateQuotes(shared.certificate).map((q) => b64(q.signature))];
+      const seeds = [
+        ...quoteFixtures.map((f) => b64(f.signature!)),
+        ...certificateQuotes(shared.certificate).map((q) => b64(q.signature)),
+      ];
       const keys = quoteFixtures.map((f) => parsePublic2b(b64(f.akPublic!)));
       const message = b64(quoteFixtures[0]!.attest!);
       return {
@@ -240,8 +306,14 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
           return sig;
         },
         huge: [
-          { name: 'ECDSA r size 65535', input: Buffer.concat([u16be(TPM_ALG.ECDSA), u16be(TPM_ALG.SHA256), u16be(0xffff), Buffer.alloc(8)]) },
-          { name: 'RSASSA sig size 65535', input: Buffer.concat([u16be(TPM_ALG.RSASSA), u16be(TPM_ALG.SHA256), u16be(0xffff), Buffer.alloc(8)]) },
+          {
+            name: 'ECDSA r size 65535',
+            input: Buffer.concat([u16be(TPM_ALG.ECDSA), u16be(TPM_ALG.SHA256), u16be(0xffff), Buffer.alloc(8)]),
+          },
+          {
+            name: 'RSASSA sig size 65535',
+            input: Buffer.concat([u16be(TPM_ALG.RSASSA), u16be(TPM_ALG.SHA256), u16be(0xffff), Buffer.alloc(8)]),
+          },
         ],
       };
     },
@@ -251,7 +323,10 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     parser: 'parseEventLog, verifyEventLog (src/evidence/event-log.ts)',
     async prepare(shared) {
       const log = certificateTpm(shared.certificate).eventLog as Json;
-      const endValue = Buffer.from((certificateQuotes(shared.certificate)[1]!.pcrs as { sha256: Record<string, string> }).sha256['23']!, 'hex');
+      const endValue = Buffer.from(
+        (certificateQuotes(shared.certificate)[1]!.pcrs as { sha256: Record<string, string> }).sha256['23']!,
+        'hex',
+      );
       return {
         input: jsonFrom([log]),
         run: (bytes: Buffer) => {
@@ -263,7 +338,14 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
           }
           return verifyEventLog(parseEventLog(json), 23, endValue);
         },
-        huge: [{ name: 'content nested 100,000 deep', input: Buffer.from(`[{"recnum":0,"pcr":23,"digests":[{"hashAlg":"sha256","digest":"${'0'.repeat(64)}"}],"content_type":"aicert","content":{"type":"session","x":${'['.repeat(100_000)}${']'.repeat(100_000)}}}]`) }],
+        huge: [
+          {
+            name: 'content nested 100,000 deep',
+            input: Buffer.from(
+              `[{"recnum":0,"pcr":23,"digests":[{"hashAlg":"sha256","digest":"${'0'.repeat(64)}"}],"content_type":"aicert","content":{"type":"session","x":${'['.repeat(100_000)}${']'.repeat(100_000)}}}]`,
+            ),
+          },
+        ],
       };
     },
   },
@@ -272,7 +354,10 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     parser: 'parseCertificate (src/cert/certificate.ts)',
     async prepare(shared) {
       return {
-        input: fc.oneof(jsonFrom([JSON.parse(shared.certificate.toString('utf8')) as Json]), bytesFrom([shared.certificate])),
+        input: fc.oneof(
+          jsonFrom([JSON.parse(shared.certificate.toString('utf8')) as Json]),
+          bytesFrom([shared.certificate]),
+        ),
         run: (bytes: Buffer) => parseCertificate(bytes),
         huge: [{ name: 'a certificate of 64 MiB + 1 byte', input: Buffer.alloc(64 * 1024 * 1024 + 1, 0x20) }],
       };
@@ -280,12 +365,19 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
   },
   {
     name: 'certificate-verify',
-    parser: 'verifyCertificate (src/verify/verify-certificate.ts) end to end, untrusted AKs allowed so every check runs',
+    parser:
+      'verifyCertificate (src/verify/verify-certificate.ts) end to end, untrusted AKs allowed so every check runs',
     async prepare(shared) {
       return {
-        input: fc.oneof(jsonFrom([JSON.parse(shared.certificate.toString('utf8')) as Json]), bytesFrom([shared.certificate])),
+        input: fc.oneof(
+          jsonFrom([JSON.parse(shared.certificate.toString('utf8')) as Json]),
+          bytesFrom([shared.certificate]),
+        ),
         run: async (bytes: Buffer) => {
-          const { report } = await verifyCertificate(bytes, 'fuzz', { trust: NO_TRUST_ANCHORS, allowUntrustedAk: true });
+          const { report } = await verifyCertificate(bytes, 'fuzz', {
+            trust: NO_TRUST_ANCHORS,
+            allowUntrustedAk: true,
+          });
           if (report.verdict === 'verified') return report;
           const failed = report.checks.find((c) => c.status === 'failed');
           // A refusal must name its check; a report that refuses without one is a crash.
@@ -300,9 +392,14 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     name: 'policy-yaml',
     parser: 'parsePolicy (src/evidence/policy.ts)',
     async prepare() {
-      const seeds = [POLICY, 'version: 1\n', `version: 1\nallow:\n  code: ["git:${'ab'.repeat(20)}"]\n`].map((t) => Buffer.from(t));
+      const seeds = [POLICY, 'version: 1\n', `version: 1\nallow:\n  code: ["git:${'ab'.repeat(20)}"]\n`].map((t) =>
+        Buffer.from(t),
+      );
       return {
-        input: fc.oneof(bytesFrom(seeds), fc.string({ unit: 'binary' }).map((s) => Buffer.from(s))),
+        input: fc.oneof(
+          bytesFrom(seeds),
+          fc.string({ unit: 'binary' }).map((s) => Buffer.from(s)),
+        ),
         run: (bytes: Buffer) => parsePolicy(bytes.toString('utf8')),
         huge: [{ name: 'an alias bomb (billion laughs)', input: Buffer.from(aliasBomb()) }],
       };
@@ -317,7 +414,9 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
       mkdirSync(dir, { recursive: true });
       const pem = `-----BEGIN CERTIFICATE-----\n${ca.certificate.der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
       writeFileSync(join(dir, 'ca.pem'), pem);
-      const seeds = [`version: 1\nakRoots: [ca.pem]\npinnedAks: ["000b${'ab'.repeat(32)}"]\n`, pem].map((t) => Buffer.from(t));
+      const seeds = [`version: 1\nakRoots: [ca.pem]\npinnedAks: ["000b${'ab'.repeat(32)}"]\n`, pem].map((t) =>
+        Buffer.from(t),
+      );
       const run = fileRunner(dir, 'trust.yaml', (path) => loadTrustAnchors(path));
       return {
         input: bytesFrom(seeds),
@@ -334,7 +433,13 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     parser: 'readSafetensorsHeader (src/measure/formats/safetensors.ts)',
     async prepare(shared) {
       const seeds = [
-        safetensorsOf([{ name: 'w', dtype: 'F32', shape: [2, 2], data: randomBytes(16) }, { name: 'b', dtype: 'BF16', shape: [2], data: randomBytes(4) }], { format: 'pt' }),
+        safetensorsOf(
+          [
+            { name: 'w', dtype: 'F32', shape: [2, 2], data: randomBytes(16) },
+            { name: 'b', dtype: 'BF16', shape: [2], data: randomBytes(4) },
+          ],
+          { format: 'pt' },
+        ),
         safetensorsOf([{ name: 'x', dtype: 'I8', shape: [], data: Buffer.alloc(1) }]),
       ];
       const withLength = (n: bigint) => {
@@ -358,8 +463,21 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     parser: 'readGgufHeader (src/measure/formats/gguf.ts)',
     async prepare(shared) {
       const seeds = [
-        ggufFile({ kv: [['general.name', { type: 'string', value: 'fuzz' }], ['tokens', { type: 'array', elementType: 'string', value: ['a', 'b'] }], ['n', { type: 'u32', value: 3 }]], tensors: [{ name: 't', dims: [2, 2], type: 0, data: randomBytes(16) }] }),
-        ggufFile({ alignment: 64, tensors: [{ name: 'a', dims: [4], type: 1, data: randomBytes(8) }, { name: 'b', dims: [1], type: 0, data: randomBytes(4) }] }),
+        ggufFile({
+          kv: [
+            ['general.name', { type: 'string', value: 'fuzz' }],
+            ['tokens', { type: 'array', elementType: 'string', value: ['a', 'b'] }],
+            ['n', { type: 'u32', value: 3 }],
+          ],
+          tensors: [{ name: 't', dims: [2, 2], type: 0, data: randomBytes(16) }],
+        }),
+        ggufFile({
+          alignment: 64,
+          tensors: [
+            { name: 'a', dims: [4], type: 1, data: randomBytes(8) },
+            { name: 'b', dims: [1], type: 0, data: randomBytes(4) },
+          ],
+        }),
       ];
       const u64 = (n: bigint) => {
         const b = Buffer.alloc(8);
@@ -371,7 +489,8 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
         b.writeUInt32LE(n);
         return b;
       };
-      const head = (tensors: bigint, kvs: bigint) => Buffer.concat([Buffer.from('GGUF'), u32(3), u64(tensors), u64(kvs)]);
+      const head = (tensors: bigint, kvs: bigint) =>
+        Buffer.concat([Buffer.from('GGUF'), u32(3), u64(tensors), u64(kvs)]);
       const max = 2n ** 64n - 1n;
       return {
         input: bytesFrom(seeds),
@@ -380,10 +499,33 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
           { name: 'tensor count 2^64-1', input: head(max, 0n) },
           { name: 'metadata count 2^64-1', input: head(0n, max) },
           { name: 'key length 2^64-1', input: Buffer.concat([head(0n, 1n), u64(max)]) },
-          { name: 'array of 2^64-1 strings', input: Buffer.concat([head(0n, 1n), u64(1n), Buffer.from('k'), u32(9), u32(8), u64(max)]) },
-          { name: 'array of 2^62 uint8', input: Buffer.concat([head(0n, 1n), u64(1n), Buffer.from('k'), u32(9), u32(0), u64(2n ** 62n)]) },
-          { name: 'tensor with 2^32-1 dimensions', input: Buffer.concat([head(1n, 0n), u64(1n), Buffer.from('t'), u32(0xffffffff)]) },
-          { name: 'tensor dimensions whose product overflows', input: Buffer.concat([head(1n, 0n), u64(1n), Buffer.from('t'), u32(4), u64(max), u64(max), u64(max), u64(max), u32(0), u64(0n)]) },
+          {
+            name: 'array of 2^64-1 strings',
+            input: Buffer.concat([head(0n, 1n), u64(1n), Buffer.from('k'), u32(9), u32(8), u64(max)]),
+          },
+          {
+            name: 'array of 2^62 uint8',
+            input: Buffer.concat([head(0n, 1n), u64(1n), Buffer.from('k'), u32(9), u32(0), u64(2n ** 62n)]),
+          },
+          {
+            name: 'tensor with 2^32-1 dimensions',
+            input: Buffer.concat([head(1n, 0n), u64(1n), Buffer.from('t'), u32(0xffffffff)]),
+          },
+          {
+            name: 'tensor dimensions whose product overflows',
+            input: Buffer.concat([
+              head(1n, 0n),
+              u64(1n),
+              Buffer.from('t'),
+              u32(4),
+              u64(max),
+              u64(max),
+              u64(max),
+              u64(max),
+              u32(0),
+              u64(0n),
+            ]),
+          },
         ],
       };
     },
@@ -394,12 +536,23 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     async prepare(shared) {
       const dir = join(shared.dir, 'index');
       mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'model-00001-of-00002.safetensors'), safetensorsOf([{ name: 'a', dtype: 'F16', shape: [2], data: randomBytes(4) }]));
-      writeFileSync(join(dir, 'model-00002-of-00002.safetensors'), safetensorsOf([{ name: 'b', dtype: 'F32', shape: [1], data: randomBytes(4) }]));
-      const index: Json = { metadata: { total_size: 8 }, weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } };
+      writeFileSync(
+        join(dir, 'model-00001-of-00002.safetensors'),
+        safetensorsOf([{ name: 'a', dtype: 'F16', shape: [2], data: randomBytes(4) }]),
+      );
+      writeFileSync(
+        join(dir, 'model-00002-of-00002.safetensors'),
+        safetensorsOf([{ name: 'b', dtype: 'F32', shape: [1], data: randomBytes(4) }]),
+      );
+      const index: Json = {
+        metadata: { total_size: 8 },
+        weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' },
+      };
       return {
         input: jsonFrom([index]),
-        run: fileRunner(dir, 'model.safetensors.index.json', (path) => readSafetensorsIndex(path, { allowSymlinks: false })),
+        run: fileRunner(dir, 'model.safetensors.index.json', (path) =>
+          readSafetensorsIndex(path, { allowSymlinks: false }),
+        ),
         huge: [{ name: 'an index file of 64 MiB + 1 byte', input: Buffer.alloc(64 * 1024 * 1024 + 1, 0x20) }],
       };
     },
@@ -412,7 +565,19 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'weights.bin'), randomBytes(64));
       const seeds = [
-        onnxModel([{ name: 'w', dims: [2, 2], dataType: 1, raw: randomBytes(16) }, { name: 'e', dims: [4], dataType: 1, external: [['location', 'weights.bin'], ['offset', '0'], ['length', '16']] }]),
+        onnxModel([
+          { name: 'w', dims: [2, 2], dataType: 1, raw: randomBytes(16) },
+          {
+            name: 'e',
+            dims: [4],
+            dataType: 1,
+            external: [
+              ['location', 'weights.bin'],
+              ['offset', '0'],
+              ['length', '16'],
+            ],
+          },
+        ]),
         onnxModel([{ name: 'b', dims: [1], dataType: 7, raw: randomBytes(8) }]),
       ];
       const varint = (n: bigint) => {
@@ -427,10 +592,22 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
         input: bytesFrom(seeds),
         run: fileRunner(dir, 'model.onnx', (path) => readOnnxModel(path, { allowSymlinks: false })),
         huge: [
-          { name: 'graph field of length 2^62', input: Buffer.concat([Buffer.from([0x3a]), varint(2n ** 62n), Buffer.alloc(8)]) },
-          { name: 'graph field of length 2^32', input: Buffer.concat([Buffer.from([0x3a]), varint(2n ** 32n), Buffer.alloc(8)]) },
-          { name: 'producer name of length 2^31', input: Buffer.concat([Buffer.from([0x12]), varint(2n ** 31n), Buffer.alloc(8)]) },
-          { name: 'a ten-byte varint over 2^64', input: Buffer.concat([Buffer.from([0x08]), Buffer.alloc(10, 0xff), Buffer.from([0x01])]) },
+          {
+            name: 'graph field of length 2^62',
+            input: Buffer.concat([Buffer.from([0x3a]), varint(2n ** 62n), Buffer.alloc(8)]),
+          },
+          {
+            name: 'graph field of length 2^32',
+            input: Buffer.concat([Buffer.from([0x3a]), varint(2n ** 32n), Buffer.alloc(8)]),
+          },
+          {
+            name: 'producer name of length 2^31',
+            input: Buffer.concat([Buffer.from([0x12]), varint(2n ** 31n), Buffer.alloc(8)]),
+          },
+          {
+            name: 'a ten-byte varint over 2^64',
+            input: Buffer.concat([Buffer.from([0x08]), Buffer.alloc(10, 0xff), Buffer.from([0x01])]),
+          },
         ],
       };
     },
@@ -446,7 +623,11 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
       const { setRoot } = datasetCommitment(trees);
       const root = Buffer.from(setRoot, 'hex');
       const record = Buffer.from('{"i":5}');
-      const seeds = [proveRecord(trees, record, 'set'), proveRecord(trees, Buffer.from('{"i":99}'), 'set'), proveRecord(trees, record, 'order')] as unknown as Json[];
+      const seeds = [
+        proveRecord(trees, record, 'set'),
+        proveRecord(trees, Buffer.from('{"i":99}'), 'set'),
+        proveRecord(trees, record, 'order'),
+      ] as unknown as Json[];
       return {
         input: jsonFrom(seeds),
         run: (bytes: Buffer) => {
@@ -460,7 +641,12 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
           if (!verdict.valid) throw new VerificationError('proof.invalid', verdict.reason);
           return verdict;
         },
-        huge: [{ name: 'treeSize 2^53-1, index 2^53-2', input: Buffer.from(JSON.stringify({ ...(seeds[0] as object), treeSize: 2 ** 53 - 1, index: 2 ** 53 - 2 })) }],
+        huge: [
+          {
+            name: 'treeSize 2^53-1, index 2^53-2',
+            input: Buffer.from(JSON.stringify({ ...(seeds[0] as object), treeSize: 2 ** 53 - 1, index: 2 ** 53 - 2 })),
+          },
+        ],
       };
     },
   },
@@ -468,7 +654,10 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     name: 'oms-bundle',
     parser: 'parseOmsBundle, verifyOmsBundle (src/cert/oms/)',
     async prepare() {
-      const vectors = REFERENCE_VECTORS.map((v) => ({ trust: v.trust, bytes: readFileSync(join(REFERENCE, v.dir, 'model.sig')) }));
+      const vectors = REFERENCE_VECTORS.map((v) => ({
+        trust: v.trust,
+        bytes: readFileSync(join(REFERENCE, v.dir, 'model.sig')),
+      }));
       const seeds = vectors.map((v) => JSON.parse(v.bytes.toString('utf8')) as Json);
       return {
         input: fc.tuple(fc.nat(vectors.length - 1), fc.oneof(jsonFrom(seeds), bytesFrom(vectors.map((v) => v.bytes)))),
@@ -498,11 +687,24 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
       const auditor = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
       const subject = [{ name: 'model', digest: { sha256: 'ab'.repeat(32) } }];
       const make = (passed: boolean) =>
-        Buffer.from(JSON.stringify(endorse({ subject, certificateBytes: shared.certificate, auditReportBytes: Buffer.from('{}'), auditPassed: passed, auditorKey: auditor.privateKey, time: new Date('2026-01-01T00:00:00Z'), aicertVersion: '0.1.0' })));
+        Buffer.from(
+          JSON.stringify(
+            endorse({
+              subject,
+              certificateBytes: shared.certificate,
+              auditReportBytes: Buffer.from('{}'),
+              auditPassed: passed,
+              auditorKey: auditor.privateKey,
+              time: new Date('2026-01-01T00:00:00Z'),
+              aicertVersion: '0.1.0',
+            }),
+          ),
+        );
       const seeds = [make(true), make(false)];
       return {
         input: fc.oneof(jsonFrom(seeds.map((s) => JSON.parse(s.toString('utf8')) as Json)), bytesFrom(seeds)),
-        run: (bytes: Buffer) => checkEndorsement(bytes, shared.certificate, subject, [auditor.publicKey, ecdsaKey.publicKey]),
+        run: (bytes: Buffer) =>
+          checkEndorsement(bytes, shared.certificate, subject, [auditor.publicKey, ecdsaKey.publicKey]),
         huge: [],
       };
     },
@@ -518,8 +720,14 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
         input: bytesFrom(seeds),
         run: (bytes: Buffer) => parseCertificateDer(bytes, 'fuzzed certificate'),
         huge: [
-          { name: 'SEQUENCE of length 2^31-1', input: Buffer.concat([Buffer.from([0x30, 0x84, 0x7f, 0xff, 0xff, 0xff]), Buffer.alloc(16)]) },
-          { name: 'SEQUENCE with a 127-byte length', input: Buffer.concat([Buffer.from([0x30, 0xff]), Buffer.alloc(127, 0xff), Buffer.alloc(16)]) },
+          {
+            name: 'SEQUENCE of length 2^31-1',
+            input: Buffer.concat([Buffer.from([0x30, 0x84, 0x7f, 0xff, 0xff, 0xff]), Buffer.alloc(16)]),
+          },
+          {
+            name: 'SEQUENCE with a 127-byte length',
+            input: Buffer.concat([Buffer.from([0x30, 0xff]), Buffer.alloc(127, 0xff), Buffer.alloc(16)]),
+          },
         ],
       };
     },

@@ -94,7 +94,10 @@ export async function makeSecurityFixtures(): Promise<SecurityFixtures> {
     const data = join(work, 'train.jsonl');
     await writeFile(data, '{"x":1,"y":0}\n{"x":2,"y":1}\n{"x":3,"y":0}\n');
 
-    const run = async (name: string, options: Partial<RunOptions> & { on?: 'A' | 'B' } = {}): Promise<CertifiedFile> => {
+    const run = async (
+      name: string,
+      options: Partial<RunOptions> & { on?: 'A' | 'B' } = {},
+    ): Promise<CertifiedFile> => {
       const dir = join(work, 'runs', name);
       await mkdir(dir, { recursive: true });
       const output = join(dir, 'model');
@@ -118,8 +121,16 @@ export async function makeSecurityFixtures(): Promise<SecurityFixtures> {
     const other = await run('other');
     const foreign = await run('foreign', { on: 'B' });
     const trainerOutput = join(work, 'runs', 'trainer', 'model');
-    const trainerOptions: TrainerOptions = { transcript: `${trainerOutput}.transcript`, checkpointEvery: 1, holdoutFraction: 0.1, dataset: data };
-    const trainer = await run('trainer', { trainer: trainerOptions, command: [process.execPath, '-e', TRIVIAL_TRAINER, trainerOutput] });
+    const trainerOptions: TrainerOptions = {
+      transcript: `${trainerOutput}.transcript`,
+      checkpointEvery: 1,
+      holdoutFraction: 0.1,
+      dataset: data,
+    };
+    const trainer = await run('trainer', {
+      trainer: trainerOptions,
+      command: [process.execPath, '-e', TRIVIAL_TRAINER, trainerOutput],
+    });
 
     const forger = await forgerChains(simA, await readFile(join(caA, 'ca.pem'), 'utf8'));
     return {
@@ -164,7 +175,9 @@ async function forgerChains(sim: Simulator, caPem: string) {
     await tpm.close();
   }
   const spki = publicKeyObject(ak.public.public).export({ type: 'spki', format: 'der' });
-  const akKey = await webcrypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']);
+  const akKey = await webcrypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' }, true, [
+    'verify',
+  ]);
   const akUri = `${AK_NAME_URI_PREFIX}${objectName(ak.public).toString('hex')}`;
   const root = await issue({ name: 'aicert attestation CA', ca: true, keyUsage: CA_USAGE });
   const caSubject = new x509.X509Certificate(caPem).subject;
@@ -177,7 +190,10 @@ async function forgerChains(sim: Simulator, caPem: string) {
 }
 
 async function issueRoot(subject: string): Promise<Issued> {
-  const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+    'sign',
+    'verify',
+  ])) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: '01',
     name: subject,
@@ -185,9 +201,17 @@ async function issueRoot(subject: string): Promise<Issued> {
     notAfter: new Date(Date.now() + 365 * 86_400_000),
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
     keys,
-    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(CA_USAGE, true), await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)],
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(CA_USAGE, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
   });
-  return { certificate: parseCertificateDer(new Uint8Array(cert.rawData), subject), privateKey: KeyObject.from(keys.privateKey), keys };
+  return {
+    certificate: parseCertificateDer(new Uint8Array(cert.rawData), subject),
+    privateKey: KeyObject.from(keys.privateKey),
+    keys,
+  };
 }
 
 async function certifyAk(akKey: CryptoKey, akUri: string, issuer: Issued): Promise<Buffer> {

@@ -17,7 +17,13 @@ describe('tamper corpus', () => {
   before(async () => {
     fx = await makeSecurityFixtures();
     mutants = [
-      ...(generateTamperCorpus({ good: fx.good.bytes, other: fx.other.bytes, trainer: fx.trainer.bytes, foreign: fx.foreign.bytes, chains: fx.chains })),
+      ...generateTamperCorpus({
+        good: fx.good.bytes,
+        other: fx.other.bytes,
+        trainer: fx.trainer.bytes,
+        foreign: fx.foreign.bytes,
+        chains: fx.chains,
+      }),
       ...(await forgedMutants(fx)),
       ...(await artifactMutants(fx)),
     ];
@@ -25,19 +31,44 @@ describe('tamper corpus', () => {
   });
   after(async () => fx?.stop());
 
-  const describeResults = (rs: TamperSummary['results']) => rs.map((r) => `${r.mutant.family} / ${r.mutant.name}: ${r.check ?? ''} ${r.detail.slice(0, 300)}`).join('\n');
+  const describeResults = (rs: TamperSummary['results']) =>
+    rs.map((r) => `${r.mutant.family} / ${r.mutant.name}: ${r.check ?? ''} ${r.detail.slice(0, 300)}`).join('\n');
 
   test('the genuine certificates verify (else every rejection below would mean nothing)', async () => {
     const { verifyCertificate } = await import('../../src/verify/verify-certificate.js');
     for (const cert of [fx.good, fx.other, fx.trainer, fx.foreign]) {
-      const { report: r } = await verifyCertificate(cert.bytes, cert.path, { trust: fx.anchors, allowUntrustedAk: false, model: cert.model });
-      assert.equal(r.verdict, 'verified', `${cert.path}: ${JSON.stringify(r.checks.find((c) => c.status === 'failed'))}`);
+      const { report: r } = await verifyCertificate(cert.bytes, cert.path, {
+        trust: fx.anchors,
+        allowUntrustedAk: false,
+        model: cert.model,
+      });
+      assert.equal(
+        r.verdict,
+        'verified',
+        `${cert.path}: ${JSON.stringify(r.checks.find((c) => c.status === 'failed'))}`,
+      );
     }
   });
 
   test('at least 200 mutants, from every family', () => {
     assert.ok(summary.tried >= 200, `${summary.tried} mutants`);
-    for (const family of ['bit-flip', 'event-log', 'statement-leaf', 'event-leaf', 'file-leaf', 'quotes', 'keys', 'truncation', 'duplicate-key', 'encoding', 'lookalike', 'whitespace', 'key-order', 'forged', 'artifacts']) {
+    for (const family of [
+      'bit-flip',
+      'event-log',
+      'statement-leaf',
+      'event-leaf',
+      'file-leaf',
+      'quotes',
+      'keys',
+      'truncation',
+      'duplicate-key',
+      'encoding',
+      'lookalike',
+      'whitespace',
+      'key-order',
+      'forged',
+      'artifacts',
+    ]) {
       assert.ok((summary.byFamily[family] ?? 0) > 0, `no ${family} mutants`);
     }
   });

@@ -64,15 +64,19 @@ export async function runTamperCorpus(mutants: readonly Mutant[], anchors: Trust
 async function classify(mutant: Mutant, anchors: TrustAnchors): Promise<MutantResult> {
   let report: VerificationReport;
   try {
-    report = (await verifyCertificate(mutant.bytes, mutant.name, { trust: anchors, allowUntrustedAk: false, ...mutant.options })).report;
+    report = (
+      await verifyCertificate(mutant.bytes, mutant.name, { trust: anchors, allowUntrustedAk: false, ...mutant.options })
+    ).report;
   } catch (err) {
     if (err instanceof AicertError) return rejected(mutant, err.code, err.message);
     return { mutant, outcome: 'crash', detail: err instanceof Error ? (err.stack ?? err.message) : String(err) };
   }
   const failed = report.checks.find((c) => c.status === 'failed');
   if (failed) return rejected(mutant, failed.id, failed.reason);
-  if (report.verdict !== 'verified') return { mutant, outcome: 'crash', detail: `verdict ${report.verdict} without a failed check` };
-  if (!mutant.equivalent) return { mutant, outcome: 'false-accept', detail: 'verified, but the mutation is not declared equivalent' };
+  if (report.verdict !== 'verified')
+    return { mutant, outcome: 'crash', detail: `verdict ${report.verdict} without a failed check` };
+  if (!mutant.equivalent)
+    return { mutant, outcome: 'false-accept', detail: 'verified, but the mutation is not declared equivalent' };
   const proof = sameEvidence(mutant, anchors);
   if (proof !== true) return { mutant, outcome: 'false-accept', detail: `declared equivalent, but ${proof}` };
   return { mutant, outcome: 'equivalent', detail: mutant.equivalent.reason };
@@ -112,11 +116,20 @@ export function decodedEvidence(bytes: Buffer, dropDers: readonly string[] = [])
   const tpm = c.evidence.tpm;
   return jcs({
     mediaType: c.mediaType,
-    statement: { payloadType: c.statement.payloadType, payload: hex(c.statement.payload), signatures: c.statement.signatures },
+    statement: {
+      payloadType: c.statement.payloadType,
+      payload: hex(c.statement.payload),
+      signatures: c.statement.signatures,
+    },
     pcr: tpm.pcr,
     akPublic: hex(tpm.akPublic),
     chain: ((tpm.akCertificateChain ?? []) as string[]).map(hex).filter((der) => !dropDers.includes(der)),
-    quotes: (tpm.quotes as Array<Record<string, any>>).map((q) => ({ phase: q.phase, attest: hex(q.attest), signature: hex(q.signature), pcrs: q.pcrs })),
+    quotes: (tpm.quotes as Array<Record<string, any>>).map((q) => ({
+      phase: q.phase,
+      attest: hex(q.attest),
+      signature: hex(q.signature),
+      pcrs: q.pcrs,
+    })),
     eventLog: tpm.eventLog as Json,
   } as Json);
 }

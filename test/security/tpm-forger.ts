@@ -69,7 +69,9 @@ export async function requote(address: string, pcr: number, plan: Requote): Prom
     const quote = async (phase: 'start' | 'end', nonce: Buffer): Promise<CertificateQuote> => {
       const key = await tpm.createPrimary(TPM_RH.ENDORSEMENT, plan.template ?? AK_TEMPLATE, 'quoting key');
       akPublic = public2b(key.public.bytes).toString('base64');
-      const { attest, signature } = await tpm.withTransient(key.handle, (h) => tpm.quote(h, nonce, [{ hashAlg: TPM_ALG.SHA256, pcrs }]));
+      const { attest, signature } = await tpm.withTransient(key.handle, (h) =>
+        tpm.quote(h, nonce, [{ hashAlg: TPM_ALG.SHA256, pcrs }]),
+      );
       const values = await tpm.pcrRead(TPM_ALG.SHA256, pcrs);
       const sha256 = Object.fromEntries([...values].map(([index, value]) => [String(index), value.toString('hex')]));
       return { phase, attest: attest.toString('base64'), signature: signature.toString('base64'), pcrs: { sha256 } };

@@ -29,7 +29,10 @@ test('swtpm Unix addresses put the control socket at PATH.ctrl', () => {
 });
 
 test('unknown syntax is a usage error that lists the accepted forms', () => {
-  assert.throws(() => parseTpmAddress('mssim:2321'), (err: unknown) => err instanceof InputError && /device:\/dev\/tpmrm0/.test(err.message));
+  assert.throws(
+    () => parseTpmAddress('mssim:2321'),
+    (err: unknown) => err instanceof InputError && /device:\/dev\/tpmrm0/.test(err.message),
+  );
 });
 
 test('auto picks the TPM device, or explains the options when there is none', () => {
@@ -38,7 +41,11 @@ test('auto picks the TPM device, or explains the options when there is none', ()
   } else if (!existsSync('/dev/tpm0')) {
     assert.throws(
       () => parseTpmAddress('auto'),
-      (err: unknown) => err instanceof EnvironmentError && err.exitStatus === 3 && /swtpm:unix:PATH/.test(err.message) && /simulator start/.test(err.message),
+      (err: unknown) =>
+        err instanceof EnvironmentError &&
+        err.exitStatus === 3 &&
+        /swtpm:unix:PATH/.test(err.message) &&
+        /simulator start/.test(err.message),
     );
   }
 });

@@ -57,7 +57,10 @@ for (const transport of ['unix', 'tcp'] as const) {
 
     test('PCR_Read of 24 PCRs takes several calls and returns each PCR', async () => {
       const values = await tpm.pcrRead(SHA256, ALL_PCRS);
-      assert.deepEqual([...values.keys()].sort((a, b) => a - b), ALL_PCRS);
+      assert.deepEqual(
+        [...values.keys()].sort((a, b) => a - b),
+        ALL_PCRS,
+      );
       // Fresh TPM: PCRs 17-22 start all-0xFF, PCR 0 is zero (no firmware measured anything).
       assert.deepEqual(values.get(0), Buffer.alloc(32));
       assert.deepEqual(values.get(17), Buffer.alloc(32, 0xff));
@@ -180,14 +183,18 @@ describe('tpm2-tools sees what our client does', () => {
 
   test('tpm2_nvread returns the same EK certificate bytes as our chunked NV_Read', async () => {
     const ours = await readEkCertificate(tpm, 'rsa');
-    const r = spawnSync('tpm2_nvread', ['-T', tcti(sim), '-C', 'o', `0x${EK_CERTIFICATE_INDEX.rsa.toString(16)}`], { maxBuffer: 1 << 20 });
+    const r = spawnSync('tpm2_nvread', ['-T', tcti(sim), '-C', 'o', `0x${EK_CERTIFICATE_INDEX.rsa.toString(16)}`], {
+      maxBuffer: 1 << 20,
+    });
     assert.equal(r.status, 0, r.stderr?.toString());
     assert.deepEqual(r.stdout, ours);
   });
 });
 
 describe('device transport', () => {
-  test('a TPM character device answers GetRandom', { skip: !existsSync('/dev/tpmrm0') && 'no /dev/tpmrm0 on this machine' }, async () => {
+  test('a TPM character device answers GetRandom', {
+    skip: !existsSync('/dev/tpmrm0') && 'no /dev/tpmrm0 on this machine',
+  }, async () => {
     const tpm = await Tpm.open('device:/dev/tpmrm0');
     try {
       assert.equal((await tpm.getRandom(16)).length, 16);

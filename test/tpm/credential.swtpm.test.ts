@@ -35,7 +35,10 @@ describe('credential activation and EK certificates on swtpm', () => {
   });
 
   /** Runs ActivateCredential for the aicert AK under the EK `ek` (transient or persistent). */
-  async function activate(ek: { handle: number; public: PublicArea }, make: (akPublic: PublicArea) => { credentialBlob: Buffer; encryptedSecret: Buffer }) {
+  async function activate(
+    ek: { handle: number; public: PublicArea },
+    make: (akPublic: PublicArea) => { credentialBlob: Buffer; encryptedSecret: Buffer },
+  ) {
     const ak = await createAk(tpm);
     return tpm.withTransient(ak.handle, async () => {
       const { credentialBlob, encryptedSecret } = make(ak.public);
@@ -70,7 +73,10 @@ describe('credential activation and EK certificates on swtpm', () => {
   const ekKinds = [
     ['RSA-2048 EK (TCG L-1)', async () => createEk(tpm, 'rsa')],
     ['ECC P-256 EK (TCG L-2)', async () => createEk(tpm, 'ecc')],
-    ["swtpm's persistent ECC P-384 EK (AES-256, SHA-384)", async () => ({ handle: SWTPM_P384_EK, public: (await tpm.readPublic(SWTPM_P384_EK)).public, persistent: true })],
+    [
+      "swtpm's persistent ECC P-384 EK (AES-256, SHA-384)",
+      async () => ({ handle: SWTPM_P384_EK, public: (await tpm.readPublic(SWTPM_P384_EK)).public, persistent: true }),
+    ],
   ] as const;
 
   for (const [label, loadEk] of ekKinds) {
@@ -121,17 +127,32 @@ describe('credential activation and EK certificates on swtpm', () => {
     // Another swtpm's CA (same names, other keys), or another EK's key: refused, each for its own reason.
     const other = await startSimulator();
     try {
-      assert.throws(() => validateEkCertificate(rsaCert, { ekPublic: rsaPublic, roots: [other.caCertificates[0]!], intermediates: [other.caCertificates[1]!] }), { code: 'ek.chain' });
+      assert.throws(
+        () =>
+          validateEkCertificate(rsaCert, {
+            ekPublic: rsaPublic,
+            roots: [other.caCertificates[0]!],
+            intermediates: [other.caCertificates[1]!],
+          }),
+        { code: 'ek.chain' },
+      );
     } finally {
       await other.stop();
     }
     const p256Ek = await createEk(tpm, 'ecc');
     await tpm.flushContext(p256Ek.handle);
-    assert.throws(() => validateEkCertificate(p384Cert, { ekPublic: p256Ek.public, roots: [root!], intermediates: [intermediate!] }), { code: 'ek.key-mismatch' });
+    assert.throws(
+      () =>
+        validateEkCertificate(p384Cert, { ekPublic: p256Ek.public, roots: [root!], intermediates: [intermediate!] }),
+      { code: 'ek.key-mismatch' },
+    );
   });
 
   test('no transient object is left loaded', async () => {
     const pages = await tpm.getCapability(TPM_CAP.HANDLES, 0x80000000, 32);
-    assert.deepEqual(pages.flatMap((p) => (p.capability === TPM_CAP.HANDLES ? p.handles : [])), []);
+    assert.deepEqual(
+      pages.flatMap((p) => (p.capability === TPM_CAP.HANDLES ? p.handles : [])),
+      [],
+    );
   });
 });

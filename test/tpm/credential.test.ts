@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { constants, createDecipheriv, createHmac, createPrivateKey, generateKeyPairSync, privateDecrypt } from 'node:crypto';
+import {
+  constants,
+  createDecipheriv,
+  createHmac,
+  createPrivateKey,
+  generateKeyPairSync,
+  privateDecrypt,
+} from 'node:crypto';
 import { TPM_ALG, TPMA_OBJECT } from '../../src/tpm/constants.js';
 import { encapsulateSeed, makeCredential, makeCredentialForName, wrapCredential } from '../../src/tpm/credential.js';
 import { kdfa } from '../../src/tpm/kdf.js';
@@ -19,7 +26,9 @@ interface EncapsVector {
   EphemeralPrivate?: string;
 }
 const vectors = (file: string) =>
-  JSON.parse(readFileSync(new URL(`../../../test/tpm/fixtures/go-tpm-vectors/${file}`, import.meta.url), 'utf8')) as EncapsVector[];
+  JSON.parse(
+    readFileSync(new URL(`../../../test/tpm/fixtures/go-tpm-vectors/${file}`, import.meta.url), 'utf8'),
+  ) as EncapsVector[];
 const hex = (s: string) => Buffer.from(s, 'hex');
 
 test('ECC secret sharing reproduces every go-tpm restricted-key vector (P-256/384/521, SHA-1..512)', () => {
@@ -47,10 +56,21 @@ function rsaPrivateKey(v: EncapsVector) {
   const q = n / p;
   const phi = (p - 1n) * (q - 1n);
   const d = modInverse(e, phi);
-  const b64 = (x: bigint) => Buffer.from(x.toString(16).padStart(2 * Math.ceil(x.toString(16).length / 2), '0'), 'hex').toString('base64url');
+  const b64 = (x: bigint) =>
+    Buffer.from(x.toString(16).padStart(2 * Math.ceil(x.toString(16).length / 2), '0'), 'hex').toString('base64url');
   const key = createPrivateKey({
     format: 'jwk',
-    key: { kty: 'RSA', n: b64(n), e: b64(e), d: b64(d), p: b64(p), q: b64(q), dp: b64(d % (p - 1n)), dq: b64(d % (q - 1n)), qi: b64(modInverse(q, p)) },
+    key: {
+      kty: 'RSA',
+      n: b64(n),
+      e: b64(e),
+      d: b64(d),
+      p: b64(p),
+      q: b64(q),
+      dp: b64(d % (p - 1n)),
+      dq: b64(d % (q - 1n)),
+      qi: b64(modInverse(q, p)),
+    },
   });
   return { pub, key };
 }
@@ -71,7 +91,12 @@ test('RSA secret sharing uses OAEP with the nameAlg hash and the label plus NUL,
   assert.ok(all.length >= 20);
   for (const v of all) {
     const { pub, key } = rsaPrivateKey(v);
-    const oaep = { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hashName(pub.nameAlg), oaepLabel: Buffer.from(`${v.Label}\0`) };
+    const oaep = {
+      key,
+      padding: constants.RSA_PKCS1_OAEP_PADDING,
+      oaepHash: hashName(pub.nameAlg),
+      oaepLabel: Buffer.from(`${v.Label}\0`),
+    };
     // The vector's ciphertext opens with these parameters to the vector's seed...
     assert.equal(privateDecrypt(oaep, hex(v.Ciphertext)).toString('hex'), v.Secret, `${v.Name}: vector`);
     // ...and so does ours (OAEP is randomized, so compare what the key holder recovers).
@@ -82,7 +107,9 @@ test('RSA secret sharing uses OAEP with the nameAlg hash and the label plus NUL,
 });
 
 function hashName(alg: number): string {
-  return { [TPM_ALG.SHA1]: 'sha1', [TPM_ALG.SHA256]: 'sha256', [TPM_ALG.SHA384]: 'sha384', [TPM_ALG.SHA512]: 'sha512' }[alg]!;
+  return { [TPM_ALG.SHA1]: 'sha1', [TPM_ALG.SHA256]: 'sha256', [TPM_ALG.SHA384]: 'sha384', [TPM_ALG.SHA512]: 'sha512' }[
+    alg
+  ]!;
 }
 
 test('the credential blob is TPM2B(HMAC) ‖ AES-CFB(TPM2B(secret)) keyed by KDFa over the seed and the AK Name', () => {
@@ -127,7 +154,10 @@ test('makeCredential refuses keys that are not attestation keys', () => {
     [TPMA_OBJECT.fixedParent, 'fixedParent'],
   ] as const) {
     const bad = withAttributes(good, good.public.objectAttributes & ~bit);
-    assert.throws(() => makeCredential(ek, bad, Buffer.alloc(16)), (e: Error & { code?: string }) => e.code === 'ak.attributes' && e.message.includes(name));
+    assert.throws(
+      () => makeCredential(ek, bad, Buffer.alloc(16)),
+      (e: Error & { code?: string }) => e.code === 'ak.attributes' && e.message.includes(name),
+    );
   }
   const decrypting = withAttributes(good, good.public.objectAttributes | TPMA_OBJECT.decrypt);
   assert.throws(() => makeCredential(ek, decrypting, Buffer.alloc(16)), { code: 'ak.attributes' });
@@ -148,9 +178,20 @@ test('an RSA credential opens with the EK private key to the same seed that keys
   const name = objectName(akPublicFor('ecc').area);
   const secret = Buffer.from('0123456789abcdef');
   const { credentialBlob, encryptedSecret } = makeCredentialForName(ek, name, secret);
-  const seed = privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from('IDENTITY\0') }, encryptedSecret);
+  const seed = privateDecrypt(
+    {
+      key: privateKey,
+      padding: constants.RSA_PKCS1_OAEP_PADDING,
+      oaepHash: 'sha256',
+      oaepLabel: Buffer.from('IDENTITY\0'),
+    },
+    encryptedSecret,
+  );
   assert.deepEqual(wrapCredentialOpen(credentialBlob, seed, name), secret);
-  assert.throws(() => wrapCredentialOpen(credentialBlob, seed, Buffer.concat([name.subarray(0, -1), Buffer.of(name.at(-1)! ^ 1)])), /integrity/);
+  assert.throws(
+    () => wrapCredentialOpen(credentialBlob, seed, Buffer.concat([name.subarray(0, -1), Buffer.of(name.at(-1)! ^ 1)])),
+    /integrity/,
+  );
 });
 
 /** ActivateCredential's software half, written from the spec for this test only. */
@@ -159,8 +200,13 @@ function wrapCredentialOpen(blob: Buffer, seed: Buffer, name: Buffer): Buffer {
   const integrity = r.tpm2b();
   const enc = r.bytesCopy(r.remaining);
   const hmacKey = kdfa(TPM_ALG.SHA256, seed, 'INTEGRITY', Buffer.alloc(0), Buffer.alloc(0), 256);
-  if (!createHmac('sha256', hmacKey).update(enc).update(name).digest().equals(integrity)) throw new Error('integrity check failed');
-  const plain = createDecipheriv('aes-128-cfb', kdfa(TPM_ALG.SHA256, seed, 'STORAGE', name, Buffer.alloc(0), 128), Buffer.alloc(16)).update(enc);
+  if (!createHmac('sha256', hmacKey).update(enc).update(name).digest().equals(integrity))
+    throw new Error('integrity check failed');
+  const plain = createDecipheriv(
+    'aes-128-cfb',
+    kdfa(TPM_ALG.SHA256, seed, 'STORAGE', name, Buffer.alloc(0), 128),
+    Buffer.alloc(16),
+  ).update(enc);
   return plain.subarray(2, 2 + plain.readUInt16BE(0));
 }
 

@@ -38,10 +38,15 @@ function withKey(template: TpmPublic, publicKey: KeyObject): PublicArea {
   return parsePublic(marshalPublic(filled));
 }
 
-const AK_ATTRIBUTES = A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.noDA | A.restricted | A.sign;
+const AK_ATTRIBUTES =
+  A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.noDA | A.restricted | A.sign;
 
 /** An AK public area (aicert's ECC template, or RSA-2048 RSASSA) holding a software key. */
-export function akPublicFor(kind: 'rsa' | 'ecc', pair = softwareKey(kind), scheme?: { algorithm: number; hashAlg: number }) {
+export function akPublicFor(
+  kind: 'rsa' | 'ecc',
+  pair = softwareKey(kind),
+  scheme?: { algorithm: number; hashAlg: number },
+) {
   const template: TpmPublic =
     kind === 'rsa'
       ? {
@@ -49,7 +54,12 @@ export function akPublicFor(kind: 'rsa' | 'ecc', pair = softwareKey(kind), schem
           nameAlg: TPM_ALG.SHA256,
           objectAttributes: AK_ATTRIBUTES,
           authPolicy: Buffer.alloc(0),
-          parameters: { symmetric: { algorithm: TPM_ALG.NULL }, scheme: scheme ?? { algorithm: TPM_ALG.RSASSA, hashAlg: TPM_ALG.SHA256 }, keyBits: 2048, exponent: 0 },
+          parameters: {
+            symmetric: { algorithm: TPM_ALG.NULL },
+            scheme: scheme ?? { algorithm: TPM_ALG.RSASSA, hashAlg: TPM_ALG.SHA256 },
+            keyBits: 2048,
+            exponent: 0,
+          },
           unique: { modulus: Buffer.alloc(0) },
         }
       : {
@@ -73,7 +83,10 @@ const EK_TEMPLATE_ECC_P384: TpmPublic = {
   type: TPM_ALG.ECC,
   nameAlg: TPM_ALG.SHA384,
   objectAttributes: 0x000300f2,
-  authPolicy: Buffer.from('b26e7d28d11a50bc53d882bcf5fd3a1a074148bb35d3b4e4cb1c0ad9bde419cacb47ba09699646150f9fc000f3f80e12', 'hex'),
+  authPolicy: Buffer.from(
+    'b26e7d28d11a50bc53d882bcf5fd3a1a074148bb35d3b4e4cb1c0ad9bde419cacb47ba09699646150f9fc000f3f80e12',
+    'hex',
+  ),
   parameters: {
     symmetric: { algorithm: TPM_ALG.AES, keyBits: 256, mode: TPM_ALG.CFB },
     scheme: { algorithm: TPM_ALG.NULL },
@@ -108,7 +121,10 @@ export function buildQuoteAttest(f: AttestFields): Buffer {
     w.u32(f.magic ?? TPM_GENERATED_VALUE).u16(f.type ?? TPM_ST.ATTEST_QUOTE);
     w.tpm2b(f.qualifiedSigner ?? Buffer.concat([Buffer.of(0, 0x0b), Buffer.alloc(32, 0xaa)]));
     w.tpm2b(f.extraData);
-    w.u64(f.clock ?? 123456n).u32(f.resetCount ?? 3).u32(f.restartCount ?? 1).u8(f.safe ?? 1);
+    w.u64(f.clock ?? 123456n)
+      .u32(f.resetCount ?? 3)
+      .u32(f.restartCount ?? 1)
+      .u8(f.safe ?? 1);
     w.u64(f.firmwareVersion ?? 0x2019102300163636n);
     writePcrSelections(w, f.selection);
     w.tpm2b(f.pcrDigest);
@@ -116,17 +132,41 @@ export function buildQuoteAttest(f: AttestFields): Buffer {
 }
 
 /** TPMT_SIGNATURE over `message` by a software key, in the AK's scheme. */
-export function signAsTpm(ak: { area: PublicArea; privateKey: KeyObject }, message: Buffer, hashAlg: number = TPM_ALG.SHA256): Buffer {
-  const hash = { [TPM_ALG.SHA256]: 'sha256', [TPM_ALG.SHA384]: 'sha384', [TPM_ALG.SHA512]: 'sha512', [TPM_ALG.SHA1]: 'sha1' }[hashAlg]!;
+export function signAsTpm(
+  ak: { area: PublicArea; privateKey: KeyObject },
+  message: Buffer,
+  hashAlg: number = TPM_ALG.SHA256,
+): Buffer {
+  const hash = {
+    [TPM_ALG.SHA256]: 'sha256',
+    [TPM_ALG.SHA384]: 'sha384',
+    [TPM_ALG.SHA512]: 'sha512',
+    [TPM_ALG.SHA1]: 'sha1',
+  }[hashAlg]!;
   const pub = ak.area.public;
   if (pub.type === TPM_ALG.ECC) {
     const raw = sign(hash, message, { key: ak.privateKey, dsaEncoding: 'ieee-p1363' });
     // TPMs send r and s without leading zero bytes; strip them to exercise the padding.
-    const strip = (b: Buffer) => b.subarray(Math.max(0, b.findIndex((x) => x !== 0)));
-    return marshalSignature({ scheme: TPM_ALG.ECDSA, hashAlg, r: strip(raw.subarray(0, 32)), s: strip(raw.subarray(32)) });
+    const strip = (b: Buffer) =>
+      b.subarray(
+        Math.max(
+          0,
+          b.findIndex((x) => x !== 0),
+        ),
+      );
+    return marshalSignature({
+      scheme: TPM_ALG.ECDSA,
+      hashAlg,
+      r: strip(raw.subarray(0, 32)),
+      s: strip(raw.subarray(32)),
+    });
   }
   const pss = pub.parameters.scheme.algorithm === TPM_ALG.RSAPSS;
-  const sig = sign(hash, message, { key: ak.privateKey, padding: pss ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING, saltLength: 32 });
+  const sig = sign(hash, message, {
+    key: ak.privateKey,
+    padding: pss ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING,
+    saltLength: 32,
+  });
   return marshalSignature({ scheme: pss ? TPM_ALG.RSAPSS : TPM_ALG.RSASSA, hashAlg, sig });
 }
 
@@ -139,16 +179,23 @@ export function mutatedBytes(seeds: Uint8Array[]): fc.Arbitrary<Buffer> {
   const seed = fc.constantFrom(...seeds.map((s) => Buffer.from(s)));
   const truncated = seed.chain((s) => fc.nat(s.length).map((n) => s.subarray(0, n)));
   const overwritten = seed.chain((s) =>
-    fc.array(fc.tuple(fc.nat(Math.max(0, s.length - 1)), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }).map((edits) => {
-      const out = Buffer.from(s);
-      for (const [at, v] of edits) if (at < out.length) out[at] = v;
-      return out;
-    }),
+    fc
+      .array(fc.tuple(fc.nat(Math.max(0, s.length - 1)), fc.integer({ min: 0, max: 255 })), {
+        minLength: 1,
+        maxLength: 4,
+      })
+      .map((edits) => {
+        const out = Buffer.from(s);
+        for (const [at, v] of edits) if (at < out.length) out[at] = v;
+        return out;
+      }),
   );
   const spliced = seed.chain((s) =>
-    fc.tuple(fc.nat(s.length), fc.nat(8), fc.uint8Array({ maxLength: 8 })).map(([at, drop, insert]) =>
-      Buffer.concat([s.subarray(0, at), Buffer.from(insert), s.subarray(Math.min(s.length, at + drop))]),
-    ),
+    fc
+      .tuple(fc.nat(s.length), fc.nat(8), fc.uint8Array({ maxLength: 8 }))
+      .map(([at, drop, insert]) =>
+        Buffer.concat([s.subarray(0, at), Buffer.from(insert), s.subarray(Math.min(s.length, at + drop))]),
+      ),
   );
   const random = fc.uint8Array({ maxLength: 700 }).map((b) => Buffer.from(b));
   return fc.oneof(truncated, overwritten, spliced, random);

@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import { kdfa, kdfe } from '../../src/tpm/kdf.js';
 
 const vectors = (file: string) =>
-  JSON.parse(readFileSync(new URL(`../../../test/tpm/fixtures/go-tpm-vectors/${file}`, import.meta.url), 'utf8')) as Array<
-    Record<string, string | number>
-  >;
+  JSON.parse(
+    readFileSync(new URL(`../../../test/tpm/fixtures/go-tpm-vectors/${file}`, import.meta.url), 'utf8'),
+  ) as Array<Record<string, string | number>>;
 const hex = (s: unknown) => Buffer.from(String(s), 'hex');
 
 test('kdfa reproduces every go-tpm KDFa vector (SHA-1/256/384/512, odd bit lengths)', () => {

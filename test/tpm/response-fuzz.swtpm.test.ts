@@ -35,7 +35,8 @@ function decodesSafely(sample: Sample, bytes: Buffer): void {
   try {
     decodeResponse(sample.cmd, bytes);
   } catch (err) {
-    if (!(err instanceof AicertError)) throw new Error(`${sample.cmd.name}: decoder crashed with ${String(err)}`, { cause: err });
+    if (!(err instanceof AicertError))
+      throw new Error(`${sample.cmd.name}: decoder crashed with ${String(err)}`, { cause: err });
   }
 }
 
@@ -79,7 +80,11 @@ describe('TPM response decoding over malformed bytes', () => {
   test('every truncation of every response is an error, not a crash', () => {
     for (const s of samples) {
       for (let n = 0; n < s.response.length; n++) {
-        assert.throws(() => decodeResponse(s.cmd, s.response.subarray(0, n)), AicertError, `${s.cmd.name} truncated to ${n}`);
+        assert.throws(
+          () => decodeResponse(s.cmd, s.response.subarray(0, n)),
+          AicertError,
+          `${s.cmd.name} truncated to ${n}`,
+        );
       }
     }
   });

@@ -11,7 +11,10 @@ test('ECDSA r and s sent without leading zeros are left-padded to the field size
   const ak = akPublicFor('ecc');
   // Find a signature whose r or s starts with a zero byte (about 1 in 128 signatures).
   for (let i = 0; ; i++) {
-    const raw = sign('sha256', Buffer.concat([message, Buffer.from(String(i))]), { key: ak.privateKey, dsaEncoding: 'ieee-p1363' });
+    const raw = sign('sha256', Buffer.concat([message, Buffer.from(String(i))]), {
+      key: ak.privateKey,
+      dsaEncoding: 'ieee-p1363',
+    });
     if (raw[0] !== 0 && raw[32] !== 0) continue;
     const stripped = marshalSignature({
       scheme: TPM_ALG.ECDSA,
@@ -20,14 +23,24 @@ test('ECDSA r and s sent without leading zeros are left-padded to the field size
       s: raw.subarray(raw[32] === 0 ? 33 : 32),
     });
     assert.ok(stripped.length < 4 + 2 * 34, 'a shortened coordinate was sent');
-    assert.deepEqual(verifyTpmSignature(ak.area, Buffer.concat([message, Buffer.from(String(i))]), parseSignature(stripped)), { ok: true });
+    assert.deepEqual(
+      verifyTpmSignature(ak.area, Buffer.concat([message, Buffer.from(String(i))]), parseSignature(stripped)),
+      { ok: true },
+    );
     return;
   }
 });
 
 test('ECDSA coordinates longer than the field are reported, not thrown', () => {
   const ak = akPublicFor('ecc');
-  const sig = parseSignature(marshalSignature({ scheme: TPM_ALG.ECDSA, hashAlg: TPM_ALG.SHA256, r: Buffer.alloc(33, 1), s: Buffer.alloc(32, 1) }));
+  const sig = parseSignature(
+    marshalSignature({
+      scheme: TPM_ALG.ECDSA,
+      hashAlg: TPM_ALG.SHA256,
+      r: Buffer.alloc(33, 1),
+      s: Buffer.alloc(32, 1),
+    }),
+  );
   const result = verifyTpmSignature(ak.area, message, sig);
   assert.equal(result.ok, false);
   assert.match(!result.ok ? result.reason : '', /longer than the P-256 field/);
@@ -38,9 +51,18 @@ test("a signature must use the key's own scheme and hash, and a key type it can 
   const rsa = akPublicFor('rsa');
   const reason = (r: ReturnType<typeof verifyTpmSignature>) => (r.ok ? 'ok' : r.reason);
   assert.equal(reason(verifyTpmSignature(ecc.area, message, parseSignature(signAsTpm(ecc, message)))), 'ok');
-  assert.match(reason(verifyTpmSignature(ecc.area, message, parseSignature(signAsTpm(ecc, message, TPM_ALG.SHA384)))), /only signs with ECDSA-sha256/);
-  assert.match(reason(verifyTpmSignature(rsa.area, message, parseSignature(signAsTpm(ecc, message)))), /ECDSA-sha256 but the key only signs with RSASSA-sha256/);
-  assert.match(reason(verifyTpmSignature(ecc.area, Buffer.from('other message'), parseSignature(signAsTpm(ecc, message)))), /does not verify/);
+  assert.match(
+    reason(verifyTpmSignature(ecc.area, message, parseSignature(signAsTpm(ecc, message, TPM_ALG.SHA384)))),
+    /only signs with ECDSA-sha256/,
+  );
+  assert.match(
+    reason(verifyTpmSignature(rsa.area, message, parseSignature(signAsTpm(ecc, message)))),
+    /ECDSA-sha256 but the key only signs with RSASSA-sha256/,
+  );
+  assert.match(
+    reason(verifyTpmSignature(ecc.area, Buffer.from('other message'), parseSignature(signAsTpm(ecc, message)))),
+    /does not verify/,
+  );
 });
 
 test('a key without a fixed scheme accepts RSASSA and RSAPSS over SHA-256+, never SHA-1 or ECDSA', () => {

@@ -58,7 +58,11 @@ describe('certified runs of protocol trainers on swtpm', () => {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  async function certifyAndCheck(name: string, code: string, command: (output: string) => string[]): Promise<{ certificate: Buffer; transcript: string }> {
+  async function certifyAndCheck(
+    name: string,
+    code: string,
+    command: (output: string) => string[],
+  ): Promise<{ certificate: Buffer; transcript: string }> {
     const output = join(work, name, 'model');
     const transcript = join(work, name, 'transcript');
     const options: RunOptions = {
@@ -76,24 +80,49 @@ describe('certified runs of protocol trainers on swtpm', () => {
     const result = await certifiedRun(options);
     assert.equal(result.outcome.exitCode, 0, 'the trainer (its stderr is above) failed');
     const bytes = await readFile(result.certificatePath!);
-    const { report } = await verifyCertificate(bytes, name, { allowUntrustedAk: true, trust: NO_TRUST_ANCHORS, model: output, data: [data], code });
+    const { report } = await verifyCertificate(bytes, name, {
+      allowUntrustedAk: true,
+      trust: NO_TRUST_ANCHORS,
+      model: output,
+      data: [data],
+      code,
+    });
     assert.equal(report.verdict, 'verified', JSON.stringify(report.checks.filter((c) => c.status === 'failed')));
     assert.equal(report.checks.find((c) => c.id === 'trainer.commitment')?.status, 'ok');
 
-    const events = (JSON.parse(bytes.toString('utf8')).evidence.tpm.eventLog as Array<{ content: Record<string, any> }>).map((r) => r.content);
+    const events = (
+      JSON.parse(bytes.toString('utf8')).evidence.tpm.eventLog as Array<{ content: Record<string, any> }>
+    ).map((r) => r.content);
     const checkpoints = events.filter((e) => e.type === 'checkpoint');
     const meta = await readTranscriptMeta(transcript);
     const files = await readdir(join(transcript, 'checkpoints'));
-    assert.equal(files.length, Math.ceil(meta.steps / K) + 1, `${meta.steps} steps, k = ${K}: a checkpoint before each segment and one at the end`);
-    assert.deepEqual(checkpoints.map((c) => c.index), files.map((_, i) => i));
+    assert.equal(
+      files.length,
+      Math.ceil(meta.steps / K) + 1,
+      `${meta.steps} steps, k = ${K}: a checkpoint before each segment and one at the end`,
+    );
+    assert.deepEqual(
+      checkpoints.map((c) => c.index),
+      files.map((_, i) => i),
+    );
     for (const [i, file] of files.entries()) {
       const content = await readFile(join(transcript, 'checkpoints', file));
-      assert.deepEqual({ sha256: checkpoints[i]!.sha256, bytes: checkpoints[i]!.bytes }, { sha256: createHash('sha256').update(content).digest('hex'), bytes: content.length }, file);
+      assert.deepEqual(
+        { sha256: checkpoints[i]!.sha256, bytes: checkpoints[i]!.bytes },
+        { sha256: createHash('sha256').update(content).digest('hex'), bytes: content.length },
+        file,
+      );
     }
     // The trainer used the committed seed: its recorded order is the one s dictates.
     const seed = Buffer.from(events.find((e) => e.type === 'commitment')!.trainer.seed, 'hex');
-    assert.deepEqual(await readBatches(transcript), batchSchedule(seed, splitHoldout(seed, meta.records, HOLDOUT).trainPool, BATCH, 1));
-    assert.ok(events.some((e) => e.type === 'output' && e.role === 'transcript'), 'the transcript is measured at the end');
+    assert.deepEqual(
+      await readBatches(transcript),
+      batchSchedule(seed, splitHoldout(seed, meta.records, HOLDOUT).trainPool, BATCH, 1),
+    );
+    assert.ok(
+      events.some((e) => e.type === 'output' && e.role === 'transcript'),
+      'the transcript is measured at the end',
+    );
     return { certificate: bytes, transcript };
   }
 
@@ -101,7 +130,13 @@ describe('certified runs of protocol trainers on swtpm', () => {
    * The real trainer audited as `aicert audit` would: replays and loss evaluations run the same
    * command as separate processes. `environment` is what the verifier's replays run with.
    */
-  async function audit(run: { certificate: Buffer; transcript: string }, code: string, command: string[], tolerance: Tolerance, environment: Record<string, string> = {}) {
+  async function audit(
+    run: { certificate: Buffer; transcript: string },
+    code: string,
+    command: string[],
+    tolerance: Tolerance,
+    environment: Record<string, string> = {},
+  ) {
     const saved = Object.fromEntries(Object.keys(environment).map((k) => [k, process.env[k]]));
     Object.assign(process.env, environment);
     try {
@@ -130,25 +165,60 @@ describe('certified runs of protocol trainers on swtpm', () => {
 
   /** The whole audit passes: every check, every replay, and the combined memorization test. */
   function assertAuditPasses(report: AuditReport, t: TestContext, label: string): void {
-    assert.deepEqual(report.checks.filter((c) => c.status === 'failed'), []);
+    assert.deepEqual(
+      report.checks.filter((c) => c.status === 'failed'),
+      [],
+    );
     assert.equal(report.verdict, 'passed');
-    assert.ok(report.segments.length === 10 && report.segments.every((s) => s.replay?.accepted), 'every audited segment replayed');
+    assert.ok(
+      report.segments.length === 10 && report.segments.every((s) => s.replay?.accepted),
+      'every audited segment replayed',
+    );
     const m = report.memorization!;
     assert.ok(m.passed && m.p <= 0.01 && m.segments === 10);
     const aucs = report.segments.map((s) => s.memorization!.auc);
-    t.diagnostic(`${label}: memorization over ${m.segments} segments (${report.segments[0]!.memorization!.members} + ${report.segments[0]!.memorization!.heldOut} records each): AUC ${Math.min(...aucs).toFixed(3)}–${Math.max(...aucs).toFixed(3)}, Stouffer Z = ${m.z.toFixed(2)}, p = ${m.p.toExponential(1)}; cost ${(100 * report.cost!.totalFraction).toFixed(0)} % of ${report.cost!.totalSteps} steps`);
+    t.diagnostic(
+      `${label}: memorization over ${m.segments} segments (${report.segments[0]!.memorization!.members} + ${report.segments[0]!.memorization!.heldOut} records each): AUC ${Math.min(...aucs).toFixed(3)}–${Math.max(...aucs).toFixed(3)}, Stouffer Z = ${m.z.toFixed(2)}, p = ${m.p.toExponential(1)}; cost ${(100 * report.cost!.totalFraction).toFixed(0)} % of ${report.cost!.totalSteps} steps`,
+    );
   }
 
   test('the TF.js trainer: certified, audited with exact tolerance on cpu, and calibrated when replayed on wasm', async (t) => {
     const code = join(repo, 'examples/fashion-mnist');
-    const command = (output: string) => [process.execPath, join(repo, 'dist/examples/fashion-mnist/train.js'), '--data', data, '--out', output, ...TRAIN_OPTIONS];
+    const command = (output: string) => [
+      process.execPath,
+      join(repo, 'dist/examples/fashion-mnist/train.js'),
+      '--data',
+      data,
+      '--out',
+      output,
+      ...TRAIN_OPTIONS,
+    ];
     const run = await certifyAndCheck('tfjs', code, command);
     const exact = await audit(run, code, command(join(work, 'tfjs-audit')), { mode: 'exact' });
     assertAuditPasses(exact, t, 'TF.js cpu, exact');
-    assert.ok(exact.segments.every((s) => s.replay?.digestEqual), 'cpu replays are bit-exact');
-    const wasmExact = await audit(run, code, command(join(work, 'tfjs-audit')), { mode: 'exact' }, { AICERT_TFJS_BACKEND: 'wasm' });
-    assert.equal(wasmExact.checks.find((c) => c.id === 'replay')?.status, 'failed', 'wasm replays differ in the last bits, so exact tolerance must refuse them');
-    const calibrated = await audit(run, code, command(join(work, 'tfjs-audit')), { mode: 'calibrated' }, { AICERT_TFJS_BACKEND: 'wasm' });
+    assert.ok(
+      exact.segments.every((s) => s.replay?.digestEqual),
+      'cpu replays are bit-exact',
+    );
+    const wasmExact = await audit(
+      run,
+      code,
+      command(join(work, 'tfjs-audit')),
+      { mode: 'exact' },
+      { AICERT_TFJS_BACKEND: 'wasm' },
+    );
+    assert.equal(
+      wasmExact.checks.find((c) => c.id === 'replay')?.status,
+      'failed',
+      'wasm replays differ in the last bits, so exact tolerance must refuse them',
+    );
+    const calibrated = await audit(
+      run,
+      code,
+      command(join(work, 'tfjs-audit')),
+      { mode: 'calibrated' },
+      { AICERT_TFJS_BACKEND: 'wasm' },
+    );
     assertAuditPasses(calibrated, t, 'TF.js replayed on wasm, calibrated');
   });
 
@@ -157,8 +227,20 @@ describe('certified runs of protocol trainers on swtpm', () => {
     await mkdir(code);
     await copyFile(join(repo, 'examples/pytorch-fashion-mnist/train.py'), join(code, 'train.py'));
     await copyFile(join(repo, 'python/aicert_trainer.py'), join(code, 'aicert_trainer.py'));
-    const command = (output: string) => ['/usr/bin/python3', join(code, 'train.py'), '--data', data, '--out', output, ...TRAIN_OPTIONS];
+    const command = (output: string) => [
+      '/usr/bin/python3',
+      join(code, 'train.py'),
+      '--data',
+      data,
+      '--out',
+      output,
+      ...TRAIN_OPTIONS,
+    ];
     const run = await certifyAndCheck('pytorch', code, command);
-    assertAuditPasses(await audit(run, code, command(join(work, 'pytorch-audit')), { mode: 'exact' }), t, 'PyTorch, exact');
+    assertAuditPasses(
+      await audit(run, code, command(join(work, 'pytorch-audit')), { mode: 'exact' }),
+      t,
+      'PyTorch, exact',
+    );
   });
 });

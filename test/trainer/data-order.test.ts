@@ -8,7 +8,9 @@ import { InputError } from '../../src/errors.js';
 import { batchSchedule, epochOrder, holdoutCount, splitHoldout } from '../../src/trainer/data-order.js';
 import { SeedStream } from '../../src/trainer/seed-stream.js';
 
-const vectors = JSON.parse(readFileSync(fileURLToPath(new URL('../../../test/trainer/fixtures/seed-vectors.json', import.meta.url)), 'utf8'));
+const vectors = JSON.parse(
+  readFileSync(fileURLToPath(new URL('../../../test/trainer/fixtures/seed-vectors.json', import.meta.url)), 'utf8'),
+);
 const seed = Buffer.from(vectors.seed, 'hex');
 const sorted = (a: readonly number[]) => [...a].sort((x, y) => x - y);
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -23,7 +25,11 @@ describe('held-out records', () => {
     assert.equal(holdoutCount(7, 0.000001), 1);
     assert.equal(holdoutCount(1_000_000, 0.999999), 999_999);
     for (const bad of [-0.1, 1, 1.5, 0.1234567, Number.NaN]) {
-      assert.throws(() => holdoutCount(10, bad), (e) => e instanceof InputError && e.code === 'trainer.holdout-fraction', String(bad));
+      assert.throws(
+        () => holdoutCount(10, bad),
+        (e) => e instanceof InputError && e.code === 'trainer.holdout-fraction',
+        String(bad),
+      );
     }
   });
 
@@ -37,21 +43,29 @@ describe('held-out records', () => {
 
   test('pool and held-out partition the records, with the held-out count the fraction asks for', () => {
     assertProperty(
-      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.integer({ min: 1, max: 400 }), fc.integer({ min: 0, max: 900_000 }), (s, n, millionths) => {
-        const fraction = millionths / 1_000_000;
-        const h = Math.ceil((n * millionths) / 1_000_000); // exact: n · millionths is an integer below 2^53
-        if (h >= n) {
-          assert.throws(() => splitHoldout(Buffer.from(s), n, fraction), InputError);
-          return;
-        }
-        const { trainPool, heldOut } = splitHoldout(Buffer.from(s), n, fraction);
-        assert.equal(heldOut.length, h);
-        assert.deepEqual(trainPool, sorted(trainPool));
-        assert.deepEqual(sorted([...trainPool, ...heldOut]), range(n));
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.integer({ min: 1, max: 400 }),
+        fc.integer({ min: 0, max: 900_000 }),
+        (s, n, millionths) => {
+          const fraction = millionths / 1_000_000;
+          const h = Math.ceil((n * millionths) / 1_000_000); // exact: n · millionths is an integer below 2^53
+          if (h >= n) {
+            assert.throws(() => splitHoldout(Buffer.from(s), n, fraction), InputError);
+            return;
+          }
+          const { trainPool, heldOut } = splitHoldout(Buffer.from(s), n, fraction);
+          assert.equal(heldOut.length, h);
+          assert.deepEqual(trainPool, sorted(trainPool));
+          assert.deepEqual(sorted([...trainPool, ...heldOut]), range(n));
+        },
+      ),
       { numRuns: 200 },
     );
-    assert.throws(() => splitHoldout(seed, 0, 0.1), (e) => e instanceof InputError && e.code === 'trainer.records');
+    assert.throws(
+      () => splitHoldout(seed, 0, 0.1),
+      (e) => e instanceof InputError && e.code === 'trainer.records',
+    );
   });
 });
 
@@ -68,32 +82,50 @@ describe('data order', () => {
   test('epoch e permutes the pool with stream(s, "aicert/order/" + e): order[j] = pool[π[j]]', () => {
     const pool = [5, 9, 12, 40, 41, 77, 100];
     const pi = new SeedStream(seed, 'aicert/order/3').permutation(pool.length);
-    assert.deepEqual(epochOrder(seed, pool, 3), pi.map((j) => pool[j]));
+    assert.deepEqual(
+      epochOrder(seed, pool, 3),
+      pi.map((j) => pool[j]),
+    );
   });
 
   test('every epoch trains each pool record at most once and never a held-out one', () => {
     assertProperty(
-      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.integer({ min: 2, max: 200 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 16 }), (s, n, epochs, b) => {
-        const { trainPool, heldOut } = splitHoldout(Buffer.from(s), n, 0.25);
-        if (b > trainPool.length) return;
-        const schedule = batchSchedule(Buffer.from(s), trainPool, b, epochs);
-        const perEpoch = Math.floor(trainPool.length / b);
-        assert.equal(schedule.length, perEpoch * epochs);
-        const held = new Set(heldOut);
-        for (let e = 0; e < epochs; e++) {
-          const trained = schedule.slice(e * perEpoch, (e + 1) * perEpoch).flat();
-          assert.equal(new Set(trained).size, trained.length);
-          assert.ok(trained.every((i) => !held.has(i)));
-          assert.ok(schedule.every((batch) => batch.length === b));
-        }
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.integer({ min: 2, max: 200 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 16 }),
+        (s, n, epochs, b) => {
+          const { trainPool, heldOut } = splitHoldout(Buffer.from(s), n, 0.25);
+          if (b > trainPool.length) return;
+          const schedule = batchSchedule(Buffer.from(s), trainPool, b, epochs);
+          const perEpoch = Math.floor(trainPool.length / b);
+          assert.equal(schedule.length, perEpoch * epochs);
+          const held = new Set(heldOut);
+          for (let e = 0; e < epochs; e++) {
+            const trained = schedule.slice(e * perEpoch, (e + 1) * perEpoch).flat();
+            assert.equal(new Set(trained).size, trained.length);
+            assert.ok(trained.every((i) => !held.has(i)));
+            assert.ok(schedule.every((batch) => batch.length === b));
+          }
+        },
+      ),
       { numRuns: 150 },
     );
   });
 
   test('a batch size larger than the pool, or no epochs, is refused', () => {
-    assert.throws(() => batchSchedule(seed, [1, 2, 3], 4, 1), (e) => e instanceof InputError && e.code === 'trainer.batch-size');
-    assert.throws(() => batchSchedule(seed, [1, 2, 3], 0, 1), (e) => e instanceof InputError && e.code === 'trainer.batch-size');
-    assert.throws(() => batchSchedule(seed, [1, 2, 3], 2, 0), (e) => e instanceof InputError && e.code === 'trainer.epochs');
+    assert.throws(
+      () => batchSchedule(seed, [1, 2, 3], 4, 1),
+      (e) => e instanceof InputError && e.code === 'trainer.batch-size',
+    );
+    assert.throws(
+      () => batchSchedule(seed, [1, 2, 3], 0, 1),
+      (e) => e instanceof InputError && e.code === 'trainer.batch-size',
+    );
+    assert.throws(
+      () => batchSchedule(seed, [1, 2, 3], 2, 0),
+      (e) => e instanceof InputError && e.code === 'trainer.epochs',
+    );
   });
 });

@@ -8,7 +8,9 @@ import { assertProperty } from '../util/property.js';
 import { InputError } from '../../src/errors.js';
 import { SeedStream } from '../../src/trainer/seed-stream.js';
 
-const vectors = JSON.parse(readFileSync(fileURLToPath(new URL('../../../test/trainer/fixtures/seed-vectors.json', import.meta.url)), 'utf8'));
+const vectors = JSON.parse(
+  readFileSync(fileURLToPath(new URL('../../../test/trainer/fixtures/seed-vectors.json', import.meta.url)), 'utf8'),
+);
 const seed = Buffer.from(vectors.seed, 'hex');
 
 /** Feeds uniform() chosen 8-byte words, to reach the rejection branch that real streams hit with probability < 2^-50. */
@@ -39,17 +41,26 @@ describe('SeedStream', () => {
   test('pinned vectors: the first outputs of SeedStream(s, "aicert/order/0") and of "aicert/init"', () => {
     assert.equal(new SeedStream(seed, vectors.order0.label).nextBytes(64).toString('hex'), vectors.order0.first64Bytes);
     const uniform = new SeedStream(seed, vectors.order0.label);
-    assert.deepEqual(vectors.order0.uniform10.map(() => uniform.uniform(10)), vectors.order0.uniform10);
+    assert.deepEqual(
+      vectors.order0.uniform10.map(() => uniform.uniform(10)),
+      vectors.order0.uniform10,
+    );
     assert.deepEqual(new SeedStream(seed, vectors.order0.label).permutation(12), vectors.order0.permutation12);
     const init = new SeedStream(seed, vectors.init.label);
-    assert.deepEqual(vectors.init.unit4.map(() => init.unit()), vectors.init.unit4);
+    assert.deepEqual(
+      vectors.init.unit4.map(() => init.unit()),
+      vectors.init.unit4,
+    );
   });
 
   test('uniform(n) is x mod n of the next big-endian u64, drawing again while x ≥ 2^64 − (2^64 mod n)', () => {
     const first = BigInt(`0x${vectors.order0.first64Bytes.slice(0, 16)}`);
     assert.equal(new SeedStream(seed, vectors.order0.label).uniform(1_000_003), Number(first % 1_000_003n));
     // n = 3: 2^64 mod 3 = 1, so the limit is 2^64 − 1: the word 2^64 − 1 is rejected, 2^64 − 2 is not.
-    assert.equal(new ScriptedWords([2n ** 64n - 1n, 2n ** 64n - 1n, 2n ** 64n - 2n]).uniform(3), Number((2n ** 64n - 2n) % 3n));
+    assert.equal(
+      new ScriptedWords([2n ** 64n - 1n, 2n ** 64n - 1n, 2n ** 64n - 2n]).uniform(3),
+      Number((2n ** 64n - 2n) % 3n),
+    );
     assert.equal(new ScriptedWords([5n]).uniform(1), 0);
     const big = 2 ** 53 - 1; // 2^64 mod (2^53 − 1) = 2^11
     assert.equal(new ScriptedWords([2n ** 64n - 2048n, 7n]).uniform(big), 7);
@@ -68,10 +79,18 @@ describe('SeedStream', () => {
 
   test('permutation(n) holds every number once, and depends on seed and label', () => {
     assertProperty(
-      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.string(), fc.integer({ min: 0, max: 300 }), (s, label, n) => {
-        const p = new SeedStream(Buffer.from(s), label).permutation(n);
-        assert.deepEqual([...p].sort((a, b) => a - b), Array.from({ length: n }, (_, i) => i));
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.string(),
+        fc.integer({ min: 0, max: 300 }),
+        (s, label, n) => {
+          const p = new SeedStream(Buffer.from(s), label).permutation(n);
+          assert.deepEqual(
+            [...p].sort((a, b) => a - b),
+            Array.from({ length: n }, (_, i) => i),
+          );
+        },
+      ),
       { numRuns: 100 },
     );
     const p = (label: string, s = seed) => new SeedStream(s, label).permutation(50);
@@ -81,9 +100,13 @@ describe('SeedStream', () => {
   });
 
   test('a seed that is not 32 bytes, and bounds that are not counts, are refused', () => {
-    assert.throws(() => new SeedStream(Buffer.alloc(31), 'x'), (e) => e instanceof InputError && e.code === 'trainer.seed');
+    assert.throws(
+      () => new SeedStream(Buffer.alloc(31), 'x'),
+      (e) => e instanceof InputError && e.code === 'trainer.seed',
+    );
     const stream = new SeedStream(seed, 'x');
-    for (const bad of [0, -1, 1.5, 2 ** 53, Number.NaN]) assert.throws(() => stream.uniform(bad), RangeError, String(bad));
+    for (const bad of [0, -1, 1.5, 2 ** 53, Number.NaN])
+      assert.throws(() => stream.uniform(bad), RangeError, String(bad));
     assert.throws(() => stream.permutation(-1), RangeError);
     assert.throws(() => stream.nextBytes(-1), RangeError);
   });

@@ -12,8 +12,17 @@ import { readRecordIndices } from '../../src/trainer/record-indices.js';
 import { TranscriptWriter, readBatches, readTranscriptMeta } from '../../src/trainer/transcript.js';
 import { checkpointPath } from '../../src/protocol/transcript-layout.js';
 
-const weights = (v: number): Checkpoint => new Map([['w', { dtype: 'F32', shape: [2], data: new Float32Array([v, -v]) }]]);
-const META = { protocol: 1, framework: 'test', batchSize: 2, k: 2, steps: 3, records: 10, hyperparameters: { learningRate: 0.1 } };
+const weights = (v: number): Checkpoint =>
+  new Map([['w', { dtype: 'F32', shape: [2], data: new Float32Array([v, -v]) }]]);
+const META = {
+  protocol: 1,
+  framework: 'test',
+  batchSize: 2,
+  k: 2,
+  steps: 3,
+  records: 10,
+  hyperparameters: { learningRate: 0.1 },
+};
 const isInputError = (code: string) => (e: unknown) => e instanceof InputError && e.code === code;
 
 describe('transcripts', () => {
@@ -36,10 +45,21 @@ describe('transcripts', () => {
     await writer.appendBatch(2, [4, 4]);
     await writer.writeCheckpoint(2, weights(2));
     assert.deepEqual((await readdir(t)).sort(), ['batches.jsonl', 'checkpoints', 'meta.json']);
-    assert.deepEqual(await readdir(join(t, 'checkpoints')), ['000000.safetensors', '000001.safetensors', '000002.safetensors']);
+    assert.deepEqual(await readdir(join(t, 'checkpoints')), [
+      '000000.safetensors',
+      '000001.safetensors',
+      '000002.safetensors',
+    ]);
     assert.equal(checkpointPath(t, 123), join(t, 'checkpoints', '000123.safetensors'));
-    assert.equal(await readFile(join(t, 'batches.jsonl'), 'utf8'), '{"step":0,"indices":[3,1]}\n{"step":1,"indices":[0,9]}\n{"step":2,"indices":[4,4]}\n');
-    assert.deepEqual(await readBatches(t), [[3, 1], [0, 9], [4, 4]]);
+    assert.equal(
+      await readFile(join(t, 'batches.jsonl'), 'utf8'),
+      '{"step":0,"indices":[3,1]}\n{"step":1,"indices":[0,9]}\n{"step":2,"indices":[4,4]}\n',
+    );
+    assert.deepEqual(await readBatches(t), [
+      [3, 1],
+      [0, 9],
+      [4, 4],
+    ]);
     assert.deepEqual(await readTranscriptMeta(t), META);
     assert.deepEqual((await readCheckpointFile(checkpointPath(t, 1))).get('w')!.data, new Float32Array([1, -1]));
   });
@@ -53,21 +73,38 @@ describe('transcripts', () => {
     await assert.rejects(writer.appendBatch(0, [-1]), isInputError('trainer.batch-indices'));
     await assert.rejects(writer.appendBatch(0, [0.5]), isInputError('trainer.batch-indices'));
     // A second writer on the same directory cannot replace a checkpoint aicert may already have hashed.
-    await assert.rejects(new TranscriptWriter(writer.dir).writeCheckpoint(0, weights(1)), isInputError('trainer.checkpoint-exists'));
+    await assert.rejects(
+      new TranscriptWriter(writer.dir).writeCheckpoint(0, weights(1)),
+      isInputError('trainer.checkpoint-exists'),
+    );
   });
 
-  test('meta.json must have exactly the protocol\'s keys with sane values, when written and when read', async () => {
+  test("meta.json must have exactly the protocol's keys with sane values, when written and when read", async () => {
     const writer = new TranscriptWriter(fresh());
-    for (const bad of [{ ...META, protocol: 2 }, { ...META, steps: 0 }, { ...META, k: 1.5 }, { ...META, framework: '' }, { ...META, extra: 1 }, { ...META, hyperparameters: [] }]) {
+    for (const bad of [
+      { ...META, protocol: 2 },
+      { ...META, steps: 0 },
+      { ...META, k: 1.5 },
+      { ...META, framework: '' },
+      { ...META, extra: 1 },
+      { ...META, hyperparameters: [] },
+    ]) {
       await assert.rejects(writer.writeMeta(bad), isInputError('trainer.meta'), JSON.stringify(bad));
     }
     const t = fresh();
     await mkdir(t);
-    for (const text of ['{"protocol":1', JSON.stringify({ ...META, records: -1 }), JSON.stringify(META).replace('"k":2', '"k":2,"k":3')]) {
+    for (const text of [
+      '{"protocol":1',
+      JSON.stringify({ ...META, records: -1 }),
+      JSON.stringify(META).replace('"k":2', '"k":2,"k":3'),
+    ]) {
       await writeFile(join(t, 'meta.json'), text);
       await assert.rejects(readTranscriptMeta(t), isInputError('trainer.meta'), text);
     }
-    await assert.rejects(readTranscriptMeta(fresh()), (e) => isInputError('trainer.meta')(e) && /does not exist/.test(String(e)));
+    await assert.rejects(
+      readTranscriptMeta(fresh()),
+      (e) => isInputError('trainer.meta')(e) && /does not exist/.test(String(e)),
+    );
   });
 
   test('readBatches refuses anything but complete, consecutive, well-formed lines', async () => {
@@ -96,21 +133,29 @@ describe('transcripts', () => {
     const t = fresh();
     await mkdir(t);
     const valid = Buffer.from('{"step":0,"indices":[3,1]}\n{"step":1,"indices":[0,9]}\n');
-    const mutated = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 }).map((edits) => {
-      const bytes = Buffer.from(valid);
-      for (const [p, b] of edits) bytes[p % bytes.length] = b;
-      return bytes;
-    });
+    const mutated = fc
+      .array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 })
+      .map((edits) => {
+        const bytes = Buffer.from(valid);
+        for (const [p, b] of edits) bytes[p % bytes.length] = b;
+        return bytes;
+      });
     await assertProperty(
-      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 100 }).map((b) => Buffer.from(b)), mutated), async (bytes) => {
-        await writeFile(join(t, 'batches.jsonl'), bytes);
-        try {
-          const batches = await readBatches(t);
-          assert.ok(batches.every((b) => b.length > 0 && b.every((i) => Number.isSafeInteger(i) && i >= 0)));
-        } catch (err) {
-          assert.ok(isInputError('trainer.batches')(err), String(err));
-        }
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 100 }).map((b) => Buffer.from(b)),
+          mutated,
+        ),
+        async (bytes) => {
+          await writeFile(join(t, 'batches.jsonl'), bytes);
+          try {
+            const batches = await readBatches(t);
+            assert.ok(batches.every((b) => b.length > 0 && b.every((i) => Number.isSafeInteger(i) && i >= 0)));
+          } catch (err) {
+            assert.ok(isInputError('trainer.batches')(err), String(err));
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -9,7 +9,11 @@ test('steps record ok with their reason and return their value', async () => {
   const list = new Checklist(IDS);
   let value: number | undefined;
   await list.run(async () => {
-    value = await list.step('first', () => 41 + 1, (v) => `got ${v}`);
+    value = await list.step(
+      'first',
+      () => 41 + 1,
+      (v) => `got ${v}`,
+    );
     list.skipped('second', 'not asked');
   });
   assert.equal(value, 42);
@@ -24,25 +28,53 @@ test('the first failure stops the list: nothing after it runs or is recorded', a
   const list = new Checklist(IDS);
   let ranThird = false;
   await list.run(async () => {
-    await list.step('first', () => undefined, () => 'fine');
-    await list.step('second', () => { throw new InputError('bad.input', 'the input is bad'); }, () => 'unreachable');
+    await list.step(
+      'first',
+      () => undefined,
+      () => 'fine',
+    );
+    await list.step(
+      'second',
+      () => {
+        throw new InputError('bad.input', 'the input is bad');
+      },
+      () => 'unreachable',
+    );
     ranThird = true;
   });
   assert.equal(ranThird, false);
-  assert.deepEqual(list.results.map((r) => [r.id, r.status]), [['first', 'ok'], ['second', 'failed']]);
+  assert.deepEqual(
+    list.results.map((r) => [r.id, r.status]),
+    [
+      ['first', 'ok'],
+      ['second', 'failed'],
+    ],
+  );
   assert.equal(list.failure?.result.reason, 'the input is bad');
   assert.ok(list.failure?.error instanceof InputError);
 });
 
-test("a failure whose code is an id of the list is reported under that more precise id", async () => {
+test('a failure whose code is an id of the list is reported under that more precise id', async () => {
   const list = new Checklist(IDS);
   await list.run(async () => {
-    await list.step('second', () => { throw new VerificationError('second.detail', 'precisely this'); }, () => '');
+    await list.step(
+      'second',
+      () => {
+        throw new VerificationError('second.detail', 'precisely this');
+      },
+      () => '',
+    );
   });
   assert.equal(list.failure?.result.id, 'second.detail');
   const other = new Checklist(IDS);
   await other.run(async () => {
-    await other.step('second', () => { throw new VerificationError('not.a.check', 'vaguely that'); }, () => '');
+    await other.step(
+      'second',
+      () => {
+        throw new VerificationError('not.a.check', 'vaguely that');
+      },
+      () => '',
+    );
   });
   assert.equal(other.failure?.result.id, 'second');
 });
@@ -56,7 +88,10 @@ test('absorb records computed results in order and stops at the first failed one
       { id: 'third', status: 'ok', reason: 'c' },
     ]);
   });
-  assert.deepEqual(list.results.map((r) => r.id), ['first', 'second']);
+  assert.deepEqual(
+    list.results.map((r) => r.id),
+    ['first', 'second'],
+  );
   assert.equal(list.failure?.error, undefined);
 });
 
@@ -68,8 +103,30 @@ test('fail() stops the list with the given id and reason', async () => {
 
 test('environment failures and programming errors are not findings: they propagate', async () => {
   const list = new Checklist(IDS);
-  await assert.rejects(list.run(async () => { await list.step('first', () => { throw new EnvironmentError('tpm.gone', 'no TPM'); }, () => ''); }), EnvironmentError);
-  await assert.rejects(list.run(async () => { await list.step('first', () => { throw new TypeError('bug'); }, () => ''); }), TypeError);
+  await assert.rejects(
+    list.run(async () => {
+      await list.step(
+        'first',
+        () => {
+          throw new EnvironmentError('tpm.gone', 'no TPM');
+        },
+        () => '',
+      );
+    }),
+    EnvironmentError,
+  );
+  await assert.rejects(
+    list.run(async () => {
+      await list.step(
+        'first',
+        () => {
+          throw new TypeError('bug');
+        },
+        () => '',
+      );
+    }),
+    TypeError,
+  );
   assert.deepEqual(list.results, []);
 });
 

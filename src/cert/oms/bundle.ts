@@ -47,7 +47,9 @@ const verificationMaterialSchema = z
         rawBytes: z.string().min(1).optional(),
         keyDetails: z.string().min(1).optional(),
       })
-      .refine((k) => k.hint !== undefined || k.rawBytes !== undefined, { message: 'publicKey needs a hint or rawBytes' })
+      .refine((k) => k.hint !== undefined || k.rawBytes !== undefined, {
+        message: 'publicKey needs a hint or rawBytes',
+      })
       .optional(),
     x509CertificateChain: z.strictObject({ certificates: z.array(rawBytesSchema).min(1) }).optional(),
     certificate: rawBytesSchema.optional(),
@@ -55,10 +57,9 @@ const verificationMaterialSchema = z
     tlogEntries: z.array(z.looseObject({})).optional(),
     timestampVerificationData: z.looseObject({}).optional(),
   })
-  .refine(
-    (m) => [m.publicKey, m.x509CertificateChain, m.certificate].filter((x) => x !== undefined).length === 1,
-    { message: 'exactly one of publicKey, x509CertificateChain and certificate is required' },
-  );
+  .refine((m) => [m.publicKey, m.x509CertificateChain, m.certificate].filter((x) => x !== undefined).length === 1, {
+    message: 'exactly one of publicKey, x509CertificateChain and certificate is required',
+  });
 
 const bundleSchema = z.strictObject({
   mediaType: z.string(),
@@ -69,7 +70,10 @@ const bundleSchema = z.strictObject({
 /** Parses `model.sig` bytes; every refusal is an `oms.bundle.*` InputError naming the reason. */
 export function parseOmsBundle(bytes: Uint8Array): OmsBundle {
   if (bytes.length > MAX_BUNDLE_BYTES) {
-    throw new InputError('oms.bundle.too-large', `the signature bundle is ${bytes.length} bytes, over the ${MAX_BUNDLE_BYTES}-byte limit`);
+    throw new InputError(
+      'oms.bundle.too-large',
+      `the signature bundle is ${bytes.length} bytes, over the ${MAX_BUNDLE_BYTES}-byte limit`,
+    );
   }
   let json: unknown;
   try {
@@ -110,7 +114,10 @@ export function parseOmsBundle(bytes: Uint8Array): OmsBundle {
     );
   }
   if (envelope.signatures.length !== 1) {
-    throw new InputError('oms.bundle.signatures', `a Sigstore bundle carries exactly one signature, this one has ${envelope.signatures.length}`);
+    throw new InputError(
+      'oms.bundle.signatures',
+      `a Sigstore bundle carries exactly one signature, this one has ${envelope.signatures.length}`,
+    );
   }
   return { mediaType: SIGSTORE_BUNDLE_V03_MEDIA_TYPE, material, envelope };
 }
@@ -139,7 +146,9 @@ function parseVerificationMaterial(json: unknown): VerificationMaterial {
   if (m.x509CertificateChain) {
     return {
       method: 'certificate',
-      chain: m.x509CertificateChain.certificates.map((c, i) => decodeBase64Strict(c.rawBytes, `certificate ${i} of the chain`)),
+      chain: m.x509CertificateChain.certificates.map((c, i) =>
+        decodeBase64Strict(c.rawBytes, `certificate ${i} of the chain`),
+      ),
     };
   }
   if (m.certificate) {
@@ -167,7 +176,10 @@ export function serializeOmsBundle(
   const verificationMaterial =
     material.method === 'key'
       ? { publicKey: { hint: material.hint }, tlogEntries: [] }
-      : { x509CertificateChain: { certificates: material.chain.map((der) => ({ rawBytes: encodeBase64(der) })) }, tlogEntries: [] };
+      : {
+          x509CertificateChain: { certificates: material.chain.map((der) => ({ rawBytes: encodeBase64(der) })) },
+          tlogEntries: [],
+        };
   return Buffer.from(
     JSON.stringify({
       mediaType: SIGSTORE_BUNDLE_V03_MEDIA_TYPE,

@@ -13,8 +13,13 @@ export function requireOmsKey(key: KeyObject, what: string): { name: string; key
   const curve = key.asymmetricKeyType === 'ec' ? CURVES[key.asymmetricKeyDetails?.namedCurve ?? ''] : undefined;
   if (!curve) {
     const found =
-      key.asymmetricKeyType === 'ec' ? `EC ${key.asymmetricKeyDetails?.namedCurve ?? '?'}` : (key.asymmetricKeyType ?? 'unknown');
-    throw new InputError('oms.unsupported-key', `${what} is a ${found} key; OMS signatures use ECDSA P-256, P-384 or P-521`);
+      key.asymmetricKeyType === 'ec'
+        ? `EC ${key.asymmetricKeyDetails?.namedCurve ?? '?'}`
+        : (key.asymmetricKeyType ?? 'unknown');
+    throw new InputError(
+      'oms.unsupported-key',
+      `${what} is a ${found} key; OMS signatures use ECDSA P-256, P-384 or P-521`,
+    );
   }
   return curve;
 }

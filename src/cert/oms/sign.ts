@@ -5,7 +5,12 @@ import type { HashPool } from '../../measure/hash-pool.js';
 import { measurePath, type Manifest } from '../../measure/manifest.js';
 import { signDsse } from '../dsse.js';
 import { IN_TOTO_PAYLOAD_TYPE, serializeStatement } from '../intoto.js';
-import { allowsCodeSigning, certificatePublicKey, describeCertificate, type ParsedCertificate } from '../../pki/x509-path.js';
+import {
+  allowsCodeSigning,
+  certificatePublicKey,
+  describeCertificate,
+  type ParsedCertificate,
+} from '../../pki/x509-path.js';
 import { serializeOmsBundle } from './bundle.js';
 import { publicKeyHint, requireOmsKey } from './keys.js';
 import { signatureIgnorePath } from './paths.js';
@@ -91,7 +96,10 @@ function checkSigner(signer: OmsSigner): void {
   requireOmsKey(signer.privateKey, 'the signing key');
   const leaf = signer.certificateChain?.[0];
   if (signer.certificateChain && !leaf) {
-    throw new InputError('oms.signing-certificate', 'the certificate chain is empty; it must start with the signing certificate');
+    throw new InputError(
+      'oms.signing-certificate',
+      'the certificate chain is empty; it must start with the signing certificate',
+    );
   }
   if (!leaf) return;
   const ownPublicKey = createPublicKey(signer.privateKey).export({ type: 'spki', format: 'der' });

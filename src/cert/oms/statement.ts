@@ -47,10 +47,17 @@ export interface SignedModel {
  * resources (as the reference verifier does). Errors are `oms.payload.*` InputErrors.
  */
 export function parseOmsStatement(payload: Uint8Array): SignedModel {
-  const statement = parseStatement(payload, { predicateType: OMS_PREDICATE_TYPE, predicate: omsPredicateSchema }, 'oms.payload');
+  const statement = parseStatement(
+    payload,
+    { predicateType: OMS_PREDICATE_TYPE, predicate: omsPredicateSchema },
+    'oms.payload',
+  );
   const [subject, ...others] = statement.subject;
   if (!subject || others.length > 0) {
-    throw new InputError('oms.payload.subject', `an OMS statement has exactly one subject, this one has ${statement.subject.length}`);
+    throw new InputError(
+      'oms.payload.subject',
+      `an OMS statement has exactly one subject, this one has ${statement.subject.length}`,
+    );
   }
   const root = subject.digest?.sha256;
   if (root === undefined || !/^[0-9a-f]{64}$/.test(root)) {
@@ -73,7 +80,8 @@ function checkResources(resources: OmsResource[], serialization: OmsSerializatio
   const size = OMS_DIGEST_SIZE[serialization.hash_type];
   // The reference tool names shard digests `<hash>-sharded-<size>` (model_signing _hashing/io.py).
   const accepted = new Set<string>([serialization.hash_type]);
-  if (serialization.shard_size !== undefined) accepted.add(`${serialization.hash_type}-sharded-${serialization.shard_size}`);
+  if (serialization.shard_size !== undefined)
+    accepted.add(`${serialization.hash_type}-sharded-${serialization.shard_size}`);
   const names = new Set<string>();
   for (const resource of resources) {
     if (names.has(resource.name)) {

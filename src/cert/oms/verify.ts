@@ -85,7 +85,10 @@ export async function verifyModelSignature(
   const check = verifyOmsBundle(bundleBytes, trust);
   const { serialization } = check.signed;
   if (serialization.hash_type === 'blake2b') {
-    throw new InputError('oms.unsupported-hash', 'the model was signed with blake2b digests, which aicert cannot recompute');
+    throw new InputError(
+      'oms.unsupported-hash',
+      'the model was signed with blake2b digests, which aicert cannot recompute',
+    );
   }
   const signature = options.signaturePath && (await signatureIgnorePath(modelPath, options.signaturePath));
   const manifest = await measurePath(modelPath, {
@@ -109,7 +112,9 @@ export function compareWithSigned(signed: SignedModel, manifest: Manifest): void
   const actual = new Map(manifest.entries.map((e) => [e.name, e.digest]));
   const extra = [...actual.keys()].filter((name) => !expected.has(name));
   const missing = [...expected.keys()].filter((name) => !actual.has(name));
-  const changed = [...actual.entries()].filter(([name, digest]) => expected.has(name) && expected.get(name) !== digest).map(([n]) => n);
+  const changed = [...actual.entries()]
+    .filter(([name, digest]) => expected.has(name) && expected.get(name) !== digest)
+    .map(([n]) => n);
   const problems = [
     listed('files not in the signature', extra),
     listed('signed files missing', missing),
@@ -141,19 +146,28 @@ function checkKeyMaterial(
   trust: OmsTrust,
 ): { publicKey: KeyObject; signer: string } {
   if (!('publicKey' in trust)) {
-    throw new VerificationError('oms.method-mismatch', 'the bundle was signed with a bare key; verify it with --key, not a certificate chain');
+    throw new VerificationError(
+      'oms.method-mismatch',
+      'the bundle was signed with a bare key; verify it with --key, not a certificate chain',
+    );
   }
   const { keyDetails } = requireOmsKey(trust.publicKey, 'the verification key');
   const hint = publicKeyHint(trust.publicKey);
   if (material.hint !== undefined && material.hint !== hint) {
-    throw new VerificationError('oms.key-mismatch', `the bundle was signed by the key with hint ${material.hint}, not by the key given (${hint})`);
+    throw new VerificationError(
+      'oms.key-mismatch',
+      `the bundle was signed by the key with hint ${material.hint}, not by the key given (${hint})`,
+    );
   }
   // Bundles before model_signing v1.1.0 carry the key itself; it must be the trusted one.
   if (material.rawBytes !== undefined && !sameKey(material.rawBytes, trust.publicKey)) {
     throw new VerificationError('oms.key-mismatch', 'the bundle names a different public key than the one given');
   }
   if (material.keyDetails !== undefined && material.keyDetails !== keyDetails) {
-    throw new VerificationError('oms.key-mismatch', `the bundle declares a ${material.keyDetails} key, the key given is ${keyDetails}`);
+    throw new VerificationError(
+      'oms.key-mismatch',
+      `the bundle declares a ${material.keyDetails} key, the key given is ${keyDetails}`,
+    );
   }
   return { publicKey: trust.publicKey, signer: `the key with hint ${hint}` };
 }
@@ -162,7 +176,9 @@ function sameKey(encoded: Buffer, trusted: KeyObject): boolean {
   const der = (key: KeyObject) => key.export({ type: 'spki', format: 'der' });
   try {
     const text = encoded.toString('utf8');
-    const key = text.includes('-----BEGIN') ? createPublicKey(text) : createPublicKey({ key: encoded, format: 'der', type: 'spki' });
+    const key = text.includes('-----BEGIN')
+      ? createPublicKey(text)
+      : createPublicKey({ key: encoded, format: 'der', type: 'spki' });
     return der(key).equals(der(trusted));
   } catch {
     return false;
@@ -176,9 +192,14 @@ function sameKey(encoded: Buffer, trusted: KeyObject): boolean {
  */
 function checkCertificateMaterial(chain: readonly Buffer[], trust: OmsTrust): { publicKey: KeyObject; signer: string } {
   if (!('certificateAuthorities' in trust)) {
-    throw new VerificationError('oms.method-mismatch', 'the bundle was signed with a certificate; verify it with --certificate-chain, not --key');
+    throw new VerificationError(
+      'oms.method-mismatch',
+      'the bundle was signed with a certificate; verify it with --certificate-chain, not --key',
+    );
   }
-  const [leaf, ...intermediates] = chain.map((der, i) => parseCertificateDer(der, i === 0 ? 'the signing certificate' : `chain certificate ${i}`));
+  const [leaf, ...intermediates] = chain.map((der, i) =>
+    parseCertificateDer(der, i === 0 ? 'the signing certificate' : `chain certificate ${i}`),
+  );
   if (!leaf) throw new InputError('oms.bundle.verification-material', 'the certificate chain is empty');
   const publicKey = certificatePublicKey(leaf);
   requireOmsKey(publicKey, `the key of the signing certificate ${describeCertificate(leaf)}`);

@@ -6,7 +6,7 @@ const CR = 0x0d;
 const QUOTE = 0x22;
 const COMMA = 0x2c;
 
-const enum State {
+enum State {
   FieldStart,
   Unquoted,
   Quoted,

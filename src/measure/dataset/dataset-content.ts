@@ -38,7 +38,11 @@ export async function measureDatasetContent(path: string, options: { pool?: Hash
     // A single file is listed as '.'; its own name says whether it holds records.
     const fileName = (name: string) => (name === '.' ? path : name);
     const isRecordFile = (name: string) => RECORD_FILE.test(fileName(name));
-    const entries: ManifestEntry[] = await hashEntries(files.filter((f) => !isRecordFile(f.name)), settings, pool);
+    const entries: ManifestEntry[] = await hashEntries(
+      files.filter((f) => !isRecordFile(f.name)),
+      settings,
+      pool,
+    );
     const recordFiles: DatasetContent['recordFiles'] = [];
     const byName = files.filter((f) => isRecordFile(f.name)).sort((a, b) => compareNames(a.name, b.name));
     for (const file of byName) {

@@ -15,7 +15,6 @@ export const TREE_HASH = 'sha256-rfc6962';
 /** An audit path in a tree of < 2^53 leaves has at most 53 hashes; 64 is the hard cap. */
 export const MAX_PATH_LENGTH = 64;
 
-
 /** A leaf of the tree with its audit path. */
 export interface LeafWitness {
   index: number;

@@ -20,10 +20,7 @@ export class LineSplitter {
     this.pending = new PendingBytes(
       maxLineBytes + 1, // room for the CR of a CRLF terminator
       () =>
-        new InputError(
-          'dataset.record-too-long',
-          `line ${this.lineNumber + 1} is longer than ${maxLineBytes} bytes`,
-        ),
+        new InputError('dataset.record-too-long', `line ${this.lineNumber + 1} is longer than ${maxLineBytes} bytes`),
     );
   }
 

@@ -1,11 +1,5 @@
 import type { DatasetTrees } from './dataset-tree.js';
-import {
-  PROOF_FORMAT,
-  PROOF_VERSION,
-  TREE_HASH,
-  type DatasetProof,
-  type LeafWitness,
-} from './dataset-proof.js';
+import { PROOF_FORMAT, PROOF_VERSION, TREE_HASH, type DatasetProof, type LeafWitness } from './dataset-proof.js';
 import type { TreeKind } from './dataset-root.js';
 import { inclusionPath, leafAt, leafCount, leafHash } from './merkle.js';
 import { lowerBound } from './sorted-leaves.js';

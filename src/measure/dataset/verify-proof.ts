@@ -55,7 +55,10 @@ export function verifyDatasetProof(proof: DatasetProof, root: Uint8Array, record
   }
   for (const neighbour of [left, right]) {
     if (neighbour !== null && !leadsToRoot(neighbour, 'set', treeSize, expectedRoot)) {
-      return { valid: false, reason: `the audit path of neighbour leaf ${neighbour.index} does not lead to the given root` };
+      return {
+        valid: false,
+        reason: `the audit path of neighbour leaf ${neighbour.index} does not lead to the given root`,
+      };
     }
   }
   return {

@@ -4,7 +4,14 @@ import { compareNames, DEFAULT_IGNORED_GIT_PATHS } from '../manifest.js';
 import { listModelFiles, type FileRecord } from '../walker.js';
 import { readGgufHeader } from './gguf.js';
 import { modelFormatOf, REFERENCING_FORMATS } from './model-file-names.js';
-import { totalsOf, type FileTensor, type ModelComponent, type ModelDescription, type ModelFormat, type TensorDescription } from './model-description.js';
+import {
+  totalsOf,
+  type FileTensor,
+  type ModelComponent,
+  type ModelDescription,
+  type ModelFormat,
+  type TensorDescription,
+} from './model-description.js';
 import { readOnnxModel } from './onnx.js';
 import { readSafetensorsHeader } from './safetensors.js';
 import { readSafetensorsIndex } from './safetensors-index.js';
@@ -26,13 +33,19 @@ export { modelFormatOf };
  */
 export async function describeModel(path: string, options: DescribeOptions = {}): Promise<ModelDescription> {
   const allowSymlinks = options.allowSymlinks ?? false;
-  const files = await listModelFiles(path, { ignore: new Set(options.ignorePaths ?? DEFAULT_IGNORED_GIT_PATHS), allowSymlinks });
+  const files = await listModelFiles(path, {
+    ignore: new Set(options.ignorePaths ?? DEFAULT_IGNORED_GIT_PATHS),
+    allowSymlinks,
+  });
   return requireModelFiles(path, describeListedFiles(path, files, allowSymlinks));
 }
 
 export function requireModelFiles(path: string, description: ModelDescription | undefined): ModelDescription {
   if (!description) {
-    throw new InputError('describe.no-model-files', `${path} is not and holds no model file aicert understands (.safetensors, .safetensors.index.json, .gguf, .onnx)`);
+    throw new InputError(
+      'describe.no-model-files',
+      `${path} is not and holds no model file aicert understands (.safetensors, .safetensors.index.json, .gguf, .onnx)`,
+    );
   }
   return description;
 }
@@ -43,14 +56,23 @@ export function requireModelFiles(path: string, description: ModelDescription | 
  * missing shard or a referenced file left out of the listing is reported before anything is
  * hashed, and datasets and code measure as before.
  */
-export function describeListedFiles(path: string, files: readonly FileRecord[], allowSymlinks: boolean): ModelDescription | undefined {
+export function describeListedFiles(
+  path: string,
+  files: readonly FileRecord[],
+  allowSymlinks: boolean,
+): ModelDescription | undefined {
   const { root, components } = listedComponents(path, files, allowSymlinks, true);
   if (components.length === 0) return undefined;
   return { root, components, totals: totalsOf(components) };
 }
 
 /** The components of a listing, in entry order, each checked against the listing. */
-function listedComponents(path: string, files: readonly FileRecord[], allowSymlinks: boolean, keepTensors: boolean): { root: string; components: ModelComponent[] } {
+function listedComponents(
+  path: string,
+  files: readonly FileRecord[],
+  allowSymlinks: boolean,
+  keepTensors: boolean,
+): { root: string; components: ModelComponent[] } {
   const listing = listedModels(path, files);
   const { root, entries } = listing;
   // Indexes first: the shards they list belong to them.
@@ -87,10 +109,15 @@ export function checkListedFiles(path: string, files: readonly FileRecord[], all
  * file beside a single model file) would let them be replaced under a valid digest or signature.
  * Parses only the formats that refer to other files; `measurePath` runs it on every listing.
  */
-export function requireReferencedFilesMeasured(path: string, files: readonly FileRecord[], allowSymlinks: boolean): void {
+export function requireReferencedFilesMeasured(
+  path: string,
+  files: readonly FileRecord[],
+  allowSymlinks: boolean,
+): void {
   const listing = listedModels(path, files);
   for (const { name, format } of listing.entries) {
-    if (REFERENCING_FORMATS.has(format)) requireMeasured(describeEntry(listing.root, name, format, allowSymlinks, false), listing, path);
+    if (REFERENCING_FORMATS.has(format))
+      requireMeasured(describeEntry(listing.root, name, format, allowSymlinks, false), listing, path);
   }
 }
 
@@ -139,7 +166,13 @@ function ignoredHint(name: string): string {
  * false (a format check) every tensor is checked but none is kept: the component lists its
  * files and metadata, and no tensors.
  */
-function describeEntry(root: string, entry: string, format: ModelFormat, allowSymlinks: boolean, keepTensors = true): ModelComponent {
+function describeEntry(
+  root: string,
+  entry: string,
+  format: ModelFormat,
+  allowSymlinks: boolean,
+  keepTensors = true,
+): ModelComponent {
   const path = join(root, ...entry.split('/'));
   // Files an entry refers to are named relative to the entry's directory; report them from the root.
   const fromRoot = (name: string) => posix.join(posix.dirname(entry), name);
@@ -181,7 +214,8 @@ function describeEntry(root: string, entry: string, format: ModelFormat, allowSy
     case 'onnx': {
       // One name per external file, not one string per tensor.
       const externalNames = new Map<string, string>();
-      const externalName = (file: string) => externalNames.get(file) ?? externalNames.set(file, fromRoot(file)).get(file)!;
+      const externalName = (file: string) =>
+        externalNames.get(file) ?? externalNames.set(file, fromRoot(file)).get(file)!;
       const model = readOnnxModel(path, { allowSymlinks, keepTensors });
       return {
         format,
@@ -211,7 +245,10 @@ function locatedIn(file: string): (tensor: FileTensor) => TensorDescription {
  * V8 gives such copies three times the memory (403 against 131 bytes a tensor, measured), and a
  * model may have a million tensors.
  */
-function described(tensor: Omit<TensorDescription, 'location'>, location: TensorDescription['location']): TensorDescription {
+function described(
+  tensor: Omit<TensorDescription, 'location'>,
+  location: TensorDescription['location'],
+): TensorDescription {
   return { name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, parameters: tensor.parameters, location };
 }
 

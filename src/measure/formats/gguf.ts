@@ -69,7 +69,7 @@ const GGML_TYPES: ReadonlyMap<number, { name: string; blockElements: number; blo
 );
 
 /** GGUF metadata value types. */
-const enum ValueType {
+enum ValueType {
   Uint8 = 0,
   Int8 = 1,
   Uint16 = 2,
@@ -85,7 +85,19 @@ const enum ValueType {
   Float64 = 12,
 }
 const VALUE_TYPE_NAMES = [
-  'uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'float32', 'bool', 'string', 'array', 'uint64', 'int64', 'float64',
+  'uint8',
+  'int8',
+  'uint16',
+  'int16',
+  'uint32',
+  'int32',
+  'float32',
+  'bool',
+  'string',
+  'array',
+  'uint64',
+  'int64',
+  'float64',
 ];
 const FIXED_VALUE_BYTES: Partial<Record<ValueType, number>> = {
   [ValueType.Uint8]: 1,
@@ -209,7 +221,14 @@ class GgufParser {
       }
       ends.push(info.offset + info.bytes);
       if (this.keep) {
-        tensors.push({ name: info.name, dtype: info.dtype, shape: info.shape, parameters: info.parameters, start: info.offset, end: info.offset + info.bytes });
+        tensors.push({
+          name: info.name,
+          dtype: info.dtype,
+          shape: info.shape,
+          parameters: info.parameters,
+          start: info.offset,
+          end: info.offset + info.bytes,
+        });
       }
       expectedOffset = alignUp(info.offset + info.bytes, alignment);
     }
@@ -235,7 +254,8 @@ class GgufParser {
 
   private string(what: string, maxBytes: number): string {
     const length = this.cursor.u64(`${what} length`);
-    if (length > BigInt(maxBytes)) throw fail('bad-string', this.path, `${what} is ${length} bytes; the limit is ${maxBytes}`);
+    if (length > BigInt(maxBytes))
+      throw fail('bad-string', this.path, `${what} is ${length} bytes; the limit is ${maxBytes}`);
     try {
       return utf8.decode(this.cursor.bytes(Number(length), what));
     } catch (err) {
@@ -305,7 +325,11 @@ class GgufParser {
     }
     const innermost = dims[0] ?? 1n;
     if (innermost % BigInt(type.blockElements) !== 0n) {
-      throw fail('bad-tensor', path, `${what}: ${type.name} needs the first dimension to be a multiple of ${type.blockElements}`);
+      throw fail(
+        'bad-tensor',
+        path,
+        `${what}: ${type.name} needs the first dimension to be a multiple of ${type.blockElements}`,
+      );
     }
     const bytes = (elements / BigInt(type.blockElements)) * BigInt(type.blockBytes);
     if (bytes > BigInt(this.fileSize) || offset > BigInt(this.fileSize)) {
@@ -352,7 +376,8 @@ function scalarToString(type: ValueType, bytes: Buffer): string {
 
 /** An own property, also for the key "__proto__" (which plain assignment would not make). */
 function defineOwn(record: Record<string, string>, key: string, value: string): void {
-  if (key === '__proto__') Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__')
+    Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
   else record[key] = value;
 }
 

@@ -8,7 +8,12 @@
 export { describeModel, modelFormatOf } from './describe.js';
 export type { DescribeOptions } from './describe.js';
 export type { ModelComponent, ModelDescription, ModelFormat, TensorDescription, Totals } from './model-description.js';
-export { readSafetensorsHeader, SAFETENSORS_DTYPE_BITS, SAFETENSORS_MAX_HEADER_BYTES, SAFETENSORS_MAX_TENSORS } from './safetensors.js';
+export {
+  readSafetensorsHeader,
+  SAFETENSORS_DTYPE_BITS,
+  SAFETENSORS_MAX_HEADER_BYTES,
+  SAFETENSORS_MAX_TENSORS,
+} from './safetensors.js';
 export type { SafetensorsHeader, SafetensorsReadOptions, SafetensorsTensor } from './safetensors.js';
 export { readSafetensorsIndex, SAFETENSORS_INDEX_MAX_BYTES } from './safetensors-index.js';
 export type { SafetensorsShard, ShardedSafetensors } from './safetensors-index.js';

@@ -57,34 +57,37 @@ export class JsonMemberReader {
     this.skipWhitespace();
     const byte = this.bytes[this.position];
     switch (byte) {
-      case 0x7b /* { */: {
-        this.deeper(depth);
-        const object: { [key: string]: JsonValue } = {};
-        this.members((key) => {
-          const value = this.value(depth + 1);
-          // An own "__proto__" member, as JSON.parse makes it, not a prototype.
-          if (key === '__proto__') Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
-          else object[key] = value;
-        });
-        return object;
-      }
-      case 0x5b /* [ */: {
-        this.deeper(depth);
-        const array: JsonValue[] = [];
-        this.position++;
-        this.skipWhitespace();
-        if (this.bytes[this.position] === 0x5d /* ] */) {
+      case 0x7b /* { */:
+        {
+          this.deeper(depth);
+          const object: { [key: string]: JsonValue } = {};
+          this.members((key) => {
+            const value = this.value(depth + 1);
+            // An own "__proto__" member, as JSON.parse makes it, not a prototype.
+            if (key === '__proto__')
+              Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+            else object[key] = value;
+          });
+          return object;
+        }
+      case 0x5b /* [ */:
+        {
+          this.deeper(depth);
+          const array: JsonValue[] = [];
           this.position++;
-          return array;
-        }
-        for (;;) {
-          array.push(this.value(depth + 1));
           this.skipWhitespace();
-          const next = this.bytes[this.position++];
-          if (next === 0x5d) return array;
-          if (next !== 0x2c /* , */) throw this.syntax('expected "," or "]"', this.position - 1);
+          if (this.bytes[this.position] === 0x5d /* ] */) {
+            this.position++;
+            return array;
+          }
+          for (;;) {
+            array.push(this.value(depth + 1));
+            this.skipWhitespace();
+            const next = this.bytes[this.position++];
+            if (next === 0x5d) return array;
+            if (next !== 0x2c /* , */) throw this.syntax('expected "," or "]"', this.position - 1);
+          }
         }
-      }
       case QUOTE:
         return this.string();
       case 0x74 /* t */:
@@ -151,7 +154,8 @@ export class JsonMemberReader {
   }
 
   private literal(text: string, value: boolean | null): boolean | null {
-    if (this.bytes.toString('latin1', this.position, this.position + text.length) !== text) throw this.syntax('unexpected text');
+    if (this.bytes.toString('latin1', this.position, this.position + text.length) !== text)
+      throw this.syntax('unexpected text');
     this.position += text.length;
     return value;
   }

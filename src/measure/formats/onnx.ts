@@ -194,7 +194,11 @@ class TensorCollector {
               : false,
           );
         case ModelField.functions:
-          return this.embedded(wire, 'function', (f, w) => f === FunctionField.node && this.embedded(w, 'node', this.node));
+          return this.embedded(
+            wire,
+            'function',
+            (f, w) => f === FunctionField.node && this.embedded(w, 'node', this.node),
+          );
         default:
           return false;
       }
@@ -229,7 +233,8 @@ class TensorCollector {
   };
 
   private readonly sparseTensor: FieldVisitor = (field, wire) =>
-    (field === SparseTensorField.values || field === SparseTensorField.indices) && this.tensor(wire, 'sparse tensor part');
+    (field === SparseTensorField.values || field === SparseTensorField.indices) &&
+    this.tensor(wire, 'sparse tensor part');
 
   /** Reads one TensorProto (the current field) and hands it on when its message ends. */
   private tensor(wire: WireType, what: string): boolean {
@@ -248,7 +253,8 @@ class TensorCollector {
       switch (field) {
         case TensorField.dims:
           r.repeatedVarint(wire, 'dims', (dim) => {
-            if (tensor.dims.length >= MAX_RANK) throw fail('bad-tensor', this.path, `a tensor has more than ${MAX_RANK} dims`);
+            if (tensor.dims.length >= MAX_RANK)
+              throw fail('bad-tensor', this.path, `a tensor has more than ${MAX_RANK} dims`);
             tensor.dims.push(BigInt.asIntN(64, dim));
           });
           return true;
@@ -281,8 +287,10 @@ class TensorCollector {
           });
           // Checked here, not when the tensor ends, so that a tensor holds at most four entries.
           const what = `tensor "${tensor.name}"`;
-          if (!EXTERNAL_DATA_KEYS.has(key)) throw fail('bad-external-data', this.path, `${what} has unknown external_data key "${key}"`);
-          if (tensor.externalData.has(key)) throw fail('bad-external-data', this.path, `${what} repeats external_data key "${key}"`);
+          if (!EXTERNAL_DATA_KEYS.has(key))
+            throw fail('bad-external-data', this.path, `${what} has unknown external_data key "${key}"`);
+          if (tensor.externalData.has(key))
+            throw fail('bad-external-data', this.path, `${what} repeats external_data key "${key}"`);
           tensor.externalData.set(key, value);
           return true;
         }
@@ -300,7 +308,11 @@ class TensorCollector {
 }
 
 /** Checks a tensor read in full and describes it; `model` is the model file (shared, not copied per tensor). */
-function describeTensor(tensor: RawTensor, model: { file: string; path: string }, externalFiles: ExternalFiles): OnnxTensor {
+function describeTensor(
+  tensor: RawTensor,
+  model: { file: string; path: string },
+  externalFiles: ExternalFiles,
+): OnnxTensor {
   const { path } = model;
   const what = `tensor "${tensor.name}"`;
   const type = DATA_TYPES.get(tensor.dataType);
@@ -356,7 +368,8 @@ function describeTensor(tensor: RawTensor, model: { file: string; path: string }
 }
 
 function decimal(text: string, what: string, path: string): number {
-  const value = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value)) throw fail('bad-external-data', path, `${what} "${text}" is not a decimal byte count`);
+  const value = /^[0-9]{1,16}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value))
+    throw fail('bad-external-data', path, `${what} "${text}" is not a decimal byte count`);
   return value;
 }

@@ -8,7 +8,7 @@ import type { FileCursor } from './file-cursor.js';
  * (wire types 3 and 4, deprecated since proto2) are rejected.
  */
 
-export const enum WireType {
+export enum WireType {
   Varint = 0,
   Fixed64 = 1,
   LengthDelimited = 2,
@@ -107,7 +107,12 @@ export class ProtobufReader {
       const field = Number(tag >> 3n);
       const wire = Number(tag & 7n);
       if (field === 0 || field > MAX_FIELD_NUMBER) throw this.malformed(`invalid field number ${tag >> 3n}`);
-      if (wire !== WireType.Varint && wire !== WireType.Fixed64 && wire !== WireType.LengthDelimited && wire !== WireType.Fixed32) {
+      if (
+        wire !== WireType.Varint &&
+        wire !== WireType.Fixed64 &&
+        wire !== WireType.LengthDelimited &&
+        wire !== WireType.Fixed32
+      ) {
         throw this.malformed(`field ${field} has unsupported wire type ${wire}`);
       }
       if (!visit(field, wire)) this.skip(wire);

@@ -46,9 +46,14 @@ export function resolveReferencedFile(
   } catch (err) {
     const errno = (err as NodeJS.ErrnoException).code;
     if (errno === 'ENOENT' || errno === 'ENOTDIR') {
-      throw new InputError(`${format}.missing-file`, `the model refers to "${reference}", which does not exist in ${directory}`);
+      throw new InputError(
+        `${format}.missing-file`,
+        `the model refers to "${reference}", which does not exist in ${directory}`,
+      );
     }
-    throw new InputError(`${format}.unreadable`, `cannot resolve "${reference}" in ${directory}: ${errno}`, { cause: err });
+    throw new InputError(`${format}.unreadable`, `cannot resolve "${reference}" in ${directory}: ${errno}`, {
+      cause: err,
+    });
   }
   // The real path differs from the lexical one exactly when a symbolic link lies on the way.
   if (real !== lexical) {

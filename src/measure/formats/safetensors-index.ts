@@ -74,7 +74,11 @@ export function readSafetensorsIndex(indexPath: string, options: { allowSymlinks
     if (mappedCount.get(shard.name) !== inShard.size) {
       for (const [tensor, mappedTo] of tensorToShard) {
         if (mappedTo === shard.name && !inShard.has(tensor)) {
-          throw fail('missing-tensor', indexPath, `tensor "${tensor}" is mapped to ${shard.name}, which does not hold it`);
+          throw fail(
+            'missing-tensor',
+            indexPath,
+            `tensor "${tensor}" is mapped to ${shard.name}, which does not hold it`,
+          );
         }
       }
     }
@@ -90,7 +94,8 @@ function readIndexJson(indexPath: string): { tensorToShard: Map<string, string>;
     }
     return readFileSync(fd);
   });
-  const badWeightMap = () => fail('bad-weight-map', indexPath, '"weight_map" must be an object mapping tensor names to shard file names');
+  const badWeightMap = () =>
+    fail('bad-weight-map', indexPath, '"weight_map" must be an object mapping tensor names to shard file names');
   const reader = new JsonMemberReader(bytes, (problem, detail) =>
     fail(problem === 'duplicate-key' ? 'duplicate-key' : 'not-json', indexPath, `the index: ${detail}`),
   );

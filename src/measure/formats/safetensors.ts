@@ -85,9 +85,7 @@ function fail(code: string, path: string, message: string): InputError {
  */
 export function readSafetensorsHeader(path: string, options: SafetensorsReadOptions = {}): SafetensorsHeader {
   return withModelFile(path, 'safetensors', ({ fd, size }) => {
-    const cursor = new FileCursor(fd, 0, size, (what) =>
-      fail('truncated', path, `the file ends inside the ${what}`),
-    );
+    const cursor = new FileCursor(fd, 0, size, (what) => fail('truncated', path, `the file ends inside the ${what}`));
     const declared = cursor.u64('8-byte header length');
     if (declared > BigInt(SAFETENSORS_MAX_HEADER_BYTES)) {
       throw fail(
@@ -113,14 +111,17 @@ function readHeader(bytes: Buffer, path: string, fileSize: number, keepTensors: 
   const layout = new TensorLayout();
   const tensors: SafetensorsTensor[] = [];
   let metadata: Record<string, string> = {};
-  const reader = new JsonMemberReader(bytes, (problem, detail) => fail(HEADER_PROBLEM_CODES[problem], path, `the header: ${detail}`));
+  const reader = new JsonMemberReader(bytes, (problem, detail) =>
+    fail(HEADER_PROBLEM_CODES[problem], path, `the header: ${detail}`),
+  );
   reader.readObject((name) => {
     const value = reader.value();
     if (name === METADATA_KEY) {
       metadata = checkMetadata(value, path);
       return;
     }
-    if (layout.count >= SAFETENSORS_MAX_TENSORS) throw fail('too-many-tensors', path, `more than ${SAFETENSORS_MAX_TENSORS} tensors`);
+    if (layout.count >= SAFETENSORS_MAX_TENSORS)
+      throw fail('too-many-tensors', path, `more than ${SAFETENSORS_MAX_TENSORS} tensors`);
     const tensor = checkTensor(name, value, path, dataStart);
     layout.add(tensor.name, tensor.start, tensor.end);
     if (keepTensors) tensors.push(tensor);
@@ -160,7 +161,11 @@ class TensorLayout {
         throw fail('overlapping-tensors', path, `tensor "${name}" overlaps the tensor before it`);
       }
       if (starts[i]! > expected) {
-        throw fail('gap-between-tensors', path, `${starts[i]! - expected} bytes before tensor "${name}" belong to no tensor`);
+        throw fail(
+          'gap-between-tensors',
+          path,
+          `${starts[i]! - expected} bytes before tensor "${name}" belong to no tensor`,
+        );
       }
       if (ends[i]! > dataEnd) throw fail('tensor-past-end', path, `tensor "${name}" runs past the end of the file`);
       expected = ends[i]!;
@@ -207,7 +212,14 @@ function checkTensor(name: string, entry: unknown, path: string, dataStart: numb
   // elements ≤ 8 × (end − begin), a safe integer, whenever the size check passed. The dtype is
   // the table's own string (one per dtype, not one per tensor).
   const dtypeName = DTYPE_NAMES.get(dtype)!;
-  return { name, dtype: dtypeName, shape, parameters: Number(elements), start: dataStart + begin, end: dataStart + end };
+  return {
+    name,
+    dtype: dtypeName,
+    shape,
+    parameters: Number(elements),
+    start: dataStart + begin,
+    end: dataStart + end,
+  };
 }
 
 const DTYPE_NAMES: ReadonlyMap<string, string> = new Map(Object.keys(SAFETENSORS_DTYPE_BITS).map((d) => [d, d]));

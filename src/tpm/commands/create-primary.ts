@@ -31,7 +31,8 @@ export function createPrimary(hierarchy: number, template: TpmPublic, label: str
       r.u32('creationTicket.hierarchy');
       r.tpm2b('creationTicket.digest', 64);
       const name = r.tpm2b('name', 66);
-      if (!name.equals(objectName(area))) throw new TpmFormatError('CreatePrimary: returned Name does not match the returned public area');
+      if (!name.equals(objectName(area)))
+        throw new TpmFormatError('CreatePrimary: returned Name does not match the returned public area');
       return { handle: handle!, public: area, name };
     },
   };

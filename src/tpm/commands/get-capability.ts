@@ -34,7 +34,8 @@ export function getCapability(
       switch (cap) {
         case TPM_CAP.TPM_PROPERTIES: {
           const properties = new Map<number, number>();
-          for (let i = count(r, 'TPML_TAGGED_TPM_PROPERTY'); i > 0; i--) properties.set(r.u32('property'), r.u32('value'));
+          for (let i = count(r, 'TPML_TAGGED_TPM_PROPERTY'); i > 0; i--)
+            properties.set(r.u32('property'), r.u32('value'));
           return { moreData, data: { capability: cap, properties } };
         }
         case TPM_CAP.PCRS:

@@ -9,7 +9,11 @@ export interface QuoteResult {
   signature: Buffer;
 }
 
-export function quote(signHandle: number, qualifyingData: Uint8Array, selections: PcrSelection[]): TpmCommand<QuoteResult> {
+export function quote(
+  signHandle: number,
+  qualifyingData: Uint8Array,
+  selections: PcrSelection[],
+): TpmCommand<QuoteResult> {
   return {
     name: 'Quote',
     code: TPM_CC.Quote,

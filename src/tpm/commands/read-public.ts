@@ -12,7 +12,8 @@ export function readPublic(handle: number): TpmCommand<{ public: PublicArea; nam
       const area = parsePublic(r.tpm2b('outPublic'));
       const name = r.tpm2b('name', 66);
       const qualifiedName = r.tpm2b('qualifiedName', 66);
-      if (!name.equals(objectName(area))) throw new TpmFormatError('ReadPublic: returned Name does not match the returned public area');
+      if (!name.equals(objectName(area)))
+        throw new TpmFormatError('ReadPublic: returned Name does not match the returned public area');
       return { public: area, name, qualifiedName };
     },
   };

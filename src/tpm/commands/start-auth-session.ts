@@ -2,7 +2,10 @@ import { TPM_ALG, TPM_CC, TPM_RH } from '../constants.js';
 import type { TpmCommand } from '../command.js';
 
 /** An unbound, unsalted session (policy or trial) with SHA-256 and no parameter encryption. */
-export function startAuthSession(sessionType: number, nonceCaller: Uint8Array): TpmCommand<{ handle: number; nonceTpm: Buffer }> {
+export function startAuthSession(
+  sessionType: number,
+  nonceCaller: Uint8Array,
+): TpmCommand<{ handle: number; nonceTpm: Buffer }> {
   return {
     name: 'StartAuthSession',
     code: TPM_CC.StartAuthSession,

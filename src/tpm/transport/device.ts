@@ -25,7 +25,9 @@ export class DeviceTransport implements TpmTransport {
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const hint = e.code === 'EACCES' ? ' (add your user to the group that owns it, usually `tss`)' : '';
-      throw new EnvironmentError('tpm.transport', `cannot open TPM device ${path}: ${e.code ?? e.message}${hint}`, { cause: err });
+      throw new EnvironmentError('tpm.transport', `cannot open TPM device ${path}: ${e.code ?? e.message}${hint}`, {
+        cause: err,
+      });
     }
   }
 

@@ -19,7 +19,9 @@ export function exchange(
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket: Socket =
-      endpoint.kind === 'tcp' ? connect({ host: endpoint.host, port: endpoint.port }) : connect({ path: endpoint.path });
+      endpoint.kind === 'tcp'
+        ? connect({ host: endpoint.host, port: endpoint.port })
+        : connect({ path: endpoint.path });
     const chunks: Buffer[] = [];
     let received = 0;
     let settled = false;
@@ -32,7 +34,11 @@ export function exchange(
       else resolve(value!);
     };
     const fail = (message: string, cause?: unknown) =>
-      finish(new EnvironmentError('tpm.transport', `${options.what} at ${describeEndpoint(endpoint)}: ${message}`, { cause }));
+      finish(
+        new EnvironmentError('tpm.transport', `${options.what} at ${describeEndpoint(endpoint)}: ${message}`, {
+          cause,
+        }),
+      );
     const timer = setTimeout(() => fail(`no answer within ${options.timeoutMs / 1000} s`), options.timeoutMs);
     socket.on('connect', () => socket.write(request));
     socket.on('data', (chunk: Buffer) => {
@@ -45,7 +51,14 @@ export function exchange(
       const length = complete(all);
       if (length !== undefined) finish(undefined, all.subarray(0, length));
     });
-    socket.on('error', (err: NodeJS.ErrnoException) => fail(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? `cannot connect (${err.code}); is the TPM simulator running?` : err.message, err));
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      fail(
+        err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+          ? `cannot connect (${err.code}); is the TPM simulator running?`
+          : err.message,
+        err,
+      ),
+    );
     socket.on('close', () => fail('connection closed before a complete answer'));
   });
 }

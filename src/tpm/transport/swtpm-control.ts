@@ -21,7 +21,8 @@ export class SwtpmControl {
       what: 'swtpm control channel',
     });
     const result = answer.readUInt32BE(0);
-    if (result !== 0) throw new EnvironmentError('tpm.control', `swtpm control ${name} failed with result 0x${result.toString(16)}`);
+    if (result !== 0)
+      throw new EnvironmentError('tpm.control', `swtpm control ${name} failed with result 0x${result.toString(16)}`);
   }
 
   /**

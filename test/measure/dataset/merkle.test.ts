@@ -47,7 +47,11 @@ describe('RFC 6962 Merkle tree', () => {
         const path = inclusionPath(leaves, m);
         assert.deepEqual(path, referencePath(m, records), `path of leaf ${m} of ${n}; ${reproduceHint()}`);
         assert.equal(inclusionPathLength(m, n), path.length);
-        assert.deepEqual(rootFromInclusionPath(m, n, leafHash(records[m]!), path), referenceRoot(records), `root from the path of leaf ${m} of ${n}; ${reproduceHint()}`);
+        assert.deepEqual(
+          rootFromInclusionPath(m, n, leafHash(records[m]!), path),
+          referenceRoot(records),
+          `root from the path of leaf ${m} of ${n}; ${reproduceHint()}`,
+        );
       }
     }
   });
@@ -88,23 +92,28 @@ describe('RFC 6962 Merkle tree', () => {
 
   it('verifies every leaf of random trees and no flipped bit of leaf or path (property)', () => {
     assertProperty(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 8 }), { minLength: 1, maxLength: 40 }), fc.nat(), fc.nat(255), (arrays, pick, bit) => {
-        const records = arrays.map((a) => Buffer.from(a));
-        const leaves = leavesOf(records);
-        const root = merkleRoot(leaves);
-        const m = pick % records.length;
-        const path = inclusionPath(leaves, m);
-        const leaf = leafHash(records[m]!);
-        assert.deepEqual(rootFromInclusionPath(m, records.length, leaf, path), root);
-        const flippedLeaf = Buffer.from(leaf);
-        flippedLeaf[bit >> 3]! ^= 1 << (bit & 7);
-        assert.notDeepEqual(rootFromInclusionPath(m, records.length, flippedLeaf, path), root);
-        if (path.length > 0) {
-          const tampered = path.map((p) => Buffer.from(p));
-          tampered[pick % path.length]![bit >> 3]! ^= 1 << (bit & 7);
-          assert.notDeepEqual(rootFromInclusionPath(m, records.length, leaf, tampered), root);
-        }
-      }),
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 8 }), { minLength: 1, maxLength: 40 }),
+        fc.nat(),
+        fc.nat(255),
+        (arrays, pick, bit) => {
+          const records = arrays.map((a) => Buffer.from(a));
+          const leaves = leavesOf(records);
+          const root = merkleRoot(leaves);
+          const m = pick % records.length;
+          const path = inclusionPath(leaves, m);
+          const leaf = leafHash(records[m]!);
+          assert.deepEqual(rootFromInclusionPath(m, records.length, leaf, path), root);
+          const flippedLeaf = Buffer.from(leaf);
+          flippedLeaf[bit >> 3]! ^= 1 << (bit & 7);
+          assert.notDeepEqual(rootFromInclusionPath(m, records.length, flippedLeaf, path), root);
+          if (path.length > 0) {
+            const tampered = path.map((p) => Buffer.from(p));
+            tampered[pick % path.length]![bit >> 3]! ^= 1 << (bit & 7);
+            assert.notDeepEqual(rootFromInclusionPath(m, records.length, leaf, tampered), root);
+          }
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -122,24 +131,33 @@ describe('RFC 6962 Merkle tree', () => {
 describe('sorted distinct leaves', () => {
   it('sorts by bytes, drops duplicates, and lowerBound finds members and gaps (property)', () => {
     assertProperty(
-      fc.property(fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 60 }), fc.nat(), fc.uint8Array({ minLength: 32, maxLength: 32 }), (hashes, pick, probeBytes) => {
-        // Reuse some hashes so duplicates occur; share the first 6 bytes of others to hit the tie-break.
-        const withDuplicates = hashes.flatMap((h, i) => (i % 3 === 0 ? [h, h] : [h]));
-        const sharedPrefix = hashes.map((h, i) => (i % 4 === 1 ? Buffer.concat([Buffer.alloc(6), h.subarray(6)]) : h));
-        for (const input of [withDuplicates, sharedPrefix]) {
-          const sorted = sortedDistinctLeaves(Buffer.concat(input.map((h) => Buffer.from(h))));
-          const expected = [...new Set(input.map((h) => Buffer.from(h).toString('hex')))].sort();
-          const actual = Array.from({ length: sorted.length / 32 }, (_, i) => sorted.subarray(i * 32, i * 32 + 32).toString('hex'));
-          assert.deepEqual(actual, expected);
-          if (expected.length > 0) {
-            const member = Buffer.from(expected[pick % expected.length]!, 'hex');
-            assert.equal(lowerBound(sorted, member), pick % expected.length);
+      fc.property(
+        fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 60 }),
+        fc.nat(),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        (hashes, pick, probeBytes) => {
+          // Reuse some hashes so duplicates occur; share the first 6 bytes of others to hit the tie-break.
+          const withDuplicates = hashes.flatMap((h, i) => (i % 3 === 0 ? [h, h] : [h]));
+          const sharedPrefix = hashes.map((h, i) =>
+            i % 4 === 1 ? Buffer.concat([Buffer.alloc(6), h.subarray(6)]) : h,
+          );
+          for (const input of [withDuplicates, sharedPrefix]) {
+            const sorted = sortedDistinctLeaves(Buffer.concat(input.map((h) => Buffer.from(h))));
+            const expected = [...new Set(input.map((h) => Buffer.from(h).toString('hex')))].sort();
+            const actual = Array.from({ length: sorted.length / 32 }, (_, i) =>
+              sorted.subarray(i * 32, i * 32 + 32).toString('hex'),
+            );
+            assert.deepEqual(actual, expected);
+            if (expected.length > 0) {
+              const member = Buffer.from(expected[pick % expected.length]!, 'hex');
+              assert.equal(lowerBound(sorted, member), pick % expected.length);
+            }
+            const probe = Buffer.from(probeBytes);
+            const position = lowerBound(sorted, probe);
+            assert.equal(position, expected.filter((h) => h < probe.toString('hex')).length);
           }
-          const probe = Buffer.from(probeBytes);
-          const position = lowerBound(sorted, probe);
-          assert.equal(position, expected.filter((h) => h < probe.toString('hex')).length);
-        }
-      }),
+        },
+      ),
       { numRuns: 100 },
     );
   });

@@ -6,7 +6,12 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { assertProperty } from '../../util/property.js';
 import { InputError } from '../../../src/errors.js';
-import { buildDatasetTrees, datasetCommitment, treeRoot, type DatasetTrees } from '../../../src/measure/dataset/dataset-tree.js';
+import {
+  buildDatasetTrees,
+  datasetCommitment,
+  treeRoot,
+  type DatasetTrees,
+} from '../../../src/measure/dataset/dataset-tree.js';
 import { parseDatasetProof, type DatasetProof } from '../../../src/measure/dataset/dataset-proof.js';
 import { datasetRoot } from '../../../src/measure/dataset/dataset-root.js';
 import {
@@ -53,7 +58,11 @@ const flipHex = (hex: string, bit: number) => {
 
 /** A genuine witness (leaf and audit path) of leaf `index` of the tree with these leaves. */
 function witnessOf(leaves: Buffer, index: number) {
-  return { index, leafHash: leafAt(leaves, index).toString('hex'), path: inclusionPath(leaves, index).map((h) => h.toString('hex')) };
+  return {
+    index,
+    leafHash: leafAt(leaves, index).toString('hex'),
+    path: inclusionPath(leaves, index).map((h) => h.toString('hex')),
+  };
 }
 
 /**
@@ -99,8 +108,10 @@ function alterations(proof: DatasetProof, bit: number, setLeaves: Buffer): Array
     alter('left/right swapped', (p) => ([p.left, p.right] = [p.right, p.left]));
     const size = leafCount(setLeaves);
     const { left, right } = proof;
-    if (left && left.index > 0) alter('left → the leaf before it', (p) => (p.left = witnessOf(setLeaves, left.index - 1)));
-    if (right && right.index + 1 < size) alter('right → the leaf after it', (p) => (p.right = witnessOf(setLeaves, right.index + 1)));
+    if (left && left.index > 0)
+      alter('left → the leaf before it', (p) => (p.left = witnessOf(setLeaves, left.index - 1)));
+    if (right && right.index + 1 < size)
+      alter('right → the leaf after it', (p) => (p.right = witnessOf(setLeaves, right.index + 1)));
     if (left && right) {
       alter('left → the right leaf', (p) => (p.left = witnessOf(setLeaves, right.index)));
       alter('right → the left leaf', (p) => (p.right = witnessOf(setLeaves, left.index)));
@@ -115,7 +126,11 @@ function alterations(proof: DatasetProof, bit: number, setLeaves: Buffer): Array
 function isTrueInclusion(proof: any, trees: DatasetTrees): boolean {
   if (proof.type !== 'inclusion') return false;
   const leaves = proof.tree === 'set' ? trees.setLeaves : trees.orderLeaves;
-  return proof.treeSize === leafCount(leaves) && proof.index < proof.treeSize && leafAt(leaves, proof.index).toString('hex') === proof.leafHash;
+  return (
+    proof.treeSize === leafCount(leaves) &&
+    proof.index < proof.treeSize &&
+    leafAt(leaves, proof.index).toString('hex') === proof.leafHash
+  );
 }
 
 // Records from a small alphabet, so datasets have duplicates and near misses.
@@ -155,7 +170,10 @@ describe('dataset proofs', () => {
       if (proof.type !== 'non-inclusion') continue;
       shapes.add(proof.left === null ? 'before-first' : proof.right === null ? 'after-last' : 'between');
       assert.ok(accepts(proof, treeRoot(trees, 'set'), record));
-      assert.ok(!accepts(proof, treeRoot(trees, 'set'), 'r3'), 'a non-inclusion proof must not speak for another record');
+      assert.ok(
+        !accepts(proof, treeRoot(trees, 'set'), 'r3'),
+        'a non-inclusion proof must not speak for another record',
+      );
     }
     assert.deepEqual([...shapes].sort(), ['after-last', 'before-first', 'between']);
   });
@@ -163,7 +181,10 @@ describe('dataset proofs', () => {
   it('an empty dataset proves every record absent against the empty set root', async () => {
     const trees = await treesOf([]);
     const proof = proveRecord(trees, Buffer.from('anything'));
-    assert.deepEqual({ left: (proof as any).left, right: (proof as any).right, size: proof.treeSize }, { left: null, right: null, size: 0 });
+    assert.deepEqual(
+      { left: (proof as any).left, right: (proof as any).right, size: proof.treeSize },
+      { left: null, right: null, size: 0 },
+    );
     assert.ok(accepts(proof, treeRoot(trees, 'set'), 'anything'));
     assert.ok(!accepts(proof, randomBytes(32), 'anything'));
     assert.deepEqual(treeRoot(trees, 'set'), datasetRoot('set', 0, EMPTY_ROOT));
@@ -171,26 +192,35 @@ describe('dataset proofs', () => {
 
   it('random datasets: proofs verify for real records and fail for another record, another root, or any altered field (property)', async () => {
     await assertProperty(
-      fc.asyncProperty(datasetArb, recordArb, fc.nat(255), fc.uint8Array({ minLength: 32, maxLength: 32 }), async (records, probe, bit, otherRootBytes) => {
-        const trees = await treesOf(records);
-        const otherRoot = Buffer.from(otherRootBytes);
-        const candidates = [...new Set([...records.slice(0, 3), probe])];
-        for (const record of candidates) {
-          for (const tree of ['set', 'order'] as const) {
-            const proof = proveRecord(trees, Buffer.from(record), tree);
-            const root = treeRoot(trees, proof.tree);
-            assert.equal(proof.type === 'inclusion', records.includes(record));
-            assert.ok(accepts(proof, root, record), 'genuine proof');
-            assert.ok(!accepts(proof, otherRoot, record), 'another root');
-            const other = record === 'zzzz' ? 'yyyy' : 'zzzz';
-            assert.ok(!accepts(proof, root, other), 'another record');
-            for (const [what, altered] of alterations(proof, bit, trees.setLeaves)) {
-              // Moving an order-tree index onto another occurrence of the same record is still true.
-              assert.ok(!accepts(altered, root, record) || isTrueInclusion(altered, trees), `altered ${what} still verifies`);
+      fc.asyncProperty(
+        datasetArb,
+        recordArb,
+        fc.nat(255),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        async (records, probe, bit, otherRootBytes) => {
+          const trees = await treesOf(records);
+          const otherRoot = Buffer.from(otherRootBytes);
+          const candidates = [...new Set([...records.slice(0, 3), probe])];
+          for (const record of candidates) {
+            for (const tree of ['set', 'order'] as const) {
+              const proof = proveRecord(trees, Buffer.from(record), tree);
+              const root = treeRoot(trees, proof.tree);
+              assert.equal(proof.type === 'inclusion', records.includes(record));
+              assert.ok(accepts(proof, root, record), 'genuine proof');
+              assert.ok(!accepts(proof, otherRoot, record), 'another root');
+              const other = record === 'zzzz' ? 'yyyy' : 'zzzz';
+              assert.ok(!accepts(proof, root, other), 'another record');
+              for (const [what, altered] of alterations(proof, bit, trees.setLeaves)) {
+                // Moving an order-tree index onto another occurrence of the same record is still true.
+                assert.ok(
+                  !accepts(altered, root, record) || isTrueInclusion(altered, trees),
+                  `altered ${what} still verifies`,
+                );
+              }
             }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: 60 },
     );
   });
@@ -229,7 +259,17 @@ describe('dataset proofs', () => {
 
   it('refuses malformed proofs before verifying: unbounded paths, indexes past the size, bad hex, unknown fields', () => {
     const hash = 'ab'.repeat(32);
-    const base = { format: 'aicert-dataset-proof', version: 1, type: 'inclusion', tree: 'set', treeHash: 'sha256-rfc6962', treeSize: 4, index: 1, leafHash: hash, path: [hash, hash] };
+    const base = {
+      format: 'aicert-dataset-proof',
+      version: 1,
+      type: 'inclusion',
+      tree: 'set',
+      treeHash: 'sha256-rfc6962',
+      treeSize: 4,
+      index: 1,
+      leafHash: hash,
+      path: [hash, hash],
+    };
     assert.doesNotThrow(() => parseDatasetProof(base));
     for (const bad of [
       { ...base, path: Array.from({ length: 65 }, () => hash) },
@@ -242,12 +282,24 @@ describe('dataset proofs', () => {
       { ...base, path: [hash, 'zz'.repeat(32)] },
       { ...base, extra: true },
       { ...base, type: 'non-inclusion' },
-      { ...base, type: 'non-inclusion', tree: 'order', leafHash: hash, left: null, right: null, index: undefined, path: undefined },
+      {
+        ...base,
+        type: 'non-inclusion',
+        tree: 'order',
+        leafHash: hash,
+        left: null,
+        right: null,
+        index: undefined,
+        path: undefined,
+      },
       null,
       [],
       'proof',
     ]) {
-      assert.throws(() => parseDatasetProof(JSON.parse(JSON.stringify(bad))), (e: unknown) => e instanceof InputError && e.code === 'proof.malformed');
+      assert.throws(
+        () => parseDatasetProof(JSON.parse(JSON.stringify(bad))),
+        (e: unknown) => e instanceof InputError && e.code === 'proof.malformed',
+      );
     }
   });
 });

@@ -26,7 +26,9 @@ async function rejectsWith(promise: Promise<unknown>, code: string): Promise<voi
 }
 
 /** Over 1 MiB (the read size), with records that straddle the read boundaries. */
-const MULTI_CHUNK = Array.from({ length: 30_000 }, (_, i) => JSON.stringify({ i, text: 'x'.repeat(i % 97) })).join('\n');
+const MULTI_CHUNK = Array.from({ length: 30_000 }, (_, i) => JSON.stringify({ i, text: 'x'.repeat(i % 97) })).join(
+  '\n',
+);
 
 /** Record files whose splitting has edge cases: byte order marks, CRLF, headers, no last newline, emptiness. */
 const FILES: Record<string, string | Buffer> = {
@@ -78,8 +80,14 @@ describe('measureRecordFile: the manifest digest and the record trees from one r
     const path = join(dir, 'plain.jsonl');
     const listed = fileVersionOf(statSync(path));
     await measureRecordFile(path, { format: 'jsonl', expectedVersion: listed });
-    await rejectsWith(measureRecordFile(path, { format: 'jsonl', expectedVersion: { ...listed, ino: listed.ino + 1 } }), 'dataset.changed');
-    await rejectsWith(measureRecordFile(path, { format: 'jsonl', expectedVersion: { ...listed, ctimeMs: listed.ctimeMs - 1 } }), 'dataset.changed');
+    await rejectsWith(
+      measureRecordFile(path, { format: 'jsonl', expectedVersion: { ...listed, ino: listed.ino + 1 } }),
+      'dataset.changed',
+    );
+    await rejectsWith(
+      measureRecordFile(path, { format: 'jsonl', expectedVersion: { ...listed, ctimeMs: listed.ctimeMs - 1 } }),
+      'dataset.changed',
+    );
   });
 });
 
@@ -109,14 +117,22 @@ describe('RecordStream', () => {
 
 describe('measureDatasetContent: the same manifest and roots as hashing and splitting separately', () => {
   const tree = scratchDir('dataset-content');
-  writeTree(tree, { ...FILES, 'nested/deeper/more.jsonl': '{"n":1}\n', 'README.md': '# not records\n', 'blob.bin': Buffer.alloc(5000, 7) });
+  writeTree(tree, {
+    ...FILES,
+    'nested/deeper/more.jsonl': '{"n":1}\n',
+    'README.md': '# not records\n',
+    'blob.bin': Buffer.alloc(5000, 7),
+  });
 
   it('a directory: manifest as measurePath gives it, one commitment per record file, in manifest order', async () => {
     const content = await measureDatasetContent(tree, { pool });
     const manifest = await measurePath(tree, { pool });
     assert.deepEqual(content.manifest, manifest);
     const recordNames = manifest.entries.map((e) => e.name).filter((n) => /\.(jsonl|ndjson|csv|txt)$/.test(n));
-    assert.deepEqual(content.recordFiles.map((r) => r.name), recordNames);
+    assert.deepEqual(
+      content.recordFiles.map((r) => r.name),
+      recordNames,
+    );
     for (const { name, commitment } of content.recordFiles) {
       assert.deepEqual(commitment, datasetCommitment(await buildDatasetTrees(join(tree, name))), name);
     }
@@ -126,7 +142,9 @@ describe('measureDatasetContent: the same manifest and roots as hashing and spli
     const path = join(tree, 'table.csv');
     const content = await measureDatasetContent(path, { pool });
     assert.deepEqual(content.manifest, await measurePath(path, { pool }));
-    assert.deepEqual(content.recordFiles, [{ name: '.', commitment: datasetCommitment(await buildDatasetTrees(path)) }]);
+    assert.deepEqual(content.recordFiles, [
+      { name: '.', commitment: datasetCommitment(await buildDatasetTrees(path)) },
+    ]);
   });
 
   it('a directory without record files has no commitments', async () => {

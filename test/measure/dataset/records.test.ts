@@ -49,8 +49,14 @@ describe('record formats', () => {
     assert.equal(recordFormatFor('x.csv'), 'csv');
     assert.equal(recordFormatFor('x.txt'), 'text');
     assert.equal(recordFormatFor('x.bin', 'text'), 'text');
-    assert.throws(() => recordFormatFor('x.bin'), (e: unknown) => e instanceof InputError && e.code === 'dataset.unknown-format');
-    assert.throws(() => recordFormatFor('x.csv', 'xml'), (e: unknown) => e instanceof InputError && e.code === 'dataset.unknown-format');
+    assert.throws(
+      () => recordFormatFor('x.bin'),
+      (e: unknown) => e instanceof InputError && e.code === 'dataset.unknown-format',
+    );
+    assert.throws(
+      () => recordFormatFor('x.csv', 'xml'),
+      (e: unknown) => e instanceof InputError && e.code === 'dataset.unknown-format',
+    );
   });
 });
 
@@ -83,7 +89,11 @@ describe('text records', () => {
   });
 
   it('refuse a record over the length limit', async () => {
-    await rejectsWith(recordsOf('short\n' + 'y'.repeat(100) + '\n', { format: 'text', maxRecordBytes: 50 }), 'dataset.record-too-long', 'line 2');
+    await rejectsWith(
+      recordsOf('short\n' + 'y'.repeat(100) + '\n', { format: 'text', maxRecordBytes: 50 }),
+      'dataset.record-too-long',
+      'line 2',
+    );
   });
 });
 
@@ -117,15 +127,26 @@ describe('CSV records', () => {
     const quote = (f: string) => (/[",\r\n]/.test(f) || f === '' ? `"${f.replace(/"/g, '""')}"` : f);
     assertProperty(
       fc.property(
-        fc.integer({ min: 1, max: 4 }).chain((width) => fc.array(fc.array(field, { minLength: width, maxLength: width }), { minLength: 1, maxLength: 8 })),
+        fc
+          .integer({ min: 1, max: 4 })
+          .chain((width) =>
+            fc.array(fc.array(field, { minLength: width, maxLength: width }), { minLength: 1, maxLength: 8 }),
+          ),
         fc.boolean(),
         fc.array(fc.nat(), { maxLength: 6 }),
         (table, crlf, cuts) => {
           const rows = table.map((fields) => fields.map(quote).join(','));
           const bytes = Buffer.from(rows.join(crlf ? '\r\n' : '\n'));
           const seen: Array<[string, number]> = [];
-          pushInChunks(new CsvRowSplitter((row, fields) => seen.push([row.toString('utf8'), fields]), 1 << 20), bytes, cuts);
-          assert.deepEqual(seen, rows.map((row, i) => [row, table[i]!.length]));
+          pushInChunks(
+            new CsvRowSplitter((row, fields) => seen.push([row.toString('utf8'), fields]), 1 << 20),
+            bytes,
+            cuts,
+          );
+          assert.deepEqual(
+            seen,
+            rows.map((row, i) => [row, table[i]!.length]),
+          );
         },
       ),
       { numRuns: 300 },
@@ -149,15 +170,23 @@ describe('CSV records', () => {
 describe('line splitting', () => {
   it('gives the same lines however the bytes are chunked (property)', () => {
     assertProperty(
-      fc.property(fc.string({ unit: fc.constantFrom('a', '\n', '\r', 'z'), maxLength: 40 }), fc.array(fc.nat(), { maxLength: 6 }), (text, cuts) => {
-        const lines: string[] = [];
-        pushInChunks(new LineSplitter((line) => lines.push(line.toString('latin1')), 1 << 20), Buffer.from(text, 'latin1'), cuts);
-        // Every LF ends a line (a CR before it belongs to the terminator); a last unterminated part is a line too.
-        const parts = text.split('\n');
-        const last = parts.pop()!;
-        const expected = [...parts.map((l) => l.replace(/\r$/, '')), ...(last === '' ? [] : [last])];
-        assert.deepEqual(lines, expected);
-      }),
+      fc.property(
+        fc.string({ unit: fc.constantFrom('a', '\n', '\r', 'z'), maxLength: 40 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        (text, cuts) => {
+          const lines: string[] = [];
+          pushInChunks(
+            new LineSplitter((line) => lines.push(line.toString('latin1')), 1 << 20),
+            Buffer.from(text, 'latin1'),
+            cuts,
+          );
+          // Every LF ends a line (a CR before it belongs to the terminator); a last unterminated part is a line too.
+          const parts = text.split('\n');
+          const last = parts.pop()!;
+          const expected = [...parts.map((l) => l.replace(/\r$/, '')), ...(last === '' ? [] : [last])];
+          assert.deepEqual(lines, expected);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -165,7 +194,13 @@ describe('line splitting', () => {
 
 describe('dataset files', () => {
   it('must be regular files that exist', async () => {
-    await rejectsWith(forEachRecord(dir, { format: 'text' }, () => undefined), 'dataset.not-a-file');
-    await rejectsWith(forEachRecord(join(dir, 'nope.txt'), { format: 'text' }, () => undefined), 'dataset.unreadable');
+    await rejectsWith(
+      forEachRecord(dir, { format: 'text' }, () => undefined),
+      'dataset.not-a-file',
+    );
+    await rejectsWith(
+      forEachRecord(join(dir, 'nope.txt'), { format: 'text' }, () => undefined),
+      'dataset.unreadable',
+    );
   });
 });

@@ -33,7 +33,10 @@ export function safetensorsFile(headerText: string | Buffer, data: Buffer, heade
 }
 
 export function safetensorsOf(tensors: StTensor[], metadata?: Record<string, string>): Buffer {
-  return safetensorsFile(JSON.stringify(safetensorsHeader(tensors, metadata)), Buffer.concat(tensors.map((t) => t.data)));
+  return safetensorsFile(
+    JSON.stringify(safetensorsHeader(tensors, metadata)),
+    Buffer.concat(tensors.map((t) => t.data)),
+  );
 }
 
 // ---------------------------------------------------------------- GGUF
@@ -46,7 +49,21 @@ export type GgufValue =
   | { type: 'array'; elementType: 'string'; value: string[] }
   | { type: 'array'; elementType: 'u32' | 'f32'; value: number[] };
 
-const GGUF_TYPE_IDS = { u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12 };
+const GGUF_TYPE_IDS = {
+  u8: 0,
+  i8: 1,
+  u16: 2,
+  i16: 3,
+  u32: 4,
+  i32: 5,
+  f32: 6,
+  bool: 7,
+  string: 8,
+  array: 9,
+  u64: 10,
+  i64: 11,
+  f64: 12,
+};
 
 export interface GgufTensorSpec {
   name: string;
@@ -83,17 +100,39 @@ const ggufString = (s: string) => Buffer.concat([u64(Buffer.byteLength(s)), Buff
 function scalar(type: string, value: number | bigint | boolean): Buffer {
   const b = Buffer.alloc(8);
   switch (type) {
-    case 'u8': b.writeUInt8(Number(value)); return b.subarray(0, 1);
-    case 'i8': b.writeInt8(Number(value)); return b.subarray(0, 1);
-    case 'bool': b.writeUInt8(Number(value)); return b.subarray(0, 1);
-    case 'u16': b.writeUInt16LE(Number(value)); return b.subarray(0, 2);
-    case 'i16': b.writeInt16LE(Number(value)); return b.subarray(0, 2);
-    case 'u32': b.writeUInt32LE(Number(value)); return b.subarray(0, 4);
-    case 'i32': b.writeInt32LE(Number(value)); return b.subarray(0, 4);
-    case 'f32': b.writeFloatLE(Number(value)); return b.subarray(0, 4);
-    case 'u64': b.writeBigUInt64LE(BigInt(value)); return b;
-    case 'i64': b.writeBigInt64LE(BigInt(value)); return b;
-    default: b.writeDoubleLE(Number(value)); return b;
+    case 'u8':
+      b.writeUInt8(Number(value));
+      return b.subarray(0, 1);
+    case 'i8':
+      b.writeInt8(Number(value));
+      return b.subarray(0, 1);
+    case 'bool':
+      b.writeUInt8(Number(value));
+      return b.subarray(0, 1);
+    case 'u16':
+      b.writeUInt16LE(Number(value));
+      return b.subarray(0, 2);
+    case 'i16':
+      b.writeInt16LE(Number(value));
+      return b.subarray(0, 2);
+    case 'u32':
+      b.writeUInt32LE(Number(value));
+      return b.subarray(0, 4);
+    case 'i32':
+      b.writeInt32LE(Number(value));
+      return b.subarray(0, 4);
+    case 'f32':
+      b.writeFloatLE(Number(value));
+      return b.subarray(0, 4);
+    case 'u64':
+      b.writeBigUInt64LE(BigInt(value));
+      return b;
+    case 'i64':
+      b.writeBigInt64LE(BigInt(value));
+      return b;
+    default:
+      b.writeDoubleLE(Number(value));
+      return b;
   }
 }
 
@@ -121,7 +160,13 @@ export function ggufFile(spec: GgufSpec): Buffer {
   let offset = 0;
   const data: Buffer[] = [];
   for (const t of tensors) {
-    parts.push(ggufString(t.name), u32(t.dims.length), ...t.dims.map((d) => u64(d)), u32(t.type), u64(t.offset ?? BigInt(offset)));
+    parts.push(
+      ggufString(t.name),
+      u32(t.dims.length),
+      ...t.dims.map((d) => u64(d)),
+      u32(t.type),
+      u64(t.offset ?? BigInt(offset)),
+    );
     const padded = Math.ceil(t.data.length / alignment) * alignment;
     data.push(t.data, Buffer.alloc(padded - t.data.length));
     offset += padded;
@@ -152,7 +197,8 @@ function varint(n: number | bigint): Buffer {
 export function pb(fields: PbField[]): Buffer {
   return Buffer.concat(
     fields.map(([field, value]) => {
-      if (typeof value === 'number' || typeof value === 'bigint') return Buffer.concat([varint((field << 3) | 0), varint(value)]);
+      if (typeof value === 'number' || typeof value === 'bigint')
+        return Buffer.concat([varint((field << 3) | 0), varint(value)]);
       const body = Array.isArray(value) ? pb(value) : typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
       return Buffer.concat([varint((field << 3) | 2), varint(body.length), body]);
     }),
@@ -170,13 +216,16 @@ export interface OnnxTensorSpec {
 }
 
 export function onnxTensor(t: OnnxTensorSpec): PbField[] {
-  const fields: PbField[] = [
-    ...t.dims.map((d): PbField => [1, d]),
-    [2, t.dataType],
-    [8, t.name],
-  ];
+  const fields: PbField[] = [...t.dims.map((d): PbField => [1, d]), [2, t.dataType], [8, t.name]];
   if (t.raw) fields.push([9, t.raw]);
-  for (const [key, value] of t.external ?? []) fields.push([13, [[1, key], [2, value]]]);
+  for (const [key, value] of t.external ?? [])
+    fields.push([
+      13,
+      [
+        [1, key],
+        [2, value],
+      ],
+    ]);
   const location = t.dataLocation ?? (t.external ? 1 : undefined);
   if (location !== undefined) fields.push([14, location]);
   return fields;

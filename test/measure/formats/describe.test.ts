@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { AicertError } from '../../../src/errors.js';
+import type { AicertError } from '../../../src/errors.js';
 import { describeModel } from '../../../src/measure/formats/describe.js';
 import { runCli, scratchDir, writeTree } from '../helpers.js';
 import { ggufFile, onnxModel, safetensorsFile, safetensorsOf } from './builders.js';
@@ -14,7 +14,9 @@ const root = scratchDir('describe');
 function mixedModel(name: string): string {
   const dir = join(root, name);
   writeTree(dir, {
-    'model-00001-of-00002.safetensors': safetensorsOf([{ name: 'a', dtype: 'BF16', shape: [2, 3], data: randomBytes(12) }]),
+    'model-00001-of-00002.safetensors': safetensorsOf([
+      { name: 'a', dtype: 'BF16', shape: [2, 3], data: randomBytes(12) },
+    ]),
     'model-00002-of-00002.safetensors': safetensorsOf([{ name: 'b', dtype: 'BF16', shape: [4], data: randomBytes(8) }]),
     'model.safetensors.index.json': JSON.stringify({
       metadata: { total_size: 20 },
@@ -38,11 +40,17 @@ describe('describeModel', () => {
       description.components.map((c) => [c.format, c.entry, c.files.map((f) => f.name)]),
       [
         ['gguf', 'gguf/tiny.gguf', ['gguf/tiny.gguf']],
-        ['safetensors-sharded', 'model.safetensors.index.json', ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json']],
+        [
+          'safetensors-sharded',
+          'model.safetensors.index.json',
+          ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json'],
+        ],
         ['onnx', 'onnx/model.onnx', ['onnx/model.onnx', 'onnx/w.bin']],
       ],
     );
-    const tensors = description.components.flatMap((c) => c.tensors.map((t) => [t.name, t.dtype, t.parameters, t.location?.file]));
+    const tensors = description.components.flatMap((c) =>
+      c.tensors.map((t) => [t.name, t.dtype, t.parameters, t.location?.file]),
+    );
     assert.deepEqual(tensors, [
       ['tok', 'F32', 4, 'gguf/tiny.gguf'],
       ['a', 'BF16', 6, 'model-00001-of-00002.safetensors'],
@@ -64,9 +72,16 @@ describe('describeModel', () => {
   it('describes a single model file, and refuses files and directories it does not understand', async () => {
     const dir = mixedModel('single');
     const one = await describeModel(join(dir, 'model-00002-of-00002.safetensors'));
-    assert.deepEqual(one.components.map((c) => [c.format, c.entry, c.tensors.length]), [['safetensors', 'model-00002-of-00002.safetensors', 1]]);
+    assert.deepEqual(
+      one.components.map((c) => [c.format, c.entry, c.tensors.length]),
+      [['safetensors', 'model-00002-of-00002.safetensors', 1]],
+    );
     assert.equal(one.root, dir);
-    const code = async (path: string) => describeModel(path).then(() => 'ok', (e: AicertError) => e.code);
+    const code = async (path: string) =>
+      describeModel(path).then(
+        () => 'ok',
+        (e: AicertError) => e.code,
+      );
     assert.equal(await code(join(dir, 'README.md')), 'describe.no-model-files');
     mkdirSync(join(root, 'empty'));
     assert.equal(await code(join(root, 'empty')), 'describe.no-model-files');
@@ -105,7 +120,10 @@ describe('aicert measure --describe', () => {
     assert.match(bad.stderr, /\[safetensors\.header-too-large\]/);
 
     const missing = mixedModel('missing-shard');
-    writeFileSync(join(missing, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: 'model-00003-of-00003.safetensors' } }));
+    writeFileSync(
+      join(missing, 'model.safetensors.index.json'),
+      JSON.stringify({ weight_map: { a: 'model-00003-of-00003.safetensors' } }),
+    );
     const result = await runCli(['measure', missing, '--describe', '--json']);
     assert.equal(result.status, 2);
     assert.equal(result.stdout, '');
@@ -114,7 +132,9 @@ describe('aicert measure --describe', () => {
 
   it('shows control characters in tensor names escaped, not raw', async () => {
     const dir = join(root, 'escapes');
-    writeTree(dir, { 'm.safetensors': safetensorsOf([{ name: 'evil\u001b[2Jname', dtype: 'U8', shape: [1], data: Buffer.alloc(1) }]) });
+    writeTree(dir, {
+      'm.safetensors': safetensorsOf([{ name: 'evil\u001b[2Jname', dtype: 'U8', shape: [1], data: Buffer.alloc(1) }]),
+    });
     const result = await runCli(['measure', dir, '--describe']);
     assert.equal(result.status, 0, result.stderr);
     assert.ok(!result.stdout.includes('\u001b'));

@@ -86,42 +86,78 @@ describe('GGUF headers', () => {
     ['a big-endian file', bad({ version: 0x03000000 }), 'gguf.unsupported-version', /big-endian/],
     ['a tensor count of 2^63', bad({ tensorCount: 1n << 63n }), 'gguf.bad-count'],
     ['a metadata count of 2^64 - 1', bad({ kvCount: (1n << 64n) - 1n }), 'gguf.bad-count'],
-    ['a file cut inside the tensor infos', () => {
-      const b = ggufFile(valid);
-      return b.subarray(0, b.indexOf('output.weight') + 5);
-    }, 'gguf.truncated'],
-    ['a string length of 2^63', () => {
-      const b = ggufFile(valid);
-      b.writeBigUInt64LE(1n << 63n, 24); // the first key's length
-      return b;
-    }, 'gguf.bad-string'],
-    ['a metadata key that is not UTF-8', () => {
-      const b = ggufFile({ ...valid, kv: [['zk', { type: 'u8', value: 1 }]] });
-      b[24 + 8] = 0xff; // first byte of the key
-      return b;
-    }, 'gguf.bad-string'],
-    ['a duplicate metadata key', bad({ kv: [...kv, ['general.architecture', { type: 'string', value: 'x' }]] }), 'gguf.duplicate-key'],
-    ['an unknown value type', () => {
-      const b = ggufFile({ ...valid, kv: [['k', { type: 'u8', value: 1 }]] });
-      b.writeUInt32LE(13, 24 + 8 + 1); // value type after "k"
-      return b;
-    }, 'gguf.bad-value-type'],
-    ['an array of arrays', () => {
-      const b = ggufFile({ ...valid, kv: [['k', { type: 'array', elementType: 'u32', value: [] }]] });
-      b.writeUInt32LE(9, 24 + 8 + 1 + 4); // element type
-      return b;
-    }, 'gguf.bad-value-type'],
-    ['an array longer than the file', () => {
-      const b = ggufFile({ ...valid, kv: [['k', { type: 'array', elementType: 'u32', value: [1] }]] });
-      b.writeBigUInt64LE(1n << 40n, 24 + 8 + 1 + 4 + 4); // element count
-      return b;
-    }, 'gguf.bad-count'],
+    [
+      'a file cut inside the tensor infos',
+      () => {
+        const b = ggufFile(valid);
+        return b.subarray(0, b.indexOf('output.weight') + 5);
+      },
+      'gguf.truncated',
+    ],
+    [
+      'a string length of 2^63',
+      () => {
+        const b = ggufFile(valid);
+        b.writeBigUInt64LE(1n << 63n, 24); // the first key's length
+        return b;
+      },
+      'gguf.bad-string',
+    ],
+    [
+      'a metadata key that is not UTF-8',
+      () => {
+        const b = ggufFile({ ...valid, kv: [['zk', { type: 'u8', value: 1 }]] });
+        b[24 + 8] = 0xff; // first byte of the key
+        return b;
+      },
+      'gguf.bad-string',
+    ],
+    [
+      'a duplicate metadata key',
+      bad({ kv: [...kv, ['general.architecture', { type: 'string', value: 'x' }]] }),
+      'gguf.duplicate-key',
+    ],
+    [
+      'an unknown value type',
+      () => {
+        const b = ggufFile({ ...valid, kv: [['k', { type: 'u8', value: 1 }]] });
+        b.writeUInt32LE(13, 24 + 8 + 1); // value type after "k"
+        return b;
+      },
+      'gguf.bad-value-type',
+    ],
+    [
+      'an array of arrays',
+      () => {
+        const b = ggufFile({ ...valid, kv: [['k', { type: 'array', elementType: 'u32', value: [] }]] });
+        b.writeUInt32LE(9, 24 + 8 + 1 + 4); // element type
+        return b;
+      },
+      'gguf.bad-value-type',
+    ],
+    [
+      'an array longer than the file',
+      () => {
+        const b = ggufFile({ ...valid, kv: [['k', { type: 'array', elementType: 'u32', value: [1] }]] });
+        b.writeBigUInt64LE(1n << 40n, 24 + 8 + 1 + 4 + 4); // element count
+        return b;
+      },
+      'gguf.bad-count',
+    ],
     ['a bool that is neither 0 nor 1', bad({ kv: [['b', { type: 'bool', value: 2 }]] }), 'gguf.bad-value'],
     ['an alignment that is not a power of two', bad({ alignment: 48 }), 'gguf.bad-alignment'],
-    ['an alignment that is not a uint32', bad({ kv: [...kv, ['general.alignment', { type: 'u64', value: 32n }]] }), 'gguf.bad-alignment'],
+    [
+      'an alignment that is not a uint32',
+      bad({ kv: [...kv, ['general.alignment', { type: 'u64', value: 32n }]] }),
+      'gguf.bad-alignment',
+    ],
     ['an unknown ggml type', withTensor(0, { type: 4 }), 'gguf.unknown-tensor-type'],
     ['more than 4 dimensions', withTensor(0, { dims: [1, 1, 1, 1, 8] }), 'gguf.bad-tensor'],
-    ['a block type whose first dimension is not a multiple of the block', withTensor(1, { dims: [16, 4] }), 'gguf.bad-tensor'],
+    [
+      'a block type whose first dimension is not a multiple of the block',
+      withTensor(1, { dims: [16, 4] }),
+      'gguf.bad-tensor',
+    ],
     ['a tensor of 2^63 elements', withTensor(0, { dims: [2 ** 53, 2 ** 10] }), 'gguf.bad-tensor'],
     ['a tensor larger than the file', withTensor(0, { dims: [2 ** 40] }), 'gguf.tensor-past-end'],
     ['a tensor name longer than ggml allows', withTensor(0, { name: 'x'.repeat(64) }), 'gguf.bad-string'],
@@ -140,7 +176,10 @@ describe('GGUF headers', () => {
     const good = ggufFile(valid);
     const path = join(dir, 'fuzz.gguf');
     const parse = parsesOrRefuses(path, readGgufHeader);
-    assertProperty(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => parse(Buffer.concat([Buffer.from('GGUF'), b]))), { numRuns: 200 });
+    assertProperty(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (b) => parse(Buffer.concat([Buffer.from('GGUF'), b]))),
+      { numRuns: 200 },
+    );
     assertMutationsOf(good, parse, 400);
   });
 });

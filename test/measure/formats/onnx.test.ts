@@ -30,7 +30,14 @@ function modelDir(bytes: Buffer): string {
   return path;
 }
 
-const external = (name: string, dims: number[], location: string, offset?: number, length?: number, dataType = FLOAT): OnnxTensorSpec => ({
+const external = (
+  name: string,
+  dims: number[],
+  location: string,
+  offset?: number,
+  length?: number,
+  dataType = FLOAT,
+): OnnxTensorSpec => ({
   name,
   dims,
   dataType,
@@ -50,8 +57,20 @@ describe('ONNX external data', () => {
     const subgraph: PbField[] = [[5, onnxTensor(external('sub.w', [4], 'data/more.bin', 16, 16))]];
     const node: PbField[] = [
       [4, 'If'],
-      [5, [[1, 'then_branch'], [6, subgraph]]],
-      [5, [[1, 'value'], [5, onnxTensor(external('const.t', [2, 2], 'weights.bin', 4096, 16))]]],
+      [
+        5,
+        [
+          [1, 'then_branch'],
+          [6, subgraph],
+        ],
+      ],
+      [
+        5,
+        [
+          [1, 'value'],
+          [5, onnxTensor(external('const.t', [2, 2], 'weights.bin', 4096, 16))],
+        ],
+      ],
     ];
     const sparse: PbField[] = [
       [1, onnxTensor(external('sparse.values', [3], 'weights.bin', 4096 + 16, 12))],
@@ -59,13 +78,28 @@ describe('ONNX external data', () => {
     ];
     const bytes = onnxModel(
       [external('w', [32, 32], 'weights.bin', 0, 4096), external('packed', [5], 'data/more.bin', 0), inline],
-      [[1, node], [15, sparse]],
+      [
+        [1, node],
+        [15, sparse],
+      ],
     );
     const path = modelDir(bytes);
     const model = read(path);
     assert.deepEqual(model.metadata, { ir_version: '9', producer_name: 'aicert-test' });
-    assert.deepEqual(model.externalFiles.map((f) => [f.name, f.size]), [['data/more.bin', 100], ['weights.bin', 4160]]);
-    const summary = model.tensors.map((t) => [t.name, t.dtype, t.shape, t.parameters, t.location && [t.location.file, t.location.start, t.location.end]]);
+    assert.deepEqual(
+      model.externalFiles.map((f) => [f.name, f.size]),
+      [
+        ['data/more.bin', 100],
+        ['weights.bin', 4160],
+      ],
+    );
+    const summary = model.tensors.map((t) => [
+      t.name,
+      t.dtype,
+      t.shape,
+      t.parameters,
+      t.location && [t.location.file, t.location.start, t.location.end],
+    ]);
     assert.deepEqual(summary, [
       ['w', 'FLOAT', [32, 32], 1024, ['weights.bin', 0, 4096]],
       ['packed', 'FLOAT', [5], 5, ['data/more.bin', 0, 20]],
@@ -73,17 +107,47 @@ describe('ONNX external data', () => {
       ['sub.w', 'FLOAT', [4], 4, ['data/more.bin', 16, 32]],
       ['const.t', 'FLOAT', [2, 2], 4, ['weights.bin', 4096, 4112]],
       ['sparse.values', 'FLOAT', [3], 3, ['weights.bin', 4112, 4124]],
-      ['sparse.indices', 'INT64', [3], 3, ['model.onnx', bytes.indexOf(Buffer.alloc(24)), bytes.indexOf(Buffer.alloc(24)) + 24]],
+      [
+        'sparse.indices',
+        'INT64',
+        [3],
+        3,
+        ['model.onnx', bytes.indexOf(Buffer.alloc(24)), bytes.indexOf(Buffer.alloc(24)) + 24],
+      ],
     ]);
   });
 
   it('sizes packed 4-bit tensors in whole bytes and accepts packed dims', () => {
-    const packedDims: PbField[] = [[1, Buffer.from([5, 3])], [2, INT4], [8, 'q'], [13, [[1, 'location'], [2, 'weights.bin']]], [14, 1]];
+    const packedDims: PbField[] = [
+      [1, Buffer.from([5, 3])],
+      [2, INT4],
+      [8, 'q'],
+      [
+        13,
+        [
+          [1, 'location'],
+          [2, 'weights.bin'],
+        ],
+      ],
+      [14, 1],
+    ];
     const model = read(modelDir(pb([[7, [[5, packedDims]]]])));
-    assert.deepEqual(model.tensors.map((t) => [t.shape, t.location!.end]), [[[5, 3], 8]]);
+    assert.deepEqual(
+      model.tensors.map((t) => [t.shape, t.location!.end]),
+      [[[5, 3], 8]],
+    );
   });
 
-  for (const location of ['../weights.bin', '/etc/passwd', 'data/../../weights.bin', 'data/./more.bin', 'data//more.bin', '', 'C:/weights.bin', 'data\\more.bin']) {
+  for (const location of [
+    '../weights.bin',
+    '/etc/passwd',
+    'data/../../weights.bin',
+    'data/./more.bin',
+    'data//more.bin',
+    '',
+    'C:/weights.bin',
+    'data\\more.bin',
+  ]) {
     it(`rejects the location ${JSON.stringify(location)} as a path escape`, () => {
       throwsCode(() => read(modelDir(onnxModel([external('w', [1], location)]))), 'onnx.path-escape');
     });
@@ -106,17 +170,81 @@ describe('ONNX external data', () => {
     ['a range past the end of the file', external('w', [4], 'data/more.bin', 90), 'onnx.external-range'],
     ['an offset past the end of the file', external('w', [0], 'data/more.bin', 101), 'onnx.external-range'],
     ['a length that disagrees with the shape', external('w', [4], 'weights.bin', 0, 15), 'onnx.size-mismatch'],
-    ['a non-decimal offset', { name: 'w', dims: [1], dataType: FLOAT, external: [['location', 'weights.bin'], ['offset', '0x10']] }, 'onnx.bad-external-data'],
-    ['a negative length', { name: 'w', dims: [1], dataType: FLOAT, external: [['location', 'weights.bin'], ['length', '-4']] }, 'onnx.bad-external-data'],
-    ['an unknown key', { name: 'w', dims: [1], dataType: FLOAT, external: [['location', 'weights.bin'], ['basepath', '/']] }, 'onnx.bad-external-data'],
-    ['a repeated key', { name: 'w', dims: [1], dataType: FLOAT, external: [['location', 'weights.bin'], ['location', 'data/more.bin']] }, 'onnx.bad-external-data'],
-    ['EXTERNAL without a location', { name: 'w', dims: [1], dataType: FLOAT, external: [['offset', '0']] }, 'onnx.bad-external-data'],
-    ['external_data without EXTERNAL', { name: 'w', dims: [1], dataType: FLOAT, external: [['location', 'weights.bin']], dataLocation: 0 }, 'onnx.bad-external-data'],
-    ['EXTERNAL with raw_data too', { name: 'w', dims: [1], dataType: FLOAT, raw: Buffer.alloc(4), external: [['location', 'weights.bin']] }, 'onnx.bad-external-data'],
+    [
+      'a non-decimal offset',
+      {
+        name: 'w',
+        dims: [1],
+        dataType: FLOAT,
+        external: [
+          ['location', 'weights.bin'],
+          ['offset', '0x10'],
+        ],
+      },
+      'onnx.bad-external-data',
+    ],
+    [
+      'a negative length',
+      {
+        name: 'w',
+        dims: [1],
+        dataType: FLOAT,
+        external: [
+          ['location', 'weights.bin'],
+          ['length', '-4'],
+        ],
+      },
+      'onnx.bad-external-data',
+    ],
+    [
+      'an unknown key',
+      {
+        name: 'w',
+        dims: [1],
+        dataType: FLOAT,
+        external: [
+          ['location', 'weights.bin'],
+          ['basepath', '/'],
+        ],
+      },
+      'onnx.bad-external-data',
+    ],
+    [
+      'a repeated key',
+      {
+        name: 'w',
+        dims: [1],
+        dataType: FLOAT,
+        external: [
+          ['location', 'weights.bin'],
+          ['location', 'data/more.bin'],
+        ],
+      },
+      'onnx.bad-external-data',
+    ],
+    [
+      'EXTERNAL without a location',
+      { name: 'w', dims: [1], dataType: FLOAT, external: [['offset', '0']] },
+      'onnx.bad-external-data',
+    ],
+    [
+      'external_data without EXTERNAL',
+      { name: 'w', dims: [1], dataType: FLOAT, external: [['location', 'weights.bin']], dataLocation: 0 },
+      'onnx.bad-external-data',
+    ],
+    [
+      'EXTERNAL with raw_data too',
+      { name: 'w', dims: [1], dataType: FLOAT, raw: Buffer.alloc(4), external: [['location', 'weights.bin']] },
+      'onnx.bad-external-data',
+    ],
     ['an external STRING tensor', external('w', [1], 'weights.bin', 0, undefined, STRING), 'onnx.bad-external-data'],
     ['an unknown data type', external('w', [1], 'weights.bin', 0, undefined, 99), 'onnx.unknown-data-type'],
     ['a negative dimension', external('w', [-1], 'weights.bin'), 'onnx.bad-tensor'],
-    ['raw_data of the wrong size', { name: 'w', dims: [3], dataType: FLOAT, raw: Buffer.alloc(8) }, 'onnx.size-mismatch'],
+    [
+      'raw_data of the wrong size',
+      { name: 'w', dims: [3], dataType: FLOAT, raw: Buffer.alloc(8) },
+      'onnx.size-mismatch',
+    ],
   ];
   for (const [name, tensor, code] of cases) {
     it(`rejects ${name}`, () => throwsCode(() => read(modelDir(onnxModel([tensor]))), code));
@@ -132,7 +260,10 @@ describe('ONNX external data', () => {
   ];
   for (const [name, bytes] of malformed) {
     it(`rejects malformed protobuf: ${name}`, () => {
-      assert.throws(() => read(modelDir(bytes)), (e: unknown) => e instanceof InputError && /^onnx\.(malformed|truncated)$/.test(e.code));
+      assert.throws(
+        () => read(modelDir(bytes)),
+        (e: unknown) => e instanceof InputError && /^onnx\.(malformed|truncated)$/.test(e.code),
+      );
     });
   }
 
@@ -143,7 +274,10 @@ describe('ONNX external data', () => {
   });
 
   it('rejects random bytes and randomly mutated valid models with an InputError, never a crash (property)', () => {
-    const good = onnxModel([external('w', [32, 32], 'weights.bin', 0, 4096), { name: 'b', dims: [2], dataType: FLOAT, raw: Buffer.alloc(8) }]);
+    const good = onnxModel([
+      external('w', [32, 32], 'weights.bin', 0, 4096),
+      { name: 'b', dims: [2], dataType: FLOAT, raw: Buffer.alloc(8) },
+    ]);
     const path = modelDir(good);
     const parse = parsesOrRefuses(path, read);
     assertProperty(fc.property(fc.uint8Array({ maxLength: 80 }), parse), { numRuns: 300 });

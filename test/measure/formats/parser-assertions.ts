@@ -30,11 +30,14 @@ export function parsesOrRefuses(path: string, read: (path: string) => unknown): 
 /** Property: `parse` holds for `good` with one to four of its bytes set to random values. */
 export function assertMutationsOf(good: Uint8Array, parse: (bytes: Uint8Array) => void, numRuns: number): void {
   assertProperty(
-    fc.property(fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (mutations) => {
-      const bytes = Buffer.from(good);
-      for (const [at, value] of mutations) bytes[at] = value;
-      parse(bytes);
-    }),
+    fc.property(
+      fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+      (mutations) => {
+        const bytes = Buffer.from(good);
+        for (const [at, value] of mutations) bytes[at] = value;
+        parse(bytes);
+      },
+    ),
     { numRuns },
   );
 }

@@ -16,7 +16,11 @@ const shard1: StTensor[] = [
   { name: 'b.weight', dtype: 'F32', shape: [2], data: randomBytes(8) },
 ];
 const shard2: StTensor[] = [{ name: 'c.weight', dtype: 'BF16', shape: [3], data: randomBytes(6) }];
-const goodMap = { 'a.weight': 'model-00001-of-00002.safetensors', 'b.weight': 'model-00001-of-00002.safetensors', 'c.weight': 'model-00002-of-00002.safetensors' };
+const goodMap = {
+  'a.weight': 'model-00001-of-00002.safetensors',
+  'b.weight': 'model-00001-of-00002.safetensors',
+  'c.weight': 'model-00002-of-00002.safetensors',
+};
 
 /** A fresh model directory with both shards and an index of `index` (object or raw text). */
 function model(index: unknown, options: { shards?: boolean } = {}): string {
@@ -52,9 +56,21 @@ describe('sharded safetensors (index.json)', () => {
     throwsCode(() => read(path), 'safetensors-index.missing-file', /model-00002-of-00002/);
   });
 
-  for (const escape of ['../model-00001-of-00002.safetensors', '/etc/passwd', 'sub/model.safetensors', '..', '.', '', 'a\\b.safetensors', 'C:model.safetensors']) {
+  for (const escape of [
+    '../model-00001-of-00002.safetensors',
+    '/etc/passwd',
+    'sub/model.safetensors',
+    '..',
+    '.',
+    '',
+    'a\\b.safetensors',
+    'C:model.safetensors',
+  ]) {
     it(`rejects the shard name ${JSON.stringify(escape)} as a path escape`, () => {
-      throwsCode(() => read(model({ weight_map: { ...goodMap, 'c.weight': escape } })), 'safetensors-index.path-escape');
+      throwsCode(
+        () => read(model({ weight_map: { ...goodMap, 'c.weight': escape } })),
+        'safetensors-index.path-escape',
+      );
     });
   }
 
@@ -72,7 +88,11 @@ describe('sharded safetensors (index.json)', () => {
   });
 
   it('rejects a mapped tensor that is not in its shard', () => {
-    throwsCode(() => read(model({ weight_map: { ...goodMap, 'z.weight': 'model-00002-of-00002.safetensors' } })), 'safetensors-index.missing-tensor', /z\.weight/);
+    throwsCode(
+      () => read(model({ weight_map: { ...goodMap, 'z.weight': 'model-00002-of-00002.safetensors' } })),
+      'safetensors-index.missing-tensor',
+      /z\.weight/,
+    );
   });
 
   it('rejects a shard tensor that the map does not list', () => {
@@ -81,14 +101,20 @@ describe('sharded safetensors (index.json)', () => {
   });
 
   it('rejects a tensor mapped to the wrong shard', () => {
-    throwsCode(() => read(model({ weight_map: { ...goodMap, 'c.weight': 'model-00001-of-00002.safetensors' } })), 'safetensors-index.missing-tensor');
+    throwsCode(
+      () => read(model({ weight_map: { ...goodMap, 'c.weight': 'model-00001-of-00002.safetensors' } })),
+      'safetensors-index.missing-tensor',
+    );
     const crossed = { ...goodMap, 'b.weight': 'model-00002-of-00002.safetensors' };
     throwsCode(() => read(model({ weight_map: crossed })), 'safetensors-index.tensor-in-wrong-shard', /b\.weight/);
   });
 
   it('rejects a corrupt shard through the shard parser', () => {
     const path = model({ weight_map: goodMap });
-    writeFileSync(join(path, '..', 'model-00002-of-00002.safetensors'), Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]));
+    writeFileSync(
+      join(path, '..', 'model-00002-of-00002.safetensors'),
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+    );
     throwsCode(() => read(path), 'safetensors.header-too-large');
   });
 
@@ -98,7 +124,11 @@ describe('sharded safetensors (index.json)', () => {
     ['without a weight map', { metadata: {} }, 'safetensors-index.bad-weight-map'],
     ['an empty weight map', { weight_map: {} }, 'safetensors-index.bad-weight-map'],
     ['a weight map with a non-string shard', { weight_map: { 'a.weight': 1 } }, 'safetensors-index.bad-weight-map'],
-    ['a duplicate key', '{"weight_map": {"a.weight": "x.safetensors", "a.weight": "y.safetensors"}}', 'safetensors-index.duplicate-key'],
+    [
+      'a duplicate key',
+      '{"weight_map": {"a.weight": "x.safetensors", "a.weight": "y.safetensors"}}',
+      'safetensors-index.duplicate-key',
+    ],
     ['a metadata that is not an object', { metadata: 'x', weight_map: goodMap }, 'safetensors-index.bad-metadata'],
   ] as const) {
     it(`rejects an index that is ${name}`, () => throwsCode(() => read(model(index)), code));

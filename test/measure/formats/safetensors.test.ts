@@ -60,33 +60,137 @@ describe('safetensors headers', () => {
   const data = Buffer.concat(tensors.map((t) => t.data));
   const withEntry = (name: string, entry: unknown) => JSON.stringify({ ...valid, [name]: entry });
   const cases: Array<[string, () => Buffer, string]> = [
-    ['a header length of 2^63', () => safetensorsFile('{}', Buffer.alloc(0), 1n << 63n), 'safetensors.header-too-large'],
-    ['a header length just over the 100 MB limit', () => safetensorsFile('{}', Buffer.alloc(0), BigInt(SAFETENSORS_MAX_HEADER_BYTES + 1)), 'safetensors.header-too-large'],
-    ['a header length past the end of the file', () => safetensorsFile('{}', Buffer.alloc(0), 3n), 'safetensors.header-past-end'],
+    [
+      'a header length of 2^63',
+      () => safetensorsFile('{}', Buffer.alloc(0), 1n << 63n),
+      'safetensors.header-too-large',
+    ],
+    [
+      'a header length just over the 100 MB limit',
+      () => safetensorsFile('{}', Buffer.alloc(0), BigInt(SAFETENSORS_MAX_HEADER_BYTES + 1)),
+      'safetensors.header-too-large',
+    ],
+    [
+      'a header length past the end of the file',
+      () => safetensorsFile('{}', Buffer.alloc(0), 3n),
+      'safetensors.header-past-end',
+    ],
     ['a file shorter than the length field', () => Buffer.from([1, 0, 0]), 'safetensors.truncated'],
     ['a header that is not JSON', () => safetensorsFile('{"a": [1, 2', data), 'safetensors.header-not-json'],
     ['a header that is a JSON array', () => safetensorsFile('[]', data), 'safetensors.header-not-json'],
     ['a header with leading whitespace', () => safetensorsFile(' {}', Buffer.alloc(0)), 'safetensors.header-not-json'],
-    ['a header that is not UTF-8', () => safetensorsFile(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]), data), 'safetensors.header-not-utf8'],
-    ['a duplicate tensor name', () => safetensorsFile(`{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}`, Buffer.alloc(1)), 'safetensors.duplicate-key'],
-    ['a duplicate key inside an entry', () => safetensorsFile(`{"a":{"dtype":"U8","dtype":"I8","shape":[1],"data_offsets":[0,1]}}`, Buffer.alloc(1)), 'safetensors.duplicate-key'],
-    ['an unknown dtype', () => safetensorsFile(withEntry('embed.weight', { dtype: 'F12', shape: [4, 3], data_offsets: [0, 24] }), data), 'safetensors.unknown-dtype'],
-    ['a shape that disagrees with the byte range', () => safetensorsFile(withEntry('embed.weight', { dtype: 'F16', shape: [4, 4], data_offsets: [0, 24] }), data), 'safetensors.size-mismatch'],
-    ['a dtype that disagrees with the byte range', () => safetensorsFile(withEntry('embed.weight', { dtype: 'F32', shape: [4, 3], data_offsets: [0, 24] }), data), 'safetensors.size-mismatch'],
-    ['an odd count of 4-bit elements', () => safetensorsFile('{"p":{"dtype":"F4","shape":[3],"data_offsets":[0,1]}}', Buffer.alloc(1)), 'safetensors.size-mismatch'],
-    ['overlapping offsets', () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [3], data_offsets: [20, 32] }), data), 'safetensors.overlapping-tensors'],
-    ['a gap between tensors', () => safetensorsFile(JSON.stringify({ a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] }, b: { dtype: 'U8', shape: [2], data_offsets: [3, 5] } }), Buffer.alloc(5)), 'safetensors.gap-between-tensors'],
-    ['a first tensor that does not start at 0', () => safetensorsFile(JSON.stringify({ a: { dtype: 'U8', shape: [2], data_offsets: [1, 3] } }), Buffer.alloc(3)), 'safetensors.gap-between-tensors'],
-    ['a tensor past the end of the file', () => safetensorsFile(JSON.stringify(valid), data.subarray(0, data.length - 1)), 'safetensors.tensor-past-end'],
-    ['bytes after the last tensor', () => safetensorsFile(JSON.stringify(valid), Buffer.concat([data, Buffer.alloc(1)])), 'safetensors.unclaimed-bytes'],
-    ['metadata with a non-string value', () => safetensorsFile(JSON.stringify({ ...valid, __metadata__: { epochs: 3 } }), data), 'safetensors.bad-metadata'],
-    ['a tensor entry with an extra key', () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [3], data_offsets: [24, 36], extra: 1 }), data), 'safetensors.bad-tensor-entry'],
-    ['a tensor entry without shape', () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', data_offsets: [24, 36] }), data), 'safetensors.bad-tensor-entry'],
-    ['a negative dimension', () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [-3], data_offsets: [24, 36] }), data), 'safetensors.bad-shape'],
-    ['a fractional dimension', () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [1.5], data_offsets: [24, 36] }), data), 'safetensors.bad-shape'],
-    ['offsets with begin > end', () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [3], data_offsets: [36, 24] }), data), 'safetensors.bad-offsets'],
-    ['offsets beyond 2^53', () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [3], data_offsets: [24, 2 ** 60] }), data), 'safetensors.bad-offsets'],
-    ['three offsets', () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [3], data_offsets: [24, 30, 36] }), data), 'safetensors.bad-offsets'],
+    [
+      'a header that is not UTF-8',
+      () => safetensorsFile(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]), data),
+      'safetensors.header-not-utf8',
+    ],
+    [
+      'a duplicate tensor name',
+      () =>
+        safetensorsFile(
+          `{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}`,
+          Buffer.alloc(1),
+        ),
+      'safetensors.duplicate-key',
+    ],
+    [
+      'a duplicate key inside an entry',
+      () => safetensorsFile(`{"a":{"dtype":"U8","dtype":"I8","shape":[1],"data_offsets":[0,1]}}`, Buffer.alloc(1)),
+      'safetensors.duplicate-key',
+    ],
+    [
+      'an unknown dtype',
+      () => safetensorsFile(withEntry('embed.weight', { dtype: 'F12', shape: [4, 3], data_offsets: [0, 24] }), data),
+      'safetensors.unknown-dtype',
+    ],
+    [
+      'a shape that disagrees with the byte range',
+      () => safetensorsFile(withEntry('embed.weight', { dtype: 'F16', shape: [4, 4], data_offsets: [0, 24] }), data),
+      'safetensors.size-mismatch',
+    ],
+    [
+      'a dtype that disagrees with the byte range',
+      () => safetensorsFile(withEntry('embed.weight', { dtype: 'F32', shape: [4, 3], data_offsets: [0, 24] }), data),
+      'safetensors.size-mismatch',
+    ],
+    [
+      'an odd count of 4-bit elements',
+      () => safetensorsFile('{"p":{"dtype":"F4","shape":[3],"data_offsets":[0,1]}}', Buffer.alloc(1)),
+      'safetensors.size-mismatch',
+    ],
+    [
+      'overlapping offsets',
+      () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [3], data_offsets: [20, 32] }), data),
+      'safetensors.overlapping-tensors',
+    ],
+    [
+      'a gap between tensors',
+      () =>
+        safetensorsFile(
+          JSON.stringify({
+            a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] },
+            b: { dtype: 'U8', shape: [2], data_offsets: [3, 5] },
+          }),
+          Buffer.alloc(5),
+        ),
+      'safetensors.gap-between-tensors',
+    ],
+    [
+      'a first tensor that does not start at 0',
+      () => safetensorsFile(JSON.stringify({ a: { dtype: 'U8', shape: [2], data_offsets: [1, 3] } }), Buffer.alloc(3)),
+      'safetensors.gap-between-tensors',
+    ],
+    [
+      'a tensor past the end of the file',
+      () => safetensorsFile(JSON.stringify(valid), data.subarray(0, data.length - 1)),
+      'safetensors.tensor-past-end',
+    ],
+    [
+      'bytes after the last tensor',
+      () => safetensorsFile(JSON.stringify(valid), Buffer.concat([data, Buffer.alloc(1)])),
+      'safetensors.unclaimed-bytes',
+    ],
+    [
+      'metadata with a non-string value',
+      () => safetensorsFile(JSON.stringify({ ...valid, __metadata__: { epochs: 3 } }), data),
+      'safetensors.bad-metadata',
+    ],
+    [
+      'a tensor entry with an extra key',
+      () =>
+        safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [3], data_offsets: [24, 36], extra: 1 }), data),
+      'safetensors.bad-tensor-entry',
+    ],
+    [
+      'a tensor entry without shape',
+      () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', data_offsets: [24, 36] }), data),
+      'safetensors.bad-tensor-entry',
+    ],
+    [
+      'a negative dimension',
+      () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [-3], data_offsets: [24, 36] }), data),
+      'safetensors.bad-shape',
+    ],
+    [
+      'a fractional dimension',
+      () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [1.5], data_offsets: [24, 36] }), data),
+      'safetensors.bad-shape',
+    ],
+    [
+      'offsets with begin > end',
+      () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [3], data_offsets: [36, 24] }), data),
+      'safetensors.bad-offsets',
+    ],
+    [
+      'offsets beyond 2^53',
+      () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [3], data_offsets: [24, 2 ** 60] }), data),
+      'safetensors.bad-offsets',
+    ],
+    [
+      'three offsets',
+      () => safetensorsFile(withEntry('norm.bias', { dtype: 'F32', shape: [3], data_offsets: [24, 30, 36] }), data),
+      'safetensors.bad-offsets',
+    ],
   ];
   for (const [name, build, code] of cases) {
     it(`reject ${name}`, () => throwsCode(() => readSafetensorsHeader(write(build())), code));
@@ -99,7 +203,12 @@ describe('safetensors headers', () => {
     assertProperty(fc.property(fc.uint8Array({ maxLength: 64 }), parse), { numRuns: 200 });
     assertMutationsOf(good, parse, 300);
     // Length fields anywhere from 0 to 2^64 - 1, over a short file.
-    assertProperty(fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (length) => parse(safetensorsFile('{}', Buffer.alloc(4), length))), { numRuns: 100 });
+    assertProperty(
+      fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (length) =>
+        parse(safetensorsFile('{}', Buffer.alloc(4), length)),
+      ),
+      { numRuns: 100 },
+    );
   });
 });
 
@@ -119,7 +228,13 @@ describe('per-tensor digests', () => {
 
     const subset = digests.filter((d) => d.name === 'norm.bias' || d.name === 'scalar');
     const checks = await checkTensorDigests(description, subset, pool);
-    assert.deepEqual(checks.map((c) => [c.name, c.ok]), [['norm.bias', true], ['scalar', true]]);
+    assert.deepEqual(
+      checks.map((c) => [c.name, c.ok]),
+      [
+        ['norm.bias', true],
+        ['scalar', true],
+      ],
+    );
 
     // Change one byte of norm.bias: only that tensor fails.
     const bytes = safetensorsOf(tensors);
@@ -127,7 +242,13 @@ describe('per-tensor digests', () => {
     bytes[normBias.start]! ^= 0xff;
     writeFileSync(path, bytes);
     const after = await checkTensorDigests(description, subset, pool);
-    assert.deepEqual(after.map((c) => [c.name, c.ok]), [['norm.bias', false], ['scalar', true]]);
+    assert.deepEqual(
+      after.map((c) => [c.name, c.ok]),
+      [
+        ['norm.bias', false],
+        ['scalar', true],
+      ],
+    );
 
     await assert.rejects(
       checkTensorDigests(description, [{ file: 'model.safetensors', name: 'nope', sha256: normBias.sha256 }], pool),
