@@ -117,7 +117,8 @@ function parseConfig(args: string[]): Config | undefined {
 let randomBlock: Buffer | undefined;
 
 function writeRandomFile(path: string, size: number, seed: number): void {
-  const BLOCK = (randomBlock ??= randomFillSync(Buffer.alloc(16 * MiB)));
+  randomBlock ??= randomFillSync(Buffer.alloc(16 * MiB));
+  const BLOCK = randomBlock;
   const fd = openSync(path, 'w');
   try {
     for (let written = 0, block = 0; written < size; block++) {
@@ -149,9 +150,9 @@ function modelFiles(dir: string, config: Config): string[] {
 }
 
 function prepareModel(config: Config): string {
-  return prepared(join(config.dir, 'hashing', `model-${config.files}x${config.fileSize}`), (dir) =>
-    modelFiles(dir, config).forEach((path, i) => writeRandomFile(path, config.fileSize, i + 1)),
-  );
+  return prepared(join(config.dir, 'hashing', `model-${config.files}x${config.fileSize}`), (dir) => {
+    for (const [i, path] of modelFiles(dir, config).entries()) writeRandomFile(path, config.fileSize, i + 1);
+  });
 }
 
 function prepareBig(config: Config): string {

@@ -143,7 +143,8 @@ export class Mlp {
 
 function gatherRows(inputs: Float32Array, rows: readonly number[]): Float32Array {
   const out = new Float32Array(rows.length * IMAGE_PIXELS);
-  rows.forEach((row, i) => out.set(inputs.subarray(row * IMAGE_PIXELS, (row + 1) * IMAGE_PIXELS), i * IMAGE_PIXELS));
+  for (const [i, row] of rows.entries())
+    out.set(inputs.subarray(row * IMAGE_PIXELS, (row + 1) * IMAGE_PIXELS), i * IMAGE_PIXELS);
   return out;
 }
 

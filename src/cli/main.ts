@@ -115,6 +115,12 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 async function main(): Promise<void> {
+  // Scripts ask for the version to pick a code path: answer without loading any command (0.5 s → 0.1 s).
+  const args = process.argv.slice(2);
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    process.stdout.write(`${AICERT_VERSION}\n`);
+    return;
+  }
   try {
     await buildProgram(await loadRegistrations(process.argv)).parseAsync(process.argv);
   } catch (err) {

@@ -137,7 +137,7 @@ async function signAction(model: string, flags: SignFlags): Promise<void> {
     : undefined;
   const signaturePath = flags.signature ?? (await defaultSignaturePath(model));
   const progress = new ProgressBar();
-  let result;
+  let result: Awaited<ReturnType<typeof signModel>>;
   try {
     result = await signModel(
       model,
@@ -166,7 +166,7 @@ async function verifyAction(model: string, flags: VerifyFlags): Promise<void> {
   const signaturePath = flags.signature ?? (await defaultSignaturePath(model));
   const bundle = await readBoundedFile(signaturePath, MAX_BUNDLE_BYTES, 'signature bundle');
   const progress = new ProgressBar();
-  let check;
+  let check: Awaited<ReturnType<typeof verifyModelSignature>>;
   try {
     check = await verifyModelSignature(model, bundle, trust, {
       signaturePath,

@@ -8,7 +8,7 @@
  * `git status` is still hashed, and still compared.
  */
 import { constants } from 'node:fs';
-import { access, open, stat } from 'node:fs/promises';
+import { access, type FileHandle, open, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { EnvironmentError, InputError } from '../errors.js';
 import { createHasher, type HashAlgorithm } from './hash-algorithm.js';
@@ -209,7 +209,7 @@ async function readAsBlob(
   format: ObjectFormat,
   buffer: Buffer,
 ): Promise<{ digest: string; size: number; blobId: string; executable: boolean } | 'symlink'> {
-  let file;
+  let file: FileHandle;
   try {
     // O_NOFOLLOW: a link followed by --allow-symlinks is not the regular file the commit holds.
     file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);

@@ -102,20 +102,24 @@ export class GitObjectReader {
         continue;
       }
       const match = /^([0-9a-f]+) ([a-z]+) (\d{1,10})$/.exec(header);
-      if (!match || match[1] !== id)
-        return this.abort(
-          badObject(id, `was not returned by git cat-file (it said ${JSON.stringify(header.slice(0, 100))})`),
-        );
+      if (!match || match[1] !== id) {
+        this.abort(badObject(id, `was not returned by git cat-file (it said ${JSON.stringify(header.slice(0, 100))})`));
+        return;
+      }
       const size = Number(match[3]);
-      if (size > MAX_OBJECT_BYTES)
-        return this.abort(badObject(id, `has ${size} bytes, more than a ${type} of code may have`));
+      if (size > MAX_OBJECT_BYTES) {
+        this.abort(badObject(id, `has ${size} bytes, more than a ${type} of code may have`));
+        return;
+      }
       const start = newline + 1;
       if (this.buffered.length < start + size + 1) {
         this.needed = start + size + 1;
         return;
       }
-      if (this.buffered[start + size] !== 0x0a)
-        return this.abort(badObject(id, 'was answered by git cat-file in a form it does not use'));
+      if (this.buffered[start + size] !== 0x0a) {
+        this.abort(badObject(id, 'was answered by git cat-file in a form it does not use'));
+        return;
+      }
       const content = Buffer.from(this.buffered.subarray(start, start + size));
       const actual = createHash(this.format).update(`${match[2]} ${size}\0`).update(content).digest('hex');
       if (actual !== id) this.settle(start + size + 1, badObject(id, `hashes to ${actual}`));

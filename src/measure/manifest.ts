@@ -206,9 +206,9 @@ export async function hashEntries(
     );
     const base = bytesBefore;
     const digests = await pool.hashAll(tasks, onProgress && ((done) => onProgress(base + done, total)));
-    slice.forEach(({ name, start, end }, i) =>
-      entries.push({ name, digest: digests[i]!.toString('hex'), size: end - start }),
-    );
+    for (const [i, { name, start, end }] of slice.entries()) {
+      entries.push({ name, digest: digests[i]!.toString('hex'), size: end - start });
+    }
     bytesBefore += tasks.reduce((sum, task) => sum + task.end - task.start, 0);
   }
   return entries;

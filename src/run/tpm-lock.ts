@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
-import { link, mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
 
@@ -79,7 +79,7 @@ async function prepareDirectory(directory: string): Promise<void> {
       'run.lock-directory',
       `the TPM lock directory ${directory} ${why}; remove it (aicert recreates it, mode 1777)`,
     );
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(directory, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch (err) {
@@ -149,7 +149,7 @@ async function takeAwayStale(path: string): Promise<void> {
 
 /** The pid in a lock file; undefined when it holds none, or is not a regular file (a link, a pipe). */
 async function readOwner(path: string): Promise<number | undefined> {
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {

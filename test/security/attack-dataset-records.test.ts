@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { AicertError } from '../../src/errors.js';
 import { HashPool, type HashTask } from '../../src/measure/hash-pool.js';
 import { buildDatasetTrees, datasetCommitment } from '../../src/measure/dataset/dataset-tree.js';

@@ -31,7 +31,8 @@ const reportRss = join(dir, 'report-rss.mjs');
 writeFileSync(
   reportRss,
   "import { readFileSync } from 'node:fs';\n" +
-    "process.on('exit', () => process.stderr.write(`\\nmaxrss-kib ${/VmHWM:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]}\\n`));\n",
+    "process.on('exit', () => { const m = /VmHWM:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8')); " +
+    "process.stderr.write('\\nmaxrss-kib ' + m[1] + '\\n'); });\n",
 );
 
 /** Runs `aicert measure PATH`; its exit status and peak RSS in bytes. */
@@ -51,8 +52,9 @@ function measureRss(path: string): Promise<{ status: number | null; rss: number;
   });
 }
 
-function varint(n: number): Buffer {
+function varint(value: number): Buffer {
   const out: number[] = [];
+  let n = value;
   do {
     let byte = n % 128;
     n = Math.floor(n / 128);

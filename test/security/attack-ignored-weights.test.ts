@@ -38,7 +38,10 @@ function onnxDir(label: string, location: string): string {
 
 async function refused(promise: Promise<unknown>): Promise<AicertError> {
   let caught: unknown;
-  await assert.rejects(promise, (err: unknown) => ((caught = err), true));
+  await assert.rejects(promise, (err: unknown) => {
+    caught = err;
+    return true;
+  });
   assert.ok(caught instanceof AicertError, `expected an AicertError, got ${String(caught)}`);
   assert.equal(caught.code, REFUSED, caught.message);
   return caught;

@@ -281,7 +281,7 @@ async function killAicertDuring(
 export interface Fault {
   name: string;
   /** Injects the fault and asserts the aftermath; returns a note, or throws. A `SkipFault` skips. */
-  inject(bench: FaultBench): Promise<string | void>;
+  inject(bench: FaultBench): Promise<string | undefined>;
 }
 
 /** Thrown when the environment cannot host a fault (e.g. mount is not permitted). */

@@ -580,8 +580,9 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
         ]),
         onnxModel([{ name: 'b', dims: [1], dataType: 7, raw: randomBytes(8) }]),
       ];
-      const varint = (n: bigint) => {
+      const varint = (value: bigint) => {
         const out: number[] = [];
+        let n = value;
         do {
           out.push(Number(n & 0x7fn) | (n >= 0x80n ? 0x80 : 0));
           n >>= 7n;

@@ -167,7 +167,7 @@ async function enroll(sim: Simulator, ca: string) {
 /** Certificates a forger can make for A's AK key without the attestation CA's private key. */
 async function forgerChains(sim: Simulator, caPem: string) {
   const tpm = await Tpm.open(sim.address);
-  let ak;
+  let ak: Awaited<ReturnType<typeof createAk>>;
   try {
     ak = await createAk(tpm);
     await tpm.flushContext(ak.handle);

@@ -118,7 +118,11 @@ export async function forgedMutants(fx: SecurityFixtures): Promise<Mutant[]> {
   await forge(
     'records numbered with a gap',
     good,
-    { edit: (r) => r.forEach((x, i) => (x.recnum = i < 3 ? i : i + 1)) },
+    {
+      edit: (r) => {
+        for (const [i, x] of r.entries()) x.recnum = i < 3 ? i : i + 1;
+      },
+    },
     ['eventlog.sequence'],
   );
   await forge(

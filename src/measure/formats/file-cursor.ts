@@ -60,10 +60,8 @@ export class FileCursor {
    */
   private fill(n: number, what: string): void {
     const length = Math.min(Math.max(n, FileCursor.WINDOW_BYTES), this.remaining);
-    const window =
-      length <= FileCursor.WINDOW_BYTES
-        ? (this.reusable ??= Buffer.allocUnsafe(FileCursor.WINDOW_BYTES)).subarray(0, length)
-        : Buffer.allocUnsafe(length);
+    this.reusable ??= Buffer.allocUnsafe(FileCursor.WINDOW_BYTES);
+    const window = length <= FileCursor.WINDOW_BYTES ? this.reusable.subarray(0, length) : Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const read = readSync(this.fd, window, done, length - done, this.position + done);

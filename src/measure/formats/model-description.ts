@@ -55,7 +55,9 @@ export function totalsOf(components: readonly ModelComponent[]): ModelDescriptio
   for (const component of components) {
     for (const tensor of component.tensors) {
       const bytes = tensor.location ? tensor.location.end - tensor.location.start : 0;
-      for (const totals of [all, (byDtype[tensor.dtype] ??= { tensors: 0, parameters: 0, bytes: 0 })]) {
+      const dtypeTotals = byDtype[tensor.dtype] ?? { tensors: 0, parameters: 0, bytes: 0 };
+      byDtype[tensor.dtype] = dtypeTotals;
+      for (const totals of [all, dtypeTotals]) {
         totals.tensors++;
         totals.parameters += tensor.parameters;
         totals.bytes += bytes;

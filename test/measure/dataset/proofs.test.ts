@@ -81,9 +81,9 @@ function alterations(proof: DatasetProof, bit: number, setLeaves: Buffer): Array
     alter(`${key}.index+1`, (p) => (get(p).index += 1));
     alter(`${key}.index-1`, (p) => (get(p).index -= 1));
     alter(`${key}.leafHash`, (p) => (get(p).leafHash = flipHex(get(p).leafHash, bit)));
-    get(proof).path.forEach((_: string, i: number) =>
-      alter(`${key}.path[${i}]`, (p) => (get(p).path[i] = flipHex(get(p).path[i], bit))),
-    );
+    for (const i of get(proof).path.keys()) {
+      alter(`${key}.path[${i}]`, (p) => (get(p).path[i] = flipHex(get(p).path[i], bit)));
+    }
     alter(`${key}.path dropped`, (p) => get(p).path.pop());
     alter(`${key}.path extended`, (p) => get(p).path.push(randomBytes(32).toString('hex')));
     alter(`${key}.path reversed`, (p) => get(p).path.reverse());

@@ -56,7 +56,7 @@ describe('sharded safetensors (index.json)', () => {
     throwsCode(() => read(path), 'safetensors-index.missing-file', /model-00002-of-00002/);
   });
 
-  for (const escape of [
+  for (const shardName of [
     '../model-00001-of-00002.safetensors',
     '/etc/passwd',
     'sub/model.safetensors',
@@ -66,9 +66,9 @@ describe('sharded safetensors (index.json)', () => {
     'a\\b.safetensors',
     'C:model.safetensors',
   ]) {
-    it(`rejects the shard name ${JSON.stringify(escape)} as a path escape`, () => {
+    it(`rejects the shard name ${JSON.stringify(shardName)} as a path escape`, () => {
       throwsCode(
-        () => read(model({ weight_map: { ...goodMap, 'c.weight': escape } })),
+        () => read(model({ weight_map: { ...goodMap, 'c.weight': shardName } })),
         'safetensors-index.path-escape',
       );
     });
