@@ -226,7 +226,7 @@ describe('certified runs on swtpm', () => {
   });
 
   test('a reboot between the quotes fails quote.continuity', async () => {
-    // The command power-cycles the TPM, which only an unconfined command can reach (isolation.swtpm.test.ts).
+    // The command power-cycles the TPM, which only an unconfined command can reach (test/security/attack-command-forgery.swtpm.test.ts).
     const output = join(work, 'reboot', 'model');
     const script = `import { Tpm } from ${JSON.stringify(CLIENT)}; import { mkdirSync, writeFileSync } from 'node:fs'; const t = await Tpm.open(${JSON.stringify(sim.address)}); await t.powerCycle(); await t.close(); mkdirSync(${JSON.stringify(output)}, { recursive: true }); writeFileSync(${JSON.stringify(output)} + '/weights.bin', 'w');`;
     const o = runOptions('reboot', [process.execPath, '--input-type=module', '-e', script]);

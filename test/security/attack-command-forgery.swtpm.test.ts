@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSimulator, type Simulator } from '../../src/tpm/simulator.js';
 import { certifiedRun, type RunOptions } from '../../src/run/certified-run.js';
+import { LOCK_DIRECTORY } from '../../src/run/tpm-lock.js';
 import { verifyCertificate } from '../../src/verify/verify-certificate.js';
 import { NO_TRUST_ANCHORS } from '../../src/evidence/ak-trust.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
@@ -83,8 +84,9 @@ describe('the certified command is confined', () => {
   async function runForger(name: string, tpm: Simulator, isolation: RunOptions['isolation']) {
     const output = join(work, name, 'model');
     const tcpPort = Number(/:(\d+)$/.exec(tcpSim.address)![1]);
-    // The run's own TPM and its state; any TCP port stands for the network (another TPM is not this run's AK).
-    const paths = tpm === unixSim ? [home, unixSim.dir] : [home];
+    // The run's own TPM, its state and the host's TPM locks (the run holds one while the command runs);
+    // any TCP port stands for the network (another TPM is not this run's AK).
+    const paths = tpm === unixSim ? [home, LOCK_DIRECTORY, unixSim.dir] : [home, LOCK_DIRECTORY];
     const command = forger({ tpms: [tpm.address], paths, tcpPorts: [tcpPort], output });
     const result = await certifiedRun({
       code,
@@ -112,7 +114,7 @@ describe('the certified command is confined', () => {
       );
       for (const [what, outcome] of Object.entries(reached))
         assert.match(outcome, /^blocked: /, `the command reached ${what}`);
-      assert.equal(Object.keys(reached).length, transport === 'unix' ? 4 : 3);
+      assert.equal(Object.keys(reached).length, transport === 'unix' ? 5 : 4);
       const command = parseCertificate(certificate).evidence.tpm.eventLog.find(
         (r) => r.content.type === 'command',
       )!.content;
