@@ -7,8 +7,8 @@ import { readPcrSelections, type PcrSelection } from './pcr-selection.js';
  *
  * The parser only reads: it does not judge `magic` or `type` (that is the verifier's job, so a
  * wrong value is reported as a failed check rather than as unreadable bytes). The body is
- * interpreted for quotes only; for any other attestation type the header is returned and the
- * body is left unread as `unsupported`.
+ * interpreted for quotes and NV certifications; for any other attestation type the header is
+ * returned and the body is left unread as `unsupported`.
  */
 export interface ClockInfo {
   /** Milliseconds the TPM has been powered since its last TPM2_Clear (monotonic, u64). */
@@ -37,7 +37,17 @@ export interface AttestHeader {
   firmwareVersion: bigint;
 }
 
-export type Attest = (AttestHeader & { body: 'quote'; quote: QuoteInfo }) | (AttestHeader & { body: 'unsupported' });
+/** TPMS_NV_CERTIFY_INFO: the index's Name and the certified bytes of its contents. */
+export interface NvCertifyInfo {
+  indexName: Buffer;
+  offset: number;
+  nvContents: Buffer;
+}
+
+export type Attest =
+  | (AttestHeader & { body: 'quote'; quote: QuoteInfo })
+  | (AttestHeader & { body: 'nv'; nv: NvCertifyInfo })
+  | (AttestHeader & { body: 'unsupported' });
 
 /** TPM2B_NAME holds at most a TPMU_NAME: an algorithm id and a SHA-512 digest. */
 const MAX_NAME = 2 + 64;
@@ -45,6 +55,8 @@ const MAX_NAME = 2 + 64;
 const MAX_DATA = 2 + 64;
 /** TPM2B_DIGEST holds at most a SHA-512 digest. */
 const MAX_DIGEST = 64;
+/** TPM2B_MAX_NV_BUFFER: MAX_NV_BUFFER_SIZE is 1024 on common TPMs; 2048 bounds any. */
+const MAX_NV_BUFFER = 2048;
 
 /** Parses a TPMS_ATTEST (the bytes inside TPM2B_ATTEST, without its size). */
 export function parseAttest(bytes: Uint8Array): Attest {
@@ -62,6 +74,15 @@ export function parseAttest(bytes: Uint8Array): Attest {
     },
     firmwareVersion: r.u64('firmwareVersion'),
   };
+  if (header.type === TPM_ST.ATTEST_NV) {
+    const nv: NvCertifyInfo = {
+      indexName: r.tpm2b('nv.indexName', MAX_NAME),
+      offset: r.u16('nv.offset'),
+      nvContents: r.tpm2b('nv.nvContents', MAX_NV_BUFFER),
+    };
+    r.end();
+    return { ...header, body: 'nv', nv };
+  }
   if (header.type !== TPM_ST.ATTEST_QUOTE) return { ...header, body: 'unsupported' };
   const quote: QuoteInfo = {
     pcrSelect: readPcrSelections(r),
@@ -82,7 +103,7 @@ function readYesNo(r: TpmReader, field: string): boolean {
 /** Names of the attestation types, for messages. */
 export function attestTypeName(type: number): string {
   const names: Record<number, string> = {
-    0x8014: 'NV',
+    [TPM_ST.ATTEST_NV]: 'NV',
     0x8015: 'command audit',
     0x8016: 'session audit',
     0x8017: 'certify',

@@ -3,12 +3,16 @@
 export const TPM_ST = {
   NO_SESSIONS: 0x8001,
   SESSIONS: 0x8002,
+  ATTEST_NV: 0x8014,
   ATTEST_QUOTE: 0x8018,
   ATTEST_CREATION: 0x801a,
   CREATION: 0x8021,
 } as const;
 
 export const TPM_CC = {
+  NV_UndefineSpace: 0x122,
+  NV_DefineSpace: 0x12a,
+  NV_Extend: 0x136,
   PCR_Reset: 0x13d,
   CreatePrimary: 0x131,
   Startup: 0x144,
@@ -16,7 +20,9 @@ export const TPM_CC = {
   NV_Read: 0x14e,
   PolicySecret: 0x151,
   Quote: 0x158,
+  PolicySigned: 0x160,
   FlushContext: 0x165,
+  LoadExternal: 0x167,
   NV_ReadPublic: 0x169,
   ReadPublic: 0x173,
   StartAuthSession: 0x176,
@@ -24,6 +30,7 @@ export const TPM_CC = {
   GetRandom: 0x17b,
   PCR_Read: 0x17e,
   PCR_Extend: 0x182,
+  NV_Certify: 0x184,
 } as const;
 
 export const TPM_ALG = {
@@ -120,6 +127,20 @@ export const TPMA_OBJECT = {
   restricted: 0x00010000,
   decrypt: 0x00020000,
   sign: 0x00040000,
+} as const;
+
+/** TPMA_NV bits (Part 2, 13.4), only those aicert sets or must see clear. */
+export const TPMA_NV = {
+  PPWRITE: 0x00000001,
+  OWNERWRITE: 0x00000002,
+  AUTHWRITE: 0x00000004,
+  POLICYWRITE: 0x00000008,
+  /** TPM_NT in bits 4-7: TPM_NT_EXTEND = 4. */
+  NT_EXTEND: 0x00000040,
+  NT_MASK: 0x000000f0,
+  AUTHREAD: 0x00040000,
+  NO_DA: 0x02000000,
+  WRITTEN: 0x20000000,
 } as const;
 
 /** The magic value at the start of every TPMS_ATTEST the TPM generates. */

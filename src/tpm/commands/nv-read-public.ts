@@ -1,13 +1,10 @@
 import { TPM_CC } from '../constants.js';
 import type { TpmCommand } from '../command.js';
 import { TpmReader } from '../marshal.js';
+import { readNvPublic, type NvPublicArea } from '../nv-public.js';
 
-export interface NvPublic {
-  index: number;
-  nameAlg: number;
-  attributes: number;
-  authPolicy: Buffer;
-  dataSize: number;
+export interface NvPublic extends NvPublicArea {
+  /** The Name the TPM computed. */
   name: Buffer;
 }
 
@@ -20,16 +17,9 @@ export function nvReadPublic(index: number): TpmCommand<NvPublic> {
       const inner = r.tpm2b('nvPublic');
       const name = r.tpm2b('nvName', 66);
       const ir = new TpmReader(inner, 'TPMS_NV_PUBLIC');
-      const result = {
-        index: ir.u32('nvIndex'),
-        nameAlg: ir.u16('nameAlg'),
-        attributes: ir.u32('attributes'),
-        authPolicy: ir.tpm2b('authPolicy', 64),
-        dataSize: ir.u16('dataSize'),
-        name,
-      };
+      const area = readNvPublic(ir);
       ir.end();
-      return result;
+      return { ...area, name };
     },
   };
 }
