@@ -9,7 +9,7 @@ import { HashPool } from '../measure/hash-pool.js';
 import { Checklist } from '../verify/checklist.js';
 import type { VerifiedRun } from '../verify/verified-run.js';
 import { verifyCertificate } from '../verify/verify-certificate.js';
-import { readCheckpointFile, type TranscriptMeta } from '../trainer/index.js';
+import { readTrainingState, type TranscriptMeta } from '../trainer/index.js';
 import { checkpointPath } from '../protocol/transcript-layout.js';
 import {
   AUDIT_REPORT_MEDIA_TYPE,
@@ -260,8 +260,8 @@ class Audit {
     const claimed = evidence.checkpoints[0]!;
     if (digest === claimed.sha256) return;
     const distance = stateDistance(
-      await readCheckpointFile(path),
-      await readCheckpointFile(checkpointPath(this.transcript, 0)),
+      await readTrainingState(path),
+      await readTrainingState(checkpointPath(this.transcript, 0)),
       "init mode's W0 and checkpoint 0",
     );
     throw new VerificationError(
@@ -326,9 +326,9 @@ class Audit {
         const path = await trainer.replay(i);
         const digestEqual = sha256(await readFile(path)) === evidence.checkpoints[i + 1]!.sha256;
         const [before, claimed, replayed] = await Promise.all([
-          readCheckpointFile(checkpointPath(this.transcript, i)),
-          readCheckpointFile(checkpointPath(this.transcript, i + 1)),
-          readCheckpointFile(path),
+          readTrainingState(checkpointPath(this.transcript, i)),
+          readTrainingState(checkpointPath(this.transcript, i + 1)),
+          readTrainingState(path),
         ]);
         segment.replay = judgeReplay(tolerance, digestEqual, { before, claimed, replayed }, this.norms[i]!);
       } catch (err) {

@@ -1,5 +1,12 @@
+import { endianness } from 'node:os';
 import { VerificationError } from '../errors.js';
-import { readCheckpointFile, SeedStream, type Checkpoint } from '../trainer/index.js';
+import {
+  readTrainingState,
+  SeedStream,
+  tensorValues,
+  type CheckpointTensor,
+  type TrainingState,
+} from '../trainer/index.js';
 import { checkpointPath } from '../protocol/transcript-layout.js';
 import { stateDistance, STATE_PARTS } from './state-distance.js';
 
@@ -23,7 +30,7 @@ export const CALIBRATION_MARGIN = 10;
 export const MAX_CALIBRATED_DELTA = 0.01;
 
 /** Replays segment i from checkpoint i of the audited transcript, or from `start` in its place, and returns the output checkpoint's path. */
-export type ReplaySegment = (segment: number, start?: Checkpoint) => Promise<string>;
+export type ReplaySegment = (segment: number, start?: TrainingState) => Promise<string>;
 
 export interface CalibrationResult {
   segments: number[];
@@ -39,9 +46,9 @@ export async function calibrate(
 ): Promise<CalibrationResult> {
   const ratios: number[] = [];
   for (const i of segments) {
-    const start = await readCheckpointFile(checkpointPath(transcript, i));
-    const replayed = await readCheckpointFile(await replay(i));
-    const wandered = await readCheckpointFile(
+    const start = await readTrainingState(checkpointPath(transcript, i));
+    const replayed = await readTrainingState(await replay(i));
+    const wandered = await readTrainingState(
       await replay(i, roundingPerturbation(start, new SeedStream(auditSeed, `aicert/audit/calibration/${i}`))),
     );
     // Weights and optimizer state apart, as replays are judged (replay-acceptance.ts): the larger ratio counts.
@@ -59,16 +66,25 @@ export async function calibrate(
   return { segments: [...segments], ratios, delta };
 }
 
-/** Flips the lowest mantissa bit of each value (weights and optimizer state) with probability ½. */
-export function roundingPerturbation(checkpoint: Checkpoint, stream: SeedStream): Checkpoint {
-  const out: Checkpoint = new Map();
+/**
+ * Flips the lowest mantissa bit of each finite value (weights and optimizer state) with probability
+ * ½, in the tensor's own dtype: one ulp of an F64, F32, F16 or BF16 value alike, since in each the
+ * lowest bit of the element's bit pattern is the last fraction bit.
+ */
+export function roundingPerturbation(checkpoint: TrainingState, stream: SeedStream): TrainingState {
+  const out = new Map<string, CheckpointTensor>();
   for (const [name, tensor] of checkpoint) {
-    const data = Float32Array.from(tensor.data);
-    const bits = new Uint32Array(data.buffer);
-    const coins = stream.nextBytes(Math.ceil(bits.length / 8));
-    for (let j = 0; j < bits.length; j++)
-      if ((coins[j >> 3]! >> (j & 7)) & 1 && Number.isFinite(data[j]!)) bits[j]! ^= 1;
-    out.set(name, { dtype: 'F32', shape: [...tensor.shape], data });
+    const values = tensorValues(tensor);
+    const copy = { ...tensor, shape: [...tensor.shape], data: tensor.data.slice() } as CheckpointTensor;
+    const size = copy.data.BYTES_PER_ELEMENT;
+    const bytes = new Uint8Array(copy.data.buffer, copy.data.byteOffset, copy.data.byteLength);
+    const lowest = LITTLE_ENDIAN_HOST ? 0 : size - 1;
+    const coins = stream.nextBytes(Math.ceil(values.length / 8));
+    for (let j = 0; j < values.length; j++)
+      if ((coins[j >> 3]! >> (j & 7)) & 1 && Number.isFinite(values[j]!)) bytes[j * size + lowest]! ^= 1;
+    out.set(name, copy);
   }
   return out;
 }
+
+const LITTLE_ENDIAN_HOST = endianness() === 'LE';

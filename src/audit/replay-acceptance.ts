@@ -1,4 +1,4 @@
-import type { Checkpoint } from '../trainer/checkpoint.js';
+import type { TrainingState } from '../trainer/checkpoint.js';
 import { stateDistance, STATE_PARTS, type StateDistance } from './state-distance.js';
 
 /**
@@ -32,7 +32,7 @@ const PART_NAMES = { weights: 'weights', optimizer: 'optimizer state' } as const
 export function judgeReplay(
   tolerance: ReplayTolerance,
   digestEqual: boolean,
-  checkpoints: { before: Checkpoint; claimed: Checkpoint; replayed: Checkpoint },
+  checkpoints: { before: TrainingState; claimed: TrainingState; replayed: TrainingState },
   claimedUpdate: StateDistance,
 ): ReplayJudgement {
   const distance = stateDistance(checkpoints.replayed, checkpoints.claimed, 'the replayed and the claimed checkpoint');

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeCheckpointFile, type Checkpoint } from '../trainer/checkpoint.js';
+import { writeCheckpointFile, type TrainingState } from '../trainer/checkpoint.js';
 import { MAX_BATCHES_BYTES, type TranscriptMeta } from '../trainer/transcript.js';
 import { readBoundedFile } from '../util/bounded-file.js';
 import {
@@ -40,7 +40,7 @@ export class RequestTranscripts {
   }
 
   /** Segment i's replay: checkpoint i (or `start` in its place) and the batches of steps 0 … end of segment i. */
-  async replay(segment: number, start?: Checkpoint): Promise<string> {
+  async replay(segment: number, start?: TrainingState): Promise<string> {
     const dir = await this.make(`replay-${segment}`);
     await mkdir(join(dir, TRANSCRIPT_CHECKPOINTS));
     if (start) await writeCheckpointFile(checkpointPath(dir, segment), start);

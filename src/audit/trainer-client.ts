@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readLosses } from '../trainer/losses.js';
-import type { Checkpoint } from '../trainer/checkpoint.js';
+import type { TrainingState } from '../trainer/checkpoint.js';
 import type { TranscriptMeta } from '../trainer/transcript.js';
 import { RequestTranscripts } from './request-transcripts.js';
 import { trainerEnvironment, type ProtocolRun, type RunTrainer, type TrainerRequest } from './trainer-invocation.js';
@@ -38,7 +38,7 @@ export class TrainerClient {
   }
 
   /** Segment i replayed from checkpoint i of the audited transcript, or from `start` (calibration). */
-  async replay(segment: number, start?: Checkpoint): Promise<string> {
+  async replay(segment: number, start?: TrainingState): Promise<string> {
     const kept = start === undefined ? this.replays.get(segment) : undefined;
     if (kept) return kept;
     const output = this.scratch(`replay-${segment}.safetensors`);

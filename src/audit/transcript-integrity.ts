@@ -1,4 +1,6 @@
-import { VerificationError } from '../errors.js';
+import { UsageError, VerificationError } from '../errors.js';
+import { readSafetensorsHeader } from '../measure/formats/safetensors.js';
+import { uncheckableDtype } from '../protocol/checkpoint-dtypes.js';
 import { measurePath, type Manifest } from '../measure/manifest.js';
 import type { HashPool } from '../measure/hash-pool.js';
 import { checkpointFileName, checkpointPath, TRANSCRIPT_CHECKPOINTS } from '../protocol/transcript-layout.js';
@@ -14,7 +16,8 @@ const CHECKPOINT_FILE = /^checkpoints\/(\d{6,})\.safetensors$/;
  * swapped later, even during the run, fails here), no unmeasured checkpoint may sit beside them,
  * the whole directory (meta.json and batches.jsonl included) must be the transcript measured
  * after the run, and the last checkpoint's weights must have the digest the output model was
- * compared with.
+ * compared with. A checkpoint holding a tensor of a dtype the audit cannot compare makes the run
+ * unauditable (a usage error, exit 2): `aicert run` refuses such runs, older versions did not.
  */
 export async function checkTranscriptIntegrity(
   transcript: string,
@@ -59,6 +62,14 @@ export async function checkTranscriptIntegrity(
     );
   }
   await checkLastWeights(transcript, checkpoints.at(-1), pool);
+  for (const c of checkpoints) {
+    const problem = uncheckableDtype(readSafetensorsHeader(checkpointPath(transcript, c.index)).tensors);
+    if (problem)
+      throw new UsageError(
+        'usage.checkpoint-dtype',
+        `checkpoint ${c.index} cannot be audited: ${problem}; this run cannot be audited (docs/audit.md, "Checkpoint dtypes")`,
+      );
+  }
   return manifest;
 }
 

@@ -1,4 +1,4 @@
-import { readCheckpointFile } from '../trainer/index.js';
+import { readTrainingState } from '../trainer/index.js';
 import { checkpointPath } from '../protocol/transcript-layout.js';
 import { stateDistance, STATE_PARTS, type StateDistance } from './state-distance.js';
 
@@ -8,9 +8,9 @@ import { stateDistance, STATE_PARTS, type StateDistance } from './state-distance
  */
 export async function segmentUpdateNorms(transcript: string, checkpoints: number): Promise<StateDistance[]> {
   const norms: StateDistance[] = [];
-  let previous = await readCheckpointFile(checkpointPath(transcript, 0));
+  let previous = await readTrainingState(checkpointPath(transcript, 0));
   for (let i = 1; i < checkpoints; i++) {
-    const next = await readCheckpointFile(checkpointPath(transcript, i));
+    const next = await readTrainingState(checkpointPath(transcript, i));
     norms.push(stateDistance(previous, next, `checkpoints ${i - 1} and ${i}`));
     previous = next;
   }

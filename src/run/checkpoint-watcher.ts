@@ -3,6 +3,8 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { HashPool } from '../measure/hash-pool.js';
+import { readSafetensorsHeader } from '../measure/formats/safetensors.js';
+import { uncheckableDtype } from '../protocol/checkpoint-dtypes.js';
 import { measureCheckpointWeights } from '../protocol/model-tensors.js';
 import { checkpointFileName } from '../protocol/transcript-layout.js';
 import type { CheckpointEvent } from '../protocol/run-events.js';
@@ -31,8 +33,9 @@ export class CheckpointWatcher {
 
   start(): void {
     this.timer = setInterval(() => {
+      // After a failure nothing more is measured: the run is refused when the command ends.
       this.running = this.running
-        .then(() => this.sweep())
+        .then(() => (this.failure === undefined ? this.sweep() : undefined))
         .catch((err) => {
           this.failure ??= err;
         });
@@ -64,13 +67,22 @@ export class CheckpointWatcher {
 
   /**
    * The digest of the checkpoint's weights, which `trainer.final` compares with the output model.
-   * A checkpoint that is not strict safetensors could never be audited: the run is refused.
+   * A checkpoint that is not strict safetensors, or holds a tensor of a dtype the audit cannot
+   * compare (protocol/checkpoint-dtypes.ts), could never be audited: the run is refused, before a
+   * certificate is written.
    */
   private async measureWeights(path: string, size: number): Promise<CheckpointEvent['weights']> {
     try {
+      const problem = uncheckableDtype(readSafetensorsHeader(path).tensors);
+      if (problem)
+        throw new InputError(
+          'run.checkpoint-dtype',
+          `checkpoint ${this.next} cannot be audited: ${problem} (docs/trainer-protocol.md, "Checkpoint dtypes"); no certificate is written`,
+        );
       return await measureCheckpointWeights(path, size, this.pool);
     } catch (err) {
-      if (!(err instanceof InputError) || err.code === 'measure.file-changed') throw err;
+      if (!(err instanceof InputError) || err.code === 'measure.file-changed' || err.code === 'run.checkpoint-dtype')
+        throw err;
       throw new InputError(
         'run.checkpoint-format',
         `checkpoint ${this.next} is not a checkpoint the audit can read: ${err.message} (docs/trainer-protocol.md: checkpoints are safetensors files)`,

@@ -11,12 +11,18 @@ export {
   MAX_CHECKPOINT_BYTES,
   OPTIMIZER_PREFIX,
   readCheckpointFile,
+  readTrainingState,
+  tensorValues,
   weightsOf,
   writeCheckpointFile,
   type Checkpoint,
+  type CheckpointTensor,
   type Tensor,
+  type TrainingState,
 } from './checkpoint.js';
-export { encodeF32Safetensors } from './safetensors-writer.js';
+export { encodeF32Safetensors, encodeSafetensors } from './safetensors-writer.js';
+export { decodeHalf, encodeHalf, roundToHalf, type HalfFormat } from './float-formats.js';
+export { CHECKPOINT_DTYPES, type CheckpointDtype } from '../protocol/checkpoint-dtypes.js';
 export { checkpointPath } from '../protocol/transcript-layout.js';
 export { TranscriptWriter, readBatches, readTranscriptMeta, type TranscriptMeta } from './transcript.js';
 export { isRecordIndex, readRecordIndices } from './record-indices.js';

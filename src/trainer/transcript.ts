@@ -12,7 +12,7 @@ import {
 } from '../protocol/transcript-layout.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { readBoundedFile } from '../util/bounded-file.js';
-import { writeCheckpointFile, type Checkpoint } from './checkpoint.js';
+import { writeCheckpointFile, type TrainingState } from './checkpoint.js';
 import { isRecordIndex } from './record-indices.js';
 
 /**
@@ -59,7 +59,7 @@ export class TranscriptWriter {
     await writeFileAtomic(join(this.dir, TRANSCRIPT_META), `${JSON.stringify(meta)}\n`);
   }
 
-  async writeCheckpoint(index: number, checkpoint: Checkpoint): Promise<void> {
+  async writeCheckpoint(index: number, checkpoint: TrainingState): Promise<void> {
     if (index !== this.nextCheckpoint)
       throw new InputError(
         'trainer.checkpoint-order',

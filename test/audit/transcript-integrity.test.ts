@@ -1,7 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { UsageError } from '../../src/errors.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkTranscriptIntegrity } from '../../src/audit/transcript-integrity.js';
@@ -73,4 +74,34 @@ test("a last-checkpoint weights digest that is not the file's fails: the model w
   // Only the last checkpoint's digest matters for trainer.final.
   const earlier = checkpoints.map((c, i) => (i === 0 ? { ...c, weights: { tensors: 1, sha256: 'ab'.repeat(32) } } : c));
   await checkTranscriptIntegrity(work, earlier, measured, pool);
+});
+
+test('a measured transcript whose checkpoint holds an I64 tensor cannot be audited: a usage error, exit 2', async () => {
+  // As an aicert before run.checkpoint-dtype could have certified it.
+  const dir = await mkdtemp(join(tmpdir(), 'aicert-transcript-i64-'));
+  try {
+    const header = Buffer.from(
+      JSON.stringify({ 'optimizer/step': { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }),
+    );
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(header.length));
+    const bytes = Buffer.concat([length, header, Buffer.alloc(8)]);
+    await mkdir(join(dir, 'checkpoints'));
+    await writeFile(checkpointPath(dir, 0), bytes);
+    const event: CheckpointEvent = {
+      type: 'checkpoint',
+      index: 0,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      bytes: bytes.length,
+    };
+    await assert.rejects(
+      checkTranscriptIntegrity(dir, [event], await measureTranscriptArtifact(dir, pool), pool),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.code === 'usage.checkpoint-dtype' &&
+        /checkpoint 0 cannot be audited: tensor "optimizer\/step" is I64/.test(e.message),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
