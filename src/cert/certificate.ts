@@ -9,7 +9,11 @@ import { describeSchemaError } from '../util/schema-error.js';
  * The aicert certificate file, `<model>.aicert.json` (docs/certificate.md):
  *
  *   { mediaType, statement: DSSE envelope of an in-toto Statement v1 (SLSA Provenance v1),
- *     evidence: { tpm: { pcr, akPublic, akCertificateChain?, quotes: [start, end], eventLog } } }
+ *     evidence: { tpm: { nv | pcr, akPublic, akCertificateChain?, quotes: [start, end], eventLog } } }
+ *
+ * `nv` (the default register): the NV extend index's public area and its two NV_Certify
+ * attestations; `pcr` (the `--register pcr23` fallback, and certificates made before NV
+ * registers): the application PCR, whose values the quotes carry.
  *
  * Nothing in it is trusted as parsed: the verifier checks every quote, the event log and the
  * statement against each other. Parsing only bounds sizes and fixes the shape.
@@ -39,6 +43,24 @@ const quoteSchema = z.strictObject({
 });
 export type CertificateQuote = z.infer<typeof quoteSchema>;
 
+/** One NV_Certify of the run's NV extend index by the AK. */
+const nvCertificationSchema = z.strictObject({
+  phase: z.enum(PHASES),
+  /** base64 TPMS_ATTEST (type NV). */
+  attest: base64Blob,
+  /** base64 TPMT_SIGNATURE. */
+  signature: base64Blob,
+});
+export type CertificateNvCertification = z.infer<typeof nvCertificationSchema>;
+
+/** The NV extend index the run measured into, and its value at the commitment and at the end. */
+const nvRegisterSchema = z.strictObject({
+  /** base64 TPMS_NV_PUBLIC of the index as written (its Name is nameAlg ‖ H of these bytes). */
+  public: base64Blob,
+  certifications: z.tuple([nvCertificationSchema, nvCertificationSchema]),
+});
+export type CertificateNvRegister = z.infer<typeof nvRegisterSchema>;
+
 /** The statement envelope: TPM quotes, not DSSE signatures, vouch for it; signatures are optional extras. */
 const statementEnvelopeSchema = dsseEnvelopeJsonSchema.extend({
   signatures: dsseEnvelopeJsonSchema.shape.signatures.unwrap().array().max(16),
@@ -49,8 +71,10 @@ export const certificateSchema = z.strictObject({
   statement: statementEnvelopeSchema,
   evidence: z.strictObject({
     tpm: z.strictObject({
-      /** The application PCR the run extended. */
-      pcr: z.number().int().min(0).max(23),
+      /** The NV extend index the run extended (the default register); exactly one of `nv` and `pcr`. */
+      nv: nvRegisterSchema.optional(),
+      /** The application PCR the run extended (`--register pcr23`). */
+      pcr: z.number().int().min(0).max(23).optional(),
       /** base64 TPM2B_PUBLIC of the attestation key. */
       akPublic: base64Blob,
       /** base64 DER certificates, leaf (the AK's) first; absent when the AK was never enrolled. */
@@ -89,6 +113,11 @@ export function parseCertificate(bytes: Uint8Array): AicertCertificate {
   const cert = parsed.data;
   const [first, second] = cert.evidence.tpm.quotes;
   if (first.phase !== 'start' || second.phase !== 'end') throw fail('quotes must be [start, end] in that order');
+  const { nv, pcr } = cert.evidence.tpm;
+  if ((nv === undefined) === (pcr === undefined))
+    throw fail('evidence.tpm must name exactly one register: "nv" (an NV extend index) or "pcr"');
+  if (nv && (nv.certifications[0].phase !== 'start' || nv.certifications[1].phase !== 'end'))
+    throw fail('NV certifications must be [start, end] in that order');
   return cert;
 }
 

@@ -62,7 +62,12 @@ export function buildRunStatement(records: readonly CelRecord<RunEvent>[]): Stat
     predicate: {
       buildDefinition: {
         buildType: AICERT_BUILD_TYPE,
-        externalParameters: { command: command.argv, output: command.output, pcr: session.pcr },
+        externalParameters: {
+          command: command.argv,
+          output: command.output,
+          ...(session.pcr !== undefined && { pcr: session.pcr }),
+          ...(session.nvIndex !== undefined && { nvIndex: session.nvIndex }),
+        },
         internalParameters: { platform },
         resolvedDependencies: inputs.map(descriptor),
       },

@@ -62,7 +62,8 @@ function summarize(cert: AicertCertificate) {
         ? { subject: chain[0].subject, issuer: chain[0].issuer, notAfter: new Date(chain[0].validTo).toISOString() }
         : null,
     },
-    pcr: tpm.pcr,
+    register: tpm.nv ? 'NV extend index' : `PCR ${tpm.pcr} (--register pcr23)`,
+    ...(tpm.pcr !== undefined && { pcr: tpm.pcr }),
     quotes: clocks,
     eventLog: tpm.eventLog.map((r) => ({ recnum: r.recnum, type: r.content.type, digest: r.digests[0]!.digest })),
   };
@@ -91,7 +92,7 @@ function formatSummary(path: string, s: ReturnType<typeof summarize>): string {
     `AK cert     ${s.ak.certificate ? `${s.ak.certificate.subject} (issuer ${s.ak.certificate.issuer})` : 'none: untrusted unless a verifier pins this AK'}`,
   );
   out.push(
-    `PCR         ${s.pcr}; quotes: ${s.quotes.map((q) => `${q.phase} clock ${q.clockMs} ms, resetCount ${q.resetCount}`).join('; ')}`,
+    `register    ${s.register}; quotes: ${s.quotes.map((q) => `${q.phase} clock ${q.clockMs} ms, resetCount ${q.resetCount}`).join('; ')}`,
   );
   out.push('event log:');
   for (const e of s.eventLog) out.push(`  ${String(e.recnum).padStart(3)}  ${e.type.padEnd(11)} ${e.digest}`);

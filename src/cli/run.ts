@@ -15,6 +15,7 @@ interface RunFlags {
   out?: string;
   tpm?: string;
   pcr?: string;
+  register?: string;
   certifyFailure?: boolean;
   isolation?: string;
   trainer?: boolean;
@@ -37,7 +38,11 @@ export function registerRunCommand(program: Command): void {
     .option('--output <dir>', 'where the command writes the model')
     .option('--out <file>', 'certificate path (default: <output>.aicert.json)')
     .option('--tpm <address>', `TPM to use: ${TPM_ADDRESS_HELP}`)
-    .option('--pcr <n>', 'application PCR to measure into (resettable 16/23, or a PCR that is zero since boot)')
+    .option(
+      '--register <kind>',
+      'where events are measured: nv (default: a fresh NV extend index only this run can write) or pcr23 (PCR 23, or --pcr N: anyone who reaches the TPM can reset it; for TPMs without NV space)',
+    )
+    .option('--pcr <n>', 'with --register pcr23: the PCR to measure into (resettable 16/23, or a PCR zero since boot)')
     .option('--certify-failure', 'also certify a failed run; such a certificate never verifies as a success')
     .option(
       '--isolation <mode>',
@@ -62,9 +67,10 @@ export function registerRunCommand(program: Command): void {
       'after',
       `
 What happens: aicert measures the code, data and base model by content (SHA-256 manifests),
-extends each measurement into the PCR, takes a TPM quote over the commitment, runs the command
+extends each measurement into a fresh NV extend index that only this run can write, takes a TPM
+quote of the boot PCRs and an NV certification of the index over the commitment, runs the command
 (stdio passed through, signals forwarded), measures the output, and writes a certificate whose
-end quote signs the exact statement. Exit status: 0 certified, 1 the command failed (no
+end quote and NV certification sign the exact statement. Exit status: 0 certified, 1 the command failed (no
 certificate), 2 bad usage or input, 3 TPM or environment error (nothing written).
 
 Example:
@@ -77,6 +83,7 @@ Example:
       const pcrText = flags.pcr ?? (config.pcr === undefined ? '23' : String(config.pcr));
       if (!/^\d{1,2}$/.test(pcrText) || Number(pcrText) > 23)
         throw new UsageError('usage.pcr', `--pcr must be a PCR index 0-23, got "${pcrText}"`);
+      const register = registerKind(flags.register ?? config.register, flags.pcr ?? config.pcr);
       const result = await certifiedRun({
         code: required(flags.code ?? config.code, '--code'),
         data: flags.data ?? config.data ?? [],
@@ -84,6 +91,7 @@ Example:
         output,
         certificatePath: flags.out ?? config.certificate ?? `${output.replace(/\/+$/, '')}.aicert.json`,
         tpm: defaultTpmAddress(flags.tpm ?? config.tpm),
+        register,
         pcr: Number(pcrText),
         command: command.length > 0 ? command : (config.command ?? []),
         configFile: flags.config,
@@ -135,6 +143,18 @@ function trainerOptions(flags: RunFlags, config: RunConfig, output: string): Tra
     dataset,
     ...(challengeHex && { challenge: Buffer.from(challengeHex, 'hex') }),
   };
+}
+
+/** `nv` by default; `pcr23` (or `pcr`) for the PCR fallback, which a `--pcr` alone also selects. */
+function registerKind(text: string | undefined, pcr: string | number | undefined): 'nv' | 'pcr' {
+  if (text === undefined) return pcr === undefined ? 'nv' : 'pcr';
+  if (text === 'nv') {
+    if (pcr !== undefined)
+      throw new UsageError('usage.register', '--pcr applies to --register pcr23 only; an NV register is not a PCR');
+    return 'nv';
+  }
+  if (text === 'pcr23' || text === 'pcr') return 'pcr';
+  throw new UsageError('usage.register', `--register must be nv or pcr23, got "${text}"`);
 }
 
 function isolationMode(text: string): IsolationMode {

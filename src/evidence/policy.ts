@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { readBoundedFile } from '../util/bounded-file.js';
 import { parseYamlDocument } from '../util/yaml-document.js';
 import { AK_TRUST_LEVELS, akNameHexSchema, meetsTrustLevel, type AkTrust } from './ak-trust.js';
+import { describeRegister, type MeasurementRegister } from '../tpm/measurement-register.js';
 
 /**
  * The verifier's policy (YAML, docs/policy.md): what a certificate must show beyond being
@@ -50,6 +51,12 @@ export const policySchema = z.strictObject({
    * reach the TPM, aicert's state or the network) or `any` (also `--isolation none`).
    */
   isolation: z.enum(['namespaces', 'any']).default('namespaces'),
+  /**
+   * The register the run must have measured into: `nv` (the default: an NV extend index only
+   * the run could write) or `any` (also a PCR, `--register pcr23`, which anyone who reaches the
+   * TPM can reset).
+   */
+  register: z.enum(['nv', 'any']).default('nv'),
   allow: z
     .strictObject({
       code: digestList(codeDigest).optional(),
@@ -70,7 +77,13 @@ export async function loadPolicy(path: string): Promise<Policy> {
   return parsePolicy(bytes.toString('utf8'), `the policy ${path}`);
 }
 
-export type PolicyCheckId = 'policy.boot' | 'policy.inputs' | 'policy.pcr' | 'policy.ak' | 'policy.isolation';
+export type PolicyCheckId =
+  | 'policy.boot'
+  | 'policy.inputs'
+  | 'policy.pcr'
+  | 'policy.register'
+  | 'policy.ak'
+  | 'policy.isolation';
 
 export interface PolicyCheckResult {
   id: PolicyCheckId;
@@ -90,8 +103,8 @@ export interface PolicyInput {
 
 /** Facts the verifier has established before applying the policy. */
 export interface PolicyFacts {
-  /** The application PCR the run extended. */
-  pcr: number;
+  /** The register the run extended. */
+  register: MeasurementRegister;
   /** SHA-256 values of PCRs as quoted (verified quote). */
   quotedPcrs: ReadonlyMap<number, Buffer>;
   inputs: readonly PolicyInput[];
@@ -105,7 +118,8 @@ export interface PolicyFacts {
 export function checkPolicy(policy: Policy, facts: PolicyFacts): PolicyCheckResult[] {
   return [
     checkAkTrust(policy, facts.akTrust),
-    checkApplicationPcr(policy, facts.pcr),
+    checkRegister(policy, facts.register),
+    checkApplicationPcr(policy, facts.register),
     checkBootPcrs(policy, facts.quotedPcrs),
     checkInputs(policy, facts.inputs),
     checkIsolation(policy, facts.isolation),
@@ -146,10 +160,30 @@ export function checkAkTrust(policy: Policy, trust: AkTrust): PolicyCheckResult 
   };
 }
 
-export function checkApplicationPcr(policy: Policy, pcr: number): PolicyCheckResult {
+export function checkRegister(policy: Policy, register: MeasurementRegister): PolicyCheckResult {
+  const id = 'policy.register';
+  if (policy.register === 'any')
+    return {
+      id,
+      status: 'skipped',
+      reason: `the policy accepts any register (this run: ${describeRegister(register)})`,
+    };
+  if (register.kind === 'nv')
+    return { id, status: 'ok', reason: `the run measured into ${describeRegister(register)}, as the policy requires` };
+  return {
+    id,
+    status: 'failed',
+    reason: `the run measured into ${describeRegister(register)} (--register pcr23), which anyone who reaches the TPM can reset; the policy requires an NV extend index (register: nv)`,
+  };
+}
+
+export function checkApplicationPcr(policy: Policy, register: MeasurementRegister): PolicyCheckResult {
   const id = 'policy.pcr';
   if (policy.pcr === undefined)
     return { id, status: 'skipped', reason: 'the policy does not name the application PCR' };
+  if (register.kind === 'nv')
+    return { id, status: 'skipped', reason: `the run measured into ${describeRegister(register)}, not a PCR` };
+  const pcr = register.pcr;
   if (pcr === policy.pcr)
     return { id, status: 'ok', reason: `the run measured into PCR ${pcr}, as the policy requires` };
   return { id, status: 'failed', reason: `the run measured into PCR ${pcr}; the policy requires PCR ${policy.pcr}` };

@@ -2,14 +2,16 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InputError, VerificationError } from '../errors.js';
 import { canonicalize, isCanonicalizable, MAX_JCS_DEPTH } from '../util/jcs.js';
+import { describeRegister, type MeasurementRegister } from '../tpm/measurement-register.js';
 import { parseRunEvent, RUN_EVENT_TYPES, type RunEvent, type RunEventType } from './run-events.js';
 
 /**
  * The aicert event log: TCG Canonical Event Log (CEL) records in the JSON encoding. Each
  * record's SHA-256 digest is SHA-256 of the RFC 8785 canonical JSON of its content, and the
  * records extend one application PCR in order. The log is untrusted input: `verifyEventLog`
- * recomputes every digest from its content, replays the PCR and parses each content into its
- * RunEvent type, and only then are the events returned as verified.
+ * recomputes every digest from its content, replays the register and parses each content into
+ * its RunEvent type, and only then are the events returned as verified. A record names its
+ * register as CEL does: `pcr` for a PCR, `nv_index` for an NV extend index (the default).
  */
 export const EVENT_CONTENT_TYPE = 'aicert';
 
@@ -22,7 +24,9 @@ export interface UntrustedEvent {
 /** One CEL record: untrusted content as parsed from a certificate, or a RunEvent as a run writes it. */
 export interface CelRecord<Content extends UntrustedEvent | RunEvent = UntrustedEvent> {
   recnum: number;
-  pcr: number;
+  /** Exactly one of `pcr` and `nv_index`. */
+  pcr?: number;
+  nv_index?: number;
   digests: Array<{ hashAlg: 'sha256'; digest: string }>;
   content_type: typeof EVENT_CONTENT_TYPE;
   content: Content;
@@ -30,26 +34,35 @@ export interface CelRecord<Content extends UntrustedEvent | RunEvent = Untrusted
 
 const MAX_RECORDS = 100_000;
 
-export const celRecordSchema = z.strictObject({
-  recnum: z.number().int().nonnegative(),
-  pcr: z.number().int().min(0).max(23),
-  digests: z
-    .array(
-      z.strictObject({
-        hashAlg: z.literal('sha256'),
-        digest: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits'),
-      }),
-    )
-    .length(1),
-  content_type: z.literal(EVENT_CONTENT_TYPE),
-  // Its digest is recomputed over its RFC 8785 encoding, so content without one is malformed.
-  content: z
-    .looseObject({ type: z.enum(RUN_EVENT_TYPES) })
-    .refine(
-      isCanonicalizable,
-      `content must be canonical-JSON encodable (finite numbers, nesting at most ${MAX_JCS_DEPTH} levels)`,
-    ),
-});
+/** NV index handles: TPM_HT_NV_INDEX (0x01) in the top byte. */
+export const nvIndexSchema = z.number().int().min(0x01000000).max(0x01ffffff);
+
+export const celRecordSchema = z
+  .strictObject({
+    recnum: z.number().int().nonnegative(),
+    pcr: z.number().int().min(0).max(23).optional(),
+    nv_index: nvIndexSchema.optional(),
+    digests: z
+      .array(
+        z.strictObject({
+          hashAlg: z.literal('sha256'),
+          digest: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits'),
+        }),
+      )
+      .length(1),
+    content_type: z.literal(EVENT_CONTENT_TYPE),
+    // Its digest is recomputed over its RFC 8785 encoding, so content without one is malformed.
+    content: z
+      .looseObject({ type: z.enum(RUN_EVENT_TYPES) })
+      .refine(
+        isCanonicalizable,
+        `content must be canonical-JSON encodable (finite numbers, nesting at most ${MAX_JCS_DEPTH} levels)`,
+      ),
+  })
+  .refine(
+    (r) => (r.pcr === undefined) !== (r.nv_index === undefined),
+    'a record names exactly one of pcr and nv_index',
+  );
 export const eventLogSchema = z.array(celRecordSchema).max(MAX_RECORDS);
 
 export function eventDigest(content: UntrustedEvent | RunEvent): Buffer {
@@ -57,22 +70,35 @@ export function eventDigest(content: UntrustedEvent | RunEvent): Buffer {
 }
 
 /** Builds the next record of a log: its digest is computed from its content. */
-export function makeRecord(recnum: number, pcr: number, content: RunEvent): CelRecord<RunEvent> {
+export function makeRecord(recnum: number, register: MeasurementRegister, content: RunEvent): CelRecord<RunEvent> {
   return {
     recnum,
-    pcr,
+    ...(register.kind === 'pcr' ? { pcr: register.pcr } : { nv_index: register.index }),
     digests: [{ hashAlg: 'sha256', digest: eventDigest(content).toString('hex') }],
     content_type: EVENT_CONTENT_TYPE,
     content,
   };
 }
 
-/** PCR_Extend in software: SHA-256(old ‖ digest). */
+/** The register a record names; undefined unless it names exactly one. */
+export function recordRegister(r: CelRecord<UntrustedEvent | RunEvent>): MeasurementRegister | undefined {
+  if (r.pcr !== undefined && r.nv_index === undefined) return { kind: 'pcr', pcr: r.pcr };
+  if (r.nv_index !== undefined && r.pcr === undefined) return { kind: 'nv', index: r.nv_index };
+  return undefined;
+}
+
+function sameRegister(a: MeasurementRegister | undefined, b: MeasurementRegister): boolean {
+  if (a?.kind === 'pcr' && b.kind === 'pcr') return a.pcr === b.pcr;
+  if (a?.kind === 'nv' && b.kind === 'nv') return a.index === b.index;
+  return false;
+}
+
+/** PCR_Extend (and NV_Extend of a SHA-256 extend index) in software: SHA-256(old ‖ digest). */
 export function extendPcr(value: Buffer, digest: Buffer): Buffer {
   return createHash('sha256').update(value).update(digest).digest();
 }
 
-/** Replays records onto a PCR that starts at zero (a reset PCR, or a fresh boot). */
+/** Replays records onto a register that starts at zero (a reset PCR, a fresh boot, a new NV index). */
 export function replayEventLog(records: readonly CelRecord<UntrustedEvent | RunEvent>[]): Buffer {
   let value: Buffer = Buffer.alloc(32);
   for (const r of records) value = extendPcr(value, Buffer.from(r.digests[0]!.digest, 'hex'));
@@ -93,22 +119,27 @@ export function parseEventLog(json: unknown): CelRecord[] {
 }
 
 /**
- * Verifies the log against a PCR value that a verified quote vouches for: records numbered
- * 0, 1, 2… on the expected PCR (`eventlog.sequence`), each digest equal to the digest of its
- * content (`eventlog.content`), and the replay equal to the quoted value (`eventlog.replay`).
- * Returns the events, now verified and typed (run-events.ts).
+ * Verifies the log against a register value that a verified quote or NV certification vouches
+ * for: records numbered 0, 1, 2… on the expected register (`eventlog.sequence`), each digest
+ * equal to the digest of its content (`eventlog.content`), and the replay equal to the attested
+ * value (`eventlog.replay`). Returns the events, now verified and typed (run-events.ts).
  */
-export function verifyEventLog(records: readonly CelRecord[], pcr: number, quotedValue: Buffer): RunEvent[] {
+export function verifyEventLog(
+  records: readonly CelRecord[],
+  register: MeasurementRegister,
+  quotedValue: Buffer,
+): RunEvent[] {
   records.forEach((r, i) => {
     if (r.recnum !== i)
       throw new VerificationError(
         'eventlog.sequence',
         `event ${i} has record number ${r.recnum}; records must be numbered 0, 1, 2, … without gaps`,
       );
-    if (r.pcr !== pcr)
+    const on = recordRegister(r);
+    if (!sameRegister(on, register))
       throw new VerificationError(
         'eventlog.sequence',
-        `event ${i} (${r.content.type}) is on PCR ${r.pcr}, the run used PCR ${pcr}`,
+        `event ${i} (${r.content.type}) is on ${on ? describeRegister(on) : 'no single register'}, the run used ${describeRegister(register)}`,
       );
     const recomputed = eventDigest(r.content).toString('hex');
     if (recomputed !== r.digests[0]!.digest) {
@@ -122,7 +153,7 @@ export function verifyEventLog(records: readonly CelRecord[], pcr: number, quote
   if (!replayed.equals(quotedValue)) {
     throw new VerificationError(
       'eventlog.replay',
-      `replaying ${records.length} events gives PCR ${pcr} = ${replayed.toString('hex')}, the TPM quoted ${quotedValue.toString('hex')}`,
+      `replaying ${records.length} events gives ${describeRegister(register)} = ${replayed.toString('hex')}, the TPM attested ${quotedValue.toString('hex')}`,
     );
   }
   return records.map((r, i) => parseRunEvent(r.content, i));

@@ -26,8 +26,17 @@ export const sessionEventSchema = z.strictObject({
   /** 32 bytes of TPM randomness: no two runs' logs are alike. */
   nonce: hex(32),
   startedAt: text,
-  /** The application PCR the run extends. */
-  pcr: z.number().int().min(0).max(23),
+  /**
+   * The register the run extends: an NV extend index (its handle, and its Name once written,
+   * hex: nameAlg ‖ H(TPMS_NV_PUBLIC)), or an application PCR (`--register pcr23`, and every
+   * certificate made before NV registers). The verifier requires exactly one.
+   */
+  pcr: z.number().int().min(0).max(23).optional(),
+  nvIndex: z.number().int().min(0x01000000).max(0x01ffffff).optional(),
+  nvName: z
+    .string()
+    .regex(/^[0-9a-f]{4,132}$/)
+    .optional(),
   /** TPM Name of the attestation key (nameAlg ‖ digest), hex. */
   akName: z.string().regex(/^[0-9a-f]{4,132}$/),
   aicertVersion: text,

@@ -4,26 +4,42 @@ import { EnvironmentError } from '../errors.js';
 import { eventDigest, makeRecord, type CelRecord } from '../protocol/event-log.js';
 import { BOOT_PCRS, type RunEvent } from '../protocol/run-events.js';
 import { attestPcrs, type PcrAttestation } from '../tpm/attest-pcrs.js';
+import { createAk } from '../tpm/keys.js';
+import { NvExtendIndex } from '../tpm/nv-extend-index.js';
+import type { QuoteResult } from '../tpm/commands/quote.js';
+import type { MeasurementRegister } from '../tpm/measurement-register.js';
+
+/** What `aicert run --register` asks for: a fresh NV extend index (default) or an application PCR. */
+export type RegisterChoice = { kind: 'nv' } | { kind: 'pcr'; pcr: number };
 
 /**
- * The TPM side of a run: one application PCR, extended with one CEL record per event, and
- * quotes over it and the boot PCRs. The log kept here is exactly what was extended.
+ * The TPM side of a run: one measurement register, extended with one CEL record per event,
+ * quotes over the boot PCRs (and the application PCR, if that is the register), and for an NV
+ * register NV_Certify of its value. The log kept here is exactly what was extended.
  */
 export class AttestedSession {
   readonly records: CelRecord<RunEvent>[] = [];
-  /** Extends run one at a time, so the log's order is the order the PCR was extended in. */
+  /** Extends run one at a time, so the log's order is the order the register was extended in. */
   private last: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly tpm: Tpm,
-    readonly pcr: number,
+    readonly register: MeasurementRegister,
+    /** The run's NV extend index, when that is the register. */
+    readonly nv: NvExtendIndex | undefined,
   ) {}
 
   /**
-   * Starts from a zero PCR: resets it when the TPM allows that at locality 0; otherwise it
-   * must still be zero (a fresh boot of a dedicated image), since the verifier replays from zero.
+   * An NV register is a fresh index (NvExtendIndex.define). A PCR starts from zero: it is reset
+   * when the TPM allows that at locality 0; otherwise it must still be zero (a fresh boot of a
+   * dedicated image), since the verifier replays from zero.
    */
-  static async begin(tpm: Tpm, pcr: number): Promise<AttestedSession> {
+  static async begin(tpm: Tpm, choice: RegisterChoice): Promise<AttestedSession> {
+    if (choice.kind === 'nv') {
+      const nv = await NvExtendIndex.define(tpm);
+      return new AttestedSession(tpm, { kind: 'nv', index: nv.index }, nv);
+    }
+    const pcr = choice.pcr;
     const resettable = (await tpm.pcrProperties()).get(TPM_PT_PCR.RESET_L0) ?? [];
     if (resettable.includes(pcr)) {
       await tpm.pcrReset(pcr);
@@ -36,15 +52,16 @@ export class AttestedSession {
         );
       }
     }
-    return new AttestedSession(tpm, pcr);
+    return new AttestedSession(tpm, { kind: 'pcr', pcr }, undefined);
   }
 
-  /** Records `content` in the log and extends its digest into the PCR; returns the digest. */
+  /** Records `content` in the log and extends its digest into the register; returns the digest. */
   extend(content: RunEvent): Promise<Buffer> {
     const next = this.last.then(async () => {
-      const record = makeRecord(this.records.length, this.pcr, content);
+      const record = makeRecord(this.records.length, this.register, content);
       const digest = eventDigest(content);
-      await this.tpm.pcrExtend(this.pcr, [{ hashAlg: TPM_ALG.SHA256, digest }]);
+      if (this.nv) await this.nv.extend(digest);
+      else await this.tpm.pcrExtend(this.pcrIndex(), [{ hashAlg: TPM_ALG.SHA256, digest }]);
       this.records.push(record);
       return digest;
     });
@@ -52,10 +69,29 @@ export class AttestedSession {
     return next;
   }
 
-  /** Quotes the boot PCRs and the application PCR over `qualifyingData`. */
+  /** Quotes the boot PCRs (and the application PCR, when that is the register) over `qualifyingData`. */
   quote(qualifyingData: Buffer): Promise<PcrAttestation> {
-    return attestPcrs(this.tpm, qualifyingData, [
-      { hashAlg: TPM_ALG.SHA256, pcrs: [...BOOT_PCRS, this.pcr].sort((a, b) => a - b) },
-    ]);
+    const pcrs = this.register.kind === 'pcr' ? [...BOOT_PCRS, this.register.pcr] : [...BOOT_PCRS];
+    return attestPcrs(this.tpm, qualifyingData, [{ hashAlg: TPM_ALG.SHA256, pcrs: pcrs.sort((a, b) => a - b) }]);
+  }
+
+  /** NV_Certify of the NV register's value by the AK over `qualifyingData`. */
+  async certify(qualifyingData: Buffer): Promise<QuoteResult> {
+    const nv = this.nv;
+    if (!nv) throw new EnvironmentError('run.register', 'only an NV register is certified with NV_Certify');
+    await this.last;
+    const ak = await createAk(this.tpm);
+    return this.tpm.withTransient(ak.handle, (handle) => nv.certify(handle, qualifyingData));
+  }
+
+  /** Removes the NV index (the certificate carries everything a verifier needs). */
+  async close(): Promise<void> {
+    await this.last;
+    await this.nv?.undefine();
+  }
+
+  private pcrIndex(): number {
+    if (this.register.kind !== 'pcr') throw new EnvironmentError('run.register', 'the register is not a PCR');
+    return this.register.pcr;
   }
 }

@@ -17,12 +17,16 @@ import {
   CERTIFICATE_MEDIA_TYPE,
   serializeCertificate,
   type AicertCertificate,
+  type CertificateNvCertification,
   type CertificateQuote,
 } from '../cert/certificate.js';
+import { marshalNvPublic, nvName } from '../tpm/nv-public.js';
+import { writtenPublic } from '../tpm/nv-extend-index.js';
+import type { QuoteResult } from '../tpm/commands/quote.js';
 import { loadAkCertificateChain } from '../ca/ak-store.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { createHash } from 'node:crypto';
-import { AttestedSession } from './attested-session.js';
+import { AttestedSession, type RegisterChoice } from './attested-session.js';
 import { lockTpm } from './tpm-lock.js';
 import { executeCommand, type CommandOutcome } from './execute.js';
 import { checkExecutable, planIsolation, type IsolationMode } from './isolation.js';
@@ -59,7 +63,13 @@ export interface RunOptions {
   /** Where to write the certificate; default `<output>.aicert.json`. */
   certificatePath: string;
   tpm: string;
-  pcr: number;
+  /**
+   * The measurement register: `nv` (default), a fresh NV extend index only this run can write,
+   * or `pcr`, the application PCR `pcr` (default 23), which anyone who reaches the TPM can reset.
+   */
+  register?: 'nv' | 'pcr';
+  /** The application PCR of `register: 'pcr'`; not used by an NV register. */
+  pcr?: number;
   command: string[];
   configFile?: string;
   certifyFailure: boolean;
@@ -112,8 +122,14 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     o.log(
       'WARNING: --isolation none: the training command can reach the TPM and could forge this run; the certificate records that',
     );
+  const register: RegisterChoice = o.register === 'pcr' ? { kind: 'pcr', pcr: o.pcr ?? 23 } : { kind: 'nv' };
+  if (register.kind === 'pcr')
+    o.log(
+      `WARNING: --register pcr23: events are measured into PCR ${register.pcr}, which anyone who can reach the TPM can reset to forge a run; the certificate says so and a policy refuses it unless it sets register: any`,
+    );
   const pool = new HashPool();
   let tpm: Tpm | undefined;
+  let session: AttestedSession | undefined;
   let unlock: (() => Promise<void>) | undefined;
   try {
     tpm = await Tpm.open(o.tpm);
@@ -128,8 +144,9 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
         `note: this AK (${akName.toString('hex').slice(0, 16)}…) has no certificate; verifiers will treat it as untrusted. Run \`aicert ak enroll\` first.`,
       );
 
-    const session = await AttestedSession.begin(tpm, o.pcr);
-    await session.extend(await sessionEvent(tpm, o.pcr, akName));
+    session = await AttestedSession.begin(tpm, register);
+    if (session.nv) o.log(`measuring into a fresh NV extend index 0x${session.nv.index.toString(16)}`);
+    await session.extend(await sessionEvent(tpm, session, akName));
     await session.extend(await environmentEvent(tpm));
     const inputs = await measureInputs(o, pool);
     for (const input of inputs) await session.extend(input);
@@ -148,6 +165,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     await session.extend(commitment);
     o.log('inputs measured and committed; taking the start quote');
     const startQuote = await session.quote(eventDigest(commitment));
+    const startCertify = session.nv && (await session.certify(eventDigest(commitment)));
 
     o.log(`running: ${o.command.join(' ')}`);
     const checkpoints: CheckpointEvent[] = [];
@@ -155,7 +173,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
       trainer &&
       new CheckpointWatcher(join(o.trainer!.transcript, TRANSCRIPT_CHECKPOINTS), pool, (event) => {
         checkpoints.push(event);
-        return session.extend(event);
+        return session!.extend(event);
       });
     watcher?.start();
     const outcome = await executeCommand(isolation.wrap(o.command), { ...process.env, ...trainer?.environment });
@@ -187,12 +205,20 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     const statement = serializeStatement(buildRunStatement(session.records));
     const binding = createHash('sha256').update(pae(IN_TOTO_PAYLOAD_TYPE, statement)).digest();
     const endQuote = await session.quote(binding);
+    const endCertify = session.nv && (await session.certify(binding));
     const certificate: AicertCertificate = {
       mediaType: CERTIFICATE_MEDIA_TYPE,
       statement: { payloadType: IN_TOTO_PAYLOAD_TYPE, payload: encodeBase64(statement), signatures: [] },
       evidence: {
         tpm: {
-          pcr: o.pcr,
+          ...(session.nv
+            ? {
+                nv: {
+                  public: encodeBase64(marshalNvPublic(writtenPublic(session.nv.definedPublic))),
+                  certifications: [certificationJson('start', startCertify!), certificationJson('end', endCertify!)],
+                },
+              }
+            : { pcr: (session.register as { pcr: number }).pcr }),
           akPublic: encodeBase64(public2b(ak.public.bytes)),
           ...(akChain && { akCertificateChain: akChain.map(encodeBase64) }),
           quotes: [quoteJson('start', startQuote), quoteJson('end', endQuote)],
@@ -216,6 +242,8 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     return { outcome, certificatePath: o.certificatePath };
   } finally {
     await pool.close();
+    // The NV index is removed whatever happened: the certificate, if any, carries its evidence.
+    await session?.close().catch((err: Error) => o.log(`WARNING: could not remove the NV index: ${err.message}`));
     await tpm?.close();
     await unlock?.();
   }
@@ -247,13 +275,16 @@ function checkOptions(o: RunOptions): void {
   }
 }
 
-async function sessionEvent(tpm: Tpm, pcr: number, akName: Buffer): Promise<SessionEvent> {
+async function sessionEvent(tpm: Tpm, session: AttestedSession, akName: Buffer): Promise<SessionEvent> {
+  const register = session.nv
+    ? { nvIndex: session.nv.index, nvName: nvName(writtenPublic(session.nv.definedPublic)).toString('hex') }
+    : { pcr: (session.register as { pcr: number }).pcr };
   return {
     type: 'session',
     sessionId: (await tpm.getRandom(16)).toString('hex'),
     nonce: (await tpm.getRandom(32)).toString('hex'),
     startedAt: new Date().toISOString(),
-    pcr,
+    ...register,
     akName: akName.toString('hex'),
     aicertVersion: AICERT_VERSION,
   };
@@ -358,6 +389,10 @@ async function recordFinalModel(
   else o.log(`WARNING: ${measured.unavailable}`);
   const problem = finalModelProblem(checkpoints, [model]);
   if (problem) o.log(`WARNING: ${problem}; \`aicert verify\` will refuse this certificate at trainer.final`);
+}
+
+function certificationJson(phase: 'start' | 'end', c: QuoteResult): CertificateNvCertification {
+  return { phase, attest: encodeBase64(c.attest), signature: encodeBase64(c.signature) };
 }
 
 function quoteJson(phase: 'start' | 'end', q: PcrAttestation): CertificateQuote {

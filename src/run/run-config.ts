@@ -15,7 +15,8 @@ import { parseYamlDocument } from '../util/yaml-document.js';
  *   output: out/model
  *   certificate: out/model.aicert.json   # optional
  *   tpm: swtpm:unix:/tmp/aicert-swtpm/tpm.sock   # optional
- *   pcr: 23                      # optional
+ *   register: nv                 # optional: nv (default) or pcr23
+ *   pcr: 23                      # optional, with register: pcr23
  *   command: [node, train.js, --out, out/model]
  *   trainer:                     # optional: a protocol trainer (docs/trainer-protocol.md)
  *     checkpointEvery: 10
@@ -29,6 +30,8 @@ const runConfigSchema = z.strictObject({
   output: z.string().min(1).optional(),
   certificate: z.string().min(1).optional(),
   tpm: z.string().min(1).optional(),
+  /** nv (default) or pcr23 (the PCR fallback; `pcr` names another PCR). */
+  register: z.enum(['nv', 'pcr23', 'pcr']).optional(),
   pcr: z.number().int().min(0).max(23).optional(),
   command: z.array(z.string()).min(1).max(10_000).optional(),
   certifyFailure: z.boolean().optional(),

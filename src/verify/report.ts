@@ -1,5 +1,6 @@
 import type { AkTrustLevel } from '../evidence/ak-trust.js';
 import { QUOTE_CHECKS } from '../evidence/quote.js';
+import { NV_CERTIFY_CHECKS } from '../evidence/nv-certify.js';
 import type { CheckResult } from './checklist.js';
 
 /** Every check `aicert verify` may report, in the order it runs them (docs/certificate.md). */
@@ -10,10 +11,15 @@ export const VERIFY_CHECKS = [
   'ak.public',
   'ak.trust',
   'eventlog.order',
+  'register',
   'quote.start',
   'quote.end',
   ...QUOTE_CHECKS.filter((c) => c !== 'quote.nonce'),
+  'nv.start',
+  'nv.end',
+  ...NV_CERTIFY_CHECKS.filter((c) => c !== 'nv.nonce'),
   'quote.binding',
+  'nv.binding',
   'quote.continuity',
   'eventlog.replay',
   'eventlog.sequence',
@@ -25,6 +31,7 @@ export const VERIFY_CHECKS = [
   'policy',
   'policy.ak',
   'policy.pcr',
+  'policy.register',
   'policy.boot',
   'policy.inputs',
   'policy.isolation',

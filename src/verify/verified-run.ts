@@ -2,6 +2,8 @@ import type { Statement } from '../cert/intoto.js';
 import type { ProvenancePredicate } from '../cert/provenance.js';
 import type { AkTrust } from '../evidence/ak-trust.js';
 import type { VerifiedQuote } from '../evidence/quote.js';
+import type { VerifiedNvCertify } from '../evidence/nv-certify.js';
+import type { MeasurementRegister } from '../tpm/measurement-register.js';
 import type { RunEvent } from '../protocol/run-events.js';
 import type { RunLog } from '../protocol/run-log.js';
 
@@ -14,12 +16,16 @@ import type { RunLog } from '../protocol/run-log.js';
 export interface VerifiedRun extends RunLog {
   /** SHA-256 of the certificate file, hex. */
   certificateSha256: string;
-  /** The application PCR the events were replayed onto. */
-  pcr: number;
+  /** The register the events were replayed onto: the run's NV extend index, or a PCR (`--register pcr23`). */
+  register: MeasurementRegister;
+  /** The application PCR, when that was the register. */
+  pcr?: number;
   /** TPM Name of the attestation key, hex. */
   akName: string;
   akTrust: AkTrust;
   quotes: { start: VerifiedQuote; end: VerifiedQuote };
+  /** The NV register's certified values at the commitment and at the end (NV registers only). */
+  nvCertifications?: { start: VerifiedNvCertify; end: VerifiedNvCertify };
   /** Every event, in log order. */
   events: RunEvent[];
   /** The signed statement, equal to the one the verified log implies. */

@@ -25,6 +25,7 @@ import {
 } from '../evidence/ak-trust.js';
 import { checkPolicy, type Policy } from '../evidence/policy.js';
 import { verifyQuote, type VerifiedQuote } from '../evidence/quote.js';
+import { checkExtendIndexPublic, verifyNvCertify, type VerifiedNvCertify } from '../evidence/nv-certify.js';
 import { eventDigest, replayEventLog, verifyEventLog, type CelRecord } from '../protocol/event-log.js';
 import { BOOT_PCRS, type ArtifactEvent, type ExitEvent, type RunEvent } from '../protocol/run-events.js';
 import { checkRunOrder, readRunLog, type RunLog } from '../protocol/run-log.js';
@@ -32,6 +33,9 @@ import { trainerSeed, type TrainerCommitment } from '../protocol/trainer-commitm
 import { finalModelProblem } from '../protocol/model-tensors.js';
 import { TPM_ALG } from '../tpm/constants.js';
 import { objectName, parsePublic2b, type PublicArea } from '../tpm/public.js';
+import { nvName, parseNvPublic, type NvPublicArea } from '../tpm/nv-public.js';
+import { describeRegister, type MeasurementRegister } from '../tpm/measurement-register.js';
+import type { CertificateNvCertification } from '../cert/certificate.js';
 import { decodeBase64Strict } from '../util/base64.js';
 import { canonicalize, isCanonicalizable } from '../util/jcs.js';
 import { findDuplicateKey } from '../util/strict-json.js';
@@ -106,44 +110,70 @@ export async function verifyCertificate(
       () => checkRunOrder(records.map((r) => r.content.type)),
       (i) => `${records.length} events in a valid order; inputs committed by event ${i}`,
     );
+    const register = await list.step(
+      'register',
+      () => readRegister(tpm),
+      (r) => r.reason,
+    );
     const startNonce = eventDigest(records[commitmentIndex]!.content);
     const endNonce = createHash('sha256').update(pae(IN_TOTO_PAYLOAD_TYPE, statementBytes)).digest();
     const start = await list.step(
       'quote.start',
-      () => checkQuote(tpm.quotes[0], akPublic, tpm.pcr, startNonce, 'start'),
+      () => checkQuote(tpm.quotes[0], akPublic, register.register, startNonce, 'start'),
       (q) => `start quote verified (clock ${q.clock}, resetCount ${q.resetCount})`,
     );
     const end = await list.step(
       'quote.end',
-      () => checkQuote(tpm.quotes[1], akPublic, tpm.pcr, endNonce, 'end'),
+      () => checkQuote(tpm.quotes[1], akPublic, register.register, endNonce, 'end'),
       (q) => `end quote verified (clock ${q.clock}, resetCount ${q.resetCount})`,
     );
+    let certified: { start: VerifiedNvCertify; end: VerifiedNvCertify } | undefined;
+    if (register.nv) {
+      const { public: nvPublic, certifications } = register.nv;
+      const nvStart = await list.step(
+        'nv.start',
+        () => checkNvCertification(certifications[0], akPublic, nvPublic, startNonce),
+        (c) => `start NV certification of ${describeRegister(register.register)} verified (clock ${c.clock})`,
+      );
+      const nvEnd = await list.step(
+        'nv.end',
+        () => checkNvCertification(certifications[1], akPublic, nvPublic, endNonce),
+        (c) => `end NV certification of ${describeRegister(register.register)} verified (clock ${c.clock})`,
+      );
+      certified = { start: nvStart, end: nvEnd };
+    }
     list.ok(
       'quote.binding',
-      'the start quote is bound to the input commitment, the end quote to the exact statement bytes',
+      certified
+        ? 'the start quote and NV certification are bound to the input commitment, the end ones to the exact statement bytes'
+        : 'the start quote is bound to the input commitment, the end quote to the exact statement bytes',
     );
     await list.step(
       'quote.continuity',
-      () => checkContinuity(start, end),
-      () => 'no reboot or TPM restart between the quotes, and the TPM clock moved forward',
+      () => checkContinuity(start, end, certified),
+      () =>
+        certified
+          ? 'the quotes and NV certifications come from one boot with no TPM restart, and the TPM clock moved forward'
+          : 'no reboot or TPM restart between the quotes, and the TPM clock moved forward',
     );
 
-    const startValue = start.pcrs.get(TPM_ALG.SHA256)!.get(tpm.pcr)!;
-    const endValue = end.pcrs.get(TPM_ALG.SHA256)!.get(tpm.pcr)!;
+    const startValue = certified?.start.contents ?? start.pcrs.get(TPM_ALG.SHA256)!.get(pcrOf(register.register))!;
+    const endValue = certified?.end.contents ?? end.pcrs.get(TPM_ALG.SHA256)!.get(pcrOf(register.register))!;
+    const where = describeRegister(register.register);
     await list.step(
       'eventlog.replay',
-      () => checkReplay(records, commitmentIndex, tpm.pcr, startValue, endValue),
-      () => `the event log replays to the quoted PCR ${tpm.pcr} at start and at end`,
+      () => checkReplay(records, commitmentIndex, where, startValue, endValue),
+      () => `the event log replays to the attested ${where} at start and at end`,
     );
     const { events, log } = await list.step(
       'eventlog.content',
       () => {
-        const verified = verifyEventLog(records, tpm.pcr, endValue);
+        const verified = verifyEventLog(records, register.register, endValue);
         const runLog = readRunLog(verified);
-        checkSessionFacts(runLog, tpm.pcr, akPublic, records);
+        checkSessionFacts(runLog, register, akPublic, records);
         return { events: verified, log: runLog };
       },
-      () => 'every event digest is the digest of its content; the session names this AK and PCR',
+      () => `every event digest is the digest of its content; the session names this AK and ${where}`,
     );
     const trainer = log.commitment.trainer;
     if (trainer)
@@ -175,7 +205,7 @@ export async function verifyCertificate(
     if (o.policy)
       list.absorb(
         checkPolicy(o.policy, {
-          pcr: tpm.pcr,
+          register: register.register,
           quotedPcrs: end.pcrs.get(TPM_ALG.SHA256)!,
           inputs: log.inputs,
           akTrust: trust,
@@ -188,10 +218,12 @@ export async function verifyCertificate(
     run = {
       ...log,
       certificateSha256: createHash('sha256').update(bytes).digest('hex'),
-      pcr: tpm.pcr,
+      register: register.register,
+      ...(register.register.kind === 'pcr' && { pcr: register.register.pcr }),
       akName: objectName(akPublic).toString('hex'),
       akTrust: trust,
       quotes: { start, end },
+      ...(certified && { nvCertifications: certified }),
       events,
       statement,
     };
@@ -311,17 +343,87 @@ function decideAkTrust(akPublic: PublicArea, cert: AicertCertificate, o: VerifyO
   );
 }
 
+/**
+ * The register the certificate claims: for an NV index, its public area must be an extend index
+ * only its run could write (`checkExtendIndexPublic`); a PCR is reported as the weaker fallback.
+ */
+interface ClaimedRegister {
+  register: MeasurementRegister;
+  nv?: {
+    public: NvPublicArea;
+    name: Buffer;
+    certifications: readonly [CertificateNvCertification, CertificateNvCertification];
+  };
+  reason: string;
+}
+
+function readRegister(tpm: AicertCertificate['evidence']['tpm']): ClaimedRegister {
+  if (tpm.nv) {
+    const area = parseNvPublic(decodeBase64Strict(tpm.nv.public, 'nv.public'));
+    checkExtendIndexPublic(area);
+    const name = nvName(area);
+    return {
+      register: { kind: 'nv', index: area.index },
+      nv: { public: area, name, certifications: tpm.nv.certifications },
+      reason: `the run measured into NV extend index 0x${area.index.toString(16)} (Name ${name.toString('hex')}), which only the run's own key could write`,
+    };
+  }
+  const pcr = tpm.pcr!;
+  return {
+    register: { kind: 'pcr', pcr },
+    reason: `WARNING: the run measured into PCR ${pcr} (--register pcr23), not an NV extend index${RESETTABLE_PCRS.includes(pcr) ? `: PCR ${pcr} is resettable at locality 0, so anyone who reaches the TPM can reset it and replay or invent a run's log` : ''}`,
+  };
+}
+
+/** PCRs a TPM resets at locality 0 (PC Client profile: the debug PCR 16 and the application PCR 23). */
+const RESETTABLE_PCRS = [16, 23];
+
+function pcrOf(register: MeasurementRegister): number {
+  if (register.kind !== 'pcr') throw new Error('not a PCR register');
+  return register.pcr;
+}
+
+function checkNvCertification(
+  c: CertificateNvCertification,
+  akPublic: PublicArea,
+  nvPublic: NvPublicArea,
+  nonce: Buffer,
+): VerifiedNvCertify {
+  try {
+    return verifyNvCertify(
+      {
+        attest: decodeBase64Strict(c.attest, `${c.phase} NV certification attest`),
+        signature: decodeBase64Strict(c.signature, `${c.phase} NV certification signature`),
+        akPublic,
+        nvPublic,
+      },
+      { nonce },
+    );
+  } catch (err) {
+    if (!(err instanceof AicertError)) throw err;
+    const what = c.phase === 'start' ? 'the input commitment' : 'the statement';
+    if (err.code === 'nv.nonce')
+      throw new VerificationError(
+        'nv.binding',
+        `the ${c.phase} NV certification is not bound to ${what} of this certificate (${err.message})`,
+      );
+    const id = err instanceof VerificationError ? err.code : 'nv.signature';
+    throw new VerificationError(id, `${c.phase} NV certification: ${err.message}`);
+  }
+}
+
 function checkQuote(
   q: CertificateQuote,
   akPublic: PublicArea,
-  pcr: number,
+  register: MeasurementRegister,
   nonce: Buffer,
   phase: QuotePhase,
 ): VerifiedQuote {
   const pcrs = new Map<number, Buffer>(
     Object.entries(q.pcrs.sha256).map(([k, v]) => [Number(k), Buffer.from(v, 'hex')]),
   );
-  const selection = [{ hashAlg: TPM_ALG.SHA256, pcrs: [...new Set([...BOOT_PCRS, pcr])].sort((a, b) => a - b) }];
+  const quoted = register.kind === 'pcr' ? [...BOOT_PCRS, register.pcr] : [...BOOT_PCRS];
+  const selection = [{ hashAlg: TPM_ALG.SHA256, pcrs: [...new Set(quoted)].sort((a, b) => a - b) }];
   try {
     return verifyQuote(
       {
@@ -346,23 +448,46 @@ function checkQuote(
   }
 }
 
-function checkContinuity(start: VerifiedQuote, end: VerifiedQuote): void {
+/**
+ * One boot, no restart, the clock moving forward: between the quotes and, for an NV register,
+ * between the NV certifications, which must also come from the quotes' boot.
+ */
+function checkContinuity(
+  start: VerifiedQuote,
+  end: VerifiedQuote,
+  certified?: { start: VerifiedNvCertify; end: VerifiedNvCertify },
+): void {
+  checkPairContinuity(start, end, 'quotes');
+  if (!certified) return;
+  checkPairContinuity(certified.start, certified.end, 'NV certifications');
+  if (certified.start.resetCount !== start.resetCount || certified.start.restartCount !== start.restartCount)
+    throw new VerificationError(
+      'quote.continuity',
+      `the NV certifications come from another boot or TPM restart than the quotes (resetCount ${certified.start.resetCount}/${start.resetCount}, restartCount ${certified.start.restartCount}/${start.restartCount})`,
+    );
+}
+
+function checkPairContinuity(
+  start: { resetCount: number; restartCount: number; clock: bigint },
+  end: { resetCount: number; restartCount: number; clock: bigint },
+  what: string,
+): void {
   if (start.resetCount !== end.resetCount) {
     throw new VerificationError(
       'quote.continuity',
-      `the TPM was reset (rebooted) between the quotes: resetCount ${start.resetCount} at start, ${end.resetCount} at end`,
+      `the TPM was reset (rebooted) between the ${what}: resetCount ${start.resetCount} at start, ${end.resetCount} at end`,
     );
   }
   if (start.restartCount !== end.restartCount) {
     throw new VerificationError(
       'quote.continuity',
-      `the TPM was restarted between the quotes: restartCount ${start.restartCount} at start, ${end.restartCount} at end`,
+      `the TPM was restarted between the ${what}: restartCount ${start.restartCount} at start, ${end.restartCount} at end`,
     );
   }
   if (end.clock <= start.clock) {
     throw new VerificationError(
       'quote.continuity',
-      `the TPM clock did not move forward: ${start.clock} ms at start, ${end.clock} ms at end (quotes swapped or replayed)`,
+      `the TPM clock did not move forward: ${start.clock} ms at start, ${end.clock} ms at end (${what} swapped or replayed)`,
     );
   }
 }
@@ -370,7 +495,7 @@ function checkContinuity(start: VerifiedQuote, end: VerifiedQuote): void {
 function checkReplay(
   records: readonly CelRecord[],
   commitmentIndex: number,
-  pcr: number,
+  where: string,
   startValue: Buffer,
   endValue: Buffer,
 ): void {
@@ -378,28 +503,37 @@ function checkReplay(
   if (!prefix.equals(startValue)) {
     throw new VerificationError(
       'eventlog.replay',
-      `the events up to the commitment replay to PCR ${pcr} = ${prefix.toString('hex')}, the start quote shows ${startValue.toString('hex')}`,
+      `the events up to the commitment replay to ${where} = ${prefix.toString('hex')}, the start attestation shows ${startValue.toString('hex')}`,
     );
   }
   const all = replayEventLog(records);
   if (!all.equals(endValue)) {
     throw new VerificationError(
       'eventlog.replay',
-      `the ${records.length} events replay to PCR ${pcr} = ${all.toString('hex')}, the end quote shows ${endValue.toString('hex')}`,
+      `the ${records.length} events replay to ${where} = ${all.toString('hex')}, the end attestation shows ${endValue.toString('hex')}`,
     );
   }
 }
 
 function checkSessionFacts(
   { session, commitment, commitmentIndex }: RunLog,
-  pcr: number,
+  claimed: ClaimedRegister,
   akPublic: PublicArea,
   records: readonly CelRecord[],
 ): void {
-  if (session.pcr !== pcr)
+  const { register, nv } = claimed;
+  const named: string[] = [];
+  if (session.pcr !== undefined) named.push(`PCR ${session.pcr}`);
+  if (session.nvIndex !== undefined) named.push(`NV index 0x${session.nvIndex.toString(16)}`);
+  const matches =
+    named.length === 1 &&
+    (register.kind === 'pcr'
+      ? session.pcr === register.pcr && session.nvName === undefined
+      : session.nvIndex === register.index && session.nvName === nv!.name.toString('hex'));
+  if (!matches)
     throw new VerificationError(
       'eventlog.content',
-      `the session event names PCR ${session.pcr}, the evidence PCR ${pcr}`,
+      `the session event names ${named.join(' and ') || 'no register'}${session.nvName ? ` (Name ${session.nvName})` : ''}, the evidence ${describeRegister(register)}${nv ? ` (Name ${nv.name.toString('hex')})` : ''}`,
     );
   if (session.akName !== objectName(akPublic).toString('hex')) {
     throw new VerificationError(
@@ -476,6 +610,7 @@ function facts(run: VerifiedRun, endorsements: CheckedEndorsement[]): Record<str
     finishedAt: run.exit.finishedAt,
     tpmClockMs: { start: start.clock.toString(), end: end.clock.toString() },
     resetCount: start.resetCount,
+    register: describeRegister(run.register),
     inputs: run.inputs.map(described),
     outputs: run.outputs.map(described),
     ...(endorsements.length > 0 && { endorsements }),

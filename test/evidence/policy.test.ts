@@ -11,6 +11,7 @@ import type { AkTrust } from '../../src/evidence/ak-trust.js';
 import {
   checkAkTrust,
   checkApplicationPcr,
+  checkRegister,
   checkBootPcrs,
   checkInputs,
   checkPolicy,
@@ -166,16 +167,35 @@ test('policy.ak: the AK trust level must reach minAkTrust', () => {
   assert.equal(checkAkTrust(byDefault, trust('ca')).id, 'policy.ak');
 });
 
+const PCR = (pcr: number) => ({ kind: 'pcr', pcr }) as const;
+const NV = { kind: 'nv', index: 0x01234567 } as const;
+
 test('policy.pcr: the run used the policy PCR, or the check is skipped', () => {
-  assert.deepEqual(checkApplicationPcr(policyOf('pcr: 23\n'), 23), {
+  assert.deepEqual(checkApplicationPcr(policyOf('pcr: 23\n'), PCR(23)), {
     id: 'policy.pcr',
     status: 'ok',
     reason: 'the run measured into PCR 23, as the policy requires',
   });
-  const wrong = checkApplicationPcr(policyOf('pcr: 23\n'), 16);
+  const wrong = checkApplicationPcr(policyOf('pcr: 23\n'), PCR(16));
   assert.equal(wrong.status, 'failed');
   assert.match(wrong.reason, /PCR 16; the policy requires PCR 23/);
-  assert.equal(checkApplicationPcr(policyOf(''), 16).status, 'skipped');
+  assert.equal(checkApplicationPcr(policyOf(''), PCR(16)).status, 'skipped');
+  assert.equal(checkApplicationPcr(policyOf('pcr: 23\n'), NV).status, 'skipped', 'an NV register has no PCR');
+});
+
+test('policy.register: an NV extend index by default; `register: any` also accepts a PCR', () => {
+  const byDefault = policyOf('');
+  assert.deepEqual(checkRegister(byDefault, NV), {
+    id: 'policy.register',
+    status: 'ok',
+    reason: 'the run measured into NV index 0x01234567, as the policy requires',
+  });
+  const refused = checkRegister(byDefault, PCR(23));
+  assert.equal(refused.status, 'failed');
+  assert.match(refused.reason, /PCR 23 \(--register pcr23\), which anyone who reaches the TPM can reset/);
+  assert.equal(checkRegister(policyOf('register: any\n'), PCR(23)).status, 'skipped');
+  assert.equal(checkRegister(policyOf('register: any\n'), NV).status, 'skipped');
+  assert.throws(() => policyOf('register: pcr\n'), /register/);
 });
 
 test('policy.boot: every listed boot PCR must be quoted with its value', () => {
@@ -248,10 +268,12 @@ test('policy.inputs: a missing list allows anything, an empty list nothing', () 
   assert.equal(checkInputs(policyOf('allow: {}\n'), [code()]).status, 'skipped');
 });
 
-test('checkPolicy runs the five checks in report order', () => {
-  const policy = policyOf(`pcr: 23\nbootPcrs: { "0": "${hex(0)}" }\nallow: { datasets: ["sha256:${DATA_ROOT}"] }\n`);
+test('checkPolicy runs the six checks in report order', () => {
+  const policy = policyOf(
+    `register: any\npcr: 23\nbootPcrs: { "0": "${hex(0)}" }\nallow: { datasets: ["sha256:${DATA_ROOT}"] }\n`,
+  );
   const results = checkPolicy(policy, {
-    pcr: 23,
+    register: PCR(23),
     quotedPcrs: new Map([[0, Buffer.alloc(32)]]),
     inputs: [code(), dataset(hex(9))],
     akTrust: trust('ca'),
@@ -261,6 +283,7 @@ test('checkPolicy runs the five checks in report order', () => {
     results.map((r) => [r.id, r.status]),
     [
       ['policy.ak', 'ok'],
+      ['policy.register', 'skipped'],
       ['policy.pcr', 'ok'],
       ['policy.boot', 'ok'],
       ['policy.inputs', 'failed'],

@@ -35,7 +35,7 @@ test('an event digest is SHA-256 of the canonical JSON of its content', () => {
 
 function sampleLog(n: number): CelRecord[] {
   return Array.from({ length: n }, (_, i) =>
-    makeRecord(i, 23, { type: 'checkpoint', index: i, sha256: 'ab'.repeat(32), bytes: i }),
+    makeRecord(i, { kind: 'pcr', pcr: 23 }, { type: 'checkpoint', index: i, sha256: 'ab'.repeat(32), bytes: i }),
   );
 }
 
@@ -45,14 +45,14 @@ test('a log replays to the PCR value it was extended into and verifies', () => {
   for (const r of log) pcr = createHash('sha256').update(pcr).update(Buffer.from(r.digests[0]!.digest, 'hex')).digest();
   assert.deepEqual(replayEventLog(log), pcr);
   assert.deepEqual(
-    verifyEventLog(log, 23, pcr).map((e) => (e as CheckpointEvent).index),
+    verifyEventLog(log, { kind: 'pcr', pcr: 23 }, pcr).map((e) => (e as CheckpointEvent).index),
     [0, 1, 2, 3, 4],
   );
 });
 
 function rejects(log: CelRecord[], quoted: Buffer, code: string): void {
   assert.throws(
-    () => verifyEventLog(log, 23, quoted),
+    () => verifyEventLog(log, { kind: 'pcr', pcr: 23 }, quoted),
     (err: unknown) => err instanceof VerificationError && err.code === code,
   );
 }
@@ -78,7 +78,7 @@ test('edited, dropped, reordered and duplicated events each fail with their own 
   // Digest and content edited together still cannot match the quoted PCR.
   const forged = structuredClone(log);
   forged[1]!.content.index = 42;
-  forged[1] = makeRecord(1, 23, forged[1]!.content as CheckpointEvent);
+  forged[1] = makeRecord(1, { kind: 'pcr', pcr: 23 }, forged[1]!.content as CheckpointEvent);
   rejects(forged, quoted, 'eventlog.replay');
 });
 

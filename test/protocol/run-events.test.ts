@@ -62,8 +62,8 @@ test('every event a run writes parses back into the same typed event', () => {
 });
 
 test('a verified log comes back typed, and by role through readRunLog', () => {
-  const records = runEvents().map((e, i) => makeRecord(i, 23, e));
-  const events = verifyEventLog(records, 23, replayEventLog(records));
+  const records = runEvents().map((e, i) => makeRecord(i, { kind: 'pcr', pcr: 23 }, e));
+  const events = verifyEventLog(records, { kind: 'pcr', pcr: 23 }, replayEventLog(records));
   const log = readRunLog(events);
   assert.equal(log.session.pcr, 23);
   assert.deepEqual(
@@ -86,9 +86,11 @@ test('a verified log comes back typed, and by role through readRunLog', () => {
 test('an event with correct digests but a malformed content is refused at eventlog.content', () => {
   const events = runEvents();
   const bad = { ...events[8]!, exitCode: '0' } as unknown as RunEvent;
-  const records = [...events.slice(0, 8), bad, ...events.slice(9)].map((e, i) => makeRecord(i, 23, e));
+  const records = [...events.slice(0, 8), bad, ...events.slice(9)].map((e, i) =>
+    makeRecord(i, { kind: 'pcr', pcr: 23 }, e),
+  );
   assert.throws(
-    () => verifyEventLog(records, 23, replayEventLog(records)),
+    () => verifyEventLog(records, { kind: 'pcr', pcr: 23 }, replayEventLog(records)),
     (e) =>
       e instanceof VerificationError &&
       e.code === 'eventlog.content' &&

@@ -4,7 +4,8 @@ import { verifyCertificate } from '../../src/verify/verify-certificate.js';
 import type { VerificationReport } from '../../src/verify/report.js';
 import type { CelRecord } from '../../src/protocol/event-log.js';
 import { makeSecurityFixtures, type CertifiedFile, type SecurityFixtures } from './swtpm-fixtures.js';
-import { planFor, requote } from './tpm-forger.js';
+import { planFor, recertifyNv, requote } from './tpm-forger.js';
+import { parsePolicy } from '../../src/evidence/policy.js';
 import { parse, serialize, type Json } from './tamper-corpus.js';
 
 /**
@@ -19,20 +20,23 @@ describe('freshness and replay', () => {
   let fx: SecurityFixtures;
   let beforeBoot: CertifiedFile;
   let afterBoot: CertifiedFile;
+  let nvBeforeBoot: CertifiedFile;
 
   before(async () => {
     fx = await makeSecurityFixtures();
     beforeBoot = await fx.run('before-boot');
+    nvBeforeBoot = await fx.run('nv-before-boot', { register: 'nv' });
     await fx.simA.powerCycle();
     afterBoot = await fx.run('after-boot');
   });
   after(async () => fx?.stop());
 
-  const verify = async (cert: Cert | Buffer): Promise<VerificationReport> =>
+  const verify = async (cert: Cert | Buffer, policy?: string): Promise<VerificationReport> =>
     (
       await verifyCertificate(Buffer.isBuffer(cert) ? cert : serialize(cert as Json), 'replay', {
         trust: fx.anchors,
         allowUntrustedAk: false,
+        ...(policy !== undefined && { policy: parsePolicy(policy) }),
       })
     ).report;
   const firstFailure = (r: VerificationReport) => r.checks.find((c) => c.status === 'failed');
@@ -98,10 +102,12 @@ describe('freshness and replay', () => {
     await rejectedAt(old, 'quote.continuity');
   });
 
-  test('residual risk: whoever can reach the TPM can replay a whole run onto a new boot and have it verify', async () => {
+  test('the pcr23 fallback: whoever can reach the TPM replays a whole run onto a new boot and it verifies, flagged in the report and refused by a default policy', async () => {
     // PCR 23 is resettable at locality 0: a program on the host resets it, extends an old log and
-    // quotes it. Only a policy pinning a dedicated image where nothing else reaches the TPM
-    // (policy.boot) stops this; the report shows the boot (resetCount) the quotes come from.
+    // quotes it. Without a policy the replay verifies (the report shows the boot, resetCount, the
+    // quotes come from, and says the register is a resettable PCR); a policy refuses PCR registers
+    // unless it says `register: any`, and only one pinning a dedicated image (policy.boot) would
+    // also stop a replay onto that image.
     const old = cert(beforeBoot);
     const records = old.evidence.tpm.eventLog as CelRecord[];
     const { quotes: fresh } = await requote(
@@ -113,5 +119,33 @@ describe('freshness and replay', () => {
     const replayed = await verify(old);
     assert.equal(replayed.verdict, 'verified');
     assert.notEqual(replayed.facts?.resetCount, (await verify(beforeBoot.bytes)).facts?.resetCount);
+    assert.match(replayed.checks.find((c) => c.id === 'register')!.reason, /^WARNING: .*PCR 23 .*resettable/);
+    assert.equal(replayed.facts?.register, 'PCR 23');
+    const refused = await verify(old, 'version: 1\n');
+    assert.equal(firstFailure(refused)?.id, 'policy.register', JSON.stringify(firstFailure(refused)));
+    assert.equal((await verify(old, 'version: 1\nregister: any\n')).verdict, 'verified');
+  });
+
+  test('the default NV register: the same replay onto a new boot is refused (the index that held the log is gone, and no other has its Name)', async () => {
+    assert.equal((await verify(nvBeforeBoot.bytes)).verdict, 'verified');
+    const old = cert(nvBeforeBoot);
+    const records = old.evidence.tpm.eventLog as CelRecord[];
+    // The forger replays the log into an index of its own on the new boot and has the genuine AK
+    // certify it and quote the boot PCRs over the run's own nonces.
+    const forged = await recertifyNv(fx.simA.address, planFor(records, Buffer.from(old.statement.payload, 'base64')));
+    const kept = cert(nvBeforeBoot);
+    kept.evidence.tpm.quotes = forged.quotes;
+    kept.evidence.tpm.nv.certifications = forged.nv.certifications;
+    await rejectedAt(kept, 'nv.name');
+    // With its own index's public area the certifications check, but the run's session event
+    // (committed to by the nonces) names the run's index, not the forger's.
+    const substituted = cert(nvBeforeBoot);
+    substituted.evidence.tpm.quotes = forged.quotes;
+    substituted.evidence.tpm.nv = forged.nv;
+    // Records name their register outside their digests, so it moves them to its index too.
+    const forgedIndex = Buffer.from(forged.nv.public, 'base64').readUInt32BE(0);
+    for (const r of substituted.evidence.tpm.eventLog) r.nv_index = forgedIndex;
+    assert.notEqual(forged.nvName, records[0]!.content.nvName);
+    await rejectedAt(substituted, 'eventlog.content');
   });
 });

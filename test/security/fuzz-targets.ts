@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { decodeResponse, encodeCommand, type TpmCommand } from '../../src/tpm/command.js';
 import { parseAttest } from '../../src/tpm/attest.js';
+import { nvName, parseNvPublic } from '../../src/tpm/nv-public.js';
+import { checkExtendIndexPublic } from '../../src/evidence/nv-certify.js';
 import { objectName, parsePublic2b } from '../../src/tpm/public.js';
 import { parseSignature, verifyTpmSignature } from '../../src/tpm/signature.js';
 import { TPM_ALG, TPM_CAP, TPM_PT, TPM_RH } from '../../src/tpm/constants.js';
@@ -238,6 +240,8 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
       const seeds = [
         ...quoteFixtures.map((f) => b64(f.attest!)),
         ...certificateQuotes(shared.certificate).map((q) => b64(q.attest)),
+        // TPMS_ATTEST of type NV (NV_Certify of the run's NV extend index).
+        ...certificateNv(shared.certificate).certifications.map((c) => b64(c.attest)),
       ];
       const ecc = seeds[0]!;
       // magic, type, then TPM2B qualifiedSigner: a size at offset 6.
@@ -251,6 +255,27 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
           { name: 'qualifiedSigner size 65535', input: at(6, u16be(0xffff)) },
           { name: 'TPML_PCR_SELECTION count 2^32-1', input: at(selectionOffset, u32be(0xffffffff)) },
           { name: 'sizeofSelect 255', input: at(selectionOffset + 6, Buffer.from([0xff])) },
+        ],
+      };
+    },
+  },
+  {
+    name: 'tpms-nv-public',
+    parser: 'parseNvPublic, checkExtendIndexPublic, nvName (src/tpm/nv-public.ts, src/evidence/nv-certify.ts)',
+    async prepare(shared) {
+      const seed = b64(certificateNv(shared.certificate).public);
+      return {
+        input: bytesFrom([seed]),
+        run: (bytes: Buffer) => {
+          const area = parseNvPublic(bytes);
+          checkExtendIndexPublic(area);
+          return nvName(area);
+        },
+        huge: [
+          {
+            name: 'authPolicy size 65535',
+            input: Buffer.concat([seed.subarray(0, 10), u16be(0xffff), seed.subarray(12)]),
+          },
         ],
       };
     },
@@ -323,10 +348,12 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     parser: 'parseEventLog, verifyEventLog (src/evidence/event-log.ts)',
     async prepare(shared) {
       const log = certificateTpm(shared.certificate).eventLog as Json;
-      const endValue = Buffer.from(
-        (certificateQuotes(shared.certificate)[1]!.pcrs as { sha256: Record<string, string> }).sha256['23']!,
-        'hex',
-      );
+      // The seed was measured into an NV extend index: its end value is in the end NV certification.
+      const nv = certificateNv(shared.certificate);
+      const register = { kind: 'nv', index: b64(nv.public).readUInt32BE(0) } as const;
+      const endAttest = parseAttest(b64(nv.certifications[1]!.attest));
+      if (endAttest.body !== 'nv') throw new Error('the seed certificate has no end NV certification');
+      const endValue = endAttest.nv.nvContents;
       return {
         input: jsonFrom([log]),
         run: (bytes: Buffer) => {
@@ -336,7 +363,7 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
           } catch {
             return undefined; // not JSON: the certificate parser's concern
           }
-          return verifyEventLog(parseEventLog(json), 23, endValue);
+          return verifyEventLog(parseEventLog(json), register, endValue);
         },
         huge: [
           {
@@ -757,6 +784,12 @@ function aliasBomb(): string {
 
 function certificateTpm(certificate: Buffer): Record<string, Json> {
   return (JSON.parse(certificate.toString('utf8')) as { evidence: { tpm: Record<string, Json> } }).evidence.tpm;
+}
+
+function certificateNv(certificate: Buffer): { public: string; certifications: Array<{ attest: string }> } {
+  const nv = certificateTpm(certificate).nv as unknown as { public: string; certifications: Array<{ attest: string }> };
+  if (!nv) throw new Error('the shared seed certificate was not made with an NV register');
+  return nv;
 }
 
 function certificateQuotes(certificate: Buffer): Array<{ attest: string; signature: string; pcrs: Json }> {

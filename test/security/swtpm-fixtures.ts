@@ -3,6 +3,10 @@
  * with attestation CA A (the verifier's trust anchor) and, separately, with CA B (untrusted);
  * TPM B's AK is enrolled with CA A. Runs on A give the certificates that are mutated, runs on B
  * give a genuine certificate from another TPM, and a forger's own CA certifies A's AK key.
+ *
+ * The corpus's main certificates measure into PCR 23 (`--register pcr23`, the fallback whose
+ * checks the PCR families exercise); `nvGood` and `nvOther` use the default register, an NV
+ * extend index, for the NV families (tamper-nv.ts) and the replay forgery (freshness).
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -41,12 +45,15 @@ export interface SecurityFixtures {
   caA: string;
   code: string;
   data: string;
-  /** Runs on TPM A. */
+  /** Runs on TPM A (register pcr23). */
   good: CertifiedFile;
   other: CertifiedFile;
   trainer: CertifiedFile;
   /** A run on TPM B (its AK certified by CA A too). */
   foreign: CertifiedFile;
+  /** Runs on TPM A with the default register, an NV extend index. */
+  nvGood: CertifiedFile;
+  nvOther: CertifiedFile;
   /** DER chains. */
   chains: {
     /** A's AK certified by CA B, which the verifier does not trust. */
@@ -58,7 +65,7 @@ export interface SecurityFixtures {
     /** A's AK key certified by a forger root that copies CA A's subject name. */
     akAByLookalikeCa: Buffer[];
   };
-  /** Runs a certified run on TPM A (or B) with the toy trainer and returns its certificate. */
+  /** Runs a certified run on TPM A (or B) with the toy trainer (register pcr23 unless given) and returns its certificate. */
   run(name: string, options?: Partial<RunOptions> & { on?: 'A' | 'B' }): Promise<CertifiedFile>;
   stop(): Promise<void>;
 }
@@ -108,6 +115,7 @@ export async function makeSecurityFixtures(): Promise<SecurityFixtures> {
         output,
         certificatePath: `${output}.aicert.json`,
         tpm: (on === 'B' ? simB : simA).address,
+        register: 'pcr',
         pcr: 23,
         command: [process.execPath, '-e', TRAIN, data, output],
         certifyFailure: false,
@@ -120,6 +128,8 @@ export async function makeSecurityFixtures(): Promise<SecurityFixtures> {
     const good = await run('good');
     const other = await run('other');
     const foreign = await run('foreign', { on: 'B' });
+    const nvGood = await run('nv-good', { register: 'nv' });
+    const nvOther = await run('nv-other', { register: 'nv' });
     const trainerOutput = join(work, 'runs', 'trainer', 'model');
     const trainerOptions: TrainerOptions = {
       transcript: `${trainerOutput}.transcript`,
@@ -145,6 +155,8 @@ export async function makeSecurityFixtures(): Promise<SecurityFixtures> {
       other,
       trainer,
       foreign,
+      nvGood,
+      nvOther,
       chains: { akAByUntrustedCa, ...forger },
       run,
       stop,

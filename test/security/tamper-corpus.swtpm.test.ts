@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { makeSecurityFixtures, type SecurityFixtures } from './swtpm-fixtures.js';
 import { generateTamperCorpus, type Mutant } from './tamper-corpus.js';
 import { artifactMutants, forgedMutants } from './tamper-forged.js';
+import { nvMutants } from './tamper-nv.js';
 import { runTamperCorpus, type TamperSummary } from './tamper-run.js';
 
 /**
@@ -26,6 +27,7 @@ describe('tamper corpus', () => {
       }),
       ...(await forgedMutants(fx)),
       ...(await artifactMutants(fx)),
+      ...nvMutants(fx),
     ];
     summary = await runTamperCorpus(mutants, fx.anchors);
   });
@@ -36,7 +38,7 @@ describe('tamper corpus', () => {
 
   test('the genuine certificates verify (else every rejection below would mean nothing)', async () => {
     const { verifyCertificate } = await import('../../src/verify/verify-certificate.js');
-    for (const cert of [fx.good, fx.other, fx.trainer, fx.foreign]) {
+    for (const cert of [fx.good, fx.other, fx.trainer, fx.foreign, fx.nvGood, fx.nvOther]) {
       const { report: r } = await verifyCertificate(cert.bytes, cert.path, {
         trust: fx.anchors,
         allowUntrustedAk: false,
@@ -68,6 +70,7 @@ describe('tamper corpus', () => {
       'key-order',
       'forged',
       'artifacts',
+      'nv',
     ]) {
       assert.ok((summary.byFamily[family] ?? 0) > 0, `no ${family} mutants`);
     }

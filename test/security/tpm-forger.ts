@@ -15,7 +15,9 @@ import { pae } from '../../src/cert/dsse.js';
 import { IN_TOTO_PAYLOAD_TYPE } from '../../src/cert/intoto.js';
 import { eventDigest, type CelRecord } from '../../src/protocol/event-log.js';
 import { BOOT_PCRS } from '../../src/protocol/run-events.js';
-import type { CertificateQuote } from '../../src/cert/certificate.js';
+import type { CertificateNvRegister, CertificateQuote } from '../../src/cert/certificate.js';
+import { NvExtendIndex, writtenPublic } from '../../src/tpm/nv-extend-index.js';
+import { marshalNvPublic } from '../../src/tpm/nv-public.js';
 
 export interface Requote {
   /** Digests extended before the start quote (default: the records up to the commitment). */
@@ -92,6 +94,67 @@ export async function requote(address: string, pcr: number, plan: Requote): Prom
     }
     await extend(plan.endDigests);
     return { quotes: [start, await quote('end', plan.endNonce)], akPublic };
+  } finally {
+    await tpm.close();
+  }
+}
+
+export interface NvRecertified {
+  quotes: [CertificateQuote, CertificateQuote];
+  /** The forger's own NV extend index: base64 TPMS_NV_PUBLIC as written, and its two NV_Certify attestations. */
+  nv: CertificateNvRegister;
+  /** Its Name, hex. */
+  nvName: string;
+}
+
+/**
+ * The same forger against an NV register: the run's index is gone and its key with it, so it
+ * defines an index of its own (its own policy key: the only kind it can write), extends the
+ * plan's digests there, has the genuine AK certify it over the plan's nonces and quote the
+ * boot PCRs. What it cannot make is an index with the run's Name that holds these values.
+ */
+export async function recertifyNv(address: string, plan: Requote): Promise<NvRecertified> {
+  const tpm = await Tpm.open(address);
+  try {
+    const nv = await NvExtendIndex.define(tpm);
+    try {
+      const attest = async (phase: 'start' | 'end', nonce: Buffer) => {
+        const ak = await tpm.createPrimary(TPM_RH.ENDORSEMENT, AK_TEMPLATE, 'quoting key');
+        return tpm.withTransient(ak.handle, async (h) => {
+          const certified = await nv.certify(h, nonce);
+          const quoted = await tpm.quote(h, nonce, [{ hashAlg: TPM_ALG.SHA256, pcrs: [...BOOT_PCRS] }]);
+          const values = await tpm.pcrRead(TPM_ALG.SHA256, [...BOOT_PCRS]);
+          const sha256 = Object.fromEntries([...values].map(([i, v]) => [String(i), v.toString('hex')]));
+          return {
+            quote: {
+              phase,
+              attest: quoted.attest.toString('base64'),
+              signature: quoted.signature.toString('base64'),
+              pcrs: { sha256 },
+            },
+            certification: {
+              phase,
+              attest: certified.attest.toString('base64'),
+              signature: certified.signature.toString('base64'),
+            },
+          };
+        });
+      };
+      for (const digest of plan.startDigests) await nv.extend(digest);
+      const start = await attest('start', plan.startNonce);
+      for (const digest of plan.endDigests) await nv.extend(digest);
+      const end = await attest('end', plan.endNonce);
+      return {
+        quotes: [start.quote, end.quote],
+        nv: {
+          public: marshalNvPublic(writtenPublic(nv.definedPublic)).toString('base64'),
+          certifications: [start.certification, end.certification],
+        },
+        nvName: nv.name.toString('hex'),
+      };
+    } finally {
+      await nv.undefine();
+    }
   } finally {
     await tpm.close();
   }
