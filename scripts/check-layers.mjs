@@ -17,6 +17,7 @@ export const LAYERS = [
   ['protocol'],
   ['cert', 'ca', 'trainer'],
   ['run', 'verify', 'audit', 'serve'],
+  ['report'],
   ['cli'],
 ];
 /** Same-layer imports that are part of the design: an audit starts by verifying the certificate. */

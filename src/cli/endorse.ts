@@ -3,8 +3,8 @@ import { InputError } from '../errors.js';
 import { readPrivateKeyFile } from '../pki/key-files.js';
 import { readBoundedFile } from '../util/bounded-file.js';
 import { MAX_CERTIFICATE_BYTES } from '../cert/certificate.js';
-import { endorse, MAX_ENDORSEMENT_BYTES, sha256Hex } from '../cert/endorsement.js';
-import { parseAuditReport } from '../audit/audit-report.js';
+import { endorse, sha256Hex } from '../cert/endorsement.js';
+import { readAuditReportFile } from './audit-report-file.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { AICERT_VERSION } from '../version.js';
 import { NO_TRUST_ANCHORS } from '../evidence/ak-trust.js';
@@ -34,14 +34,7 @@ Example:
     )
     .action(async (certificatePath: string, flags: { audit: string; key: string; out?: string }) => {
       const certificateBytes = await readBoundedFile(certificatePath, MAX_CERTIFICATE_BYTES, 'certificate');
-      const reportBytes = await readBoundedFile(flags.audit, MAX_ENDORSEMENT_BYTES * 64, 'audit report');
-      let reportJson: unknown;
-      try {
-        reportJson = JSON.parse(reportBytes.toString('utf8'));
-      } catch {
-        throw new InputError('audit.report-schema', `${flags.audit} is not JSON`);
-      }
-      const report = parseAuditReport(reportJson);
+      const { bytes: reportBytes, report } = await readAuditReportFile(flags.audit);
       if (report.certificateSha256 !== sha256Hex(certificateBytes)) {
         throw new InputError(
           'endorse.mismatch',

@@ -2,7 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { AicertError } from '../errors.js';
 import { AICERT_VERSION } from '../version.js';
-import { terminalSafe } from './terminal-text.js';
+import { visibleText } from '../util/visible-text.js';
 type Registration = (program: Command) => void;
 
 /**
@@ -14,6 +14,7 @@ const registrations: Record<string, () => Promise<Registration>> = {
   tpm: async () => (await import('./tpm.js')).registerTpmCommands,
   run: async () => (await import('./run.js')).registerRunCommand,
   verify: async () => (await import('./verify.js')).registerVerifyCommand,
+  report: async () => (await import('./report.js')).registerReportCommand,
   inspect: async () => (await import('./inspect.js')).registerInspectCommand,
   endorse: async () => (await import('./endorse.js')).registerEndorseCommand,
   measure: async () => (await import('./measure.js')).registerMeasureCommand,
@@ -89,7 +90,7 @@ function usageErrorLine(text: string, path: string): string {
         .join(', ')}?)`;
   }
   // The message quotes the arguments, which may be file names with control characters.
-  return `${terminalSafe(line)}; run '${path} --help' for usage\n`;
+  return `${visibleText(line)}; run '${path} --help' for usage\n`;
 }
 
 /** Maps an error to the CLI's exit status: 2 usage/input, 3 environment, 1 not verified. */
@@ -100,11 +101,11 @@ function reportError(err: unknown): number {
   }
   // Messages quote input (file names, JSON members, YAML keys): control characters are escaped.
   if (err instanceof AicertError) {
-    process.stderr.write(`aicert: ${terminalSafe(err.message)} [${terminalSafe(err.code)}]\n`);
+    process.stderr.write(`aicert: ${visibleText(err.message)} [${visibleText(err.code)}]\n`);
     return err.exitStatus;
   }
   const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  process.stderr.write(`aicert: internal error: ${terminalSafe(message, true)}\n`);
+  process.stderr.write(`aicert: internal error: ${visibleText(message, true)}\n`);
   return 2;
 }
 

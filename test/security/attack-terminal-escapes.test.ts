@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { terminalSafe } from '../../src/cli/terminal-text.js';
+import { visibleText } from '../../src/util/visible-text.js';
 import { CLI, scratchDir } from '../measure/helpers.js';
 
 /**
@@ -61,14 +61,14 @@ describe('attack: control characters from input files reach the terminal through
   });
 });
 
-describe('terminalSafe', () => {
+describe('visibleText', () => {
   it('escapes C0, DEL, C1, bidirectional overrides and lone surrogates; keeps printable text', () => {
     assert.equal(
-      terminalSafe('a\u0007b\u007f\u009b\u202e\u2066\ud800c'),
+      visibleText('a\u0007b\u007f\u009b\u202e\u2066\ud800c'),
       'a\\x07b\\x7f\\x9b\\u{202e}\\u{2066}\\u{d800}c',
     );
-    assert.equal(terminalSafe('line\nnext\ttab'), 'line\\nnext\\ttab');
-    assert.equal(terminalSafe('stack\n  at x', true), 'stack\n  at x');
-    assert.equal(terminalSafe('ünïcödé 模型 😀 \\x1b'), 'ünïcödé 模型 😀 \\x1b');
+    assert.equal(visibleText('line\nnext\ttab'), 'line\\nnext\\ttab');
+    assert.equal(visibleText('stack\n  at x', true), 'stack\n  at x');
+    assert.equal(visibleText('ünïcödé 模型 😀 \\x1b'), 'ünïcödé 模型 😀 \\x1b');
   });
 });

@@ -1,0 +1,89 @@
+import type { AuditReport } from '../audit/audit-report.js';
+import type { CheckedEndorsement } from '../cert/endorsement.js';
+import type { AkTrust } from '../evidence/ak-trust.js';
+import type {
+  ArtifactEvent,
+  CheckpointEvent,
+  CommandEvent,
+  CommitmentEvent,
+  EnvironmentEvent,
+  ExitEvent,
+  SessionEvent,
+} from '../protocol/run-events.js';
+import type { VerificationReport } from '../verify/report.js';
+
+/**
+ * Everything the report page shows, as plain data (strings, numbers, arrays; digests in hex,
+ * TPM clocks as decimal strings): `collectReport` fills it on Node from a verification, and
+ * `renderReport` turns it into HTML with no Node API, so a browser can render the same model.
+ * Every string in it may come from the certificate and is escaped when rendered.
+ */
+export interface ReportModel {
+  aicertVersion: string;
+  /** When the page was made (ISO 8601). */
+  generatedAt: string;
+  certificate: { name: string; sha256: string; bytes: number };
+  verification: VerificationReport;
+  /** What the certificate says about the run; absent when it is not even an aicert certificate. */
+  run?: RunFacts;
+  /** Endorsements that verified (`verification.facts.endorsements`). */
+  endorsements: CheckedEndorsement[];
+  /** The audit report given with --audit, checked to be about this certificate. */
+  audit?: AuditReport;
+}
+
+/**
+ * The run as the event log and quotes tell it. `verified` is true only when every check passed:
+ * the values are then the verifier's; otherwise they are the certificate's claims, read leniently
+ * (a malformed event is listed in the timeline but not summarized) and shown as claims.
+ */
+export interface RunFacts {
+  verified: boolean;
+  /** The application PCR the run extended, when it extended one. */
+  pcr?: number;
+  akName?: string;
+  /** The AK certificate chain shipped in the certificate, leaf first, as far as it parses. */
+  akChain: CertificateSummary[];
+  akTrust?: Pick<AkTrust, 'level' | 'reason' | 'subject' | 'issuer'> & { acceptedUntrusted?: boolean };
+  session?: SessionEvent;
+  environment?: EnvironmentEvent;
+  inputs: ArtifactEvent[];
+  command?: CommandEvent;
+  commitment?: CommitmentEvent;
+  commitmentIndex?: number;
+  checkpoints: CheckpointEvent[];
+  exit?: ExitEvent;
+  outputs: ArtifactEvent[];
+  quotes: QuoteFacts[];
+  /** Every record of the event log, in order. */
+  events: TimelineEvent[];
+}
+
+export interface CertificateSummary {
+  subject: string;
+  issuer: string;
+  notBefore: string;
+  notAfter: string;
+  /** SHA-256 of the DER, hex. */
+  sha256: string;
+}
+
+export interface QuoteFacts {
+  phase: 'start' | 'end';
+  /** TPM clock in ms, decimal; absent when the quote's attest structure does not parse. */
+  clockMs?: string;
+  resetCount?: number;
+  restartCount?: number;
+  /** SHA-256 bank, PCR index → hex value. */
+  pcrs: Record<string, string>;
+}
+
+export interface TimelineEvent {
+  /** Position in the log, from 0. */
+  index: number;
+  type: string;
+  /** SHA-256 of the event's content as recorded, hex. */
+  digest: string;
+  /** One line saying what the event is (a name, an index, an exit status); empty if malformed. */
+  label: string;
+}
