@@ -7,6 +7,8 @@ import { parseCertificateDer } from '../pki/x509-path.js';
 import { readClaimedEvent, type ArtifactEvent, type RunEvent } from '../protocol/run-events.js';
 import { parseAttest } from '../tpm/attest.js';
 import { TPM_ALG } from '../tpm/constants.js';
+import { describeRegister } from '../tpm/measurement-register.js';
+import { parseNvPublic } from '../tpm/nv-public.js';
 import { objectName, parsePublic2b } from '../tpm/public.js';
 import { decodeBase64Strict } from '../util/base64.js';
 import { AICERT_VERSION } from '../version.js';
@@ -72,7 +74,8 @@ function verifiedFacts(run: VerifiedRun, cert: AicertCertificate, akTrust: RunFa
   };
   return {
     verified: true,
-    pcr: run.pcr,
+    register: describeRegister(run.register),
+    ...(run.pcr !== undefined && { pcr: run.pcr }),
     akName: run.akName,
     akChain: chainOf(cert),
     akTrust: { ...run.akTrust, ...(akTrust?.acceptedUntrusted && { acceptedUntrusted: true }) },
@@ -112,7 +115,11 @@ function claimedFacts(cert: AicertCertificate, akTrust: RunFacts['akTrust']): Ru
   }));
   return {
     verified: false,
-    ...(tpm.pcr !== undefined && { pcr: tpm.pcr }),
+    ...(tpm.pcr !== undefined && { pcr: tpm.pcr, register: describeRegister({ kind: 'pcr', pcr: tpm.pcr }) }),
+    ...(tpm.nv &&
+      optional('register', () =>
+        describeRegister({ kind: 'nv', index: parseNvPublic(decodeBase64Strict(tpm.nv!.public, 'nv.public')).index }),
+      )),
     ...optional('akName', () =>
       objectName(parsePublic2b(decodeBase64Strict(tpm.akPublic, 'akPublic'))).toString('hex'),
     ),

@@ -39,7 +39,9 @@ export interface ReportModel {
  */
 export interface RunFacts {
   verified: boolean;
-  /** The application PCR the run extended, when it extended one. */
+  /** Where the events were extended, e.g. "NV index 0x01500000" or "PCR 23". */
+  register?: string;
+  /** The application PCR the run extended, when that was its register. */
   pcr?: number;
   akName?: string;
   /** The AK certificate chain shipped in the certificate, leaf first, as far as it parses. */

@@ -34,7 +34,7 @@ export function platformSection(run: RunFacts): Html {
           ? html`<strong class="trust-${trust.level}">${trust.level}</strong>${trust.acceptedUntrusted ? html` <strong class="bad">accepted only because --allow-untrusted-ak was given</strong>` : ''} — ${trust.reason}`
           : html`<span class="missing">not evaluated</span>`,
       ],
-      ['application PCR', run.pcr === undefined ? undefined : String(run.pcr)],
+      ['measurement register', run.register],
     ])}
 ${
   run.akChain.length > 0

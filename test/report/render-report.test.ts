@@ -92,6 +92,7 @@ test('a verified run: every section, the verdict, inputs with digests and sizes,
   assert.ok(page.includes(`<code class="digest">${'d'.repeat(64)}</code>`), 'the dataset order root');
   assert.ok(page.includes('start quote') && page.includes('end quote'));
   assert.ok(page.includes('namespaces'));
+  assert.ok(page.includes('<dt>measurement register</dt><dd>PCR 23</dd>'));
   assert.ok(page.includes('tolerance δ = 1.00e-4'), 'the replay chart has the tolerance line');
   assert.ok(page.includes('chance (0.5)'), 'the AUC chart');
   assert.ok(page.includes('median loss drop'), 'the members vs held-out histogram');

@@ -47,6 +47,7 @@ export function sampleModel(text = 'train.jsonl', checkpoints = 3): ReportModel 
   });
   const run: RunFacts = {
     verified: true,
+    register: 'PCR 23',
     pcr: 23,
     akName: `000b${hex(32, 'a')}`,
     akChain: [
