@@ -24,11 +24,15 @@ export interface ProtocolRun {
 }
 
 export type TrainerRequest =
+  | { mode: 'train' }
   | { mode: 'init'; output: string }
   | { mode: 'replay'; segment: number; output: string }
   | { mode: 'loss'; checkpoint: string; records: string; output: string };
 
-/** The variables of one request; `transcript` is the directory this request is shown as AICERT_TRANSCRIPT. */
+/**
+ * The variables of one request; `transcript` is the directory this request is shown as
+ * AICERT_TRANSCRIPT (in train mode, the transcript to write: `aicert trainer check` runs it too).
+ */
 export function trainerEnvironment(run: ProtocolRun, transcript: string, request: TrainerRequest): TrainerVariables {
   return encodeTrainerEnvironment({
     protocol: TRAINER_PROTOCOL,
@@ -45,9 +49,9 @@ const STDERR_TAIL_BYTES = 2000;
 
 /**
  * Runs `command` once per request with the protocol variables added to this process's
- * environment. A trainer that exits non-zero, is killed, overruns `timeoutMs` or writes no
- * output has not answered, and the audit fails (VerificationError); a command that cannot be
- * started at all is a usage error.
+ * environment, in this process's working directory. A trainer that exits non-zero, is killed,
+ * overruns `timeoutMs` or writes no output (init, replay, loss) has not answered, and the audit
+ * fails (VerificationError); a command that cannot be started at all is a usage error.
  */
 export function commandTrainer(command: readonly string[], timeoutMs: number): RunTrainer {
   const [program, ...args] = command;
@@ -94,7 +98,7 @@ export function commandTrainer(command: readonly string[], timeoutMs: number): R
               `${what} ${signal ? `was killed by ${signal}` : `exited with status ${code}`}${tail}`,
             ),
           );
-        else if (!existsSync(variables.AICERT_OUTPUT!))
+        else if (variables.AICERT_OUTPUT !== undefined && !existsSync(variables.AICERT_OUTPUT))
           reject(new VerificationError('audit.trainer', `${what} exited 0 but wrote nothing to AICERT_OUTPUT`));
         else resolveCall();
       });

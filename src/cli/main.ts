@@ -24,6 +24,7 @@ const registrations: Record<string, () => Promise<Registration>> = {
   ca: async () => (await import('./ca.js')).registerCaCommands,
   ak: async () => (await import('./ak.js')).registerAkCommands,
   audit: async () => (await import('./audit.js')).registerAuditCommand,
+  trainer: async () => (await import('./trainer.js')).registerTrainerCommands,
 };
 
 /** The command's own module when argv names one; every module for help, version or a typo. */

@@ -37,7 +37,7 @@ describe('aicert usage errors', () => {
   });
 
   test('an unknown command with nothing close gets no suggestion', () => {
-    const line = assertUsageError(['trainer', 'check'], [/^aicert: unknown command 'trainer'/, /'aicert --help'/]);
+    const line = assertUsageError(['frobnicate', 'check'], [/^aicert: unknown command 'frobnicate'/, /'aicert --help'/]);
     assert.doesNotMatch(line, /did you mean/);
   });
 
