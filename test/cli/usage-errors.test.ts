@@ -37,7 +37,10 @@ describe('aicert usage errors', () => {
   });
 
   test('an unknown command with nothing close gets no suggestion', () => {
-    const line = assertUsageError(['frobnicate', 'check'], [/^aicert: unknown command 'frobnicate'/, /'aicert --help'/]);
+    const line = assertUsageError(
+      ['frobnicate', 'check'],
+      [/^aicert: unknown command 'frobnicate'/, /'aicert --help'/],
+    );
     assert.doesNotMatch(line, /did you mean/);
   });
 
