@@ -49,6 +49,9 @@ const memorizationSchema = z.strictObject({
   p: real,
   /** Median loss drop of the members and of the held-out records. */
   medianDrop: z.strictObject({ members: real, heldOut: real }),
+  /** Var(U) were both groups exchangeable (tie-corrected), and DeLong's estimate of Var(AUC). */
+  nullVariance: real.nonnegative(),
+  aucVariance: real.nonnegative(),
 });
 
 export const segmentReportSchema = z.strictObject({
@@ -75,13 +78,33 @@ const calibrationSchema = z.strictObject({
   maxDelta: real.positive(),
 });
 
-/** The audited segments' Mann–Whitney scores combined (Stouffer): the memorization verdict. */
+/**
+ * The audited segments' Mann–Whitney results combined, weighted by their information (van
+ * Elteren), the measured effect, the power, and the outcome (memorization.ts, decideMemorization).
+ */
 const combinedMemorizationSchema = z.strictObject({
   segments: count,
+  members: count,
+  heldOut: count,
+  /** Σ n₁n₂/(n₁+n₂+1) over the segments. */
+  information: real.nonnegative(),
+  /** Score and p against "no claimed record was trained". */
   z: real,
   p: real,
+  /** The information-weighted AUC and its standard error. */
+  auc: real,
+  aucStandardError: real.nonnegative(),
+  /** The policy's unused fraction f, and the test against "f or more went unused". */
+  unusedFraction: real,
+  unusedZ: real,
+  unusedP: real,
+  /** The least unused fraction ruled out at level α. */
+  unusedBound: real,
+  power: z.array(z.strictObject({ unusedFraction: real, power: real })),
+  requiredPower: real,
+  powered: z.boolean(),
   alpha: real.positive(),
-  passed: z.boolean(),
+  outcome: z.enum(['passed', 'failed', 'inconclusive']),
   meanAuc: real,
 });
 
@@ -102,7 +125,8 @@ export const auditReportSchema = z.strictObject({
   certificate: z.string(),
   /** SHA-256 of the certificate file audited. */
   certificateSha256: hex32,
-  verdict: z.enum(['passed', 'failed', 'unusable']),
+  /** `inconclusive`: every check passed but the memorization test had too little power (exit 1). */
+  verdict: z.enum(['passed', 'failed', 'inconclusive', 'unusable']),
   exitStatus: z.union([z.literal(0), z.literal(1), z.literal(2)]),
   /** The verifier's randomness behind the random segments and the memorization samples. */
   auditSeed: hex32,
@@ -112,7 +136,12 @@ export const auditReportSchema = z.strictObject({
     tolerance: toleranceSchema,
     members: count,
     alpha: real.positive(),
+    /** The unused fraction a pass must rule out, and the power against it a pass needs. */
+    unusedFraction: real,
+    requiredPower: real,
   }),
+  /** How many segments were drawn, sized to the run (audit-size.ts), and why fewer than asked. */
+  size: z.strictObject({ topQ: count, random: count, note: z.string().optional() }).optional(),
   run: z
     .strictObject({
       seed: hex32,

@@ -22,17 +22,22 @@ import { auditCost } from './audit-cost.js';
 import { calibrate, CALIBRATION_MARGIN, CALIBRATION_SEGMENTS, MAX_CALIBRATED_DELTA } from './calibration.js';
 import { checkBatches, checkMeta, type CommittedOrder } from './committed-schedule.js';
 import {
+  DEFAULT_RANDOM_SEGMENTS,
   detectionProbability,
   detectionProbabilityWithoutReplacement,
   REFERENCE_FAKE_FRACTION,
 } from './detection-probability.js';
 import {
-  combineMemorization,
+  decideMemorization,
+  DEFAULT_REQUIRED_POWER,
+  DEFAULT_UNUSED_FRACTION,
+  MEMORIZATION_ALPHA,
   memorizationSamples,
   memorizationTest,
-  type CombinedMemorization,
   type MemorizationResult,
+  type MemorizationVerdict,
 } from './memorization.js';
+import { auditSize, type AuditSize } from './audit-size.js';
 import { locateRecordFile } from './record-file.js';
 import { judgeReplay, type ReplayTolerance } from './replay-acceptance.js';
 import { trainerRunOf, type TrainerRun } from './trainer-run.js';
@@ -57,18 +62,21 @@ export interface AuditOptions {
   /** Answers init, replay and loss requests: normally `commandTrainer(TRAIN_COMMAND, timeout)`. */
   runTrainer: RunTrainer;
   topQ: number;
-  random: number;
+  /** Segments drawn at random; undefined: sized to the run (audit-size.ts). */
+  random?: number;
   tolerance: Tolerance;
   /** Records per group of the memorization test, at most. */
   members: number;
+  /** The unused fraction of the claimed data a pass must rule out (default 0.5). */
+  unusedFraction?: number;
+  /** The power against it below which the verdict is inconclusive (default 0.95). */
+  requiredPower?: number;
   /** 32 bytes of the verifier's randomness: random segments, memorization samples, calibration noise. */
   auditSeed: Buffer;
   log?: (line: string) => void;
 }
 
-/** Level of the combined memorization test over all audited segments. */
-export const MEMORIZATION_ALPHA = 0.01;
-export const DEFAULT_MEMBERS = 256;
+export { DEFAULT_MEMBERS, MEMORIZATION_ALPHA } from './memorization.js';
 
 /** Every step of an audit, in the order it runs them (docs/audit.md). */
 export const AUDIT_CHECKS = [
@@ -159,7 +167,7 @@ export async function auditRun(o: AuditOptions): Promise<AuditReport> {
         'memorization',
         () => audit.testMemorization(trainer, meta, order),
         (m) =>
-          `the claimed records of ${m.segments} audited segments lost more loss than held-out records: Stouffer Z = ${m.z.toFixed(2)}, p = ${m.p.toPrecision(3)} ≤ α = ${m.alpha} (mean AUC ${m.meanAuc.toFixed(3)})`,
+          `the claimed records of ${m.segments} audited segments lost more loss than held-out records (${describeEffect(m)}), and at most ${pct(m.unusedBound)} of them can have gone unused: power ${m.power.find((x) => x.unusedFraction === m.unusedFraction)!.power.toFixed(3)} ≥ ${m.requiredPower} against ${pct(m.unusedFraction)} unused`,
       );
     });
   } finally {
@@ -177,7 +185,8 @@ class Audit {
   private run: AuditReport['run'];
   private segments: SegmentReport[] = [];
   private calibration: Calibration | undefined;
-  private memorization: CombinedMemorization | undefined;
+  private memorization: MemorizationVerdict | undefined;
+  private size: AuditSize | undefined;
   private trainer: TrainerClient | undefined;
   private meta: TranscriptMeta | undefined;
   /** Every segment's update, weights and optimizer state apart. */
@@ -199,8 +208,14 @@ class Audit {
     }
     if (o.auditSeed.length !== 32)
       throw new UsageError('usage.seed', `the audit seed must be 32 bytes, got ${o.auditSeed.length}`);
-    if (o.topQ + o.random < 1)
+    if (o.topQ + (o.random ?? 1) < 1)
       throw new UsageError('usage.segments', 'nothing would be replayed: give --q or --random at least 1');
+    const f = o.unusedFraction ?? DEFAULT_UNUSED_FRACTION;
+    if (!(f > 0 && f <= 1))
+      throw new UsageError('usage.unused-fraction', `the unused fraction must be above 0 and at most 1, got ${f}`);
+    const power = o.requiredPower ?? DEFAULT_REQUIRED_POWER;
+    if (!(power > 0 && power < 1))
+      throw new UsageError('usage.power', `the required power must be between 0 and 1, got ${power}`);
     if (!(o.members >= 1))
       throw new UsageError('usage.members', 'the memorization test needs at least one record per group');
     return new Audit(o, await mkdtemp(join(tmpdir(), 'aicert-audit-')));
@@ -274,7 +289,9 @@ class Audit {
     this.log(`ranking ${evidence.checkpoints.length - 1} segments by update norm`);
     const norms = await segmentUpdateNorms(this.transcript, evidence.checkpoints.length);
     this.norms = norms;
-    const selected = selectSegments(rankingScores(norms), this.o.topQ, this.o.random, this.o.auditSeed);
+    this.size = auditSize(norms.length, this.o.topQ, this.o.random);
+    if (this.size.note) this.log(this.size.note);
+    const selected = selectSegments(rankingScores(norms), this.size.topQ, this.size.random, this.o.auditSeed);
     this.segments = selected.map(({ index, chosenBy }) => {
       const steps = segmentSteps(meta, index);
       return {
@@ -292,7 +309,9 @@ class Audit {
   describeSelection(selected: SelectedSegment[]): string {
     const top = selected.filter((s) => s.chosenBy === 'top-q').map((s) => s.index);
     const random = selected.filter((s) => s.chosenBy === 'random').map((s) => s.index);
-    return `top-${this.o.topQ} by update norm: [${top.join(', ')}]; ${random.length} drawn with the audit seed: [${random.join(', ')}]`;
+    const of = this.run ? ` of ${this.run.segments} segments` : '';
+    const note = this.size?.note ? ` (${this.size.note})` : '';
+    return `top-${this.size?.topQ ?? this.o.topQ} by update norm: [${top.join(', ')}]; ${random.length} drawn with the audit seed: [${random.join(', ')}]${of}${note}`;
   }
 
   fixedTolerance(t: Exclude<Tolerance, { mode: 'calibrated' }>): ReplayTolerance {
@@ -355,11 +374,11 @@ class Audit {
     trainer: TrainerClient,
     meta: TranscriptMeta,
     order: CommittedOrder,
-  ): Promise<CombinedMemorization> {
+  ): Promise<MemorizationVerdict> {
     if (order.heldOut.length === 0) {
       throw new VerificationError(
         'audit.memorization',
-        'the run held out no records (it was certified with --holdout 0), so the memorization test cannot run: nothing shows that the claimed records were trained on; certify runs with --holdout > 0, e.g. 0.1',
+        'the run held out no records (it was certified with --holdout 0), so the memorization test cannot run: nothing shows that the claimed records were trained on; certify runs with --holdout > 0 (the default sizes it to the data)',
       );
     }
     if (order.heldOut.length < this.segments.length) {
@@ -387,12 +406,27 @@ class Audit {
     }
     if (results.length === 0)
       throw new VerificationError('audit.memorization', 'no audited segment trained a record that could be tested');
-    this.memorization = combineMemorization(results, MEMORIZATION_ALPHA);
-    const m = this.memorization;
-    if (!m.passed) {
+    const m = decideMemorization(results, {
+      alpha: MEMORIZATION_ALPHA,
+      unusedFraction: this.o.unusedFraction ?? DEFAULT_UNUSED_FRACTION,
+      requiredPower: this.o.requiredPower ?? DEFAULT_REQUIRED_POWER,
+    });
+    this.memorization = m;
+    const power = m.power.find((x) => x.unusedFraction === m.unusedFraction)!.power;
+    const shown =
+      m.p <= m.alpha
+        ? `training on the claimed records shows (${describeEffect(m)})`
+        : `nothing shows that the claimed records were trained on (${describeEffect(m)}, p > α = ${m.alpha})`;
+    if (m.outcome === 'inconclusive') {
+      throw new VerificationError(
+        INCONCLUSIVE,
+        `inconclusive: ${shown}, and this test cannot tell the run from one that left ${pct(m.unusedFraction)} of its data unused: power ${power.toFixed(3)} < ${m.requiredPower} (it rules out only more than ${pct(m.unusedBound)} unused; ${m.heldOut} held-out records, information ${m.information.toFixed(0)}); certify with a larger --holdout, or the trainer memorizes too little per segment`,
+      );
+    }
+    if (m.outcome === 'failed') {
       throw new VerificationError(
         'audit.memorization',
-        `the claimed records of the ${m.segments} audited segments lost no more loss than held-out records did: Stouffer Z = ${m.z.toFixed(2)}, p = ${m.p.toPrecision(3)} > α = ${MEMORIZATION_ALPHA} (mean AUC ${m.meanAuc.toFixed(3)}); nothing shows that the claimed data was trained on`,
+        `${shown}; with power ${power.toFixed(3)} against ${pct(m.unusedFraction)} unused, this audit does not rule that out (p = ${m.unusedP.toPrecision(3)} > α)`,
       );
     }
     return m;
@@ -406,22 +440,30 @@ class Audit {
   report(): AuditReport {
     const failure = this.checks.failure;
     const status = failure === undefined ? 0 : failure.error instanceof UsageError ? 2 : 1;
-    const population = this.run ? Math.max(0, this.run.segments - this.o.topQ) : undefined;
-    const draws = population === undefined ? this.o.random : Math.min(this.o.random, population);
+    const inconclusive = failure?.error instanceof AicertError && failure.error.code === INCONCLUSIVE;
+    const topQ = this.size?.topQ ?? this.o.topQ;
+    const population = this.run ? Math.max(0, this.run.segments - topQ) : undefined;
+    const asked = this.o.random ?? DEFAULT_RANDOM_SEGMENTS;
+    const draws = this.size?.random ?? (population === undefined ? asked : Math.min(asked, population));
     return {
       mediaType: AUDIT_REPORT_MEDIA_TYPE,
       certificate: this.o.certificateName,
       certificateSha256: sha256(this.o.certificate),
-      verdict: status === 0 ? 'passed' : status === 1 ? 'failed' : 'unusable',
+      verdict: status === 0 ? 'passed' : status === 2 ? 'unusable' : inconclusive ? 'inconclusive' : 'failed',
       exitStatus: status,
       auditSeed: this.o.auditSeed.toString('hex'),
       parameters: {
         topQ: this.o.topQ,
-        random: this.o.random,
+        random: asked,
         tolerance: this.o.tolerance,
         members: this.o.members,
         alpha: MEMORIZATION_ALPHA,
+        unusedFraction: this.o.unusedFraction ?? DEFAULT_UNUSED_FRACTION,
+        requiredPower: this.o.requiredPower ?? DEFAULT_REQUIRED_POWER,
       },
+      ...(this.size && {
+        size: { topQ: this.size.topQ, random: this.size.random, ...(this.size.note && { note: this.size.note }) },
+      }),
       ...(this.run && { run: this.run }),
       checks: this.checks.results,
       verification: this.verification,
@@ -456,6 +498,17 @@ class Audit {
   private log(line: string): void {
     this.o.log?.(line);
   }
+}
+
+/** The error code of an audit whose every check passed but whose memorization test lacked power. */
+export const INCONCLUSIVE = 'audit.inconclusive';
+
+function describeEffect(m: MemorizationVerdict): string {
+  return `AUC ${m.auc.toFixed(3)} ± ${m.aucStandardError.toFixed(3)} weighted by information, Z = ${m.z.toFixed(2)}, p = ${m.p.toPrecision(3)}`;
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(0)} %`;
 }
 
 function describeTrust(run: VerifiedRun): string {

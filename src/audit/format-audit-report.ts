@@ -9,8 +9,9 @@ export function formatAuditReport(r: AuditReport): string {
     const total = r.run ? ` of ${r.run.segments}` : '';
     lines.push(
       '',
-      `segments audited: ${r.segments.length}${total} (top-${r.parameters.topQ} by update of weights or optimizer state, then drawn with the audit seed)`,
+      `segments audited: ${r.segments.length}${total} (top-${r.size?.topQ ?? r.parameters.topQ} by update of weights or optimizer state, then drawn with the audit seed)`,
     );
+    if (r.size?.note) lines.push(`  ${r.size.note}`);
     lines.push(row(['segment', 'steps', 'chosen', '‖ΔW‖₂', 'replay', 'AUC', 'p', '‖ΔO‖₂ (optimizer)']));
     for (const s of r.segments) lines.push(row(segmentCells(s)));
   }
@@ -23,16 +24,22 @@ export function formatAuditReport(r: AuditReport): string {
   }
   if (r.memorization) {
     const m = r.memorization;
+    const outcome = {
+      passed: 'the claimed records were trained on',
+      failed: 'NO EVIDENCE the claimed records were trained on',
+      inconclusive: `INCONCLUSIVE: power below ${m.requiredPower} against ${pct(m.unusedFraction)} unused`,
+    }[m.outcome];
     lines.push(
       '',
-      `memorization: ${m.segments} segments combined, Stouffer Z = ${m.z.toFixed(2)}, p = ${sci(m.p)} (α = ${m.alpha}: ${m.passed ? 'claimed records were trained on' : 'NO EVIDENCE the claimed records were trained on'}); mean AUC ${m.meanAuc.toFixed(3)}`,
+      `memorization: ${m.segments} segments, ${m.members} members and ${m.heldOut} held-out records (information ${m.information.toFixed(0)}), weighted by information (van Elteren): Z = ${m.z.toFixed(2)}, p = ${sci(m.p)} at α = ${m.alpha}; AUC ${m.auc.toFixed(3)} ± ${m.aucStandardError.toFixed(3)} (unweighted mean ${m.meanAuc.toFixed(3)})`,
+      `  unused data: at most ${pct(m.unusedBound)} of the claimed records went unused (level α); power ${m.power.map((p) => `${p.power.toFixed(3)} against ${pct(p.unusedFraction)}`).join(', ')} unused: ${outcome}`,
     );
   }
   const d = r.detection;
   const exact =
     d.withoutReplacement === undefined
       ? ''
-      : `; ${pct(d.withoutReplacement)} for this run's ${r.run ? r.run.segments - r.parameters.topQ : '?'} non-top segments`;
+      : `; ${pct(d.withoutReplacement)} for this run's ${r.run ? r.run.segments - (r.size?.topQ ?? r.parameters.topQ) : '?'} non-top segments`;
   lines.push(
     '',
     `detection: ${d.random} random segments catch a ${pct(d.fakeFraction)} fake fraction with probability ≥ 1 − (1 − ${d.fakeFraction})^${d.random} = ${pct(d.probability)}${exact}`,

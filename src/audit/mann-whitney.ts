@@ -11,6 +11,14 @@ export interface MannWhitneyResult {
   p: number;
   n1: number;
   n2: number;
+  /** Var(U) when x and y are exchangeable, tie-corrected: n₁n₂/12 · ((N+1) − Σ(t³−t)/(N(N−1))). */
+  nullVariance: number;
+  /**
+   * DeLong's estimate of Var(AUC) under whatever distributions x and y come from: s²(placements of
+   * x)/n₁ + s²(placements of y)/n₂, where x's placement is the fraction of y below it (ties half).
+   * It is what the effect's confidence interval and the test's power need (memorization.ts).
+   */
+  aucVariance: number;
 }
 
 /**
@@ -35,7 +43,52 @@ export function mannWhitneyGreater(x: readonly number[], y: readonly number[]): 
   const mean = (n1 * n2) / 2;
   const variance = ((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1)));
   const z = variance > 0 ? (u - mean - 0.5) / Math.sqrt(variance) : Number.NEGATIVE_INFINITY;
-  return { u, auc: u / (n1 * n2), z, p: Math.min(1, normalUpperTail(z)), n1, n2 };
+  return {
+    u,
+    auc: u / (n1 * n2),
+    z,
+    p: Math.min(1, normalUpperTail(z)),
+    n1,
+    n2,
+    nullVariance: variance,
+    aucVariance: delongVariance(x, y),
+  };
+}
+
+/**
+ * DeLong, DeLong and Clarke-Pearson (1988): each x's placement V₁₀ = P̂(y < x) (ties half), each
+ * y's V₀₁ = P̂(x > y); Var(AUC) ≈ s²(V₁₀)/n₁ + s²(V₀₁)/n₂ with sample variances (a group of one
+ * value contributes 0). Placements come from mid-ranks: the rank of x in the pooled sample minus
+ * its rank among the x's counts the y below it.
+ */
+function delongVariance(x: readonly number[], y: readonly number[]): number {
+  const pooled = midRankOf([...x, ...y]);
+  const withinX = midRankOf(x);
+  const withinY = midRankOf(y);
+  const n1 = x.length;
+  const n2 = y.length;
+  const v10 = x.map((_, i) => (pooled[i]! - withinX[i]!) / n2);
+  const v01 = y.map((_, j) => 1 - (pooled[n1 + j]! - withinY[j]!) / n1);
+  return sampleVariance(v10) / n1 + sampleVariance(v01) / n2;
+}
+
+/** The 1-based mid-rank of every value, in input order. */
+function midRankOf(values: readonly number[]): number[] {
+  const order = values.map((value, index) => ({ value, index })).sort((a, b) => a.value - b.value);
+  const ranks = new Array<number>(values.length);
+  for (let start = 0; start < order.length; ) {
+    let end = start + 1;
+    while (end < order.length && order[end]!.value === order[start]!.value) end++;
+    for (let i = start; i < end; i++) ranks[order[i]!.index] = (start + 1 + end) / 2;
+    start = end;
+  }
+  return ranks;
+}
+
+function sampleVariance(values: readonly number[]): number {
+  if (values.length < 2) return 0;
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (values.length - 1);
 }
 
 /** Rank sum of `x` in the pooled sample (mid-ranks for ties) and Σ(t³ − t) over tie groups. */

@@ -13,7 +13,16 @@ const report: AuditReport = {
   verdict: 'failed',
   exitStatus: 1,
   auditSeed: 'cd'.repeat(32),
-  parameters: { topQ: 2, random: 45, tolerance: { mode: 'relative', delta: 1e-4 }, members: 256, alpha: 0.01 },
+  parameters: {
+    topQ: 2,
+    random: 45,
+    tolerance: { mode: 'relative', delta: 1e-4 },
+    members: 256,
+    alpha: 0.01,
+    unusedFraction: 0.5,
+    requiredPower: 0.95,
+  },
+  size: { topQ: 2, random: 31, note: '31 random segments instead of 45: enough for this run' },
   run: {
     seed: 'ef'.repeat(32),
     checkpointEvery: 10,
@@ -68,6 +77,50 @@ test('the text rendering shows every check, each segment and the verdict', () =>
   assert.match(text, /^\s+9\s+90-99\s+random\s+1\.10\s+NOT REPRODUCED/m);
   assert.match(text, /probability ≥ 1 − \(1 − 0\.1\)\^45 = 99\.13 %/);
   assert.match(text, /verdict: FAILED$/m);
+});
+
+test('an inconclusive audit says so: its power against each unused fraction, the bound, and the verdict', () => {
+  const inconclusive: AuditReport = {
+    ...report,
+    verdict: 'inconclusive',
+    checks: [
+      { id: 'replay', status: 'ok', reason: 'all reproduced' },
+      { id: 'memorization', status: 'failed', reason: 'inconclusive: power 0.001 < 0.95' },
+    ],
+    memorization: {
+      segments: 33,
+      members: 8000,
+      heldOut: 900,
+      information: 870,
+      z: 6.1,
+      p: 5e-10,
+      auc: 0.6,
+      aucStandardError: 0.012,
+      unusedFraction: 0.5,
+      unusedZ: -9,
+      unusedP: 1,
+      unusedBound: 0.84,
+      power: [
+        { unusedFraction: 1, power: 1 },
+        { unusedFraction: 0.5, power: 0.001 },
+        { unusedFraction: 0.2, power: 0 },
+      ],
+      requiredPower: 0.95,
+      powered: false,
+      alpha: 0.01,
+      outcome: 'inconclusive',
+      meanAuc: 0.59,
+    },
+  };
+  assert.deepEqual(parseAuditReport(JSON.parse(JSON.stringify(inconclusive))), inconclusive);
+  const text = formatAuditReport(inconclusive);
+  assert.match(text, /at most 84\.0 % of the claimed records went unused/);
+  assert.match(
+    text,
+    /power 1\.000 against 100\.0 %, 0\.001 against 50\.0 %, 0\.000 against 20\.0 % unused: INCONCLUSIVE/,
+  );
+  assert.match(text, /31 random segments instead of 45/);
+  assert.match(text, /verdict: INCONCLUSIVE$/m);
 });
 
 test('unknown fields, another media type or a malformed seed are refused', () => {

@@ -153,7 +153,8 @@ describe('aicert audit on certified toy runs', () => {
     }
     const m = r.segments.map((s) => s.memorization!);
     assert.equal(m.length, r.segments.length, 'every audited segment was tested');
-    assert.ok(r.memorization!.passed && r.memorization!.p < 1e-6, `combined p = ${r.memorization!.p}`);
+    assert.ok(r.memorization!.outcome === 'passed' && r.memorization!.p < 1e-6, `combined p = ${r.memorization!.p}`);
+    assert.ok(r.memorization!.powered, 'power ≥ 0.95 against 50 % of the data unused');
     t.diagnostic(
       `honest memorization over ${m.length} segments (${m[0]!.members} + ${m[0]!.heldOut} records each): AUC ${range(m.map((x) => x.auc))}, p ${range(
         m.map((x) => x.p),
@@ -242,8 +243,10 @@ describe('aicert audit on certified toy runs', () => {
     assert.ok(subtraction.segments.every((s) => s.replay!.digestEqual));
     const h = honest.segments.map((s) => s.memorization!);
     const s = subtraction.segments.map((x) => x.memorization!);
-    assert.ok(honest.memorization!.p < 0.01 && honest.memorization!.passed);
-    assert.ok(subtraction.memorization!.p > 0.01 && !subtraction.memorization!.passed);
+    assert.ok(honest.memorization!.p < 0.01 && honest.memorization!.outcome === 'passed');
+    assert.ok(subtraction.memorization!.p > 0.01 && subtraction.memorization!.outcome === 'inconclusive');
+    assert.equal(subtraction.verdict, 'inconclusive', 'no power to tell it from an honest weak memorizer: not passed');
+    assert.equal(subtraction.exitStatus, 1);
     const significant = s.filter((x) => x.p < 0.01).length;
     assert.ok(significant <= 3, `${significant} of ${s.length} subtraction segments look trained at p < 0.01`);
     const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
@@ -364,6 +367,39 @@ describe('aicert audit on certified toy runs', () => {
       assert.match(report.auditSeed, /^[0-9a-f]{64}$/);
     });
 
+    test('an audit whose memorization test lacks power is inconclusive (exit 1), not passed', async () => {
+      // The honest run memorizes strongly (AUC ≈ 0.94), enough to rule out 50 % unused data but not 5 %:
+      // asking for 5 % leaves every check ok except the power.
+      const out = join(work, 'cli-inconclusive.json');
+      const r = cli(
+        'honest',
+        '--q',
+        '1',
+        '--random',
+        '3',
+        '--members',
+        '40',
+        '--unused-fraction',
+        '0.05',
+        '--out',
+        out,
+        ...toy,
+      );
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /FAILED\s+memorization\s+inconclusive: training on the claimed records shows/);
+      assert.match(r.stdout, /verdict: INCONCLUSIVE/);
+      const report = parseAuditReport(JSON.parse(await readFile(out, 'utf8')));
+      assert.equal(report.verdict, 'inconclusive');
+      assert.equal(report.exitStatus, 1);
+      assert.equal(report.memorization!.outcome, 'inconclusive');
+      assert.ok(report.memorization!.p < 0.01, 'training shows');
+      const power = report.memorization!.power.find((p) => p.unusedFraction === 0.05)!.power;
+      assert.ok(power < 0.95, `power against 5 % unused: ${power}`);
+      assert.ok(report.checks.filter((c) => c.status === 'failed').length === 1);
+      assert.equal(cli('honest', '--unused-fraction', '0', ...toy).status, 2, 'a fraction of 0 is a usage error');
+      assert.equal(cli('honest', '--min-power', '1', ...toy).status, 2, 'a power of 1 is a usage error');
+    });
+
     test('usage errors exit 2: no trainer command, a bad tolerance or seed, nothing to replay, no --transcript', () => {
       assert.equal(cli('honest').status, 2);
       assert.match(cli('honest').stderr, /no trainer command given/);
@@ -384,7 +420,9 @@ describe('aicert audit on certified toy runs', () => {
     test('--help explains the defaults and their detection guarantee', () => {
       const r = spawnSync(process.execPath, [CLI, 'audit', '--help'], { encoding: 'utf8' });
       assert.equal(r.status, 0);
-      assert.match(r.stdout, /--random <m>[^-]*\(default: "45"\)/);
+      assert.match(r.stdout, /--random <m>[^-]*sized to the run, at most 45/);
+      assert.match(r.stdout, /--unused-fraction <f>[^-]*\(default: "0\.5"\)/);
+      assert.match(r.stdout, /--min-power <p>[^-]*\(default: "0\.95"\)/);
       assert.match(r.stdout, /probability 99\.1 %/);
     });
   });
