@@ -4,6 +4,7 @@ import { TPM_ADDRESS_HELP, defaultTpmAddress } from '../tpm/address.js';
 import { certifiedRun, type TrainerOptions } from '../run/certified-run.js';
 import type { IsolationMode } from '../run/isolation.js';
 import { holdoutMillionths } from '../trainer/data-order.js';
+import { chooseHoldout, MAX_AUTO_HOLDOUT, MIN_AUTO_HOLDOUT, RECOMMENDED_HELD_OUT } from '../audit/holdout-size.js';
 import { loadRunConfig, required, type RunConfig } from '../run/run-config.js';
 
 interface RunFlags {
@@ -56,7 +57,7 @@ export function registerRunCommand(program: Command): void {
     .option('--checkpoint-every <k>', 'trainer checkpoint interval in steps (default 10)')
     .option(
       '--holdout <fraction>',
-      'fraction of records the trainer holds out for the memorization test (default 0.1; 0 holds none out, and the audit then cannot pass)',
+      `fraction of records the trainer holds out for the memorization test, or auto (default: ${RECOMMENDED_HELD_OUT} records, between ${MIN_AUTO_HOLDOUT} and ${MAX_AUTO_HOLDOUT} of them; fewer records than that warn; 0 holds none out, and the audit then cannot pass)`,
     )
     .option(
       '--trainer-data <file>',
@@ -119,13 +120,16 @@ function trainerOptions(flags: RunFlags, config: RunConfig, output: string): Tra
   const k = Number(flags.checkpointEvery ?? t.checkpointEvery ?? 10);
   if (!Number.isSafeInteger(k) || k < 1)
     throw new UsageError('usage.checkpoint-every', `--checkpoint-every must be a positive whole number of steps`);
-  const holdout = Number(flags.holdout ?? t.holdout ?? 0.1);
-  if (!(holdout >= 0 && holdout < 1))
-    throw new UsageError(
-      'usage.holdout',
-      `--holdout must be a fraction from 0 to below 1, e.g. 0.1, got ${flags.holdout ?? t.holdout}`,
-    );
-  holdoutMillionths(holdout); // the protocol's own check: below 1, at most 6 decimal places
+  const text = flags.holdout ?? t.holdout ?? 'auto';
+  const holdout = text === 'auto' ? 'auto' : Number(text);
+  if (holdout !== 'auto') {
+    if (!(holdout >= 0 && holdout < 1))
+      throw new UsageError(
+        'usage.holdout',
+        `--holdout must be auto or a fraction from 0 to below 1, e.g. 0.1, got ${flags.holdout ?? t.holdout}`,
+      );
+    holdoutMillionths(holdout); // the protocol's own check: below 1, at most 6 decimal places
+  }
   const data = flags.data ?? config.data ?? [];
   const dataset = flags.trainerData ?? t.dataset ?? (data.length === 1 ? data[0] : undefined);
   if (!dataset)
@@ -139,7 +143,9 @@ function trainerOptions(flags: RunFlags, config: RunConfig, output: string): Tra
   return {
     transcript: flags.transcript ?? t.transcript ?? `${output.replace(/\/+$/, '')}.transcript`,
     checkpointEvery: k,
-    holdoutFraction: holdout,
+    holdoutFraction: holdout === 'auto' ? MIN_AUTO_HOLDOUT : holdout,
+    // Sized from the measured record count, before the commitment (audit/holdout-size.ts).
+    sizeHoldout: (records) => chooseHoldout(records, holdout),
     dataset,
     ...(challengeHex && { challenge: Buffer.from(challengeHex, 'hex') }),
   };

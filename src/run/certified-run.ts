@@ -86,6 +86,12 @@ export interface TrainerOptions {
   transcript: string;
   checkpointEvery: number;
   holdoutFraction: number;
+  /**
+   * Sizes the hold-out from the record count of the trainer's dataset (as measured) before the
+   * commitment: its fraction replaces `holdoutFraction`, its warning is logged. The CLI passes the
+   * audit's rule (audit/holdout-size.ts); without it `holdoutFraction` is used as given.
+   */
+  sizeHoldout?: (records: number) => { fraction: number; warning?: string };
   /** The record file trained on: one of the --data paths, or a file inside one. */
   dataset: string;
   /** Randomness for the seed given by a verifier; default 32 bytes from the TPM. */
@@ -345,7 +351,22 @@ async function commitTrainer(
     );
   }
   await mkdir(join(t.transcript, TRANSCRIPT_CHECKPOINTS), { recursive: true });
-  if (t.holdoutFraction === 0) {
+  const path = relative(owner, dataset) || '.';
+  let holdoutFraction = t.holdoutFraction;
+  if (t.sizeHoldout) {
+    const input = inputs.find((e) => e.role === 'dataset' && e.name === basename(owner));
+    const records = input?.records?.find((r) => r.path === path)?.records;
+    if (records === undefined)
+      throw new UsageError(
+        'usage.trainer-dataset',
+        `the trainer's dataset ${t.dataset} is not a record file (JSONL, CSV or text) of the --data input ${basename(owner)}`,
+      );
+    const choice = t.sizeHoldout(records);
+    holdoutFraction = choice.fraction;
+    log(`holding out ${holdoutFraction} of ${records} records for the audit's memorization test`);
+    if (choice.warning) log(choice.warning);
+  }
+  if (holdoutFraction === 0) {
     log(
       "WARNING: --holdout 0: no record is held out, so the audit's memorization test cannot run and `aicert audit` will fail this run at memorization; certify with --holdout > 0 (e.g. 0.1) to make it auditable",
     );
@@ -358,8 +379,8 @@ async function commitTrainer(
     r: r.toString('hex'),
     rSource: t.challenge ? 'challenge' : 'tpm',
     checkpointEvery: t.checkpointEvery,
-    holdoutFraction: t.holdoutFraction,
-    dataset: { input: basename(owner), path: relative(owner, dataset) || '.' },
+    holdoutFraction,
+    dataset: { input: basename(owner), path },
   };
   const environment = {
     AICERT_TRAINER_PROTOCOL: String(TRAINER_PROTOCOL),
@@ -367,7 +388,7 @@ async function commitTrainer(
     AICERT_SEED: commitment.seed,
     AICERT_TRANSCRIPT: resolve(t.transcript),
     AICERT_CHECKPOINT_EVERY: String(t.checkpointEvery),
-    AICERT_HOLDOUT_FRACTION: String(t.holdoutFraction),
+    AICERT_HOLDOUT_FRACTION: String(holdoutFraction),
     AICERT_DATASET: dataset,
   };
   return { commitment, environment };

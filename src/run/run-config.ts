@@ -42,7 +42,7 @@ const runConfigSchema = z.strictObject({
     .strictObject({
       transcript: z.string().min(1).optional(),
       checkpointEvery: z.number().int().min(1).optional(),
-      holdout: z.number().min(0).lt(1).optional(),
+      holdout: z.union([z.number().min(0).lt(1), z.literal('auto')]).optional(),
       dataset: z.string().min(1).optional(),
       challenge: z
         .string()
