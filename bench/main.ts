@@ -4,6 +4,7 @@
  */
 const benchmarks: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   hashing: () => import('./hashing.js'),
+  'audit-power': () => import('./audit-power.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
