@@ -422,7 +422,7 @@ describe('aicert audit on certified toy runs', () => {
       assert.equal(r.status, 0);
       assert.match(r.stdout, /--random <m>[^-]*sized to the run, at most 45/);
       assert.match(r.stdout, /--unused-fraction <f>[^-]*\(default: "0\.5"\)/);
-      assert.match(r.stdout, /--min-power <p>[^-]*\(default: "0\.95"\)/);
+      assert.match(r.stdout, /--min-power <p>[\s\S]*?\(default: "0\.95"\)/);
       assert.match(r.stdout, /probability 99\.1 %/);
     });
   });
