@@ -12,25 +12,15 @@
  *
  * Data is generated once under --dir (default .bench/, gitignored) and reused.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { HashPool } from '../src/measure/hash-pool.js';
+import { compare, gbps, median, prepared, type Run, scratch, timed, warm } from './bench-util.js';
 import { ReadBuffer } from '../src/measure/read-buffer.js';
 
 const MiB = 2 ** 20;
@@ -133,18 +123,6 @@ function writeRandomFile(path: string, size: number, seed: number): void {
   }
 }
 
-function prepared(dir: string, build: (dir: string) => void): string {
-  const marker = join(dir, '.complete');
-  if (!existsSync(marker)) {
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    process.stderr.write(`generating ${dir} …\n`);
-    build(dir);
-    writeFileSync(marker, '');
-  }
-  return dir;
-}
-
 function modelFiles(dir: string, config: Config): string[] {
   return Array.from({ length: config.files }, (_, i) => join(dir, `model-${String(i + 1).padStart(5, '0')}.bin`));
 }
@@ -174,83 +152,16 @@ function prepareSmall(config: Config): string {
   });
 }
 
-/** Reads every byte once so that all timed runs start from a warm page cache. */
-function warm(paths: string[]): void {
-  const buffer = Buffer.allocUnsafe(MiB);
-  for (const path of paths) {
-    const fd = openSync(path, 'r');
-    while (readSync(fd, buffer, 0, buffer.length, null) > 0);
-    closeSync(fd);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Timed runs. Output goes to a file, not a pipe, so the benchmark process spends no CPU while
-// the measured one runs (the machine may have only two cores).
-
-interface Run {
-  seconds: number;
-  output: string;
-  peakRssMb: number | undefined;
-}
-
-const scratch = join(tmpdir(), `aicert-bench-${process.pid}`);
-const hasGnuTime = existsSync('/usr/bin/time');
-
-async function timed(command: string, args: string[], options: { rss?: boolean } = {}): Promise<Run> {
-  mkdirSync(scratch, { recursive: true });
-  const outPath = join(scratch, 'stdout');
-  const rssPath = join(scratch, 'rss');
-  const wrap = options.rss && hasGnuTime;
-  const [file, argv] = wrap ? ['/usr/bin/time', ['-f', '%M', '-o', rssPath, command, ...args]] : [command, args];
-  const out = openSync(outPath, 'w');
-  const started = performance.now();
-  const status = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(file, argv, { stdio: ['ignore', out, 'inherit'] });
-    child.on('error', reject);
-    child.on('exit', resolve);
-  });
-  const seconds = (performance.now() - started) / 1000;
-  closeSync(out);
-  if (status !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${status}`);
-  const peakRssMb = wrap ? Number(readFileSync(rssPath, 'utf8').trim()) / 1024 : undefined;
-  return { seconds, output: readFileSync(outPath, 'utf8'), peakRssMb };
-}
-
 const aicert = (args: string[]) => timed(process.execPath, [CLI, 'measure', '--json', ...args], { rss: true });
 const opensslSerial = (files: string[]) =>
   timed('sh', ['-c', 'for f; do openssl dgst -sha256 -r "$f"; done', 'sh', ...files]);
 const b3sum = (files: string[]) => timed('b3sum', files);
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-/** Runs the contenders alternately `repeat` times (so that load drifts hit both alike). */
-async function compare<T extends string>(
-  repeat: number,
-  contenders: Record<T, () => Promise<Run>>,
-): Promise<Record<T, { seconds: number; runs: Run[] }>> {
-  const names = Object.keys(contenders) as T[];
-  const runs = Object.fromEntries(names.map((name) => [name, [] as Run[]])) as Record<T, Run[]>;
-  for (let i = 0; i < repeat; i++) {
-    for (const name of i % 2 === 0 ? names : [...names].reverse()) runs[name].push(await contenders[name]());
-  }
-  return Object.fromEntries(
-    names.map((name) => [name, { seconds: median(runs[name].map((r) => r.seconds)), runs: runs[name] }]),
-  ) as Record<T, { seconds: number; runs: Run[] }>;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reporting.
 
 const peakRss: number[] = [];
 const verdicts: string[] = [];
-
-function gbps(bytes: number, seconds: number): string {
-  return `${(bytes / seconds / 1e9).toFixed(2)} GB/s`;
-}
 
 interface Timing {
   seconds: number;

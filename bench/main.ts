@@ -4,6 +4,7 @@
  */
 const benchmarks: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   hashing: () => import('./hashing.js'),
+  datasets: () => import('./datasets.js'),
   'audit-power': () => import('./audit-power.js'),
 };
 

@@ -7,12 +7,13 @@ import { type Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { InputError, UsageError, VerificationError } from '../errors.js';
-import { buildDatasetTrees, datasetCommitment } from '../measure/dataset/dataset-tree.js';
+import { buildDatasetTrees, commitmentOfRoots, type DatasetCommitment } from '../measure/dataset/dataset-tree.js';
 import { parseDatasetProof, type DatasetProof } from '../measure/dataset/dataset-proof.js';
 import type { TreeKind } from '../measure/dataset/dataset-root.js';
 import { proveRecord } from '../measure/dataset/prove-record.js';
-import { RECORD_FORMATS } from '../measure/dataset/record-format.js';
-import { DEFAULT_MAX_RECORD_BYTES } from '../measure/dataset/records.js';
+import { recordRootsOf } from '../measure/dataset/parallel-record-roots.js';
+import { RECORD_FORMATS, recordFormatFor } from '../measure/dataset/record-format.js';
+import { DEFAULT_MAX_RECORD_BYTES, openRecordFile } from '../measure/dataset/records.js';
 import { verifyDatasetProof } from '../measure/dataset/verify-proof.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
@@ -61,7 +62,7 @@ Examples:
     )
     .action(async (flags: { dataset: string; format?: string; json?: boolean }) => {
       checkDatasetExists(flags.dataset);
-      const commitment = datasetCommitment(await buildDatasetTrees(flags.dataset, { format: flags.format }));
+      const commitment = await datasetRootCommitment(flags.dataset, flags.format);
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ dataset: flags.dataset, ...commitment }, null, 2)}\n`);
         return;
@@ -172,6 +173,17 @@ Examples:
         process.stdout.write(`valid: ${verdict.statement}\n`);
       },
     );
+}
+
+/** Both roots, built in parallel in bounded memory (no leaves kept: `root` proves nothing). */
+async function datasetRootCommitment(path: string, format: string | undefined): Promise<DatasetCommitment> {
+  const recordFormat = recordFormatFor(path, format);
+  const handle = await openRecordFile(path);
+  try {
+    return commitmentOfRoots(await recordRootsOf(handle, path, { format: recordFormat }));
+  } finally {
+    await handle.close();
+  }
 }
 
 async function recordFrom(flags: { record?: string; recordFile?: string }): Promise<Buffer> {

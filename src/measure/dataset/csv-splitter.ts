@@ -28,13 +28,17 @@ export class CsvRowSplitter {
   private readonly pending: PendingBytes;
   private state = State.FieldStart;
   private fields = 1;
-  private line = 1;
-  private rowLine = 1;
+  private line: number;
+  private rowLine: number;
 
+  /** `firstLine`: the number of the first line pushed (a piece of a file split at row ends). */
   constructor(
     private readonly onRow: (row: Buffer, fieldCount: number, lineNumber: number) => void,
     maxRowBytes: number,
+    firstLine = 1,
   ) {
+    this.line = firstLine;
+    this.rowLine = firstLine;
     this.pending = new PendingBytes(
       maxRowBytes + 1, // room for the CR of a CRLF terminator
       () =>

@@ -10,9 +10,10 @@ import {
   type Manifest,
   type ManifestEntry,
 } from '../manifest.js';
-import { datasetCommitment, type DatasetCommitment } from './dataset-tree.js';
+import type { DatasetCommitment } from './dataset-tree.js';
 import { recordFormatFor } from './record-format.js';
 import { measureRecordFile } from './record-file-measurement.js';
+import { RecordPool } from './record-pool.js';
 
 /** Files whose records get Merkle trees (docs/datasets.md): JSONL, CSV and text lines. */
 const RECORD_FILE = /\.(jsonl|ndjson|csv|txt)$/i;
@@ -31,7 +32,10 @@ export interface DatasetContent {
  * must still be the file listed (`dataset.changed` otherwise): the digest and the roots recorded
  * for a name always describe the same bytes.
  */
-export async function measureDatasetContent(path: string, options: { pool?: HashPool } = {}): Promise<DatasetContent> {
+export async function measureDatasetContent(
+  path: string,
+  options: { pool?: HashPool; recordWorkers?: number } = {},
+): Promise<DatasetContent> {
   const settings = resolveMeasureOptions({ pool: options.pool });
   return withPool(settings, async (pool) => {
     const files = await listMeasuredFiles(path, settings);
@@ -43,17 +47,40 @@ export async function measureDatasetContent(path: string, options: { pool?: Hash
       settings,
       pool,
     );
-    const recordFiles: DatasetContent['recordFiles'] = [];
     const byName = files.filter((f) => isRecordFile(f.name)).sort((a, b) => compareNames(a.name, b.name));
-    for (const file of byName) {
-      const measured = await measureRecordFile(file.path, {
-        format: recordFormatFor(fileName(file.name)),
-        expectedVersion: fileVersionOf(file),
-      });
-      entries.push({ name: file.name, digest: measured.sha256, size: measured.size });
-      recordFiles.push({ name: file.name, commitment: datasetCommitment(measured.trees) });
+    const recordPool = new RecordPool({ workers: options.recordWorkers });
+    try {
+      // Several files at once: one file's pieces keep every worker busy, but many small files
+      // would each wait for their own read and sort; the shared pool bounds the CPU either way.
+      const measured = await mapConcurrently(byName, recordPool.size, (file) =>
+        measureRecordFile(file.path, {
+          format: recordFormatFor(fileName(file.name)),
+          expectedVersion: fileVersionOf(file),
+          pool: recordPool,
+        }),
+      );
+      const recordFiles = byName.map((file, i) => ({ name: file.name, commitment: measured[i]!.commitment }));
+      for (const [i, file] of byName.entries()) {
+        entries.push({ name: file.name, digest: measured[i]!.sha256, size: measured[i]!.size });
+      }
+      entries.sort((a, b) => compareNames(a.name, b.name));
+      return { manifest: manifestOfEntries(entries, settings), recordFiles };
+    } finally {
+      await recordPool.close();
     }
-    entries.sort((a, b) => compareNames(a.name, b.name));
-    return { manifest: manifestOfEntries(entries, settings), recordFiles };
   });
+}
+
+/** `work` over `items` with at most `limit` running at once; results in the items' order. */
+async function mapConcurrently<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
 }

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
-import type { FileVersion } from '../file-version.js';
 import { datasetRoot, type TreeKind } from './dataset-root.js';
 import { LeafList } from './leaf-list.js';
 import { leafCount, leafHash, merkleRoot } from './merkle.js';
+import type { RecordRoots } from './parallel-record-roots.js';
 import { recordFormatFor, type RecordFormat } from './record-format.js';
-import { forEachRecord, forEachRecordOf, type RecordFileInfo, type RecordReadOptions } from './records.js';
+import { forEachRecord, type RecordFileInfo } from './records.js';
 import { sortedDistinctLeaves } from './sorted-leaves.js';
 
 /**
@@ -40,21 +39,6 @@ export async function buildDatasetTrees(path: string, options: DatasetTreeOption
     leaves.push(leafHash(record)),
   );
   return treesOf(path, format, leaves, info);
-}
-
-/**
- * The trees of the file open as `handle` (named `path`), from one read through that descriptor;
- * `read.onBytes` sees the same bytes the records are split from (record-file-measurement.ts).
- */
-export async function buildDatasetTreesOf(
-  handle: FileHandle,
-  path: string,
-  format: RecordFormat,
-  read: Pick<RecordReadOptions, 'maxRecordBytes' | 'onBytes' | 'expectedVersion'>,
-): Promise<{ trees: DatasetTrees; version: FileVersion }> {
-  const leaves = new LeafList();
-  const info = await forEachRecordOf(handle, path, { format, ...read }, (record) => leaves.push(leafHash(record)));
-  return { trees: treesOf(path, format, leaves, info), version: info.version };
 }
 
 function treesOf(path: string, format: RecordFormat, leaves: LeafList, info: RecordFileInfo): DatasetTrees {
@@ -99,6 +83,19 @@ export function datasetCommitment(trees: DatasetTrees): DatasetCommitment {
     orderRoot: treeRoot(trees, 'order').toString('hex'),
     setRoot: treeRoot(trees, 'set').toString('hex'),
     ...(trees.headerSha256 !== undefined && { headerSha256: trees.headerSha256 }),
+    leafHash: 'sha256(0x00 || record)',
+  };
+}
+
+/** The same commitment from trees built without their leaves (parallel-record-roots.ts). */
+export function commitmentOfRoots(roots: RecordRoots): DatasetCommitment {
+  return {
+    format: roots.format,
+    records: roots.records,
+    distinctRecords: roots.distinctRecords,
+    orderRoot: datasetRoot('order', roots.records, roots.orderHash).toString('hex'),
+    setRoot: datasetRoot('set', roots.distinctRecords, roots.setHash).toString('hex'),
+    ...(roots.header && { headerSha256: createHash('sha256').update(roots.header).digest('hex') }),
     leafHash: 'sha256(0x00 || record)',
   };
 }

@@ -6,7 +6,7 @@
  *   const proof = proveRecord(trees, Buffer.from('{"text":"hello"}'));
  *   verifyDatasetProof(parseDatasetProof(json), treeRoot(trees, 'set')).valid;
  */
-export { buildDatasetTrees, datasetCommitment, treeRoot } from './dataset-tree.js';
+export { buildDatasetTrees, commitmentOfRoots, datasetCommitment, treeRoot } from './dataset-tree.js';
 export type { DatasetCommitment, DatasetTreeOptions, DatasetTrees } from './dataset-tree.js';
 export { datasetRoot } from './dataset-root.js';
 export type { TreeKind } from './dataset-root.js';
@@ -15,6 +15,10 @@ export type { DatasetProof, InclusionProof, LeafWitness, NonInclusionProof } fro
 export { proveRecord } from './prove-record.js';
 export { verifyDatasetProof } from './verify-proof.js';
 export type { ProofVerdict } from './verify-proof.js';
+export { recordRootsOf } from './parallel-record-roots.js';
+export type { RecordRoots, RecordRootsOptions, RecordRootsTuning } from './parallel-record-roots.js';
+export { RecordPool } from './record-pool.js';
+export { isJsonText } from './json-syntax.js';
 export { forEachRecord, forEachRecordOf, openRecordFile, RecordStream, DEFAULT_MAX_RECORD_BYTES } from './records.js';
 export type { RecordFileInfo, RecordReadOptions } from './records.js';
 export { measureOpenRecordFile, measureRecordFile } from './record-file-measurement.js';

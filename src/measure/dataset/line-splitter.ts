@@ -11,12 +11,15 @@ const CR = 0x0d;
  */
 export class LineSplitter {
   private readonly pending: PendingBytes;
-  private lineNumber = 0;
+  private lineNumber: number;
 
+  /** `firstLine`: the number of the first line pushed (a piece of a file split at line ends). */
   constructor(
     private readonly onLine: (line: Buffer, lineNumber: number) => void,
     maxLineBytes: number,
+    firstLine = 1,
   ) {
+    this.lineNumber = firstLine - 1;
     this.pending = new PendingBytes(
       maxLineBytes + 1, // room for the CR of a CRLF terminator
       () =>

@@ -43,24 +43,33 @@ export function leafAt(leaves: Buffer, index: number): Buffer {
  * MTH(D[n]). Computed level by level, promoting an unpaired last node unchanged: that yields
  * exactly the RFC 6962 split-at-largest-power-of-two tree (the tests check it against the
  * recursive definition) without recursion over millions of leaves.
+ *
+ * The levels live in one working buffer at offset 1, and node i is written over the start of the
+ * pair it was hashed from. A pair's two hashes are contiguous, so SHA-256(0x01 ‖ left ‖ right) is
+ * taken over the byte before the pair, set to 0x01, and the pair in place: one hash call per node
+ * and no copying, which is most of what a node costs beside the call itself. That byte is the
+ * free byte 0 or the last byte of the previous pair, already read and not yet overwritten
+ * (outputs so far end at 32·i, before the pair's 64·i).
  */
 export function merkleRoot(leaves: Buffer): Buffer {
   let count = leafCount(leaves);
   if (count === 0) return Buffer.from(EMPTY_ROOT);
   if (count === 1) return Buffer.from(leafAt(leaves, 0));
-  // Each level is written over the previous one in `scratch`: node i reads 2i and 2i+1 first.
-  const scratch = Buffer.allocUnsafe(Math.ceil(count / 2) * HASH_BYTES);
-  let level = leaves;
+  const work = Buffer.allocUnsafe(1 + count * HASH_BYTES);
+  leaves.copy(work, 1, 0, count * HASH_BYTES);
   while (count > 1) {
     const pairs = Math.floor(count / 2);
     for (let i = 0; i < pairs; i++) {
-      nodeHash(leafAt(level, 2 * i), leafAt(level, 2 * i + 1)).copy(scratch, i * HASH_BYTES);
+      const pair = 2 * i * HASH_BYTES; // the prefix byte's index; the pair follows it
+      work[pair] = NODE_PREFIX;
+      work.set(hash('sha256', work.subarray(pair, pair + 1 + 2 * HASH_BYTES), 'buffer') as Buffer, 1 + i * HASH_BYTES);
     }
-    if (count % 2 === 1) leafAt(level, count - 1).copy(scratch, pairs * HASH_BYTES);
-    level = scratch;
+    if (count % 2 === 1) {
+      work.copyWithin(1 + pairs * HASH_BYTES, 1 + (count - 1) * HASH_BYTES, 1 + count * HASH_BYTES);
+    }
     count = pairs + (count % 2);
   }
-  return Buffer.from(leafAt(scratch, 0));
+  return Buffer.from(work.subarray(1, 1 + HASH_BYTES));
 }
 
 /** The largest power of two strictly below n (n ≥ 2). */

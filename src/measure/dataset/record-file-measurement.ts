@@ -1,16 +1,19 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { FileVersion } from '../file-version.js';
-import { buildDatasetTreesOf, type DatasetTrees } from './dataset-tree.js';
+import { commitmentOfRoots, type DatasetCommitment } from './dataset-tree.js';
+import { recordRootsOf, type RecordRootsTuning } from './parallel-record-roots.js';
 import type { RecordFormat } from './record-format.js';
+import type { RecordPool } from './record-pool.js';
 import { openRecordFile } from './records.js';
 
 /**
  * A record file's manifest digest and its record trees, from the same bytes. Hashing the file
  * and then reopening it by path to split its records let a rename between the two reads certify
  * one file's digest with another file's record roots (issue 16, item 2). Here both come from one
- * read of one open descriptor: each chunk read goes to the SHA-256 and to the record splitter,
- * so the roots describe exactly the bytes the digest names.
+ * read of one open descriptor: each chunk read goes to the SHA-256 and then, cut into pieces, to
+ * the record workers (parallel-record-roots.ts), so the roots describe exactly the bytes the
+ * digest names. Nothing reopens the file by path.
  */
 export interface MeasuredRecordFile {
   /** SHA-256 of every byte read, as the OMS manifest rules name the file (lowercase hex). */
@@ -19,7 +22,8 @@ export interface MeasuredRecordFile {
   size: number;
   /** The file that was read, from its descriptor (the same before the first read and after the last). */
   version: FileVersion;
-  trees: DatasetTrees;
+  /** Roots and counts of the record trees. */
+  commitment: DatasetCommitment;
 }
 
 export interface RecordFileMeasureOptions {
@@ -27,9 +31,12 @@ export interface RecordFileMeasureOptions {
   maxRecordBytes?: number;
   /** The version the file had when it was listed; another one is `dataset.changed`. */
   expectedVersion?: FileVersion;
+  /** Record workers to share (several files at once); one of its own otherwise. */
+  pool?: RecordPool;
+  tuning?: RecordRootsTuning;
 }
 
-/** Measures the file open as `handle` (named `path` in errors and in the trees). It opens nothing. */
+/** Measures the file open as `handle` (named `path` in errors). It opens nothing. */
 export async function measureOpenRecordFile(
   handle: FileHandle,
   path: string,
@@ -41,9 +48,8 @@ export async function measureOpenRecordFile(
     hash.update(chunk);
     size += chunk.length;
   };
-  const { format, ...read } = options;
-  const { trees, version } = await buildDatasetTreesOf(handle, path, format, { ...read, onBytes });
-  return { sha256: hash.digest('hex'), size, version, trees };
+  const roots = await recordRootsOf(handle, path, { ...options, onBytes });
+  return { sha256: hash.digest('hex'), size, version: roots.version, commitment: commitmentOfRoots(roots) };
 }
 
 /** Opens `path` once and measures it through that one descriptor. */

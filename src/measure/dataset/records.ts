@@ -109,13 +109,13 @@ function changedError(path: string): InputError {
  * streaming consumer, so that the same bytes can feed a digest beside it.
  */
 export class RecordStream {
-  private readonly splitter: Splitter;
-  private readonly info: { header?: Buffer } = {};
+  private readonly splitter: RecordSplitter;
+  private readonly info: { header?: Buffer; headerFields?: number } = {};
   /** The file's first bytes while they could still be a byte order mark; undefined once settled. */
   private leading: Buffer | undefined = Buffer.alloc(0);
 
   constructor(format: RecordFormat, maxRecordBytes: number, onRecord: (record: Buffer) => void) {
-    this.splitter = makeSplitter(format, maxRecordBytes, onRecord, this.info);
+    this.splitter = recordSplitter(format, maxRecordBytes, onRecord, this.info);
   }
 
   push(chunk: Buffer): void {
@@ -142,51 +142,81 @@ export class RecordStream {
   }
 }
 
-interface Splitter {
+export interface RecordSplitter {
   push(chunk: Buffer): void;
   end(): void;
 }
 
-function makeSplitter(
+/**
+ * Where a splitter starts: line 1 of a file by default, or a piece of one that begins just after
+ * a record terminator (piece-leaves.ts): its first line's number and, for CSV, the header's
+ * field count once the header has been seen (`info.header` and `info.headerFields` then set).
+ */
+export interface SplitterStart {
+  firstLine?: number;
+}
+
+/**
+ * The format's record rules over bytes pushed in order, after any byte order mark. `info`
+ * receives the CSV header (and its field count); when it already holds them, every non-empty
+ * row is a record.
+ */
+export function recordSplitter(
   format: RecordFormat,
   maxRecordBytes: number,
   onRecord: (record: Buffer) => void,
-  info: { header?: Buffer },
-): Splitter {
+  info: { header?: Buffer; headerFields?: number },
+  start: SplitterStart = {},
+): RecordSplitter {
+  const firstLine = start.firstLine ?? 1;
   switch (format) {
     case 'text':
-      return new LineSplitter((line) => {
-        if (line.length > 0) onRecord(line);
-      }, maxRecordBytes);
+      return new LineSplitter(
+        (line) => {
+          if (line.length > 0) onRecord(line);
+        },
+        maxRecordBytes,
+        firstLine,
+      );
     case 'jsonl':
-      return new LineSplitter((line, lineNumber) => {
-        if (isBlank(line)) return;
-        checkJsonValue(line, lineNumber);
-        onRecord(line);
-      }, maxRecordBytes);
+      return new LineSplitter(
+        (line, lineNumber) => {
+          if (isBlank(line)) return;
+          checkJsonValue(line, lineNumber);
+          onRecord(line);
+        },
+        maxRecordBytes,
+        firstLine,
+      );
     case 'csv': {
-      let headerFields = 0;
-      return new CsvRowSplitter((row, fieldCount, lineNumber) => {
-        if (row.length === 0) return;
-        if (info.header === undefined) {
-          info.header = Buffer.from(row);
-          headerFields = fieldCount;
-          return;
-        }
-        if (fieldCount !== headerFields) {
-          throw new InputError(
-            'dataset.csv-field-count',
-            `CSV line ${lineNumber}: ${fieldCount} fields where the header has ${headerFields}`,
-          );
-        }
-        onRecord(row);
-      }, maxRecordBytes);
+      let headerFields = info.headerFields ?? 0;
+      return new CsvRowSplitter(
+        (row, fieldCount, lineNumber) => {
+          if (row.length === 0) return;
+          if (info.header === undefined) {
+            info.header = Buffer.from(row);
+            info.headerFields = fieldCount;
+            headerFields = fieldCount;
+            return;
+          }
+          if (fieldCount !== headerFields) {
+            throw new InputError(
+              'dataset.csv-field-count',
+              `CSV line ${lineNumber}: ${fieldCount} fields where the header has ${headerFields}`,
+            );
+          }
+          onRecord(row);
+        },
+        maxRecordBytes,
+        firstLine,
+      );
     }
   }
 }
 
-function isBlank(line: Buffer): boolean {
-  for (const byte of line) if (byte !== 0x20 && byte !== 0x09) return false;
+/** A JSONL line that holds no record: empty, or only spaces and tabs. */
+export function isBlank(line: Uint8Array, start = 0, end = line.length): boolean {
+  for (let i = start; i < end; i++) if (line[i] !== 0x20 && line[i] !== 0x09) return false;
   return true;
 }
 

@@ -8,26 +8,60 @@ import { HASH_BYTES, leafAt, leafCount } from './merkle.js';
  */
 export function sortedDistinctLeaves(leaves: Buffer): Buffer {
   const count = leafCount(leaves);
-  // Sorting by the first 6 bytes as an exact float key (48 bits) settles nearly every comparison
-  // without calling into Buffer.compare; equal prefixes fall back to the full 32 bytes.
-  const prefix = new Float64Array(count);
-  for (let i = 0; i < count; i++) prefix[i] = leaves.readUIntBE(i * HASH_BYTES, 6);
-  const order = Array.from({ length: count }, (_, i) => i);
-  // buf.compare(target, …, source, …) orders the source range against the target range.
-  order.sort(
-    (a, b) =>
-      prefix[a]! - prefix[b]! ||
-      leaves.compare(leaves, b * HASH_BYTES, (b + 1) * HASH_BYTES, a * HASH_BYTES, (a + 1) * HASH_BYTES),
-  );
+  // Each leaf becomes one number: its leading bits, then its index, exact in a double (53 bits),
+  // so a native typed-array sort (no comparator calls) orders nearly everything by hash. Leaves
+  // whose leading bits tie are then ordered by all 32 bytes; duplicates always tie.
+  const indexBits = Math.max(1, Math.ceil(Math.log2(count + 1)));
+  const prefixBits = Math.min(48, 53 - indexBits);
+  const indexScale = 2 ** indexBits;
+  const prefixScale = 2 ** (48 - prefixBits);
+  const keys = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    keys[i] = Math.floor(leadingBits(leaves, i * HASH_BYTES) / prefixScale) * indexScale + i;
+  }
+  keys.sort();
   const sorted = Buffer.allocUnsafe(count * HASH_BYTES);
   let distinct = 0;
-  for (const i of order) {
-    const leaf = leafAt(leaves, i);
-    if (distinct > 0 && leafAt(sorted, distinct - 1).equals(leaf)) continue;
+  const emit = (index: number) => {
+    const leaf = leafAt(leaves, index);
+    if (distinct > 0 && leafAt(sorted, distinct - 1).equals(leaf)) return;
     leaf.copy(sorted, distinct * HASH_BYTES);
     distinct++;
+  };
+  const compareLeaves = (a: number, b: number) =>
+    leaves.compare(leaves, b * HASH_BYTES, (b + 1) * HASH_BYTES, a * HASH_BYTES, (a + 1) * HASH_BYTES);
+  for (let i = 0; i < count; ) {
+    const prefix = Math.floor(keys[i]! / indexScale);
+    let j = i + 1;
+    while (j < count && Math.floor(keys[j]! / indexScale) === prefix) j++;
+    if (j === i + 1) {
+      // A leading-bits prefix of its own: no neighbour can equal it. Copied byte by byte here,
+      // cheaper than a native call per leaf.
+      const from = (keys[i]! % indexScale) * HASH_BYTES;
+      const to = distinct * HASH_BYTES;
+      for (let k = 0; k < HASH_BYTES; k++) sorted[to + k] = leaves[from + k]!;
+      distinct++;
+    } else {
+      const tied: number[] = [];
+      for (let k = i; k < j; k++) tied.push(keys[k]! % indexScale);
+      tied.sort(compareLeaves);
+      for (const index of tied) emit(index);
+    }
+    i = j;
   }
   return sorted.subarray(0, distinct * HASH_BYTES);
+}
+
+/** The first 6 bytes of the leaf at `offset` as a big-endian integer (48 bits, exact). */
+function leadingBits(leaves: Buffer, offset: number): number {
+  return (
+    leaves[offset]! * 2 ** 40 +
+    leaves[offset + 1]! * 2 ** 32 +
+    leaves[offset + 2]! * 2 ** 24 +
+    leaves[offset + 3]! * 2 ** 16 +
+    leaves[offset + 4]! * 2 ** 8 +
+    leaves[offset + 5]!
+  );
 }
 
 /** The first index whose leaf is ≥ target in sorted leaves (= leaf count when none is). */

@@ -1,0 +1,280 @@
+import type { FileHandle } from 'node:fs/promises';
+import { InputError } from '../../errors.js';
+import { fileVersionOf, sameFileVersion, type FileVersion } from '../file-version.js';
+import { DistinctLeafSorter, type LeafSorterOptions } from './leaf-sorter.js';
+import { PieceCutter } from './piece-cutter.js';
+import type { PieceLeaves } from './piece-leaves.js';
+import type { RecordFormat } from './record-format.js';
+import { RecordPool } from './record-pool.js';
+import { DEFAULT_MAX_RECORD_BYTES, recordSplitter } from './records.js';
+import { DEFAULT_BLOCK_LEAVES, StreamingMerkleRoot } from './streaming-merkle.js';
+
+/** Bytes read at a time, and so the usual size of a piece (one worker task). */
+const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/** Both trees of one record file, by their RFC 6962 hashes and sizes, without the leaves. */
+export interface RecordRoots {
+  format: RecordFormat;
+  /** Leaves of the order tree: every record. */
+  records: number;
+  /** Leaves of the set tree: distinct records. */
+  distinctRecords: number;
+  /** MTH of the order tree (dataset-root.ts binds kind and size on top). */
+  orderHash: Buffer;
+  /** MTH of the set tree. */
+  setHash: Buffer;
+  /** CSV: the header row's raw bytes. */
+  header?: Buffer;
+  /** The version of the file read: the same before the first read and after the last. */
+  version: FileVersion;
+}
+
+/** Sizes that the tests make small so that small files take every path. */
+export interface RecordRootsTuning {
+  chunkBytes?: number;
+  blockLeaves?: number;
+  sort?: LeafSorterOptions;
+}
+
+export interface RecordRootsOptions {
+  format: RecordFormat;
+  maxRecordBytes?: number;
+  /** Sees every byte read, in order, before it is split: the file digest (record-file-measurement.ts). */
+  onBytes?: (chunk: Buffer) => void;
+  /** The version the file had when it was listed; another one is `dataset.changed`. */
+  expectedVersion?: FileVersion;
+  /** The workers; a pool of its own (closed afterwards) when absent. */
+  pool?: RecordPool;
+  tuning?: RecordRootsTuning;
+}
+
+/**
+ * The order and set trees of the record file open as `handle` (named `path` in errors), built in
+ * parallel and in bounded memory (docs/datasets.md, "How the trees are built"):
+ * - the main thread reads the file once through this descriptor, from its first byte to its
+ *   end, hands every byte to `onBytes` and cuts the bytes into pieces of whole records
+ *   (piece-cutter.ts);
+ * - record workers split each piece and hash its leaves (piece-leaves.ts);
+ * - the leaves, collected in file order, feed the order tree block by block (streaming-merkle.ts)
+ *   and the external sort of the set tree (leaf-sorter.ts).
+ * The records, leaves, roots and errors are those of the serial reference (records.ts,
+ * dataset-tree.ts): a piece that fails is split again by the serial splitter from its true
+ * first line, so the error is the one the serial read reports.
+ */
+export async function recordRootsOf(
+  handle: FileHandle,
+  path: string,
+  options: RecordRootsOptions,
+): Promise<RecordRoots> {
+  const pool = options.pool ?? new RecordPool();
+  try {
+    return await new RecordRootsBuild(handle, path, options, pool).run();
+  } finally {
+    if (!options.pool) await pool.close();
+  }
+}
+
+interface InFlightPiece {
+  result: Promise<{ piece: PieceLeaves; buffer?: ArrayBuffer }>;
+  start: number;
+  end: number;
+  final: boolean;
+}
+
+class RecordRootsBuild {
+  private readonly format: RecordFormat;
+  private readonly maxRecordBytes: number;
+  private readonly chunkBytes: number;
+  private readonly inFlight: InFlightPiece[] = [];
+  private readonly maxInFlight: number;
+  private readonly order: StreamingMerkleRoot;
+  private readonly sorter: DistinctLeafSorter;
+  /** LF bytes in the pieces collected so far: the next piece starts on line `lines + 1`. */
+  private lines = 0;
+  private header: Buffer | undefined;
+  private headerFields: number | undefined;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly path: string,
+    private readonly options: RecordRootsOptions,
+    private readonly pool: RecordPool,
+  ) {
+    this.format = options.format;
+    this.maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+    this.chunkBytes = options.tuning?.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    if (!Number.isSafeInteger(this.chunkBytes) || this.chunkBytes < UTF8_BOM.length) {
+      throw new RangeError(`chunk size must be an integer ≥ ${UTF8_BOM.length}`);
+    }
+    this.maxInFlight = 2 * pool.size + 1;
+    this.order = new StreamingMerkleRoot((block) => this.blockRoot(block), this.blockLeaves);
+    this.sorter = new DistinctLeafSorter((run) => this.sortRun(run), options.tuning?.sort);
+  }
+
+  private get blockLeaves(): number {
+    return this.options.tuning?.blockLeaves ?? DEFAULT_BLOCK_LEAVES;
+  }
+
+  async run(): Promise<RecordRoots> {
+    try {
+      const before = await this.handle.stat();
+      if (!before.isFile()) throw new InputError('dataset.not-a-file', `dataset ${this.path} is not a regular file`);
+      const expected = this.options.expectedVersion;
+      if (expected && !sameFileVersion(before, expected)) throw this.changed();
+      const size = await this.readPieces();
+      // ctime and the inode as well as size and mtime: see file-version.ts.
+      if (!sameFileVersion(before, await this.handle.stat()) || size !== before.size) throw this.changed();
+      const orderHash = await this.order.finish();
+      const set = new StreamingMerkleRoot((block) => this.blockRoot(block), this.blockLeaves);
+      const distinctRecords = await this.sorter.finish((leaves) => set.push(leaves));
+      return {
+        format: this.format,
+        records: this.order.count,
+        distinctRecords,
+        orderHash,
+        setHash: await set.finish(),
+        ...(this.header && { header: this.header }),
+        version: fileVersionOf(before),
+      };
+    } finally {
+      await this.sorter.dispose();
+    }
+  }
+
+  /** Reads the whole file, dispatching pieces and collecting them in order; returns the bytes read. */
+  private async readPieces(): Promise<number> {
+    const cutter = new PieceCutter(this.format);
+    let carry = Buffer.alloc(0);
+    let position = 0;
+    for (;;) {
+      // Byte 0 is the free byte before the piece (piece-leaves.ts); the carried partial record follows.
+      const chunk = Buffer.from(new ArrayBuffer(1 + carry.length + this.chunkBytes));
+      carry.copy(chunk, 1);
+      const dataStart = 1 + carry.length;
+      const bytesRead = await this.readFully(chunk, dataStart, position);
+      if (bytesRead === 0) break;
+      this.options.onBytes?.(chunk.subarray(dataStart, dataStart + bytesRead));
+      const end = dataStart + bytesRead;
+      // A byte order mark is not content; the first read holds all of it (readFully).
+      const pieceStart = position === 0 && chunk.subarray(1, 4).equals(UTF8_BOM) ? 1 + UTF8_BOM.length : 1;
+      position += bytesRead;
+      const cut = cutter.lastBoundary(chunk, pieceStart, Math.max(dataStart, pieceStart), end);
+      if (cut < 0) {
+        carry = chunk.subarray(pieceStart, end);
+        if (carry.length > this.maxRecordBytes + 1) await this.failTooLong(carry);
+        continue;
+      }
+      carry = Buffer.from(chunk.subarray(cut, end));
+      await this.dispatch(chunk.buffer as ArrayBuffer, pieceStart, cut, false);
+    }
+    if (carry.length > 0) {
+      const last = Buffer.from(new ArrayBuffer(1 + carry.length));
+      carry.copy(last, 1);
+      await this.dispatch(last.buffer as ArrayBuffer, 1, last.length, true);
+    }
+    while (this.inFlight.length > 0) await this.collectNext();
+    return position;
+  }
+
+  /** Fills buffer[offset, end) from the file unless it ends first; returns the bytes read. */
+  private async readFully(buffer: Buffer, offset: number, position: number): Promise<number> {
+    let total = 0;
+    while (offset + total < buffer.length) {
+      const { bytesRead } = await this.handle.read(
+        buffer,
+        offset + total,
+        buffer.length - offset - total,
+        position + total,
+      );
+      if (bytesRead === 0) break;
+      total += bytesRead;
+    }
+    return total;
+  }
+
+  private async dispatch(buffer: ArrayBuffer, start: number, end: number, final: boolean): Promise<void> {
+    const result = this.pool.run(
+      {
+        kind: 'piece',
+        buffer,
+        start,
+        end,
+        format: this.format,
+        final,
+        maxRecordBytes: this.maxRecordBytes,
+        ...(this.headerFields !== undefined && { headerFields: this.headerFields }),
+      },
+      [buffer],
+    );
+    result.catch(() => undefined); // collected in order below
+    this.inFlight.push({ result, start, end, final });
+    // CSV pieces after the header need its field count: until it is known, one piece at a time.
+    const headerPending = this.format === 'csv' && this.headerFields === undefined;
+    while (this.inFlight.length > (headerPending ? 0 : this.maxInFlight)) await this.collectNext();
+  }
+
+  /** Takes the oldest piece's leaves into both trees; a failed piece is the file's first error. */
+  private async collectNext(): Promise<void> {
+    const next = this.inFlight.shift()!;
+    const { piece, buffer } = await next.result;
+    if (piece.failure) {
+      const bytes = buffer ? Buffer.from(buffer, next.start, next.end - next.start) : Buffer.alloc(0);
+      throw this.serialError(bytes, next.final) ?? new InputError(piece.failure.code, piece.failure.message);
+    }
+    this.lines += piece.lines;
+    if (piece.header) {
+      this.header = Buffer.from(piece.header);
+      this.headerFields = piece.headerFields;
+    }
+    const leaves = Buffer.from(piece.leaves.buffer, piece.leaves.byteOffset, piece.leaves.byteLength);
+    await this.order.push(leaves);
+    await this.sorter.push(leaves);
+  }
+
+  /** A partial record over the length limit: after any earlier error, the serial one for it. */
+  private async failTooLong(carry: Buffer): Promise<never> {
+    while (this.inFlight.length > 0) await this.collectNext();
+    throw (
+      this.serialError(carry, false) ??
+      new InputError('dataset.record-too-long', `a record is longer than ${this.maxRecordBytes} bytes`)
+    );
+  }
+
+  /** The error the serial splitter reports for `bytes`, which start on line `lines + 1`. */
+  private serialError(bytes: Buffer, final: boolean): Error | undefined {
+    const info = this.headerFields === undefined ? {} : { header: Buffer.alloc(0), headerFields: this.headerFields };
+    const splitter = recordSplitter(this.format, this.maxRecordBytes, () => undefined, info, {
+      firstLine: this.lines + 1,
+    });
+    try {
+      splitter.push(bytes);
+      if (final) splitter.end();
+    } catch (err) {
+      return err as Error;
+    }
+    return undefined;
+  }
+
+  private async blockRoot(block: Buffer): Promise<Buffer> {
+    const leaves = exactBuffer(block);
+    const { root } = await this.pool.run({ kind: 'root', leaves }, [leaves]);
+    return Buffer.from(root);
+  }
+
+  private async sortRun(run: Buffer): Promise<Buffer> {
+    const leaves = exactBuffer(run);
+    const { sorted } = await this.pool.run({ kind: 'sort', leaves }, [leaves]);
+    return Buffer.from(sorted.buffer, sorted.byteOffset, sorted.byteLength);
+  }
+
+  private changed(): InputError {
+    return new InputError('dataset.changed', `dataset ${this.path} changed while it was read; measure it again`);
+  }
+}
+
+/** The bytes of `view` as a whole ArrayBuffer of their own (the view's, when it spans all of it). */
+function exactBuffer(view: Buffer): ArrayBuffer {
+  if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) return view.buffer as ArrayBuffer;
+  return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+}
