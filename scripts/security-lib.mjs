@@ -55,23 +55,12 @@ export async function printFuzz(results, seed) {
 
 export async function runCorpus() {
   const { makeSecurityFixtures } = await load('swtpm-fixtures.js');
-  const { generateTamperCorpus } = await load('tamper-corpus.js');
-  const { forgedMutants, artifactMutants } = await load('tamper-forged.js');
+  const { allTamperMutants } = await load('tamper-mutants.js');
   const { runTamperCorpus } = await load('tamper-run.js');
   log('tamper corpus: making genuine certificates on two swtpms…');
   const fx = await makeSecurityFixtures();
   try {
-    const mutants = [
-      ...generateTamperCorpus({
-        good: fx.good.bytes,
-        other: fx.other.bytes,
-        trainer: fx.trainer.bytes,
-        foreign: fx.foreign.bytes,
-        chains: fx.chains,
-      }),
-      ...(await forgedMutants(fx)),
-      ...(await artifactMutants(fx)),
-    ];
+    const mutants = await allTamperMutants(fx);
     log(`tamper corpus: verifying ${mutants.length} mutants…`);
     return await runTamperCorpus(mutants, fx.anchors);
   } finally {

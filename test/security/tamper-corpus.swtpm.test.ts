@@ -1,9 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeSecurityFixtures, type SecurityFixtures } from './swtpm-fixtures.js';
-import { generateTamperCorpus, type Mutant } from './tamper-corpus.js';
-import { artifactMutants, forgedMutants } from './tamper-forged.js';
-import { nvMutants } from './tamper-nv.js';
+import type { Mutant } from './tamper-corpus.js';
+import { allTamperMutants } from './tamper-mutants.js';
 import { runTamperCorpus, type TamperSummary } from './tamper-run.js';
 
 /**
@@ -17,18 +16,7 @@ describe('tamper corpus', () => {
 
   before(async () => {
     fx = await makeSecurityFixtures();
-    mutants = [
-      ...generateTamperCorpus({
-        good: fx.good.bytes,
-        other: fx.other.bytes,
-        trainer: fx.trainer.bytes,
-        foreign: fx.foreign.bytes,
-        chains: fx.chains,
-      }),
-      ...(await forgedMutants(fx)),
-      ...(await artifactMutants(fx)),
-      ...nvMutants(fx),
-    ];
+    mutants = await allTamperMutants(fx);
     summary = await runTamperCorpus(mutants, fx.anchors);
   });
   after(async () => fx?.stop());
