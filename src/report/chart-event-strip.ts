@@ -1,3 +1,4 @@
+import type { RunEventType } from '../protocol/run-events.js';
 import { html, type Html } from './html.js';
 import { count } from './format-values.js';
 import { svgRoot, type Box } from './svg.js';
@@ -11,16 +12,19 @@ export interface EventRun {
 }
 
 const STRIP_BOX: Box = { width: 720, height: 86, left: 8, right: 8, top: 26, bottom: 30 };
-const KNOWN_TYPES = new Set([
-  'session',
-  'environment',
-  'input',
-  'command',
-  'commitment',
-  'checkpoint',
-  'exit',
-  'output',
-]);
+// A record, not a copy of RUN_EVENT_TYPES: the renderer imports no runtime code from outside src/report
+// (the browser renders it), and the compiler still checks that the styled types are exactly the run's.
+const STYLED_TYPES: Record<RunEventType, true> = {
+  session: true,
+  environment: true,
+  input: true,
+  command: true,
+  commitment: true,
+  checkpoint: true,
+  exit: true,
+  output: true,
+};
+const KNOWN_TYPES: ReadonlySet<string> = new Set(Object.keys(STYLED_TYPES));
 
 /**
  * The event log as one bar: a segment per run of events of one type, its width proportional to
