@@ -6,8 +6,9 @@
 import { lstatSync, type Stats } from 'node:fs';
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { join, sep } from 'node:path';
+import { join } from 'node:path';
 import { InputError } from '../errors.js';
+import { isInside } from '../util/path-inside.js';
 import { fileVersionOf, type FileVersion } from './file-version.js';
 
 /**
@@ -59,10 +60,6 @@ function notRegular(path: string): InputError {
     'measure.not-regular-file',
     `${path} is neither a regular file nor a directory (a device, socket or pipe cannot be measured)`,
   );
-}
-
-function isInside(root: string, path: string): boolean {
-  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
 function toRecord(name: string, path: string, stats: Stats): FileRecord {

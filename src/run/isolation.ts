@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { EnvironmentError, UsageError } from '../errors.js';
 import type { CommandIsolation } from '../protocol/run-events.js';
 import { parseTpmAddress } from '../tpm/address.js';
+import { isInside } from '../util/path-inside.js';
 import { LOCK_DIRECTORY } from './tpm-lock.js';
 
 /**
@@ -58,7 +59,7 @@ export function planIsolation(o: IsolationOptions): IsolationPlan {
   }
   const hidden = hiddenPaths(o.tpm, o.stateDirectory);
   for (const path of o.needed) {
-    const inside = hidden.find((h) => isWithin(realpathOrSelf(path), h.path));
+    const inside = hidden.find((h) => isInside(h.path, realpathOrSelf(path)));
     if (inside) {
       throw new UsageError(
         'usage.isolation',
@@ -144,11 +145,6 @@ export function checkExecutable(program: string, path = process.env.PATH ?? ''):
     }
   }
   throw new EnvironmentError('run.spawn', `cannot start ${program}: command not found`);
-}
-
-function isWithin(path: string, dir: string): boolean {
-  const rel = relative(dir, path);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
 function realpathOrSelf(path: string): string {
