@@ -66,8 +66,9 @@ const WORDS = 'the of and to in is was for on that with as by at from his her an
 
 /**
  * `records` JSON lines of 200–800 bytes: {"id":i,"text":"…"} with words drawn by a fixed
- * xorshift generator, so every run generates the same file. About one line in 50 repeats an
- * earlier one, so the set tree has duplicates to drop.
+ * xorshift generator, so every run generates the same file. About one line in 50 reuses an
+ * earlier id, but its text is drawn afresh: the lines are distinct, so the set tree has no
+ * duplicates to drop (its sort and merge still run over every leaf).
  */
 function writeJsonl(path: string, records: number): number {
   let state = 0x9e3779b9;
