@@ -111,7 +111,8 @@ describe('aicert run --holdout 0, and aicert audit --data DIR or FILE', () => {
     for (const bad of ['-0.1', '1', 'half']) {
       const r = run(`bad-${bad}`, '--holdout', bad);
       assert.equal(r.status, 2, `${bad}: ${r.stderr}`);
-      assert.match(r.stderr, /--holdout must be a fraction from 0 to below 1/);
+      assert.match(r.stderr, /--holdout must be auto or a fraction from 0 to below 1, e.g. 0\.1, got /);
+      assert.ok(r.stderr.includes(`got ${bad}`), `${bad}: the message names the bad value: ${r.stderr}`);
     }
   });
 
