@@ -148,7 +148,7 @@ function chainVerdict(
     }
     return {
       accepted: true,
-      subject: oneLine(leaf.node.subject),
+      subject: oneLine(leaf.node.subject) || `(empty subject, serial ${leaf.node.serialNumber})`,
       issuer: oneLine(leaf.node.issuer),
       root: describeCertificate(path[path.length - 1]!),
     };
@@ -159,9 +159,12 @@ function chainVerdict(
   }
 }
 
-/** Node prints distinguished names one attribute per line. */
-function oneLine(name: string): string {
-  return name.replace(/\n/g, ', ');
+/**
+ * Node prints distinguished names one attribute per line, and an empty name (usual in cloud
+ * vendors' AK certificates, whose subject is all in the subjectAltName) as undefined.
+ */
+function oneLine(name: string | undefined): string {
+  return (name ?? '').replace(/\n/g, ', ');
 }
 
 /** The AK Name an aicert CA wrote into the certificate's subjectAltName, if any. */

@@ -4,7 +4,7 @@ import { EnvironmentError } from '../errors.js';
 import { eventDigest, makeRecord, type CelRecord } from '../protocol/event-log.js';
 import { BOOT_PCRS, type RunEvent } from '../protocol/run-events.js';
 import { attestPcrs, type PcrAttestation } from '../tpm/attest-pcrs.js';
-import { createAk } from '../tpm/keys.js';
+import { AICERT_AK, withAk, type AkSource } from '../tpm/ak-source.js';
 import { NvExtendIndex } from '../tpm/nv-extend-index.js';
 import type { QuoteResult } from '../tpm/commands/quote.js';
 import type { MeasurementRegister } from '../tpm/measurement-register.js';
@@ -27,6 +27,8 @@ export class AttestedSession {
     readonly register: MeasurementRegister,
     /** The run's NV extend index, when that is the register. */
     readonly nv: NvExtendIndex | undefined,
+    /** The AK that quotes and certifies (aicert's own, or a vendor's: `aicert ak use`). */
+    readonly ak: AkSource,
   ) {}
 
   /**
@@ -34,10 +36,10 @@ export class AttestedSession {
    * when the TPM allows that at locality 0; otherwise it must still be zero (a fresh boot of a
    * dedicated image), since the verifier replays from zero.
    */
-  static async begin(tpm: Tpm, choice: RegisterChoice): Promise<AttestedSession> {
+  static async begin(tpm: Tpm, choice: RegisterChoice, ak: AkSource = AICERT_AK): Promise<AttestedSession> {
     if (choice.kind === 'nv') {
       const nv = await NvExtendIndex.define(tpm);
-      return new AttestedSession(tpm, { kind: 'nv', index: nv.index }, nv);
+      return new AttestedSession(tpm, { kind: 'nv', index: nv.index }, nv, ak);
     }
     const pcr = choice.pcr;
     const resettable = (await tpm.pcrProperties()).get(TPM_PT_PCR.RESET_L0) ?? [];
@@ -52,7 +54,7 @@ export class AttestedSession {
         );
       }
     }
-    return new AttestedSession(tpm, { kind: 'pcr', pcr }, undefined);
+    return new AttestedSession(tpm, { kind: 'pcr', pcr }, undefined, ak);
   }
 
   /** Records `content` in the log and extends its digest into the register; returns the digest. */
@@ -72,7 +74,8 @@ export class AttestedSession {
   /** Quotes the boot PCRs (and the application PCR, when that is the register) over `qualifyingData`. */
   quote(qualifyingData: Buffer): Promise<PcrAttestation> {
     const pcrs = this.register.kind === 'pcr' ? [...BOOT_PCRS, this.register.pcr] : [...BOOT_PCRS];
-    return attestPcrs(this.tpm, qualifyingData, [{ hashAlg: TPM_ALG.SHA256, pcrs: pcrs.sort((a, b) => a - b) }]);
+    const selection = [{ hashAlg: TPM_ALG.SHA256, pcrs: pcrs.sort((a, b) => a - b) }];
+    return attestPcrs(this.tpm, qualifyingData, selection, this.ak);
   }
 
   /** NV_Certify of the NV register's value by the AK over `qualifyingData`. */
@@ -80,8 +83,7 @@ export class AttestedSession {
     const nv = this.nv;
     if (!nv) throw new EnvironmentError('run.register', 'only an NV register is certified with NV_Certify');
     await this.last;
-    const ak = await createAk(this.tpm);
-    return this.tpm.withTransient(ak.handle, (handle) => nv.certify(handle, qualifyingData));
+    return withAk(this.tpm, this.ak, ({ handle }) => nv.certify(handle, qualifyingData));
   }
 
   /** Removes the NV index (the certificate carries everything a verifier needs). */

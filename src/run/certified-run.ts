@@ -5,7 +5,6 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { EnvironmentError, InputError, UsageError } from '../errors.js';
 import { Tpm } from '../tpm/client.js';
 import { objectName, public2b } from '../tpm/public.js';
-import { createAk } from '../tpm/keys.js';
 import { readTpmIdentity } from '../evidence/tpm-identity.js';
 import { HashPool } from '../measure/hash-pool.js';
 import { eventDigest } from '../protocol/event-log.js';
@@ -24,6 +23,7 @@ import { marshalNvPublic, nvName } from '../tpm/nv-public.js';
 import { writtenPublic } from '../tpm/nv-extend-index.js';
 import type { QuoteResult } from '../tpm/commands/quote.js';
 import { loadAkCertificateChain } from '../ca/ak-store.js';
+import { loadRunAk } from '../ca/ak-selection.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { createHash } from 'node:crypto';
 import { AttestedSession, type RegisterChoice } from './attested-session.js';
@@ -139,18 +139,19 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
   let unlock: (() => Promise<void>) | undefined;
   try {
     tpm = await Tpm.open(o.tpm);
-    const ak = await createAk(tpm);
-    await tpm.flushContext(ak.handle);
+    const { ak, source: akSource, selection } = await loadRunAk(tpm);
+    if (ak.transient) await tpm.flushContext(ak.handle);
     const akName = objectName(ak.public);
+    if (selection) o.log(`attesting with the ${selection.cloud} vTPM's AK (aicert ak use)`);
     // Locked by the TPM's own identity (its AK's Name), not by the spelling of its address.
     unlock = await lockTpm(akName, o.tpm);
     const akChain = await loadAkCertificateChain(akName);
     if (!akChain)
       o.log(
-        `note: this AK (${akName.toString('hex').slice(0, 16)}…) has no certificate; verifiers will treat it as untrusted. Run \`aicert ak enroll\` first.`,
+        `note: this AK (${akName.toString('hex').slice(0, 16)}…) has no certificate; verifiers will treat it as untrusted. Run \`aicert ak enroll\` or \`aicert ak use --cloud\` first.`,
       );
 
-    session = await AttestedSession.begin(tpm, register);
+    session = await AttestedSession.begin(tpm, register, akSource);
     if (session.nv) o.log(`measuring into a fresh NV extend index 0x${session.nv.index.toString(16)}`);
     await session.extend(await sessionEvent(tpm, session, akName));
     await session.extend(await environmentEvent(tpm));

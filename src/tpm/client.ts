@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { TPM_CAP, TPM_PT, TPM_RH, TPM_SE, TPM_SU } from './constants.js';
+import { TPMA_NV, TPM_CAP, TPM_PT, TPM_RH, TPM_SE, TPM_SU } from './constants.js';
 import { decodeResponse, encodeCommand, type TpmCommand } from './command.js';
 import { parseTpmAddress, type TpmAddress } from './address.js';
 import type { TpmTransport } from './transport/transport.js';
@@ -185,7 +185,7 @@ export class Tpm {
     return this.execute(pcrReset(pcr));
   }
 
-  createPrimary(hierarchy: number, template: TpmPublic, label: string): Promise<LoadedObject> {
+  createPrimary(hierarchy: number, template: TpmPublic | Uint8Array, label: string): Promise<LoadedObject> {
     return this.execute(createPrimary(hierarchy, template, label));
   }
 
@@ -199,16 +199,19 @@ export class Tpm {
 
   /**
    * Reads a whole NV index in chunks of at most TPM_PT_NV_BUFFER_MAX bytes (or `maxChunk`,
-   * if smaller).
+   * if smaller). An index readable only by the owner (OWNERREAD without AUTHREAD, as the cloud
+   * vendors define their AK certificate indices) is read with the owner's empty password.
    */
   async nvRead(index: number, maxChunk = Number.POSITIVE_INFINITY): Promise<Buffer> {
-    const { dataSize } = await this.nvReadPublic(index);
+    const { dataSize, attributes } = await this.nvReadPublic(index);
+    const ownerOnly = (attributes & TPMA_NV.AUTHREAD) === 0 && (attributes & TPMA_NV.OWNERREAD) !== 0;
+    const authHandle = ownerOnly ? TPM_RH.OWNER : index;
     const tpmMax = (await this.properties(TPM_PT.NV_BUFFER_MAX, 1)).get(TPM_PT.NV_BUFFER_MAX) ?? 512;
     const chunkMax = Math.min(tpmMax, maxChunk);
     const chunks: Buffer[] = [];
     for (let offset = 0; offset < dataSize; ) {
       const size = Math.min(chunkMax, dataSize - offset);
-      chunks.push(await this.execute(nvRead(index, size, offset)));
+      chunks.push(await this.execute(nvRead(index, size, offset, authHandle)));
       offset += size;
     }
     return Buffer.concat(chunks);

@@ -9,7 +9,15 @@ export interface LoadedObject {
   name: Buffer;
 }
 
-export function createPrimary(hierarchy: number, template: TpmPublic, label: string): TpmCommand<LoadedObject> {
+/**
+ * A primary key from `template`: a TPMT_PUBLIC as a structure, or as the exact bytes a vendor
+ * stored (Google Cloud keeps its AK template in NV), which are sent unchanged.
+ */
+export function createPrimary(
+  hierarchy: number,
+  template: TpmPublic | Uint8Array,
+  label: string,
+): TpmCommand<LoadedObject> {
   return {
     name: `CreatePrimary(${label})`,
     code: TPM_CC.CreatePrimary,
@@ -18,7 +26,7 @@ export function createPrimary(hierarchy: number, template: TpmPublic, label: str
     parameters: (w) => {
       // TPM2B_SENSITIVE_CREATE: empty userAuth and data.
       w.u16(4).u16(0).u16(0);
-      w.tpm2b(marshal((inner) => writePublic(inner, template)));
+      w.tpm2b(template instanceof Uint8Array ? template : marshal((inner) => writePublic(inner, template)));
       w.u16(0); // outsideInfo
       w.u32(0); // creationPCR: no PCRs
     },
