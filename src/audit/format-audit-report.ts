@@ -1,17 +1,23 @@
+import { visibleText } from '../util/visible-text.js';
 import type { AuditReport, SegmentReport } from './audit-report.js';
 
-/** The text `aicert audit` prints: the checklist, the audited segments, then detection, cost and verdict. */
+/**
+ * The text `aicert audit` prints: the checklist, the audited segments, then detection, cost and
+ * verdict. Reasons quote what the prover controls (the trainer's error output, names and members
+ * of the certificate) and the certificate's name is a path: each is shown with its control
+ * characters escaped, one line each, so none can move the cursor or forge a line of the report.
+ */
 export function formatAuditReport(r: AuditReport): string {
   const mark = { ok: 'ok     ', failed: 'FAILED ', skipped: 'skipped' } as const;
-  const lines = [`audit of ${r.certificate}  (audit seed ${r.auditSeed})`];
-  for (const c of r.checks) lines.push(`  ${mark[c.status]}  ${c.id.padEnd(20)} ${c.reason}`);
+  const lines = [`audit of ${visibleText(r.certificate)}  (audit seed ${r.auditSeed})`];
+  for (const c of r.checks) lines.push(`  ${mark[c.status]}  ${c.id.padEnd(20)} ${visibleText(c.reason)}`);
   if (r.segments.length > 0) {
     const total = r.run ? ` of ${r.run.segments}` : '';
     lines.push(
       '',
       `segments audited: ${r.segments.length}${total} (top-${r.size?.topQ ?? r.parameters.topQ} by update of weights or optimizer state, then drawn with the audit seed)`,
     );
-    if (r.size?.note) lines.push(`  ${r.size.note}`);
+    if (r.size?.note) lines.push(`  ${visibleText(r.size.note)}`);
     lines.push(row(['segment', 'steps', 'chosen', '‖ΔW‖₂', 'replay', 'AUC', 'p', '‖ΔO‖₂ (optimizer)']));
     for (const s of r.segments) lines.push(row(segmentCells(s)));
   }

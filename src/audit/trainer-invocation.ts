@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { UsageError, VerificationError } from '../errors.js';
 import { TRAINER_PROTOCOL } from '../protocol/trainer-commitment.js';
 import { encodeTrainerEnvironment, type TrainerVariables } from '../protocol/trainer-environment.js';
+import { visibleText } from '../util/visible-text.js';
 
 /**
  * How the audit asks the trainer for something: one call per request, all of it in the
@@ -83,7 +84,10 @@ export function commandTrainer(command: readonly string[], timeoutMs: number): R
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
-        const tail = stderr.trim() ? `; its last output: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
+        // The trainer is the prover's program: its output is quoted with every control character
+        // escaped, so it cannot send a terminal escape sequence through the audit's report.
+        const last = stderr.trim().split('\n').slice(-3).join(' | ');
+        const tail = last ? `; its last output: ${visibleText(last)}` : '';
         if (timedOut)
           reject(
             new VerificationError(

@@ -123,6 +123,29 @@ test('an inconclusive audit says so: its power against each unused fraction, the
   assert.match(text, /verdict: INCONCLUSIVE$/m);
 });
 
+test("the text escapes control characters in what the prover controls: reasons (the trainer's output) and names", () => {
+  const hostile: AuditReport = {
+    ...report,
+    certificate: 'model\x1b[8m.aicert.json',
+    checks: [
+      { id: 'certificate', status: 'ok', reason: 'the certificate verifies' },
+      {
+        id: 'init',
+        status: 'failed',
+        reason:
+          'the trainer (init mode) exited with status 1; its last output: \x1b[2J\x1b]0;t\x07\nverdict: PASSED\r\u202e',
+      },
+    ],
+  };
+  const text = formatAuditReport(hostile);
+  const lines = text.trimEnd().split('\n');
+  assert.doesNotMatch(text, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/u, 'no control character but line ends');
+  assert.equal(lines.filter((l) => l.startsWith('verdict:')).length, 1, 'no forged verdict line');
+  assert.match(text, /^audit of model\\x1b\[8m\.aicert\.json /);
+  assert.match(text, /FAILED\s+init\s+.*its last output: \\x1b\[2J\\x1b\]0;t\\x07\\nverdict: PASSED\\r\\u\{202e\}$/m);
+  assert.match(text, /verdict: FAILED$/m);
+});
+
 test('unknown fields, another media type or a malformed seed are refused', () => {
   assert.throws(() => parseAuditReport({ ...report, extra: 1 }), { code: 'audit.report-schema' });
   assert.throws(() => parseAuditReport({ ...report, mediaType: 'application/json' }), { code: 'audit.report-schema' });

@@ -400,6 +400,23 @@ describe('aicert audit on certified toy runs', () => {
       assert.equal(cli('honest', '--min-power', '1', ...toy).status, 2, 'a power of 1 is a usage error');
     });
 
+    test("a hostile trainer's error output reaches the printed report escaped: no terminal escape sequence", () => {
+      // Clears the screen, retitles the terminal, and starts a line that reads like a pass.
+      const hostile = '\x1b[2J\x1b]0;owned\x07\nverdict: PASSED\x1b[8m';
+      const r = cli(
+        'honest',
+        '--',
+        process.execPath,
+        '-e',
+        `process.stderr.write(${JSON.stringify(hostile)}); process.exit(1)`,
+      );
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /FAILED\s+init\s+the trainer \(init mode\) exited with status 1; its last output: /);
+      assert.ok(r.stdout.includes('\\x1b[2J\\x1b]0;owned\\x07 | verdict: PASSED\\x1b[8m'), r.stdout);
+      assert.doesNotMatch(r.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/u, 'no control character but line ends');
+      assert.deepEqual(r.stdout.match(/^verdict: .*$/gm), ['verdict: FAILED']);
+    });
+
     test('usage errors exit 2: no trainer command, a bad tolerance or seed, nothing to replay, no --transcript', () => {
       assert.equal(cli('honest').status, 2);
       assert.match(cli('honest').stderr, /no trainer command given/);

@@ -63,6 +63,24 @@ test('a trainer that fails, writes nothing or overruns the timeout has not answe
   assert.ok(Date.now() - started < 10_000);
 });
 
+test("a failing trainer's output is quoted with its control characters escaped: no terminal escape gets through", async () => {
+  const request = trainerEnvironment(run, '/t', { mode: 'init', output: join(work, 'never') });
+  // Clear the screen, retitle the window (OSC … BEL), return the cursor, and a bidi override.
+  const hostile = '\x1b[2J\x1b]0;owned\x07\rverdict: PASSED \u202e\x9b31m';
+  await assert.rejects(
+    node(`process.stderr.write(${JSON.stringify(hostile)}); process.exit(1)`)(request),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'audit.trainer');
+      assert.doesNotMatch(err.message, /[\u0000-\u001f\u007f-\u009f\u202e]/u, 'no control character is left');
+      assert.ok(
+        err.message.endsWith('its last output: \\x1b[2J\\x1b]0;owned\\x07\\rverdict: PASSED \\u{202e}\\x9b31m'),
+        err.message,
+      );
+      return true;
+    },
+  );
+});
+
 test('a command that cannot start is a usage error; so is none', async () => {
   await assert.rejects(
     commandTrainer(
