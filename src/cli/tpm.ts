@@ -4,6 +4,7 @@ import { addTpmInfoCommand } from './tpm-info.js';
 import { addTpmPcrsCommand } from './tpm-pcrs.js';
 import { addTpmQuoteCommand } from './tpm-quote.js';
 import { addCheckQuoteCommand } from './tpm-check-quote.js';
+import { addTpmEventlogCommand } from './tpm-eventlog.js';
 import { addSimulatorCommands } from './tpm-simulator.js';
 
 /** `aicert tpm …`: diagnostics and the software-TPM helper. */
@@ -15,6 +16,7 @@ export function registerTpmCommands(program: Command): void {
   addTpmPcrsCommand(tpm);
   addTpmQuoteCommand(tpm);
   addCheckQuoteCommand(tpm);
+  addTpmEventlogCommand(tpm);
   addSimulatorCommands(tpm);
 }
 
