@@ -4,12 +4,13 @@ import { celRecordSchema } from '../protocol/event-log.js';
 import { findDuplicateKey } from '../util/strict-json.js';
 import { dsseEnvelopeJsonSchema } from './dsse.js';
 import { describeSchemaError } from '../util/schema-error.js';
+import { MAX_BOOT_LOG_BYTES } from '../evidence/boot-log/tcg-log.js';
 
 /**
  * The aicert certificate file, `<model>.aicert.json` (docs/certificate.md):
  *
  *   { mediaType, statement: DSSE envelope of an in-toto Statement v1 (SLSA Provenance v1),
- *     evidence: { tpm: { nv | pcr, akPublic, akCertificateChain?, quotes: [start, end], eventLog } } }
+ *     evidence: { tpm: { nv | pcr, akPublic, akCertificateChain?, quotes: [start, end], bootLog?, eventLog } } }
  *
  * `nv` (the default register): the NV extend index's public area and its two NV_Certify
  * attestations; `pcr` (the `--register pcr23` fallback, and certificates made before NV
@@ -80,6 +81,15 @@ export const certificateSchema = z.strictObject({
       /** base64 DER certificates, leaf (the AK's) first; absent when the AK was never enrolled. */
       akCertificateChain: z.array(base64Blob).min(1).max(8).optional(),
       quotes: z.tuple([quoteSchema, quoteSchema]),
+      /**
+       * base64 TCG binary boot event log (the firmware's `binary_bios_measurements`) when the run
+       * found one; the quotes then also cover the PCRs 0–15 it extends (docs/boot-log.md).
+       */
+      bootLog: z
+        .string()
+        .min(1)
+        .max(Math.ceil(MAX_BOOT_LOG_BYTES / 3) * 4)
+        .optional(),
       eventLog: z.array(celRecordSchema).min(1).max(100_000),
     }),
   }),

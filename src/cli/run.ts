@@ -6,8 +6,10 @@ import type { IsolationMode } from '../run/isolation.js';
 import { holdoutMillionths } from '../trainer/data-order.js';
 import { chooseHoldout, MAX_AUTO_HOLDOUT, MIN_AUTO_HOLDOUT, RECOMMENDED_HELD_OUT } from '../audit/holdout-size.js';
 import { loadRunConfig, required, type RunConfig } from '../run/run-config.js';
+import { LINUX_BOOT_LOG_PATH } from '../evidence/boot-log/read-boot-log.js';
 
 interface RunFlags {
+  bootLog?: string;
   config?: string;
   code?: string;
   data?: string[];
@@ -64,6 +66,10 @@ export function registerRunCommand(program: Command): void {
       'the record file the trainer trains on (default: the single --data, if it is a file)',
     )
     .option('--challenge <hex>', "a verifier's 32-byte challenge mixed into the trainer seed instead of TPM randomness")
+    .option(
+      '--boot-log <file>',
+      `the firmware's TCG boot event log to carry in the certificate (default: ${LINUX_BOOT_LOG_PATH}, when present)`,
+    )
     .addHelpText(
       'after',
       `
@@ -99,6 +105,7 @@ Example:
         certifyFailure: flags.certifyFailure ?? config.certifyFailure ?? false,
         isolation: isolationMode(flags.isolation ?? config.isolation ?? 'namespaces'),
         trainer: flags.trainer || config.trainer ? trainerOptions(flags, config, output) : undefined,
+        bootLog: flags.bootLog,
         log: (line) => process.stderr.write(`aicert: ${line}\n`),
       });
       const { outcome } = result;

@@ -3,6 +3,7 @@ import { readBoundedFile } from '../util/bounded-file.js';
 import { parseYamlDocument } from '../util/yaml-document.js';
 import { AK_TRUST_LEVELS, akNameHexSchema, meetsTrustLevel, type AkTrust } from './ak-trust.js';
 import { describeRegister, type MeasurementRegister } from '../tpm/measurement-register.js';
+import type { BootFacts } from './boot-log/boot-facts.js';
 
 /**
  * The verifier's policy (YAML, docs/policy.md): what a certificate must show beyond being
@@ -39,6 +40,21 @@ const codeDigest = z
   .transform((d) => d.toLowerCase());
 const digestList = <T extends z.ZodType<string>>(item: T) => z.array(item).max(MAX_ALLOWED_DIGESTS);
 
+/** A kernel command-line flag: one word, `name` (matches `name` and `name=…`) or `name=value` (exact). */
+const cmdlineFlag = z
+  .string()
+  .min(1)
+  .max(4096)
+  .regex(/^[^\s=][^\s]*$/, 'a kernel command-line flag: one word, "name" or "name=value"');
+
+/** Requirements on the facts of the certificate's boot event log (docs/boot-log.md). */
+const bootLogSchema = z.strictObject({
+  secureBoot: z.boolean().optional(),
+  bootApplications: digestList(quotedHex(64, 'an Authenticode SHA-256 digest')).optional(),
+  kernels: digestList(quotedHex(64, 'a kernel SHA-256 digest')).optional(),
+  forbiddenCmdline: z.array(cmdlineFlag).max(1024).optional(),
+});
+
 export const policySchema = z.strictObject({
   version: z.literal(1),
   /** The application PCR the run must have extended. */
@@ -57,6 +73,8 @@ export const policySchema = z.strictObject({
    * TPM can reset).
    */
   register: z.enum(['nv', 'any']).default('nv'),
+  /** Facts the boot event log must show (it must replay to the quoted PCRs first: `boot.eventlog`). */
+  bootLog: bootLogSchema.optional(),
   allow: z
     .strictObject({
       code: digestList(codeDigest).optional(),
@@ -83,7 +101,11 @@ export type PolicyCheckId =
   | 'policy.pcr'
   | 'policy.register'
   | 'policy.ak'
-  | 'policy.isolation';
+  | 'policy.isolation'
+  | 'policy.secureboot'
+  | 'policy.bootapps'
+  | 'policy.kernel'
+  | 'policy.cmdline';
 
 export interface PolicyCheckResult {
   id: PolicyCheckId;
@@ -112,6 +134,8 @@ export interface PolicyFacts {
   akTrust: AkTrust;
   /** How the training command was confined, from the verified command event. */
   isolation: { mode: string };
+  /** Facts of the boot event log that replayed to the quoted PCRs; undefined when the certificate carries none. */
+  boot?: BootFacts;
 }
 
 /** Every policy check, in report order. */
@@ -123,7 +147,110 @@ export function checkPolicy(policy: Policy, facts: PolicyFacts): PolicyCheckResu
     checkBootPcrs(policy, facts.quotedPcrs),
     checkInputs(policy, facts.inputs),
     checkIsolation(policy, facts.isolation),
+    ...checkBootLog(policy, facts.boot),
   ];
+}
+
+const NO_BOOT_LOG = 'the certificate carries no boot event log (a software TPM, or none was found)';
+
+/** The policy's `bootLog` requirements, each its own check; no log fails every requirement set. */
+export function checkBootLog(policy: Policy, boot: BootFacts | undefined): PolicyCheckResult[] {
+  const want = policy.bootLog ?? {};
+  const skipped = (id: PolicyCheckId, what: string): PolicyCheckResult => ({
+    id,
+    status: 'skipped',
+    reason: `the policy does not require ${what}`,
+  });
+  const judged = (id: PolicyCheckId, judge: (b: BootFacts) => PolicyCheckResult): PolicyCheckResult =>
+    boot ? judge(boot) : { id, status: 'failed', reason: `${NO_BOOT_LOG}; the policy requires boot facts` };
+  return [
+    want.secureBoot === undefined
+      ? skipped('policy.secureboot', 'a Secure Boot state')
+      : judged('policy.secureboot', (b) => checkSecureBoot(want.secureBoot!, b)),
+    want.bootApplications === undefined
+      ? skipped('policy.bootapps', 'listed boot applications')
+      : judged('policy.bootapps', (b) => checkBootApplications(want.bootApplications!, b)),
+    want.kernels === undefined
+      ? skipped('policy.kernel', 'listed kernels')
+      : judged('policy.kernel', (b) => checkKernels(want.kernels!, b)),
+    want.forbiddenCmdline === undefined
+      ? skipped('policy.cmdline', 'a kernel command line without forbidden flags')
+      : judged('policy.cmdline', (b) => checkCmdline(want.forbiddenCmdline!, b)),
+  ];
+}
+
+function checkSecureBoot(required: boolean, boot: BootFacts): PolicyCheckResult {
+  const id = 'policy.secureboot';
+  const state = (on: boolean) => (on ? 'on' : 'off');
+  if (boot.secureBoot === null)
+    return { id, status: 'failed', reason: 'the boot event log does not measure the SecureBoot variable into PCR 7' };
+  if (boot.secureBoot === required)
+    return { id, status: 'ok', reason: `Secure Boot was ${state(required)}, as the policy requires` };
+  return {
+    id,
+    status: 'failed',
+    reason: `Secure Boot was ${state(boot.secureBoot)}; the policy requires it ${state(required)}`,
+  };
+}
+
+function checkBootApplications(allowed: readonly string[], boot: BootFacts): PolicyCheckResult {
+  const id = 'policy.bootapps';
+  const list = new Set(allowed);
+  if (boot.bootApplications.length === 0)
+    return {
+      id,
+      status: 'failed',
+      reason: 'the boot event log records no boot application (EV_EFI_BOOT_SERVICES_APPLICATION)',
+    };
+  const refused = boot.bootApplications.filter((a) => !list.has(a.digest));
+  if (refused.length > 0)
+    return {
+      id,
+      status: 'failed',
+      reason: `boot applications not in bootLog.bootApplications: ${refused.map((a) => `${a.digest} (${a.path ?? 'no path'})`).join('; ')}`,
+    };
+  return { id, status: 'ok', reason: `${boot.bootApplications.length} boot applications, all listed` };
+}
+
+function checkKernels(allowed: readonly string[], boot: BootFacts): PolicyCheckResult {
+  const id = 'policy.kernel';
+  const list = new Set(allowed);
+  if (boot.kernels.length === 0)
+    return {
+      id,
+      status: 'failed',
+      reason: 'the boot event log names no kernel (no GRUB kernel_cmdline with its file in PCR 9)',
+    };
+  const refused = boot.kernels.filter((k) => !list.has(k.digest));
+  if (refused.length > 0)
+    return {
+      id,
+      status: 'failed',
+      reason: `kernels not in bootLog.kernels: ${refused.map((k) => `${k.digest} (${k.path})`).join('; ')}`,
+    };
+  return { id, status: 'ok', reason: `the kernel ${boot.kernels.map((k) => k.path).join(', ')} is listed` };
+}
+
+function checkCmdline(forbidden: readonly string[], boot: BootFacts): PolicyCheckResult {
+  const id = 'policy.cmdline';
+  if (boot.kernelCommandLines.length === 0)
+    return { id, status: 'failed', reason: 'the boot event log measures no kernel command line' };
+  const found: string[] = [];
+  for (const line of boot.kernelCommandLines)
+    for (const word of line.split(/\s+/).slice(1))
+      for (const flag of forbidden)
+        if (word === flag || (!flag.includes('=') && word.startsWith(`${flag}=`))) found.push(word);
+  if (found.length > 0)
+    return {
+      id,
+      status: 'failed',
+      reason: `the kernel command line has forbidden flags: ${[...new Set(found)].join(', ')}`,
+    };
+  return {
+    id,
+    status: 'ok',
+    reason: `the kernel command line has none of the ${forbidden.length} forbidden flags`,
+  };
 }
 
 export function checkIsolation(policy: Policy, isolation: { mode: string }): PolicyCheckResult {

@@ -2,7 +2,8 @@ import type { Tpm } from '../tpm/client.js';
 import { TPM_ALG, TPM_PT_PCR } from '../tpm/constants.js';
 import { EnvironmentError } from '../errors.js';
 import { eventDigest, makeRecord, type CelRecord } from '../protocol/event-log.js';
-import { BOOT_PCRS, type RunEvent } from '../protocol/run-events.js';
+import type { RunEvent } from '../protocol/run-events.js';
+import { quotedPcrs } from '../protocol/quoted-pcrs.js';
 import { attestPcrs, type PcrAttestation } from '../tpm/attest-pcrs.js';
 import { AICERT_AK, withAk, type AkSource } from '../tpm/ak-source.js';
 import { NvExtendIndex } from '../tpm/nv-extend-index.js';
@@ -71,10 +72,12 @@ export class AttestedSession {
     return next;
   }
 
-  /** Quotes the boot PCRs (and the application PCR, when that is the register) over `qualifyingData`. */
-  quote(qualifyingData: Buffer): Promise<PcrAttestation> {
-    const pcrs = this.register.kind === 'pcr' ? [...BOOT_PCRS, this.register.pcr] : [...BOOT_PCRS];
-    const selection = [{ hashAlg: TPM_ALG.SHA256, pcrs: pcrs.sort((a, b) => a - b) }];
+  /**
+   * Quotes the boot PCRs, those the carried boot log extends (`bootLogPcrs`), and the application
+   * PCR when that is the register, over `qualifyingData`.
+   */
+  quote(qualifyingData: Buffer, bootLogPcrs: readonly number[] = []): Promise<PcrAttestation> {
+    const selection = [{ hashAlg: TPM_ALG.SHA256, pcrs: quotedPcrs(this.register, bootLogPcrs) }];
     return attestPcrs(this.tpm, qualifyingData, selection, this.ak);
   }
 

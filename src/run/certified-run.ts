@@ -27,6 +27,7 @@ import { loadRunAk } from '../ca/ak-selection.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { createHash } from 'node:crypto';
 import { AttestedSession, type RegisterChoice } from './attested-session.js';
+import { findBootLog } from './boot-log.js';
 import { lockTpm } from './tpm-lock.js';
 import { executeCommand, type CommandOutcome } from './execute.js';
 import { checkExecutable, planIsolation, type IsolationMode } from './isolation.js';
@@ -77,6 +78,8 @@ export interface RunOptions {
   isolation?: IsolationMode;
   /** Run the command as a protocol trainer (docs/trainer-protocol.md). */
   trainer?: TrainerOptions;
+  /** The firmware's boot event log to carry (`--boot-log`); default: Linux's, when there is one. */
+  bootLog?: string;
   /** Progress lines (stderr in the CLI). */
   log: (line: string) => void;
 }
@@ -151,6 +154,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
         `note: this AK (${akName.toString('hex').slice(0, 16)}…) has no certificate; verifiers will treat it as untrusted. Run \`aicert ak enroll\` or \`aicert ak use --cloud\` first.`,
       );
 
+    const bootLog = await findBootLog(o.bootLog, o.log);
     session = await AttestedSession.begin(tpm, register, akSource);
     if (session.nv) o.log(`measuring into a fresh NV extend index 0x${session.nv.index.toString(16)}`);
     await session.extend(await sessionEvent(tpm, session, akName));
@@ -171,7 +175,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     } satisfies CommitmentEvent;
     await session.extend(commitment);
     o.log('inputs measured and committed; taking the start quote');
-    const startQuote = await session.quote(eventDigest(commitment));
+    const startQuote = await session.quote(eventDigest(commitment), bootLog?.pcrs);
     const startCertify = session.nv && (await session.certify(eventDigest(commitment)));
 
     o.log(`running: ${o.command.join(' ')}`);
@@ -211,7 +215,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
 
     const statement = serializeStatement(buildRunStatement(session.records));
     const binding = createHash('sha256').update(pae(IN_TOTO_PAYLOAD_TYPE, statement)).digest();
-    const endQuote = await session.quote(binding);
+    const endQuote = await session.quote(binding, bootLog?.pcrs);
     const endCertify = session.nv && (await session.certify(binding));
     const certificate: AicertCertificate = {
       mediaType: CERTIFICATE_MEDIA_TYPE,
@@ -229,6 +233,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
           akPublic: encodeBase64(public2b(ak.public.bytes)),
           ...(akChain && { akCertificateChain: akChain.map(encodeBase64) }),
           quotes: [quoteJson('start', startQuote), quoteJson('end', endQuote)],
+          ...(bootLog && { bootLog: encodeBase64(bootLog.bytes) }),
           eventLog: session.records,
         },
       },

@@ -27,7 +27,9 @@ import { checkPolicy, type Policy } from '../evidence/policy.js';
 import { verifyQuote, type VerifiedQuote } from '../evidence/quote.js';
 import { checkExtendIndexPublic, verifyNvCertify, type VerifiedNvCertify } from '../evidence/nv-certify.js';
 import { eventDigest, replayEventLog, verifyEventLog, type CelRecord } from '../protocol/event-log.js';
-import { BOOT_PCRS, type ArtifactEvent, type ExitEvent, type RunEvent } from '../protocol/run-events.js';
+import type { ArtifactEvent, ExitEvent, RunEvent } from '../protocol/run-events.js';
+import { quotedPcrs } from '../protocol/quoted-pcrs.js';
+import { checkCarriedBootLog, describeBootFacts, NO_BOOT_LOG, parseCarriedBootLog } from './boot-log-checks.js';
 import { checkRunOrder, readRunLog, type RunLog } from '../protocol/run-log.js';
 import { trainerSeed, type TrainerCommitment } from '../protocol/trainer-commitment.js';
 import { finalModelProblem } from '../protocol/model-tensors.js';
@@ -115,16 +117,26 @@ export async function verifyCertificate(
       () => readRegister(tpm),
       (r) => r.reason,
     );
+    const bootLog =
+      tpm.bootLog === undefined
+        ? undefined
+        : await list.step(
+            'bootlog.format',
+            () => parseCarriedBootLog(tpm.bootLog!),
+            (b) =>
+              `a TCG boot event log of ${b.log.events.length} events over PCRs ${b.pcrs.join(', ')}, which the quotes must cover`,
+          );
+    if (!bootLog) list.skipped('bootlog.format', NO_BOOT_LOG);
     const startNonce = eventDigest(records[commitmentIndex]!.content);
     const endNonce = createHash('sha256').update(pae(IN_TOTO_PAYLOAD_TYPE, statementBytes)).digest();
     const start = await list.step(
       'quote.start',
-      () => checkQuote(tpm.quotes[0], akPublic, register.register, startNonce, 'start'),
+      () => checkQuote(tpm.quotes[0], akPublic, register.register, startNonce, 'start', bootLog?.pcrs),
       (q) => `start quote verified (clock ${q.clock}, resetCount ${q.resetCount})`,
     );
     const end = await list.step(
       'quote.end',
-      () => checkQuote(tpm.quotes[1], akPublic, register.register, endNonce, 'end'),
+      () => checkQuote(tpm.quotes[1], akPublic, register.register, endNonce, 'end', bootLog?.pcrs),
       (q) => `end quote verified (clock ${q.clock}, resetCount ${q.resetCount})`,
     );
     let certified: { start: VerifiedNvCertify; end: VerifiedNvCertify } | undefined;
@@ -156,6 +168,19 @@ export async function verifyCertificate(
           ? 'the quotes and NV certifications come from one boot with no TPM restart, and the TPM clock moved forward'
           : 'no reboot or TPM restart between the quotes, and the TPM clock moved forward',
     );
+    const boot =
+      bootLog &&
+      (await list.step(
+        'boot.eventlog',
+        () => checkCarriedBootLog(bootLog.log, start, end),
+        (b) =>
+          `the boot event log replays to the quoted ${b.bank} PCRs ${b.pcrs.join(', ')}; only their events are believed`,
+      ));
+    if (boot) list.ok('boot.facts', describeBootFacts(boot.facts));
+    else {
+      list.skipped('boot.eventlog', NO_BOOT_LOG);
+      list.skipped('boot.facts', NO_BOOT_LOG);
+    }
 
     const startValue = certified?.start.contents ?? start.pcrs.get(TPM_ALG.SHA256)!.get(pcrOf(register.register))!;
     const endValue = certified?.end.contents ?? end.pcrs.get(TPM_ALG.SHA256)!.get(pcrOf(register.register))!;
@@ -210,6 +235,7 @@ export async function verifyCertificate(
           inputs: log.inputs,
           akTrust: trust,
           isolation: log.command.isolation ?? { mode: 'none' },
+          ...(boot && { boot: boot.facts }),
         }),
       );
     else list.skipped('policy', 'no --policy given: boot PCRs and allowed inputs are not checked');
@@ -418,12 +444,12 @@ function checkQuote(
   register: MeasurementRegister,
   nonce: Buffer,
   phase: QuotePhase,
+  bootLogPcrs?: readonly number[],
 ): VerifiedQuote {
   const pcrs = new Map<number, Buffer>(
     Object.entries(q.pcrs.sha256).map(([k, v]) => [Number(k), Buffer.from(v, 'hex')]),
   );
-  const quoted = register.kind === 'pcr' ? [...BOOT_PCRS, register.pcr] : [...BOOT_PCRS];
-  const selection = [{ hashAlg: TPM_ALG.SHA256, pcrs: [...new Set(quoted)].sort((a, b) => a - b) }];
+  const selection = [{ hashAlg: TPM_ALG.SHA256, pcrs: quotedPcrs(register, bootLogPcrs) }];
   try {
     return verifyQuote(
       {

@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import type { AkTrust } from '../../src/evidence/ak-trust.js';
 import {
   checkAkTrust,
+  checkBootLog,
   checkApplicationPcr,
   checkRegister,
   checkBootPcrs,
@@ -269,7 +270,7 @@ test('policy.inputs: a missing list allows anything, an empty list nothing', () 
   assert.equal(checkInputs(policyOf('allow: {}\n'), [code()]).status, 'skipped');
 });
 
-test('checkPolicy runs the six checks in report order', () => {
+test('checkPolicy runs the ten checks in report order', () => {
   const policy = policyOf(
     `register: any\npcr: 23\nbootPcrs: { "0": "${hex(0)}" }\nallow: { datasets: ["sha256:${DATA_ROOT}"] }\n`,
   );
@@ -289,8 +290,44 @@ test('checkPolicy runs the six checks in report order', () => {
       ['policy.boot', 'ok'],
       ['policy.inputs', 'failed'],
       ['policy.isolation', 'ok'],
+      ['policy.secureboot', 'skipped'],
+      ['policy.bootapps', 'skipped'],
+      ['policy.kernel', 'skipped'],
+      ['policy.cmdline', 'skipped'],
     ],
   );
+});
+
+test('bootLog: forbidden flags match a word or its name=, never a prefix of another flag', () => {
+  const facts = {
+    bank: 'sha256',
+    secureBoot: true,
+    secureBootVariables: {},
+    bootApplications: [{ seq: 1, pcr: 4, digest: hex(1), path: '/EFI/shim.efi' }],
+    kernelCommandLines: ['/vmlinuz init=/bin/sh initrd=/x ro quiet'],
+    kernels: [{ seq: 2, path: '/vmlinuz', digest: hex(2) }],
+    grubCommands: [],
+    grubFiles: [],
+    shim: [],
+    separators: [0, 1, 2, 3, 4, 5, 6, 7],
+    problems: [],
+  };
+  const cmdline = (flags: string) =>
+    checkBootLog(policyOf(`bootLog: { forbiddenCmdline: ${flags} }\n`), facts).find((r) => r.id === 'policy.cmdline')!;
+  assert.match(cmdline('["init"]').reason, /forbidden flags: init=\/bin\/sh$/);
+  assert.equal(cmdline('["init=/bin/bash", "initr", "quie"]').status, 'ok');
+  assert.equal(cmdline('["quiet"]').status, 'failed');
+  assert.equal(cmdline('["init=/bin/sh"]').status, 'failed');
+  const all = checkBootLog(
+    policyOf(`bootLog: { secureBoot: true, bootApplications: ["${hex(1)}"], kernels: ["${hex(2).toUpperCase()}"] }\n`),
+    facts,
+  );
+  assert.deepEqual(
+    all.map((r) => r.status),
+    ['ok', 'ok', 'ok', 'skipped'],
+  );
+  assert.throws(() => policyOf('bootLog: { forbiddenCmdline: ["two words"] }\n'), /one word/);
+  assert.throws(() => policyOf('bootLog: { secureBot: true }\n'), /secureBot/);
 });
 
 test('policy.isolation: a confined command by default; `isolation: any` also accepts an unconfined one', () => {
