@@ -33,6 +33,8 @@ import { parseCertificate } from '../../src/cert/certificate.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
 import { loadTrustAnchors, NO_TRUST_ANCHORS } from '../../src/evidence/ak-trust.js';
 import { parseQuoteFile } from '../../src/evidence/quote-file.js';
+import { parseTcgLog } from '../../src/evidence/boot-log/tcg-log.js';
+import { describeBootLog } from '../../src/evidence/boot-log/describe-boot-log.js';
 import { readSafetensorsHeader } from '../../src/measure/formats/safetensors.js';
 import { readGgufHeader } from '../../src/measure/formats/gguf.js';
 import { readSafetensorsIndex } from '../../src/measure/formats/safetensors-index.js';
@@ -185,6 +187,35 @@ function fileRunner(dir: string, name: string, parse: (path: string) => unknown)
 const ecdsaKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 
 export const FUZZ_TARGETS: FuzzTarget[] = [
+  {
+    name: 'tcg-boot-log',
+    parser: 'parseTcgLog, replay and boot facts (src/evidence/boot-log/)',
+    async prepare() {
+      const seeds = ['cos-85-amd-sev.bin', 'debian-10.bin', 'gdc-host.bin'].map((n) =>
+        readFileSync(repo(`test/fixtures/eventlogs/${n}`)),
+      );
+      const agile = seeds[0]!;
+      // The first TCG_PCR_EVENT2 follows the Spec ID event: pcr, type, count, three digests, size.
+      const first = 32 + agile.readUInt32LE(28);
+      const at = (offset: number, value: Buffer) =>
+        Buffer.concat([agile.subarray(0, offset), value, agile.subarray(offset + value.length)]);
+      const all = Buffer.alloc(4, 0xff);
+      return {
+        input: bytesFrom(seeds),
+        run: (bytes: Buffer) => describeBootLog(parseTcgLog(bytes)),
+        huge: [
+          { name: 'Spec ID event size 2^32-1', input: at(28, all) },
+          { name: 'Spec ID algorithm count 2^32-1', input: at(32 + 24, all) },
+          { name: 'digest count 2^32-1', input: at(first + 8, all) },
+          { name: 'event data size 2^32-1', input: at(first + 12 + 2 + 20 + 2 + 32 + 2 + 48, all) },
+          {
+            name: 'legacy event data size 2^31-1',
+            input: Buffer.concat([seeds[1]!.subarray(0, 28), u32be(0x7fffffff)]),
+          },
+        ],
+      };
+    },
+  },
   {
     name: 'tpm-response',
     parser: 'decodeResponse (src/tpm/command.ts) for the commands aicert sends',

@@ -59,6 +59,7 @@ describe('tamper corpus', () => {
       'forged',
       'artifacts',
       'nv',
+      'bootlog',
     ]) {
       assert.ok((summary.byFamily[family] ?? 0) > 0, `no ${family} mutants`);
     }
