@@ -69,8 +69,10 @@ const HELP = `npm run bench -- audit-power [flags]
   --holdout F         held-out fraction of the runs (default 0.3)
   --epochs E          epochs of the example trainers (default 2)
   --batch-size B      batch size of the example trainers (default 8)
+  --learning-rate LR  initial learning rate of the example trainers (default: theirs)
   --k K               checkpoint every K steps (default 10, aicert run's default)
-  --drop F            fraction of records a dropped run leaves unused (default 0.5)
+  --drop F            fraction of records a dropped run leaves unused (default 0.5); with 0 the
+                      "dropped" runs are honest runs with other seeds (all 3,000 records usable)
   --json              print the figures as JSON as well
 
 Each run is one train-mode run (1-5 s) plus the audit's memorization test in this process.
@@ -86,6 +88,7 @@ export async function run(args: string[]): Promise<void> {
       holdout: { type: 'string', default: '0.3' },
       epochs: { type: 'string', default: '2' },
       'batch-size': { type: 'string', default: '8' },
+      'learning-rate': { type: 'string' },
       k: { type: 'string', default: '10' },
       drop: { type: 'string', default: '0.5' },
       json: { type: 'boolean', default: false },
@@ -103,18 +106,15 @@ export async function run(args: string[]): Promise<void> {
   const drop = Number(values.drop);
   const epochs = values.epochs;
   const batch = values['batch-size'];
+  const rate = values['learning-rate'];
+  const exampleFlags = ['--epochs', epochs, '--batch-size', batch, ...(rate ? ['--learning-rate', rate] : [])];
   const python = '/usr/bin/python3';
   const pytorch = join(REPO, 'examples/pytorch-fashion-mnist/train.py');
   const work = mkdtempSync(join(tmpdir(), 'aicert-bench-power-'));
   const makers: Record<string, () => Trainer | Promise<Trainer>> = {
     tfjs: () =>
-      exampleTrainer('tfjs', ['node', join(REPO, 'dist/examples/fashion-mnist/train.js')], 'tfjs', [
-        '--epochs',
-        epochs,
-        '--batch-size',
-        batch,
-      ]),
-    pytorch: () => exampleTrainer('pytorch', [python, pytorch], 'pytorch', ['--epochs', epochs, '--batch-size', batch]),
+      exampleTrainer('tfjs', ['node', join(REPO, 'dist/examples/fashion-mnist/train.js')], 'tfjs', exampleFlags),
+    pytorch: () => exampleTrainer('pytorch', [python, pytorch], 'pytorch', exampleFlags),
     weak: () =>
       exampleTrainer('weak (pytorch, lr 0.01, batch 32)', [python, pytorch], 'pytorch', [
         '--epochs',
