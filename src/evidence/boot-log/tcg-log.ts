@@ -21,8 +21,8 @@ import { eventTypeName, EV_NO_ACTION } from './tcg-event-types.js';
 
 /** Larger than any firmware log seen (tens of KiB); bounds memory and time of a parse. */
 export const MAX_BOOT_LOG_BYTES = 16 * 1024 * 1024;
-/** At most this many events (a crypto-agile event is at least 18 bytes). */
-export const MAX_BOOT_LOG_EVENTS = 200_000;
+/** At most this many events: real logs hold hundreds; parsing this many takes well under a second. */
+export const MAX_BOOT_LOG_EVENTS = 65_536;
 /** PCRs a firmware log may extend: 0–23 (the TPM has no more in the PC Client profile). */
 const MAX_PCR = 23;
 /** The Spec ID event lists at most this many algorithms (a TPM has a handful of banks). */
