@@ -53,7 +53,7 @@ export function addCheckQuoteCommand(tpm: Command): void {
       let verified: VerifiedQuote | undefined;
       let failure: AicertError | undefined;
       try {
-        verified = verifyQuote(quoteFile, { nonce, selection }, (id) =>
+        verified = await verifyQuote(quoteFile, { nonce, selection }, (id) =>
           checks.push({ id, status: 'ok', message: QUOTE_CHECK_MEANING[id] }),
         );
       } catch (err) {

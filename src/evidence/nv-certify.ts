@@ -64,10 +64,13 @@ export function checkExtendIndexPublic(p: NvPublicArea): void {
  * key, it signed these bytes, they are a TPM-generated NV certification for `nonce`, of the
  * index whose public area is given, and of its whole 32-byte value.
  */
-export function verifyNvCertify(evidence: NvCertifyEvidence, expected: { nonce: Uint8Array }): VerifiedNvCertify {
+export async function verifyNvCertify(
+  evidence: NvCertifyEvidence,
+  expected: { nonce: Uint8Array },
+): Promise<VerifiedNvCertify> {
   checkAkAttributes(evidence.akPublic.public);
   const signature = parseSignature(evidence.signature);
-  const result = verifyTpmSignature(evidence.akPublic, evidence.attest, signature);
+  const result = await verifyTpmSignature(evidence.akPublic, evidence.attest, signature);
   if (!result.ok)
     throw new VerificationError(
       'nv.signature',

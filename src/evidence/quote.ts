@@ -70,17 +70,17 @@ export const QUOTE_CHECK_MEANING: Record<QuoteCheck, string> = {
  * PCR values are untrusted until this returns: only then are the claimed values vouched for.
  * Whether the AK itself belongs to a genuine TPM is not decided here (see `ak.trust`).
  */
-export function verifyQuote(
+export async function verifyQuote(
   evidence: QuoteEvidence,
   expected: QuoteExpectations,
   onCheck: (check: QuoteCheck) => void = () => undefined,
-): VerifiedQuote {
+): Promise<VerifiedQuote> {
   const passed = <T>(check: QuoteCheck, result: T): T => {
     onCheck(check);
     return result;
   };
   passed('ak.attributes', checkAkAttributes(evidence.akPublic.public));
-  const signature = passed('quote.signature', checkSignature(evidence));
+  const signature = passed('quote.signature', await checkSignature(evidence));
   const attest = parseAttest(evidence.attest);
   passed('quote.magic', checkMagic(attest));
   const quote = passed('quote.type', checkType(attest));
@@ -100,9 +100,9 @@ export function verifyQuote(
 }
 
 /** The signature is over the attest bytes exactly as received; a signature by any other key fails here. */
-function checkSignature(evidence: QuoteEvidence): TpmSignature {
+async function checkSignature(evidence: QuoteEvidence): Promise<TpmSignature> {
   const sig = parseSignature(evidence.signature);
-  const result = verifyTpmSignature(evidence.akPublic, evidence.attest, sig);
+  const result = await verifyTpmSignature(evidence.akPublic, evidence.attest, sig);
   if (!result.ok) {
     throw new VerificationError(
       'quote.signature',

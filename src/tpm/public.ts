@@ -194,17 +194,22 @@ export function objectName(area: PublicArea): Buffer {
 
 /** The public key as a Node KeyObject (for signature checks and PEM export). */
 export function publicKeyObject(p: TpmPublic): KeyObject {
+  return importJwk(publicKeyJwk(p));
+}
+
+/** The public key as a JWK, unchecked (importing it checks it: an ECC point must be on its curve). */
+export function publicKeyJwk(p: TpmPublic): JsonWebKey {
   if (p.type === TPM_ALG.RSA) {
     const e = p.parameters.exponent === 0 ? 65537 : p.parameters.exponent;
     const eBytes = Buffer.alloc(4);
     eBytes.writeUInt32BE(e);
     let i = 0;
     while (i < 3 && eBytes[i] === 0) i++;
-    return importJwk({
+    return {
       kty: 'RSA',
       n: p.unique.modulus.toString('base64url'),
       e: eBytes.subarray(i).toString('base64url'),
-    });
+    };
   }
   const curve = ECC_CURVES[p.parameters.curve];
   if (!curve) throw new TpmFormatError(`TPMT_PUBLIC: unsupported ECC curve 0x${p.parameters.curve.toString(16)}`);
@@ -212,7 +217,7 @@ export function publicKeyObject(p: TpmPublic): KeyObject {
     if (b.length > curve.size) throw new TpmFormatError('TPMT_PUBLIC: ECC coordinate longer than the curve field');
     return Buffer.concat([Buffer.alloc(curve.size - b.length), b]).toString('base64url');
   };
-  return importJwk({ kty: 'EC', crv: curve.jwk, x: pad(p.unique.x), y: pad(p.unique.y) });
+  return { kty: 'EC', crv: curve.jwk, x: pad(p.unique.x), y: pad(p.unique.y) };
 }
 
 /** Node rejects invalid keys (an ECC point off its curve) with a generic error: make it a format error. */
@@ -220,8 +225,13 @@ function importJwk(jwk: JsonWebKey): KeyObject {
   try {
     return createPublicKey({ key: jwk, format: 'jwk' });
   } catch (err) {
-    throw new TpmFormatError(`TPMT_PUBLIC: the ${jwk.kty} public key is invalid (${(err as Error).message})`);
+    throw invalidPublicKey(jwk, err);
   }
+}
+
+/** The error for a public key that cannot be imported, whichever crypto library refused it. */
+export function invalidPublicKey(jwk: JsonWebKey, cause: unknown): TpmFormatError {
+  return new TpmFormatError(`TPMT_PUBLIC: the ${jwk.kty} public key is invalid (${(cause as Error).message})`);
 }
 
 export function publicKeyPem(p: TpmPublic): string {

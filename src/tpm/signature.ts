@@ -1,8 +1,8 @@
-import { constants, verify as cryptoVerify } from 'node:crypto';
-import { HASH_ALGS, TPM_ALG } from './constants.js';
+import { cryptoBackend, KeyImportError, type SignatureRequest } from '../util/crypto-backend.js';
+import { TPM_ALG } from './constants.js';
 import { TpmFormatError, TpmReader, marshal } from './marshal.js';
 import { hashAlgName } from './pcr-selection.js';
-import { ECC_CURVES, publicKeyObject, type PublicArea, type TpmPublic } from './public.js';
+import { ECC_CURVES, invalidPublicKey, publicKeyJwk, type PublicArea, type TpmPublic } from './public.js';
 
 /** TPMT_SIGNATURE for the schemes a TPM uses to sign attestations (Part 2, 11.3.4). */
 export type TpmSignature =
@@ -64,7 +64,11 @@ export function marshalSignature(sig: TpmSignature): Buffer {
 export type SignatureCheck = { ok: true } | { ok: false; reason: string };
 
 /** Hashes aicert accepts in signatures: SHA-1 is not among them. */
-const SIGNATURE_HASHES = new Set<number>([TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_ALG.SHA512]);
+const SIGNATURE_HASHES: Record<number, SignatureRequest['hash']> = {
+  [TPM_ALG.SHA256]: 'SHA-256',
+  [TPM_ALG.SHA384]: 'SHA-384',
+  [TPM_ALG.SHA512]: 'SHA-512',
+};
 
 /**
  * Verifies `sig` over `message` with the key in `key`. The hash is the signature's own hash
@@ -72,11 +76,11 @@ const SIGNATURE_HASHES = new Set<number>([TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_AL
  * exactly that scheme and hash. Returns the reason on failure instead of throwing, so callers
  * can report it under their own check id.
  */
-export function verifyTpmSignature(
+export async function verifyTpmSignature(
   key: PublicArea | TpmPublic,
   message: Uint8Array,
   sig: TpmSignature,
-): SignatureCheck {
+): Promise<SignatureCheck> {
   const pub = 'bytes' in key ? key.public : key;
   const keyScheme = pub.parameters.scheme;
   if (keyScheme.algorithm !== TPM_ALG.NULL) {
@@ -87,22 +91,13 @@ export function verifyTpmSignature(
       );
     }
   }
-  if (!SIGNATURE_HASHES.has(sig.hashAlg))
-    return fail(`signature hash ${hashAlgName(sig.hashAlg)} is not accepted (use SHA-256 or stronger)`);
-  const hash = HASH_ALGS[sig.hashAlg]!.node;
+  const hash = SIGNATURE_HASHES[sig.hashAlg];
+  if (!hash) return fail(`signature hash ${hashAlgName(sig.hashAlg)} is not accepted (use SHA-256 or stronger)`);
 
   if (pub.type === TPM_ALG.RSA) {
     if (sig.scheme === TPM_ALG.ECDSA) return fail('an ECDSA signature cannot come from an RSA key');
-    const padding = sig.scheme === TPM_ALG.RSAPSS ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING;
-    // TPMs differ in the PSS salt length they use (digest size or maximum), so accept any.
-    return checked(() =>
-      cryptoVerify(
-        hash,
-        message,
-        { key: publicKeyObject(pub), padding, saltLength: constants.RSA_PSS_SALTLEN_AUTO },
-        sig.sig,
-      ),
-    );
+    const algorithm = sig.scheme === TPM_ALG.RSAPSS ? 'RSA-PSS' : 'RSASSA-PKCS1-v1_5';
+    return checked({ key: publicKeyJwk(pub), algorithm, hash, data: message, signature: sig.sig });
   }
 
   if (sig.scheme !== TPM_ALG.ECDSA) return fail(`an ${schemeName(sig.scheme)} signature cannot come from an ECC key`);
@@ -111,17 +106,20 @@ export function verifyTpmSignature(
   const r = leftPad(sig.r, curve.size);
   const s = leftPad(sig.s, curve.size);
   if (!r || !s) return fail(`ECDSA r or s is longer than the ${curve.jwk} field`);
-  return checked(() =>
-    cryptoVerify(hash, message, { key: publicKeyObject(pub), dsaEncoding: 'ieee-p1363' }, Buffer.concat([r, s])),
-  );
+  return checked({ key: publicKeyJwk(pub), algorithm: 'ECDSA', hash, data: message, signature: Buffer.concat([r, s]) });
 }
 
-/** OpenSSL rejects some inputs (a key too small for the PSS hash, say) by throwing: also "not verified". */
-function checked(verifyFn: () => boolean): SignatureCheck {
+/**
+ * An unusable key is a format error of the public area; crypto libraries reject some other inputs
+ * (a key too small for the PSS hash, say) by throwing: also "not verified".
+ */
+async function checked(request: SignatureRequest): Promise<SignatureCheck> {
   try {
-    return verifyFn() ? { ok: true } : fail('the signature does not verify with this key');
+    return (await cryptoBackend().verifySignature(request))
+      ? { ok: true }
+      : fail('the signature does not verify with this key');
   } catch (err) {
-    if (err instanceof TpmFormatError) throw err;
+    if (err instanceof KeyImportError) throw invalidPublicKey(request.key, err);
     return fail(`the signature cannot be checked with this key: ${(err as Error).message}`);
   }
 }

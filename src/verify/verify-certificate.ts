@@ -409,14 +409,14 @@ function pcrOf(register: MeasurementRegister): number {
   return register.pcr;
 }
 
-function checkNvCertification(
+async function checkNvCertification(
   c: CertificateNvCertification,
   akPublic: PublicArea,
   nvPublic: NvPublicArea,
   nonce: Buffer,
-): VerifiedNvCertify {
+): Promise<VerifiedNvCertify> {
   try {
-    return verifyNvCertify(
+    return await verifyNvCertify(
       {
         attest: decodeBase64Strict(c.attest, `${c.phase} NV certification attest`),
         signature: decodeBase64Strict(c.signature, `${c.phase} NV certification signature`),
@@ -438,20 +438,20 @@ function checkNvCertification(
   }
 }
 
-function checkQuote(
+async function checkQuote(
   q: CertificateQuote,
   akPublic: PublicArea,
   register: MeasurementRegister,
   nonce: Buffer,
   phase: QuotePhase,
   bootLogPcrs?: readonly number[],
-): VerifiedQuote {
+): Promise<VerifiedQuote> {
   const pcrs = new Map<number, Buffer>(
     Object.entries(q.pcrs.sha256).map(([k, v]) => [Number(k), Buffer.from(v, 'hex')]),
   );
   const selection = [{ hashAlg: TPM_ALG.SHA256, pcrs: quotedPcrs(register, bootLogPcrs) }];
   try {
-    return verifyQuote(
+    return await verifyQuote(
       {
         attest: decodeBase64Strict(q.attest, `${phase} quote attest`),
         signature: decodeBase64Strict(q.signature, `${phase} quote signature`),

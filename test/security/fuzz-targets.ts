@@ -356,9 +356,9 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
       const message = b64(quoteFixtures[0]!.attest!);
       return {
         input: bytesFrom(seeds),
-        run: (bytes: Buffer) => {
+        run: async (bytes: Buffer) => {
           const sig = parseSignature(bytes);
-          for (const key of keys) verifyTpmSignature(key, message, sig);
+          for (const key of keys) await verifyTpmSignature(key, message, sig);
           return sig;
         },
         huge: [

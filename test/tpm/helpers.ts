@@ -210,3 +210,13 @@ export function parsesOrRefuses(parse: () => unknown): true {
   }
   return true;
 }
+
+/** `parsesOrRefuses` for a parser that returns a promise (one that verifies a signature). */
+export async function parsesOrRefusesAsync(parse: () => Promise<unknown>): Promise<true> {
+  try {
+    await parse();
+  } catch (err) {
+    if (!(err instanceof AicertError)) throw new Error(`crashed instead of refusing: ${String(err)}`, { cause: err });
+  }
+  return true;
+}

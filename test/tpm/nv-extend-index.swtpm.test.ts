@@ -124,7 +124,7 @@ describe('the NV extend index (NV_DefineSpace, NV_Extend, NV_Read, NV_ReadPublic
       const qualifyingData = randomBytes(32);
       const ak = await createAk(tpm);
       const { attest, signature } = await tpm.withTransient(ak.handle, (h) => nv.certify(h, qualifyingData));
-      assert.equal(verifyTpmSignature(ak.public, attest, parseSignature(signature)).ok, true);
+      assert.equal((await verifyTpmSignature(ak.public, attest, parseSignature(signature))).ok, true);
       const parsed = parseAttest(attest);
       assert.equal(parsed.type, TPM_ST.ATTEST_NV);
       assert.equal(parsed.body, 'nv');

@@ -9,7 +9,14 @@ import { marshal } from '../../src/tpm/marshal.js';
 import { parsePublic, parsePublic2b, publicKeyObject } from '../../src/tpm/public.js';
 import { parseSignature, verifyTpmSignature } from '../../src/tpm/signature.js';
 import { parseQuoteFile } from '../../src/evidence/quote-file.js';
-import { akPublicFor, buildQuoteAttest, ekPublicFor, mutatedBytes, parsesOrRefuses } from './helpers.js';
+import {
+  akPublicFor,
+  buildQuoteAttest,
+  ekPublicFor,
+  mutatedBytes,
+  parsesOrRefuses,
+  parsesOrRefusesAsync,
+} from './helpers.js';
 
 const fixtureText = (name: string) =>
   readFileSync(new URL(`../../../test/evidence/fixtures/${name}`, import.meta.url), 'utf8');
@@ -94,17 +101,17 @@ test('TPMT_SIGNATURE: ECDSA and RSASSA parse; unsupported schemes, truncation an
   );
 });
 
-test('TPMT_SIGNATURE: mutated signatures parse or refuse, and verifying them never crashes', () => {
+test('TPMT_SIGNATURE: mutated signatures parse or refuse, and verifying them never crashes', async () => {
   const keys = [
     akPublicFor('ecc').area,
     akPublicFor('rsa').area,
     ...quoteFiles.map((f) => parsePublic2b(b64(f.akPublic))),
   ];
-  assertProperty(
-    fc.property(mutatedBytes(signatures), fc.constantFrom(...keys), (bytes, key) =>
-      parsesOrRefuses(() => {
+  await assertProperty(
+    fc.asyncProperty(mutatedBytes(signatures), fc.constantFrom(...keys), (bytes, key) =>
+      parsesOrRefusesAsync(async () => {
         const sig = parseSignature(bytes);
-        const result = verifyTpmSignature(key, attests[0]!, sig);
+        const result = await verifyTpmSignature(key, attests[0]!, sig);
         assert.equal(typeof result.ok, 'boolean');
       }),
     ),

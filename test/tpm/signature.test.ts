@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sign } from 'node:crypto';
 import { TPM_ALG } from '../../src/tpm/constants.js';
-import { marshalSignature, parseSignature, verifyTpmSignature } from '../../src/tpm/signature.js';
+import { marshalSignature, parseSignature, verifyTpmSignature, type SignatureCheck } from '../../src/tpm/signature.js';
 import { akPublicFor, signAsTpm } from './helpers.js';
 
 const message = Buffer.from('TPMS_ATTEST stand-in');
 
-test('ECDSA r and s sent without leading zeros are left-padded to the field size', () => {
+test('ECDSA r and s sent without leading zeros are left-padded to the field size', async () => {
   const ak = akPublicFor('ecc');
   // Find a signature whose r or s starts with a zero byte (about 1 in 128 signatures).
   for (let i = 0; ; i++) {
@@ -24,14 +24,14 @@ test('ECDSA r and s sent without leading zeros are left-padded to the field size
     });
     assert.ok(stripped.length < 4 + 2 * 34, 'a shortened coordinate was sent');
     assert.deepEqual(
-      verifyTpmSignature(ak.area, Buffer.concat([message, Buffer.from(String(i))]), parseSignature(stripped)),
+      await verifyTpmSignature(ak.area, Buffer.concat([message, Buffer.from(String(i))]), parseSignature(stripped)),
       { ok: true },
     );
     return;
   }
 });
 
-test('ECDSA coordinates longer than the field are reported, not thrown', () => {
+test('ECDSA coordinates longer than the field are reported, not thrown', async () => {
   const ak = akPublicFor('ecc');
   const sig = parseSignature(
     marshalSignature({
@@ -41,40 +41,46 @@ test('ECDSA coordinates longer than the field are reported, not thrown', () => {
       s: Buffer.alloc(32, 1),
     }),
   );
-  const result = verifyTpmSignature(ak.area, message, sig);
+  const result = await verifyTpmSignature(ak.area, message, sig);
   assert.equal(result.ok, false);
   assert.match(!result.ok ? result.reason : '', /longer than the P-256 field/);
 });
 
-test("a signature must use the key's own scheme and hash, and a key type it can come from", () => {
+test("a signature must use the key's own scheme and hash, and a key type it can come from", async () => {
   const ecc = akPublicFor('ecc');
   const rsa = akPublicFor('rsa');
-  const reason = (r: ReturnType<typeof verifyTpmSignature>) => (r.ok ? 'ok' : r.reason);
-  assert.equal(reason(verifyTpmSignature(ecc.area, message, parseSignature(signAsTpm(ecc, message)))), 'ok');
+  const reason = async (r: Promise<SignatureCheck>) => {
+    const check = await r;
+    return check.ok ? 'ok' : check.reason;
+  };
+  assert.equal(await reason(verifyTpmSignature(ecc.area, message, parseSignature(signAsTpm(ecc, message)))), 'ok');
   assert.match(
-    reason(verifyTpmSignature(ecc.area, message, parseSignature(signAsTpm(ecc, message, TPM_ALG.SHA384)))),
+    await reason(verifyTpmSignature(ecc.area, message, parseSignature(signAsTpm(ecc, message, TPM_ALG.SHA384)))),
     /only signs with ECDSA-sha256/,
   );
   assert.match(
-    reason(verifyTpmSignature(rsa.area, message, parseSignature(signAsTpm(ecc, message)))),
+    await reason(verifyTpmSignature(rsa.area, message, parseSignature(signAsTpm(ecc, message)))),
     /ECDSA-sha256 but the key only signs with RSASSA-sha256/,
   );
   assert.match(
-    reason(verifyTpmSignature(ecc.area, Buffer.from('other message'), parseSignature(signAsTpm(ecc, message)))),
+    await reason(verifyTpmSignature(ecc.area, Buffer.from('other message'), parseSignature(signAsTpm(ecc, message)))),
     /does not verify/,
   );
 });
 
-test('a key without a fixed scheme accepts RSASSA and RSAPSS over SHA-256+, never SHA-1 or ECDSA', () => {
+test('a key without a fixed scheme accepts RSASSA and RSAPSS over SHA-256+, never SHA-1 or ECDSA', async () => {
   const nullScheme = akPublicFor('rsa', undefined, { algorithm: TPM_ALG.NULL, hashAlg: TPM_ALG.NULL });
   const pssKey = akPublicFor('rsa', undefined, { algorithm: TPM_ALG.RSAPSS, hashAlg: TPM_ALG.SHA256 });
-  const reason = (r: ReturnType<typeof verifyTpmSignature>) => (r.ok ? 'ok' : r.reason);
+  const reason = async (r: Promise<SignatureCheck>) => {
+    const check = await r;
+    return check.ok ? 'ok' : check.reason;
+  };
   const rsassa = parseSignature(signAsTpm(akPublicFor('rsa'), message));
   const rsapss = parseSignature(signAsTpm(pssKey, message));
-  assert.equal(reason(verifyTpmSignature(nullScheme.area, message, rsassa)), 'ok');
-  assert.equal(reason(verifyTpmSignature(nullScheme.area, message, rsapss)), 'ok');
+  assert.equal(await reason(verifyTpmSignature(nullScheme.area, message, rsassa)), 'ok');
+  assert.equal(await reason(verifyTpmSignature(nullScheme.area, message, rsapss)), 'ok');
   const sha1 = parseSignature(signAsTpm(akPublicFor('rsa'), message, TPM_ALG.SHA1));
-  assert.match(reason(verifyTpmSignature(nullScheme.area, message, sha1)), /sha1 is not accepted/);
+  assert.match(await reason(verifyTpmSignature(nullScheme.area, message, sha1)), /sha1 is not accepted/);
   const ecdsa = parseSignature(signAsTpm(akPublicFor('ecc'), message));
-  assert.match(reason(verifyTpmSignature(nullScheme.area, message, ecdsa)), /cannot come from an RSA key/);
+  assert.match(await reason(verifyTpmSignature(nullScheme.area, message, ecdsa)), /cannot come from an RSA key/);
 });
