@@ -18,6 +18,7 @@ export const LAYERS = [
   ['cert', 'ca', 'trainer'],
   ['run', 'verify', 'audit', 'serve'],
   ['report'],
+  ['web'], // the verifier in the browser: a page, not imported by the CLI
   ['cli'],
 ];
 /** Same-layer imports that are part of the design: an audit starts by verifying the certificate. */
