@@ -1,4 +1,7 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { EnvironmentError } from '../errors.js';
 import { MAX_CERTIFICATE_BYTES } from '../cert/certificate.js';
 import { collectReport } from '../report/collect-report.js';
 import { renderReport } from '../report/render-report.js';
@@ -12,6 +15,7 @@ interface ReportFlags extends VerifyFlags {
   html: string;
   audit?: string;
   json?: boolean;
+  app?: string;
 }
 
 /** `aicert report CERT --html OUT.html`: `aicert verify`, and the result as one self-contained page. */
@@ -25,6 +29,10 @@ export function registerReportCommand(program: Command): void {
     .requiredOption('--html <file>', 'where to write the page (written atomically)')
     .option('--audit <report>', 'the JSON report of `aicert audit … --out REPORT` for this certificate, to show too')
     .option('--json', 'print the verification report as JSON instead of the checklist')
+    .option(
+      '--app <dir>',
+      'also write the verifier in the browser, DIR/aicert-verifier.html, to publish beside the model',
+    )
     .addHelpText(
       'after',
       `
@@ -51,6 +59,24 @@ Example:
       const { report } = verification;
       process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : formatVerificationReport(report));
       process.stderr.write(`report written to ${flags.html}\n`);
+      if (flags.app) process.stderr.write(`verifier written to ${await writeVerifierApp(flags.app)}\n`);
       process.exitCode = report.exitStatus;
     });
+}
+
+/** The page `npm run build` makes (scripts/build-web.mjs), copied into `dir`. */
+async function writeVerifierApp(dir: string): Promise<string> {
+  let page: Buffer;
+  try {
+    page = await readFile(new URL('../../web/aicert-verifier.html', import.meta.url));
+  } catch (err) {
+    throw new EnvironmentError(
+      'report.app-missing',
+      `the verifier in the browser is not built (dist/web/aicert-verifier.html: ${(err as Error).message}); run npm run build`,
+    );
+  }
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, 'aicert-verifier.html');
+  await writeFileAtomic(path, page);
+  return path;
 }
