@@ -3,7 +3,10 @@ import { VerificationError } from '../errors.js';
 import { evaluateAkTrust, type AkTrust, type TrustAnchors } from '../evidence/ak-trust.js';
 import { parseGceAttestation, type GceAttestation } from '../evidence/gce-attestation.js';
 import { QUOTE_CHECKS, describeSelection, verifyQuote, type VerifiedQuote } from '../evidence/quote.js';
+import { parseTcgLog, type TcgLog } from '../evidence/boot-log/tcg-log.js';
+import { verifyBootLog, type VerifiedBootLog } from '../evidence/boot-log/verify-boot-log.js';
 import { checkAkAttributes } from '../tpm/ak-attributes.js';
+import { HASH_ALGS, TPM_ALG } from '../tpm/constants.js';
 import { hashAlgName } from '../tpm/pcr-selection.js';
 import { objectName } from '../tpm/public.js';
 import { Checklist, type CheckResult } from './checklist.js';
@@ -21,6 +24,9 @@ export const GCE_ATTESTATION_CHECKS = [
   'ak.trust',
   ...QUOTE_CHECKS.filter((c) => c !== 'ak.attributes'),
   'quote.continuity',
+  'bootlog.format',
+  'boot.eventlog',
+  'boot.facts',
 ] as const;
 export type GceAttestationCheck = (typeof GCE_ATTESTATION_CHECKS)[number];
 
@@ -42,6 +48,8 @@ export interface VerifiedGceAttestation {
   akTrust: AkTrust;
   /** One per quoted bank, in the attestation's order. */
   quotes: VerifiedQuote[];
+  /** The boot log replayed in each bank that it and a quote share, SHA-256 first. */
+  bootLogs: VerifiedBootLog[];
 }
 
 export interface GceAttestationResult {
@@ -98,7 +106,21 @@ export async function verifyGceAttestation(
           `(reset ${otherBoot.resetCount}, restart ${otherBoot.restartCount}; the first quote has ${first.resetCount}, ${first.restartCount})`,
       );
     list.ok('quote.continuity', `all ${quotes.length} quotes come from one boot (reset count ${first.resetCount})`);
-    verified = { akName: objectName(attestation.akPublic), akTrust, quotes };
+    const log = await list.step(
+      'bootlog.format',
+      () => parseTcgLog(attestation.eventLog),
+      (l) =>
+        `a ${l.format} TCG boot event log of ${l.events.length} events (${l.algorithms.map((a) => a.name).join(', ')})`,
+    );
+    const bootLogs = await list.step(
+      'boot.eventlog',
+      () => replayInQuotedBanks(log, quotes),
+      (logs) =>
+        logs
+          .map((b) => `${b.bank}: PCRs ${b.pcrs.join(', ')} replay to the quoted values (${b.events.length} events)`)
+          .join('; '),
+    );
+    verified = { akName: objectName(attestation.akPublic), akTrust, quotes, bootLogs };
   });
   return { checks: list.results, ...(verified && { verified }) };
 }
@@ -131,4 +153,31 @@ function withIssuers(chain: Uint8Array[], known: readonly Uint8Array[]): Uint8Ar
     out.push(known[issuer]!);
   }
   return out;
+}
+
+/**
+ * Replays the log in every bank it carries that a verified quote covers (go-tpm-tools checks
+ * one; each bank is an independent witness, so all are checked). `boot.facts` problems surface
+ * from verifyBootLog under their own id.
+ */
+function replayInQuotedBanks(log: TcgLog, quotes: readonly VerifiedQuote[]): VerifiedBootLog[] {
+  const out: VerifiedBootLog[] = [];
+  const banks = [...quotes].sort((a, b) => bankOrder(a) - bankOrder(b));
+  for (const quote of banks) {
+    const bank = HASH_ALGS[quote.selection[0]!.hashAlg]?.name;
+    if (bank === undefined || !log.algorithms.some((a) => a.name === bank)) continue;
+    out.push(verifyBootLog(log, quote.pcrs.get(quote.selection[0]!.hashAlg)!, bank));
+  }
+  if (out.length === 0)
+    throw new VerificationError(
+      'boot.eventlog',
+      `the boot event log (${log.algorithms.map((a) => a.name).join(', ')}) shares no bank with the quotes`,
+    );
+  return out;
+}
+
+/** SHA-256 first: the bank policies and facts are read in. */
+function bankOrder(quote: VerifiedQuote): number {
+  const alg = quote.selection[0]!.hashAlg;
+  return alg === TPM_ALG.SHA256 ? -1 : alg;
 }

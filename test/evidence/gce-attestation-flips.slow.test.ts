@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { firstFailure, fixture, googleOptions, RECORDINGS, signedRegions } from './gce-fixtures.js';
+import fc from 'fast-check';
+import { assertProperty } from '../util/property.js';
+import { firstFailure, fixture, googleOptions, RECORDINGS, replayedLogRegions, signedRegions } from './gce-fixtures.js';
 
 /**
  * Every byte of every quote and signature of a recorded Google Cloud attestation, and the first
@@ -22,4 +24,24 @@ test('every flipped byte of the quotes and signatures of gce-cos-85-nonce9009.pb
     }
   }
   assert.ok(flipped > 1000, `${flipped} bytes flipped`);
+});
+
+test('600 seeded flips of the boot log bytes that replay depends on fail bootlog.format or boot.eventlog', async () => {
+  const { file, nonce } = RECORDINGS[0];
+  const bytes = fixture(file);
+  const options = await googleOptions(nonce);
+  const regions = replayedLogRegions(bytes);
+  await assertProperty(
+    fc.asyncProperty(fc.nat({ max: regions.length - 1 }), fc.nat({ max: 1_000_000 }), async (r, where) => {
+      const { what, offset, length } = regions[r]!;
+      const copy = Buffer.from(bytes);
+      copy[offset + (where % length)]! ^= 0x01;
+      const failed = await firstFailure(copy, options);
+      assert.ok(
+        failed === 'bootlog.format' || failed === 'boot.eventlog',
+        `${what}, byte ${where % length}: ${failed}`,
+      );
+    }),
+    { numRuns: 600 },
+  );
 });

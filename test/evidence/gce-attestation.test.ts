@@ -2,13 +2,14 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { NO_TRUST_ANCHORS } from '../../src/evidence/ak-trust.js';
+import { parseTcgLog } from '../../src/evidence/boot-log/tcg-log.js';
 import { parseGceAttestation } from '../../src/evidence/gce-attestation.js';
 import { AicertError } from '../../src/errors.js';
 import { TPM_ALG } from '../../src/tpm/constants.js';
 import { readProtobufFields } from '../../src/util/protobuf-wire.js';
 import { verifyGceAttestation } from '../../src/verify/gce-attestation.js';
 import { assertProperty } from '../util/property.js';
-import { firstFailure, fixture, googleOptions, RECORDINGS, signedRegions } from './gce-fixtures.js';
+import { firstFailure, fixture, googleOptions, RECORDINGS, replayedLogRegions, signedRegions } from './gce-fixtures.js';
 
 /**
  * go-tpm-tools' recorded Google Cloud attestations (test/fixtures/gce-attestations/README.md),
@@ -32,6 +33,12 @@ describe('Google Cloud attestations recorded by go-tpm-tools', () => {
         [TPM_ALG.SHA1, TPM_ALG.SHA256, TPM_ALG.SHA384],
       );
       for (const q of verified.quotes) assert.deepEqual(q.selection[0]!.pcrs, [...Array(24).keys()]);
+      // The boot log replays in every bank to the quoted PCRs 0-9 (go-tpm-tools' replay), SHA-256 first.
+      assert.deepEqual(
+        verified.bootLogs.map((b) => [b.bank, b.pcrs]),
+        ['sha256', 'sha1', 'sha384'].map((bank) => [bank, [...Array(10).keys()]]),
+      );
+      assert.equal(verified.bootLogs[0]!.facts.secureBoot, true);
     });
   }
 
@@ -71,7 +78,67 @@ describe('Google Cloud attestations recorded by go-tpm-tools', () => {
       { numRuns: 40 },
     );
   });
+
+  test("a flipped byte of the boot log's PCR indices, digests or sizes fails bootlog.format or boot.eventlog (seeded sample)", async () => {
+    const { file, nonce } = RECORDINGS[0];
+    const bytes = fixture(file);
+    const options = await googleOptions(nonce);
+    const regions = replayedLogRegions(bytes);
+    await assertProperty(
+      fc.asyncProperty(fc.nat({ max: regions.length - 1 }), fc.nat({ max: 1_000_000 }), async (r, where) => {
+        const { what, offset, length } = regions[r]!;
+        const copy = Buffer.from(bytes);
+        copy[offset + (where % length)]! ^= 0x01;
+        const failed = await firstFailure(copy, options);
+        assert.ok(
+          failed === 'bootlog.format' || failed === 'boot.eventlog',
+          `${what}, byte ${where % length}: ${failed}`,
+        );
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  test('a truncated or extended boot log fails (bootlog.format or boot.eventlog)', async () => {
+    const { nonce } = RECORDINGS[0];
+    const options = await googleOptions(nonce);
+    const parsed = parseGceAttestation(fixture(RECORDINGS[0].file));
+    const log = parsed.eventLog;
+    // Re-encode the attestation with another log: ak_pub, quotes, event_log, ak_cert, as go-tpm-tools orders them.
+    const field = (n: number, value: Buffer) =>
+      Buffer.concat([Buffer.from([(n << 3) | 2]), varint(value.length), value]);
+    const original = fixture(RECORDINGS[0].file);
+    const withLog = (other: Buffer) => {
+      const at = original.indexOf(log);
+      const head = field(3, log).subarray(0, field(3, log).length - log.length);
+      const start = at - head.length;
+      assert.ok(original.subarray(start, at).equals(head), 'event_log header found');
+      return Buffer.concat([original.subarray(0, start), field(3, other), original.subarray(at + log.length)]);
+    };
+    assert.equal(await firstFailure(withLog(log), options), undefined, 'the re-encoding itself verifies');
+    const last = parseTcgLog(log).events.at(-1)!;
+    const lastStart = log.length - last.data.length - 4 - 3 * 2 - 20 - 32 - 48 - 12;
+    assert.equal(
+      await firstFailure(withLog(log.subarray(0, lastStart)), options),
+      'boot.eventlog',
+      'last event dropped',
+    );
+    assert.equal(await firstFailure(withLog(log.subarray(0, log.length - 1)), options), 'bootlog.format', 'cut short');
+    const repeated = Buffer.concat([log, log.subarray(lastStart)]);
+    assert.equal(await firstFailure(withLog(repeated), options), 'boot.eventlog', 'last event twice');
+  });
 });
+
+function varint(value: number): Buffer {
+  const out: number[] = [];
+  let n = value;
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
 
 describe('protobuf wire reader', () => {
   const malformed = (bytes: number[]) => () => readProtobufFields(Buffer.from(bytes), 'test message');

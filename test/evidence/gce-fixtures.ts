@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadTrustAnchors } from '../../src/evidence/ak-trust.js';
+import { parseTcgLog } from '../../src/evidence/boot-log/tcg-log.js';
 import { parseGceAttestation } from '../../src/evidence/gce-attestation.js';
 import { parseCertificatesPem } from '../../src/pki/x509-path.js';
 import { verifyGceAttestation, type GceAttestationOptions } from '../../src/verify/gce-attestation.js';
@@ -42,7 +43,7 @@ export interface SignedRegion {
   what: string;
   offset: number;
   length: number;
-  check: 'quote.signature' | 'pcr.digest';
+  check: 'quote.signature' | 'pcr.digest' | 'boot.eventlog';
 }
 
 /**
@@ -64,6 +65,31 @@ export function signedRegions(bytes: Buffer): SignedRegion[] {
       const head = Buffer.from([0x08, pcr, 0x12, value.length]);
       place(`PCR ${q.hashAlg}:${pcr}`, Buffer.concat([head, value]), head.length, 'pcr.digest');
     }
+  }
+  return regions;
+}
+
+/**
+ * The bytes of the recording's boot event log that replay depends on: for every event after the
+ * Spec ID event, its PCR index, digest count, each algorithm id and digest, and its data size.
+ * Not the event type nor the event data: no digest covers them (TCG PC Client), so a verifier
+ * can only interpret them, and only `boot.facts` checks the data of the event types it reads.
+ */
+export function replayedLogRegions(bytes: Buffer): SignedRegion[] {
+  const attestation = parseGceAttestation(bytes);
+  const logAt = bytes.indexOf(attestation.eventLog);
+  if (logAt < 0 || bytes.indexOf(attestation.eventLog, logAt + 1) >= 0)
+    throw new Error('the event log is not found once');
+  const log = parseTcgLog(attestation.eventLog);
+  const regions: SignedRegion[] = [];
+  for (const event of log.events.slice(1)) {
+    const dataAt = event.data.byteOffset - attestation.eventLog.byteOffset;
+    const digestsLength = log.algorithms.reduce((n, a) => n + (event.digests.has(a.name) ? 2 + a.size : 0), 0);
+    const headerAt = dataAt - 4 - digestsLength - 12;
+    const at = (offset: number, length: number, what: string) =>
+      regions.push({ what: `event ${event.seq} ${what}`, offset: logAt + offset, length, check: 'boot.eventlog' });
+    at(headerAt, 4, 'PCR index');
+    at(headerAt + 8, 4 + digestsLength + 4, 'digests and data size');
   }
   return regions;
 }
