@@ -12,6 +12,7 @@ import { parseDatasetProof, type DatasetProof } from '../measure/dataset/dataset
 import type { TreeKind } from '../measure/dataset/dataset-root.js';
 import { proveRecord } from '../measure/dataset/prove-record.js';
 import { recordRootsOf } from '../measure/dataset/parallel-record-roots.js';
+import { parquetRootsOf } from '../measure/dataset/parquet-roots.js';
 import { RECORD_FORMATS, recordFormatFor } from '../measure/dataset/record-format.js';
 import { DEFAULT_MAX_RECORD_BYTES, openRecordFile } from '../measure/dataset/records.js';
 import { verifyDatasetProof } from '../measure/dataset/verify-proof.js';
@@ -180,6 +181,7 @@ async function datasetRootCommitment(path: string, format: string | undefined): 
   const recordFormat = recordFormatFor(path, format);
   const handle = await openRecordFile(path);
   try {
+    if (recordFormat === 'parquet') return commitmentOfRoots(await parquetRootsOf(handle, path, {}));
     return commitmentOfRoots(await recordRootsOf(handle, path, { format: recordFormat }));
   } finally {
     await handle.close();

@@ -1,13 +1,13 @@
 import type { FileHandle } from 'node:fs/promises';
 import { InputError } from '../../errors.js';
 import { fileVersionOf, sameFileVersion, type FileVersion } from '../file-version.js';
-import { DistinctLeafSorter, type LeafSorterOptions } from './leaf-sorter.js';
+import type { LeafSorterOptions } from './leaf-sorter.js';
+import { LeafTrees } from './leaf-trees.js';
 import { PieceCutter } from './piece-cutter.js';
 import type { PieceLeaves } from './piece-leaves.js';
 import type { RecordFormat } from './record-format.js';
 import { RecordPool } from './record-pool.js';
 import { DEFAULT_MAX_RECORD_BYTES, recordSplitter } from './records.js';
-import { DEFAULT_BLOCK_LEAVES, StreamingMerkleRoot } from './streaming-merkle.js';
 
 /** Bytes read at a time, and so the usual size of a piece (one worker task). */
 const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -47,6 +47,8 @@ export interface RecordRootsOptions {
   /** The workers; a pool of its own (closed afterwards) when absent. */
   pool?: RecordPool;
   tuning?: RecordRootsTuning;
+  /** Sees the leaves in record order as they are collected: a sharded dataset's own trees (dataset-roots.ts). */
+  onLeaves?: (leaves: Buffer) => Promise<void>;
 }
 
 /**
@@ -88,8 +90,7 @@ class RecordRootsBuild {
   private readonly chunkBytes: number;
   private readonly inFlight: InFlightPiece[] = [];
   private readonly maxInFlight: number;
-  private readonly order: StreamingMerkleRoot;
-  private readonly sorter: DistinctLeafSorter;
+  private readonly trees: LeafTrees;
   /** LF bytes in the pieces collected so far: the next piece starts on line `lines + 1`. */
   private lines = 0;
   private header: Buffer | undefined;
@@ -108,12 +109,7 @@ class RecordRootsBuild {
       throw new RangeError(`chunk size must be an integer ≥ ${UTF8_BOM.length}`);
     }
     this.maxInFlight = 2 * pool.size + 1;
-    this.order = new StreamingMerkleRoot((block) => this.blockRoot(block), this.blockLeaves);
-    this.sorter = new DistinctLeafSorter((run) => this.sortRun(run), options.tuning?.sort);
-  }
-
-  private get blockLeaves(): number {
-    return this.options.tuning?.blockLeaves ?? DEFAULT_BLOCK_LEAVES;
+    this.trees = new LeafTrees(pool, options.tuning);
   }
 
   async run(): Promise<RecordRoots> {
@@ -125,20 +121,14 @@ class RecordRootsBuild {
       const size = await this.readPieces();
       // ctime and the inode as well as size and mtime: see file-version.ts.
       if (!sameFileVersion(before, await this.handle.stat()) || size !== before.size) throw this.changed();
-      const orderHash = await this.order.finish();
-      const set = new StreamingMerkleRoot((block) => this.blockRoot(block), this.blockLeaves);
-      const distinctRecords = await this.sorter.finish((leaves) => set.push(leaves));
       return {
         format: this.format,
-        records: this.order.count,
-        distinctRecords,
-        orderHash,
-        setHash: await set.finish(),
+        ...(await this.trees.finish()),
         ...(this.header && { header: this.header }),
         version: fileVersionOf(before),
       };
     } finally {
-      await this.sorter.dispose();
+      await this.trees.dispose();
     }
   }
 
@@ -228,8 +218,8 @@ class RecordRootsBuild {
       this.headerFields = piece.headerFields;
     }
     const leaves = Buffer.from(piece.leaves.buffer, piece.leaves.byteOffset, piece.leaves.byteLength);
-    await this.order.push(leaves);
-    await this.sorter.push(leaves);
+    await this.trees.push(leaves);
+    await this.options.onLeaves?.(leaves);
   }
 
   /** A partial record over the length limit: after any earlier error, the serial one for it. */
@@ -256,25 +246,7 @@ class RecordRootsBuild {
     return undefined;
   }
 
-  private async blockRoot(block: Buffer): Promise<Buffer> {
-    const leaves = exactBuffer(block);
-    const { root } = await this.pool.run({ kind: 'root', leaves }, [leaves]);
-    return Buffer.from(root);
-  }
-
-  private async sortRun(run: Buffer): Promise<Buffer> {
-    const leaves = exactBuffer(run);
-    const { sorted } = await this.pool.run({ kind: 'sort', leaves }, [leaves]);
-    return Buffer.from(sorted.buffer, sorted.byteOffset, sorted.byteLength);
-  }
-
   private changed(): InputError {
     return new InputError('dataset.changed', `dataset ${this.path} changed while it was read; measure it again`);
   }
-}
-
-/** The bytes of `view` as a whole ArrayBuffer of their own (the view's, when it spans all of it). */
-function exactBuffer(view: Buffer): ArrayBuffer {
-  if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) return view.buffer as ArrayBuffer;
-  return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
 }

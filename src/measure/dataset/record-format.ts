@@ -2,10 +2,11 @@ import { InputError } from '../../errors.js';
 
 /**
  * Record-oriented file formats a dataset Merkle tree is built over. What one record is, byte for
- * byte, is documented in docs/datasets.md; in short it is always the record's raw bytes as they
- * stand in the file, without the line terminator.
+ * byte, is documented in docs/datasets.md: for the line formats (jsonl, csv, text) the record's
+ * raw bytes without the line terminator; for parquet a row's canonical encoding
+ * (canonical-row.ts).
  */
-export const RECORD_FORMATS = ['jsonl', 'csv', 'text'] as const;
+export const RECORD_FORMATS = ['jsonl', 'csv', 'text', 'parquet'] as const;
 export type RecordFormat = (typeof RECORD_FORMATS)[number];
 
 const FORMAT_BY_EXTENSION: ReadonlyArray<[string, RecordFormat]> = [
@@ -13,7 +14,16 @@ const FORMAT_BY_EXTENSION: ReadonlyArray<[string, RecordFormat]> = [
   ['.ndjson', 'jsonl'],
   ['.csv', 'csv'],
   ['.txt', 'text'],
+  ['.parquet', 'parquet'],
 ];
+
+/** Formats whose records come from splitting the bytes at line terminators (records.ts). */
+export const LINE_FORMATS = ['jsonl', 'csv', 'text'] as const;
+export type LineFormat = (typeof LINE_FORMATS)[number];
+
+export function isLineFormat(format: RecordFormat): format is LineFormat {
+  return (LINE_FORMATS as readonly string[]).includes(format);
+}
 
 /** The explicit format if given, else the one the file name's extension implies. */
 export function recordFormatFor(path: string, explicit?: string): RecordFormat {

@@ -3,10 +3,15 @@
  * trees, so that they run on every core while the main thread only reads, cuts and collects:
  * - `piece`: split one piece of a record file and hash its records' leaves (piece-leaves.ts);
  * - `root`: the RFC 6962 hash of a block of leaves (streaming-merkle.ts);
- * - `sort`: sort a run of leaves and drop duplicates (leaf-sorter.ts).
+ * - `sort`: sort a run of leaves and drop duplicates (leaf-sorter.ts);
+ * - `parquet`: decode one Parquet row group and hash its rows' leaves (parquet-file.ts).
  */
 import { parentPort } from 'node:worker_threads';
+import type { FileMetaData } from 'hyparquet';
+import { AicertError } from '../../errors.js';
+import { LeafList } from './leaf-list.js';
 import { merkleRoot } from './merkle.js';
+import { rowGroupRecords, rowLeaf, type RowGroupSpan } from './parquet-file.js';
 import { pieceLeaves, type PieceLeaves } from './piece-leaves.js';
 import type { RecordFormat } from './record-format.js';
 import { sortedDistinctLeaves } from './sorted-leaves.js';
@@ -24,19 +29,32 @@ export type RecordTask =
       headerFields?: number;
     }
   | { kind: 'root'; leaves: ArrayBuffer }
-  | { kind: 'sort'; leaves: ArrayBuffer };
+  | { kind: 'sort'; leaves: ArrayBuffer }
+  | {
+      kind: 'parquet';
+      /** Bytes [span.start, span.end) of the file: the row group's column chunks. */
+      bytes: ArrayBuffer;
+      /** The file's metadata with this row group alone (parquet-file.ts rowGroupMetadata). */
+      metadata: FileMetaData;
+      columns: string[];
+      span: RowGroupSpan;
+      path: string;
+      maxRecordBytes: number;
+    };
 
 export type RecordTaskResult =
   /** `buffer` comes back only when the piece failed: the caller re-splits it for the message. */
   | { kind: 'piece'; piece: PieceLeaves; buffer?: ArrayBuffer }
   | { kind: 'root'; root: Uint8Array }
-  | { kind: 'sort'; sorted: Uint8Array };
+  | { kind: 'sort'; sorted: Uint8Array }
+  /** An input error (a malformed row group) comes back as `failure`, to be thrown as it is. */
+  | { kind: 'parquet'; leaves: Uint8Array; failure?: { code: string; message: string } };
 
 export type RecordWorkerReply =
   | { id: number; ok: true; result: RecordTaskResult }
   | { id: number; ok: false; message: string };
 
-function runTask(task: RecordTask): { result: RecordTaskResult; transfer: ArrayBuffer[] } {
+async function runTask(task: RecordTask): Promise<{ result: RecordTaskResult; transfer: ArrayBuffer[] }> {
   switch (task.kind) {
     case 'piece': {
       const piece = pieceLeaves({
@@ -58,17 +76,33 @@ function runTask(task: RecordTask): { result: RecordTaskResult; transfer: ArrayB
       const sorted = new Uint8Array(sortedDistinctLeaves(Buffer.from(task.leaves)));
       return { result: { kind: 'sort', sorted }, transfer: [sorted.buffer as ArrayBuffer] };
     }
+    case 'parquet': {
+      const leaves = new LeafList();
+      try {
+        const bytes = new Uint8Array(task.bytes);
+        await rowGroupRecords(bytes, task.metadata, task.columns, task.span, task.path, task.maxRecordBytes, (row) =>
+          leaves.push(rowLeaf(row)),
+        );
+      } catch (err) {
+        if (!(err instanceof AicertError)) throw err;
+        return {
+          result: { kind: 'parquet', leaves: new Uint8Array(0), failure: { code: err.code, message: err.message } },
+          transfer: [],
+        };
+      }
+      const out = new Uint8Array(leaves.toBuffer());
+      return { result: { kind: 'parquet', leaves: out }, transfer: [out.buffer as ArrayBuffer] };
+    }
   }
 }
 
 if (parentPort) {
   const port = parentPort;
   port.on('message', ({ id, task }: { id: number; task: RecordTask }) => {
-    try {
-      const { result, transfer } = runTask(task);
-      port.postMessage({ id, ok: true, result } satisfies RecordWorkerReply, transfer);
-    } catch (err) {
-      port.postMessage({ id, ok: false, message: String((err as Error)?.stack ?? err) } satisfies RecordWorkerReply);
-    }
+    runTask(task).then(
+      ({ result, transfer }) => port.postMessage({ id, ok: true, result } satisfies RecordWorkerReply, transfer),
+      (err) =>
+        port.postMessage({ id, ok: false, message: String((err as Error)?.stack ?? err) } satisfies RecordWorkerReply),
+    );
   });
 }

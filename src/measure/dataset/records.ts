@@ -211,6 +211,9 @@ export function recordSplitter(
         firstLine,
       );
     }
+    default:
+      // Parquet, WebDataset and folders are not split at line ends (dataset-records.ts reads them).
+      throw new InputError('dataset.not-line-format', `${format} records are not lines of a file`);
   }
 }
 

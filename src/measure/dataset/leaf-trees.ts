@@ -1,0 +1,77 @@
+import { DistinctLeafSorter } from './leaf-sorter.js';
+import type { RecordRootsTuning } from './parallel-record-roots.js';
+import type { RecordPool } from './record-pool.js';
+import { DEFAULT_BLOCK_LEAVES, StreamingMerkleRoot } from './streaming-merkle.js';
+
+/** The two trees' RFC 6962 hashes and sizes, from leaves pushed in record order. */
+export interface LeafTreeHashes {
+  records: number;
+  distinctRecords: number;
+  orderHash: Buffer;
+  setHash: Buffer;
+}
+
+/**
+ * Both record trees from a stream of leaves in record order, in bounded memory: the order tree
+ * block by block (streaming-merkle.ts), the set tree through the external sort (leaf-sorter.ts),
+ * block roots and sorted runs computed by the record workers. Every kind of dataset (a record
+ * file, a Parquet file, a WebDataset tar, a folder, shards) ends here. `dispose` (in `finally`)
+ * removes the sort's temporary files; `onSetLeaves`, when given, sees the sorted distinct leaves.
+ */
+export class LeafTrees {
+  private readonly order: StreamingMerkleRoot;
+  private readonly sorter: DistinctLeafSorter;
+
+  constructor(
+    private readonly pool: RecordPool,
+    private readonly tuning: RecordRootsTuning = {},
+  ) {
+    this.order = new StreamingMerkleRoot((block) => this.blockRoot(block), this.blockLeaves);
+    this.sorter = new DistinctLeafSorter((run) => this.sortRun(run), tuning.sort);
+  }
+
+  private get blockLeaves(): number {
+    return this.tuning.blockLeaves ?? DEFAULT_BLOCK_LEAVES;
+  }
+
+  get records(): number {
+    return this.order.count;
+  }
+
+  async push(leaves: Uint8Array): Promise<void> {
+    await this.order.push(leaves);
+    await this.sorter.push(leaves);
+  }
+
+  async finish(onSetLeaves?: (leaves: Buffer) => Promise<void>): Promise<LeafTreeHashes> {
+    const orderHash = await this.order.finish();
+    const set = new StreamingMerkleRoot((block) => this.blockRoot(block), this.blockLeaves);
+    const distinctRecords = await this.sorter.finish(async (leaves) => {
+      await onSetLeaves?.(leaves);
+      await set.push(leaves);
+    });
+    return { records: this.order.count, distinctRecords, orderHash, setHash: await set.finish() };
+  }
+
+  dispose(): Promise<void> {
+    return this.sorter.dispose();
+  }
+
+  private async blockRoot(block: Buffer): Promise<Buffer> {
+    const leaves = exactBuffer(block);
+    const { root } = await this.pool.run({ kind: 'root', leaves }, [leaves]);
+    return Buffer.from(root);
+  }
+
+  private async sortRun(run: Buffer): Promise<Buffer> {
+    const leaves = exactBuffer(run);
+    const { sorted } = await this.pool.run({ kind: 'sort', leaves }, [leaves]);
+    return Buffer.from(sorted.buffer, sorted.byteOffset, sorted.byteLength);
+  }
+}
+
+/** The bytes of `view` as a whole ArrayBuffer of their own (the view's, when it spans all of it). */
+export function exactBuffer(view: Uint8Array): ArrayBuffer {
+  if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) return view.buffer as ArrayBuffer;
+  return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+}

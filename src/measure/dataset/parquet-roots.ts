@@ -1,0 +1,105 @@
+import type { FileHandle } from 'node:fs/promises';
+import { InputError } from '../../errors.js';
+import { fileVersionOf, sameFileVersion } from '../file-version.js';
+import { LeafTrees } from './leaf-trees.js';
+import type { RecordRoots, RecordRootsOptions } from './parallel-record-roots.js';
+import { readParquetLayout, readSpan, rowGroupMetadata, rowGroupRecords, type ParquetLayout } from './parquet-file.js';
+import { RecordPool } from './record-pool.js';
+import type { RecordTaskResult } from './record-worker.js';
+import { DEFAULT_MAX_RECORD_BYTES } from './records.js';
+
+const DIGEST_READ_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Both record trees of the Parquet file open as `handle` (named `path` in errors): its rows'
+ * canonical encodings (canonical-row.ts) in file order. The main thread reads one row group's
+ * bytes at a time through this descriptor and a record worker decodes it and hashes its leaves;
+ * row groups are collected in file order into the trees (leaf-trees.ts), so the roots are those
+ * of a serial read. With `onBytes` the whole file is first read in order for its digest; the
+ * file must be the same (inode, size, mtime, ctime) before the first read and after the last.
+ */
+export async function parquetRootsOf(
+  handle: FileHandle,
+  path: string,
+  options: Omit<RecordRootsOptions, 'format'>,
+): Promise<RecordRoots> {
+  const pool = options.pool ?? new RecordPool();
+  const trees = new LeafTrees(pool, options.tuning);
+  try {
+    const before = await handle.stat();
+    if (!before.isFile()) throw new InputError('dataset.not-a-file', `dataset ${path} is not a regular file`);
+    if (options.expectedVersion && !sameFileVersion(before, options.expectedVersion)) throw changed(path);
+    if (options.onBytes) await readInOrder(handle, before.size, options.onBytes);
+    const layout = await readParquetLayout(handle, path, before.size);
+    const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+    const inFlight: Array<Promise<Extract<RecordTaskResult, { kind: 'parquet' }>>> = [];
+    const collect = async () => {
+      const result = await inFlight.shift()!;
+      if (result.failure) throw new InputError(result.failure.code, result.failure.message);
+      const leaves = Buffer.from(result.leaves.buffer, result.leaves.byteOffset, result.leaves.byteLength);
+      await trees.push(leaves);
+      await options.onLeaves?.(leaves);
+    };
+    try {
+      for (const span of layout.rowGroups) {
+        const bytes = await readSpan(handle, span);
+        const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+        const task = pool.run(
+          {
+            kind: 'parquet',
+            bytes: buffer,
+            metadata: rowGroupMetadata(layout, span),
+            columns: layout.columns,
+            span,
+            path,
+            maxRecordBytes,
+          },
+          [buffer],
+        );
+        task.catch(() => undefined); // collected in order
+        inFlight.push(task);
+        while (inFlight.length > pool.size) await collect();
+      }
+      while (inFlight.length > 0) await collect();
+    } finally {
+      await Promise.allSettled(inFlight);
+    }
+    if (!sameFileVersion(before, await handle.stat())) throw changed(path);
+    return { format: 'parquet', ...(await trees.finish()), version: fileVersionOf(before) };
+  } finally {
+    await trees.dispose();
+    if (!options.pool) await pool.close();
+  }
+}
+
+/** The canonical rows of the Parquet file open as `handle`, in file order, decoded on this thread. */
+export async function forEachParquetRecord(
+  handle: FileHandle,
+  path: string,
+  onRecord: (record: string) => void,
+  maxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
+): Promise<ParquetLayout> {
+  const { size } = await handle.stat();
+  const layout = await readParquetLayout(handle, path, size);
+  for (const span of layout.rowGroups) {
+    const bytes = await readSpan(handle, span);
+    await rowGroupRecords(bytes, rowGroupMetadata(layout, span), layout.columns, span, path, maxRecordBytes, onRecord);
+  }
+  return layout;
+}
+
+async function readInOrder(handle: FileHandle, size: number, onBytes: (chunk: Buffer) => void): Promise<void> {
+  const chunk = Buffer.allocUnsafe(DIGEST_READ_BYTES);
+  let position = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
+    if (bytesRead === 0) break;
+    onBytes(chunk.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  if (position !== size) throw new InputError('dataset.changed', 'the Parquet file changed while it was read');
+}
+
+function changed(path: string): InputError {
+  return new InputError('dataset.changed', `dataset ${path} changed while it was read; measure it again`);
+}
