@@ -48,7 +48,7 @@ const scriptHash = createHash('sha256').update(script).digest('base64');
 const template = await readFile(join(root, 'scripts/web-verifier.html'), 'utf8');
 const page = template
   .replace('%CSP%', `default-src 'none'; script-src 'sha256-${scriptHash}'; style-src 'unsafe-inline'`)
-  .replace('%SCRIPT%', () => script);
+  .replace('/* %SCRIPT% */', () => script);
 await mkdir(dirname(out), { recursive: true });
 await writeFile(`${out}.tmp`, page);
 await rename(`${out}.tmp`, out);
