@@ -12,7 +12,7 @@ import type { BootFacts } from './boot-log/boot-facts.js';
  * result carries its reason; a policy field left out makes its check `skipped`.
  */
 
-const MAX_POLICY_BYTES = 1024 * 1024;
+export const MAX_POLICY_BYTES = 1024 * 1024;
 const MAX_ALLOWED_DIGESTS = 10_000;
 
 const quotedHex = (digits: number, what: string) =>
