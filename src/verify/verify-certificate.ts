@@ -253,6 +253,7 @@ export async function verifyCertificate(
       quotes: { start, end },
       ...(certified && { nvCertifications: certified }),
       events,
+      ...(boot && { boot: boot.facts }),
       statement,
     };
   });
