@@ -4,8 +4,10 @@
  * `verifyCertificate`, the very code of `aicert verify`, with WebCrypto behind its crypto backend.
  * Nothing is sent anywhere.
  */
-import { parseCertificate } from '../cert/certificate.js';
-import { NO_TRUST_ANCHORS } from '../evidence/ak-trust.js';
+import { MAX_CERTIFICATE_BYTES, parseCertificate } from '../cert/certificate.js';
+import { InputError } from '../errors.js';
+import { MAX_TRUST_FILE_BYTES, NO_TRUST_ANCHORS } from '../evidence/ak-trust.js';
+import { MAX_POLICY_BYTES } from '../evidence/policy.js';
 import { checklistTable } from '../report/section-checks.js';
 import { setCryptoBackend } from '../util/crypto-backend.js';
 import { decodeBase64Strict } from '../util/base64.js';
@@ -20,12 +22,17 @@ setCryptoBackend(webCryptoBackend);
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
-async function readFiles(input: HTMLInputElement): Promise<PickedFile[]> {
+/** The picked files, each refused before it is read when it is over the CLI's bound for its kind. */
+async function readFiles(input: HTMLInputElement, maxBytes: number, what: string): Promise<PickedFile[]> {
   return Promise.all(
-    [...(input.files ?? [])].map(async (file) => ({
-      name: file.name,
-      bytes: new Uint8Array(await file.arrayBuffer()),
-    })),
+    [...(input.files ?? [])].map(async (file) => {
+      if (file.size > maxBytes)
+        throw new InputError(
+          'file.too-large',
+          `${what} ${file.name} is ${file.size} bytes, over the ${maxBytes}-byte limit`,
+        );
+      return { name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) };
+    }),
   );
 }
 
@@ -70,14 +77,15 @@ function modelFiles(): DroppedFile[] {
 
 async function run(): Promise<void> {
   const out = $('result');
-  const [certificate] = await readFiles($<HTMLInputElement>('certificate'));
-  if (!certificate) return;
+  const input = $<HTMLInputElement>('certificate');
+  if (!input.files?.length) return;
   out.dataset.state = 'running';
   const started = performance.now();
   try {
-    const [policy] = await readFiles($<HTMLInputElement>('policy'));
-    const report = await verifyInPage(certificate, {
-      trustFiles: await readFiles($<HTMLInputElement>('trust')),
+    const [certificate] = await readFiles(input, MAX_CERTIFICATE_BYTES, 'the certificate');
+    const [policy] = await readFiles($<HTMLInputElement>('policy'), MAX_POLICY_BYTES, 'the policy');
+    const report = await verifyInPage(certificate!, {
+      trustFiles: await readFiles($<HTMLInputElement>('trust'), MAX_TRUST_FILE_BYTES, 'the trust file'),
       ...(policy && { policy }),
       model: modelFiles(),
       allowUntrustedAk: $<HTMLInputElement>('allow-untrusted').checked,

@@ -181,5 +181,15 @@ describe('the verifier in the browser: model files, trust files, policy', () => 
       assert.deepEqual({ verdict: page.verdict, failedCheck: page.failedCheck }, { verdict, failedCheck });
       assert.deepEqual(page.checks, node.checks);
     }
+    // Over the CLI's bound for a policy file (1 MiB): refused before it is read, as readBoundedFile does.
+    const huge = await verifyInBrowser(browser, fx.good.bytes, {
+      trust,
+      policy: [pem('policy.yaml', `#${' '.repeat(1024 * 1024)}`)],
+    });
+    assert.equal(huge.verdict, 'error');
+    assert.match(
+      huge.failedCheck,
+      /^file\.too-large: error: the policy policy\.yaml is 1048577 bytes, over the 1048576-byte limit/,
+    );
   });
 });
