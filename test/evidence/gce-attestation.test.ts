@@ -170,6 +170,21 @@ describe('protobuf wire reader', () => {
     const twice = Buffer.concat([bytes, Buffer.from([0x0a, (akPub.length & 0x7f) | 0x80, akPub.length >> 7]), akPub]);
     assert.throws(() => parseGceAttestation(twice), /ak_pub occurs 2 times/);
   });
+  test('a message with more fields than go-tpm-tools writes is refused before they are all read', () => {
+    // 10,000 empty fields in an Attestation; 65 PCR map entries in a quote's PCRs message.
+    const many = Buffer.alloc(20_000).fill(Buffer.from([0x20, 0x00]));
+    assert.throws(() => parseGceAttestation(many), /more than 1000 fields/);
+    const { attest, signature } = parseGceAttestation(fixture(RECORDINGS[0].file)).quotes[0]!;
+    const field = (n: number, value: Buffer) =>
+      Buffer.concat([Buffer.from([(n << 3) | 2]), varint(value.length), value]);
+    const pcrs = Buffer.alloc(65 * 2).fill(Buffer.from([0x12, 0x00]));
+    const quote = Buffer.concat([field(1, attest), field(2, signature), field(3, pcrs)]);
+    assert.throws(
+      () => parseGceAttestation(Buffer.concat([field(2, quote), fixture(RECORDINGS[0].file)])),
+      (err: AicertError) =>
+        err.code === 'protobuf.malformed' && /tpm\.PCRs quotes\[0\]: more than 64 fields/.test(err.message),
+    );
+  });
   test('random bytes, and random truncations of a recording, fail only with InputErrors', () => {
     const recording = fixture(RECORDINGS[0].file);
     assertProperty(

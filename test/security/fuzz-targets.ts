@@ -35,6 +35,9 @@ import { loadTrustAnchors, NO_TRUST_ANCHORS } from '../../src/evidence/ak-trust.
 import { parseQuoteFile } from '../../src/evidence/quote-file.js';
 import { parseTcgLog } from '../../src/evidence/boot-log/tcg-log.js';
 import { describeBootLog } from '../../src/evidence/boot-log/describe-boot-log.js';
+import { parseGceAttestation } from '../../src/evidence/gce-attestation.js';
+import { verifyGceAttestation } from '../../src/verify/gce-attestation.js';
+import { readProtobufFields } from '../../src/util/protobuf-wire.js';
 import { readSafetensorsHeader } from '../../src/measure/formats/safetensors.js';
 import { readGgufHeader } from '../../src/measure/formats/gguf.js';
 import { readSafetensorsIndex } from '../../src/measure/formats/safetensors-index.js';
@@ -53,6 +56,7 @@ import { mutatedBytes } from '../tpm/helpers.js';
 import { safetensorsOf, ggufFile, onnxModel } from '../measure/formats/builders.js';
 import { REFERENCE, REFERENCE_VECTORS } from '../cert/oms-fixtures.js';
 import { issue, CA_USAGE } from '../cert/pki.js';
+import { fixture, googleOptions, RECORDINGS } from '../evidence/gce-fixtures.js';
 import type { Json } from './tamper-corpus.js';
 
 export interface PreparedTarget {
@@ -172,6 +176,55 @@ export function jsonFrom(seeds: Json[]): fc.Arbitrary<Buffer> {
   );
 }
 
+/**
+ * Protobuf messages in which one length-delimited field up to `depth` levels down is replaced by a
+ * mutant of its bytes and every enclosing length re-encoded, so a change of length reaches the
+ * inner parser (a quote, a PCR map entry, the boot log) instead of breaking the outer framing.
+ */
+export function nestedProtobufFrom(seeds: Buffer[], depth = 4): fc.Arbitrary<Buffer> {
+  const path = (message: Buffer, choices: number[]) => {
+    const steps: Array<{ parent: Buffer; at: number; length: number }> = [];
+    let current = message;
+    for (const choice of choices) {
+      let values: Buffer[];
+      try {
+        values = readProtobufFields(current, 'seed').flatMap((f) => (f.wireType === 2 ? [f.value] : []));
+      } catch {
+        break; // a leaf that is not itself a message
+      }
+      const value = values[choice % Math.max(1, values.length)];
+      if (!value) break;
+      steps.push({ parent: current, at: value.byteOffset - current.byteOffset, length: value.length });
+      current = value;
+    }
+    return { steps, leaf: current };
+  };
+  const varint = (n: number) => {
+    const out: number[] = [];
+    for (let v = n; ; v = Math.floor(v / 128)) {
+      if (v < 128) return Buffer.from([...out, v]);
+      out.push((v % 128) | 0x80);
+    }
+  };
+  return fc
+    .tuple(fc.constantFrom(...seeds), fc.array(fc.nat(), { minLength: 1, maxLength: depth }))
+    .chain(([seed, choices]) => {
+      const { steps, leaf } = path(seed, choices);
+      return bytesFrom([leaf]).map((mutant) =>
+        steps.reduceRight((inner, { parent, at, length }) => {
+          // Real messages encode lengths minimally, so the length varint is the bytes before the value.
+          const lengthAt = at - varint(length).length;
+          return Buffer.concat([
+            parent.subarray(0, lengthAt),
+            varint(inner.length),
+            inner,
+            parent.subarray(at + length),
+          ]);
+        }, mutant),
+      );
+    });
+}
+
 /** Writes each case to one scratch file, so file-based parsers read it from disk as they would a model. */
 function fileRunner(dir: string, name: string, parse: (path: string) => unknown): (bytes: Buffer) => unknown {
   mkdirSync(dir, { recursive: true });
@@ -212,6 +265,72 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
             name: 'legacy event data size 2^31-1',
             input: Buffer.concat([seeds[1]!.subarray(0, 28), u32be(0x7fffffff)]),
           },
+        ],
+      };
+    },
+  },
+  {
+    name: 'gce-attestation',
+    parser:
+      'parseGceAttestation, verifyGceAttestation (src/evidence/gce-attestation.ts, src/verify/): protobuf to replay',
+    async prepare() {
+      const seeds = RECORDINGS.map((r) => fixture(r.file));
+      const options = await Promise.all(RECORDINGS.map((r) => googleOptions(r.nonce)));
+      const [seed] = seeds as [Buffer];
+      const field = (n: number, body: Buffer) =>
+        Buffer.concat([Buffer.from([(n << 3) | 2]), varint(body.length), body]);
+      const varint = (n: bigint | number) => {
+        const out: number[] = [];
+        for (let v = BigInt(n); ; v >>= 7n) {
+          if (v < 0x80n) return Buffer.from([...out, Number(v)]);
+          out.push(Number(v & 0x7fn) | 0x80);
+        }
+      };
+      const claiming = (n: number, length: bigint) => Buffer.concat([Buffer.from([(n << 3) | 2]), varint(length)]);
+      // The recording with its event log replaced: the quotes still verify, so the log parser is reached.
+      const log = parseGceAttestation(seed).eventLog;
+      const logAt = seed.indexOf(log);
+      const withLog = (bytes: Buffer) => {
+        const head = seed.subarray(0, logAt - varint(log.length).length - 1);
+        return Buffer.concat([head, field(3, bytes), seed.subarray(logAt + log.length)]);
+      };
+      // A quote of the recording whose tpm.PCRs message is `pcrs`.
+      const { attest, signature } = parseGceAttestation(seed).quotes[0]!;
+      const quoteWith = (pcrs: Buffer) => Buffer.concat([field(1, attest), field(2, signature), field(3, pcrs)]);
+      const logWith = (offset: number, value: Buffer) =>
+        withLog(Buffer.concat([log.subarray(0, offset), value, log.subarray(offset + value.length)]));
+      return {
+        input: fc.tuple(
+          fc.nat(seeds.length - 1),
+          fc.oneof({ weight: 1, arbitrary: bytesFrom(seeds) }, { weight: 2, arbitrary: nestedProtobufFrom(seeds) }),
+        ),
+        run: async ([i, bytes]: [number, Buffer]) => {
+          const result = await verifyGceAttestation(bytes, options[i]!);
+          const failed = result.checks.find((c) => c.status === 'failed');
+          if (!failed) return result;
+          throw new VerificationError(failed.id, failed.reason);
+        },
+        huge: [
+          { name: 'an attestation of 4 MiB + 1 byte', input: [0, Buffer.alloc(4 * 1024 * 1024 + 1)] },
+          { name: 'ak_pub of length 2^62', input: [0, Buffer.concat([claiming(1, 2n ** 62n), Buffer.alloc(8)])] },
+          { name: 'quotes of length 2^32', input: [0, Buffer.concat([claiming(2, 2n ** 32n), Buffer.alloc(8)])] },
+          {
+            name: 'a quote whose pcrs claim 2^31 bytes',
+            input: [0, Buffer.concat([field(2, Buffer.concat([claiming(3, 2n ** 31n), Buffer.alloc(8)])), seed])],
+          },
+          {
+            name: '100,001 fields (2 bytes each)',
+            input: [0, Buffer.alloc(100_001 * 2).fill(Buffer.from([0x20, 0x00]))],
+          },
+          {
+            name: 'a PCR map of 100,001 entries',
+            input: [
+              0,
+              Buffer.concat([field(2, quoteWith(Buffer.alloc(100_001 * 2).fill(Buffer.from([0x12, 0x00])))), seed]),
+            ],
+          },
+          { name: 'its boot log: Spec ID event size 2^32-1', input: [0, logWith(28, Buffer.alloc(4, 0xff))] },
+          { name: 'its boot log: Spec ID algorithm count 2^32-1', input: [0, logWith(56, Buffer.alloc(4, 0xff))] },
         ],
       };
     },
