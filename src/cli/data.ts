@@ -7,14 +7,14 @@ import { type Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { InputError, UsageError, VerificationError } from '../errors.js';
-import { buildDatasetTrees, commitmentOfRoots, type DatasetCommitment } from '../measure/dataset/dataset-tree.js';
+import { datasetCommitmentOf, datasetOrderLeaves } from '../measure/dataset/dataset-source.js';
+import type { DatasetTrees } from '../measure/dataset/dataset-tree.js';
 import { parseDatasetProof, type DatasetProof } from '../measure/dataset/dataset-proof.js';
 import type { TreeKind } from '../measure/dataset/dataset-root.js';
 import { proveRecord } from '../measure/dataset/prove-record.js';
-import { recordRootsOf } from '../measure/dataset/parallel-record-roots.js';
-import { parquetRootsOf } from '../measure/dataset/parquet-roots.js';
-import { RECORD_FORMATS, recordFormatFor } from '../measure/dataset/record-format.js';
-import { DEFAULT_MAX_RECORD_BYTES, openRecordFile } from '../measure/dataset/records.js';
+import { RECORD_FORMATS } from '../measure/dataset/record-format.js';
+import { DEFAULT_MAX_RECORD_BYTES } from '../measure/dataset/records.js';
+import { sortedDistinctLeaves } from '../measure/dataset/sorted-leaves.js';
 import { verifyDatasetProof } from '../measure/dataset/verify-proof.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
@@ -30,6 +30,8 @@ const RECORD_RULES = `
 What a record is (see docs/datasets.md): its raw bytes in the file, without the line terminator
 (LF or CRLF). jsonl: each non-blank line (must be valid JSON). csv: each row after the header,
 quotes included (RFC 4180; newlines inside quotes belong to the row). text: each non-empty line.
+parquet: each row, as the compact JSON of its columns (docs/datasets.md, canonical encoding).
+A directory is one sharded dataset: its files, all of one format, in name order (code points).
 Leaf = SHA-256(0x00 || record), node = SHA-256(0x01 || left || right) (RFC 6962).`;
 
 export function registerDataCommands(program: Command): void {
@@ -37,16 +39,17 @@ export function registerDataCommands(program: Command): void {
     .command('data')
     .description('Merkle trees over dataset records: roots, inclusion and non-inclusion proofs');
   const formatOption = () =>
-    new Option('--format <format>', 'record format; default from the extension (.jsonl/.ndjson, .csv, .txt)').choices(
-      RECORD_FORMATS,
-    );
+    new Option(
+      '--format <format>',
+      'record format; default from the extension (.jsonl/.ndjson, .csv, .txt, .parquet)',
+    ).choices(RECORD_FORMATS);
 
   data
     .command('root')
     .description(
       'print the order root (records in file order) and the set root (distinct records, sorted) of a dataset',
     )
-    .requiredOption('--dataset <file>', 'the JSONL, CSV or text file')
+    .requiredOption('--dataset <path>', 'the JSONL, CSV, text or Parquet file, or a directory of shards')
     .addOption(formatOption())
     .option('--json', 'print JSON: {format, records, distinctRecords, orderRoot, setRoot, headerSha256?}')
     .addHelpText(
@@ -63,14 +66,14 @@ Examples:
     )
     .action(async (flags: { dataset: string; format?: string; json?: boolean }) => {
       checkDatasetExists(flags.dataset);
-      const commitment = await datasetRootCommitment(flags.dataset, flags.format);
+      const { shards, ...commitment } = await datasetCommitmentOf(flags.dataset, { format: flags.format });
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ dataset: flags.dataset, ...commitment }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ dataset: flags.dataset, shards, ...commitment }, null, 2)}\n`);
         return;
       }
       process.stdout.write(
         [
-          `dataset     ${flags.dataset} (${commitment.format})`,
+          `dataset     ${flags.dataset} (${commitment.format}${shards > 1 ? `, ${shards} shards` : ''})`,
           `records     ${commitment.records} (${commitment.distinctRecords} distinct)`,
           `order root  ${commitment.orderRoot}`,
           `set root    ${commitment.setRoot}`,
@@ -82,7 +85,7 @@ Examples:
   data
     .command('prove')
     .description('prove that a record is in a dataset (inclusion proof) or that it is not (non-inclusion proof)')
-    .requiredOption('--dataset <file>', 'the JSONL, CSV or text file')
+    .requiredOption('--dataset <path>', 'the JSONL, CSV, text or Parquet file, or a directory of shards')
     .option('--record <text>', 'the record, exactly as it stands in the file (UTF-8)')
     .option('--record-file <file>', 'read the record from a file; one trailing newline (LF or CRLF) is dropped')
     .addOption(formatOption())
@@ -120,7 +123,7 @@ Examples:
       }) => {
         checkDatasetExists(flags.dataset);
         const record = await recordFrom(flags);
-        const trees = await buildDatasetTrees(flags.dataset, { format: flags.format });
+        const trees = await provableTrees(flags.dataset, flags.format);
         const proof = proveRecord(trees, record, flags.tree);
         const json = `${JSON.stringify(proof, null, 2)}\n`;
         if (flags.out) await writeFileAtomic(flags.out, json);
@@ -176,16 +179,10 @@ Examples:
     );
 }
 
-/** Both roots, built in parallel in bounded memory (no leaves kept: `root` proves nothing). */
-async function datasetRootCommitment(path: string, format: string | undefined): Promise<DatasetCommitment> {
-  const recordFormat = recordFormatFor(path, format);
-  const handle = await openRecordFile(path);
-  try {
-    if (recordFormat === 'parquet') return commitmentOfRoots(await parquetRootsOf(handle, path, {}));
-    return commitmentOfRoots(await recordRootsOf(handle, path, { format: recordFormat }));
-  } finally {
-    await handle.close();
-  }
+/** The leaves of both trees, kept for proofs; read in parallel like `root` (dataset-source.ts). */
+async function provableTrees(path: string, format: string | undefined): Promise<DatasetTrees> {
+  const { roots, orderLeaves } = await datasetOrderLeaves(path, { format });
+  return { path, format: roots.format, orderLeaves, setLeaves: sortedDistinctLeaves(orderLeaves) };
 }
 
 async function recordFrom(flags: { record?: string; recordFile?: string }): Promise<Buffer> {

@@ -15,8 +15,11 @@ import { recordFormatFor } from './record-format.js';
 import { measureRecordFile } from './record-file-measurement.js';
 import { RecordPool } from './record-pool.js';
 
-/** Files whose records get Merkle trees (docs/datasets.md): JSONL, CSV and text lines. */
-const RECORD_FILE = /\.(jsonl|ndjson|csv|txt)$/i;
+/**
+ * Files whose records get Merkle trees (docs/datasets.md): JSONL, CSV, text lines and Parquet.
+ * A tar is not read as WebDataset here: any tar may sit in a dataset, and it is hashed as a file.
+ */
+const RECORD_FILE = /\.(jsonl|ndjson|csv|txt|parquet)$/i;
 
 export interface DatasetContent {
   /** The OMS manifest (files method, SHA-256) of every file, record files included. */

@@ -88,7 +88,7 @@ export function datasetCommitment(trees: DatasetTrees): DatasetCommitment {
 }
 
 /** The same commitment from trees built without their leaves (parallel-record-roots.ts). */
-export function commitmentOfRoots(roots: RecordRoots): DatasetCommitment {
+export function commitmentOfRoots(roots: Omit<RecordRoots, 'version'>): DatasetCommitment {
   return {
     format: roots.format,
     records: roots.records,

@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { FileVersion } from '../file-version.js';
 import { commitmentOfRoots, type DatasetCommitment } from './dataset-tree.js';
 import { recordRootsOf, type RecordRootsTuning } from './parallel-record-roots.js';
+import { parquetRootsOf } from './parquet-roots.js';
 import type { RecordFormat } from './record-format.js';
 import type { RecordPool } from './record-pool.js';
 import { openRecordFile } from './records.js';
@@ -48,7 +49,11 @@ export async function measureOpenRecordFile(
     hash.update(chunk);
     size += chunk.length;
   };
-  const roots = await recordRootsOf(handle, path, { ...options, onBytes });
+  // A Parquet file is read whole for the digest first, then by row group, through this descriptor.
+  const roots =
+    options.format === 'parquet'
+      ? await parquetRootsOf(handle, path, { ...options, onBytes })
+      : await recordRootsOf(handle, path, { ...options, onBytes });
   return { sha256: hash.digest('hex'), size, version: roots.version, commitment: commitmentOfRoots(roots) };
 }
 

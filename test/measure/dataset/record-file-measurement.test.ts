@@ -149,7 +149,7 @@ describe('measureDatasetContent: the same manifest and roots as hashing and spli
 
   it('a directory without record files has no commitments', async () => {
     const plain = scratchDir('no-records');
-    writeTree(plain, { 'a.bin': 'x', 'b/c.parquet': 'y' });
+    writeTree(plain, { 'a.bin': 'x', 'b/c.tar': 'y' });
     const content = await measureDatasetContent(plain, { pool });
     assert.deepEqual(content, { manifest: await measurePath(plain, { pool }), recordFiles: [] });
   });
