@@ -28,3 +28,5 @@ export type { DatasetContent } from './dataset-content.js';
 export { recordFormatFor, RECORD_FORMATS } from './record-format.js';
 export type { RecordFormat } from './record-format.js';
 export { leafHash, merkleRoot, inclusionPath, rootFromInclusionPath, EMPTY_ROOT } from './merkle.js';
+export { datasetCommitmentOf, datasetOrderLeaves, datasetRootsOf } from './dataset-source.js';
+export type { DatasetRoots, DatasetSourceOptions } from './dataset-source.js';
