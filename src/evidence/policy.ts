@@ -234,6 +234,13 @@ function checkCmdline(forbidden: readonly string[], boot: BootFacts): PolicyChec
   const id = 'policy.cmdline';
   if (boot.kernelCommandLines.length === 0)
     return { id, status: 'failed', reason: 'the boot event log measures no kernel command line' };
+  // A PCR 8 digest that is no hash of GRUB text could be of a command line the log does not show.
+  if (boot.unreadCommandEvents?.length)
+    return {
+      id,
+      status: 'failed',
+      reason: `PCR 8 events ${boot.unreadCommandEvents.join(', ')} are no GRUB text that hashes to their digest: a command line could hide in them`,
+    };
   const found: string[] = [];
   for (const line of boot.kernelCommandLines)
     for (const word of line.split(/\s+/).slice(1))

@@ -6,6 +6,9 @@ import { MAX_BOOT_LOG_BYTES, parseTcgLog, type TcgLog } from '../../../src/evide
 import { extractBootFacts } from '../../../src/evidence/boot-log/boot-facts.js';
 import { describeBootLog } from '../../../src/evidence/boot-log/describe-boot-log.js';
 import { AicertError } from '../../../src/errors.js';
+import { checkBootLog, parsePolicy } from '../../../src/evidence/policy.js';
+import { replayTcgLog } from '../../../src/evidence/boot-log/replay.js';
+import { EV_EFI_ACTION } from '../../../src/evidence/boot-log/tcg-event-types.js';
 import { assertProperty } from '../../util/property.js';
 import { EVENTLOG_FIXTURES, readEventLogFixture } from './fixtures.js';
 
@@ -81,8 +84,60 @@ test('a GRUB command whose text does not hash to its digest gives no fact, a pro
   const flag = bytes.indexOf('panic=-1', at);
   bytes.write('panic=+1', flag, 'latin1');
   const facts = extractBootFacts(parseTcgLog(bytes).events, 'sha256');
-  assert.deepEqual(facts.kernelCommandLines, []);
+  // The edited text gives no fact; the command line left is the one GRUB's (unedited) `linux` command shows.
+  assert.deepEqual(facts.kernelCommandLines, [
+    '/vmlinuz-6.8.0-1010-gcp root=PARTUUID=8270f3c9-b4e4-4345-80ee-5a62db7ebf3f ro console=ttyS0,115200 panic=-1',
+  ]);
   assert.match(facts.problems.join(), /"kernel_cmdline:" text does not hash to its digest/);
+});
+
+/** Where an event of a parsed crypto-agile log starts in its bytes (pcr u32, type u32, digests, size u32, data). */
+const eventStart = (bytes: Buffer, log: TcgLog, seq: number) => {
+  const event = log.events.find((e) => e.seq === seq)!;
+  const digests = log.algorithms.reduce((n, a) => n + 2 + a.size, 0);
+  return event.data.byteOffset - bytes.byteOffset - 4 - digests - 12;
+};
+const pcrValues = (bytes: Buffer) => replayTcgLog(parseTcgLog(bytes)).banks.get('sha256');
+const boot = (policy: string, facts: ReturnType<typeof extractBootFacts>) =>
+  checkBootLog(parsePolicy(`version: 1\nbootLog: ${policy}\n`), facts).filter((r) => r.status !== 'skipped');
+
+test("an event's type is a label: a boot application retyped in PCR 4 still counts, and an unlisted one is refused", () => {
+  const bytes = Buffer.from(readEventLogFixture('ubuntu-2404-amd-sevsnp.bin'));
+  const before = factsOf('ubuntu-2404-amd-sevsnp.bin');
+  const [shim, grub] = before.bootApplications;
+  // The forger retypes GRUB's image event as an EV_EFI_ACTION: no digest covers the type, the PCRs replay as before.
+  bytes.writeUInt32LE(EV_EFI_ACTION, eventStart(bytes, parseTcgLog(bytes), grub!.seq) + 4);
+  assert.deepEqual(pcrValues(bytes), pcrValues(readEventLogFixture('ubuntu-2404-amd-sevsnp.bin')));
+  const after = extractBootFacts(parseTcgLog(bytes).events, 'sha256');
+  assert.deepEqual(
+    after.bootApplications.map((a) => a.digest),
+    [shim!.digest, grub!.digest],
+  );
+  const [check] = boot(`{ bootApplications: ["${shim!.digest}"] }`, after);
+  assert.equal(check!.status, 'failed');
+  assert.match(check!.reason, new RegExp(`not in bootLog.bootApplications: ${grub!.digest}`));
+});
+
+test('a GRUB prefix is a label: a command line retyped still is one, and one whose text is hidden fails policy.cmdline', () => {
+  const original = readEventLogFixture('ubuntu-2404-amd-sevsnp.bin');
+  const at = original.indexOf('kernel_cmdline: /vmlinuz');
+  const seq = parseTcgLog(original).events.find((e) => e.data.byteOffset - original.byteOffset === at)!.seq;
+  const retyped = Buffer.from(original);
+  retyped.writeUInt32LE(EV_EFI_ACTION, eventStart(retyped, parseTcgLog(retyped), seq) + 4);
+  const hidden = Buffer.from(original);
+  hidden.write('kernel_cmdlinX', at, 'latin1');
+  for (const bytes of [retyped, hidden])
+    assert.deepEqual(pcrValues(bytes), pcrValues(original), 'the change is invisible to the replay');
+  // Retyped: still read, by its text; `panic` is in it (and in GRUB's `linux` command).
+  const [flagged] = boot('{ forbiddenCmdline: ["panic"] }', extractBootFacts(parseTcgLog(retyped).events, 'sha256'));
+  assert.match(flagged!.reason, /forbidden flags: panic=-1/);
+  // Hidden: its digest is no hash of GRUB text, so the log cannot say no command line hides there.
+  const facts = extractBootFacts(parseTcgLog(hidden).events, 'sha256');
+  assert.deepEqual(facts.unreadCommandEvents, [seq]);
+  const [refused] = boot('{ forbiddenCmdline: ["nomodeset"] }', facts);
+  assert.equal(refused!.status, 'failed');
+  assert.match(refused!.reason, new RegExp(`PCR 8 events ${seq} are no GRUB text`));
+  assert.equal(boot('{ forbiddenCmdline: ["nomodeset"] }', factsOf('ubuntu-2404-amd-sevsnp.bin'))[0]!.status, 'ok');
 });
 
 test('a SecureBoot variable whose data does not hash to its digest is a problem, not a fact', () => {
