@@ -7,6 +7,7 @@ import { quotedPcrs } from '../protocol/quoted-pcrs.js';
 import { attestPcrs, type PcrAttestation } from '../tpm/attest-pcrs.js';
 import { AICERT_AK, withAk, type AkSource } from '../tpm/ak-source.js';
 import { NvExtendIndex } from '../tpm/nv-extend-index.js';
+import type { NvIndexRecorder } from './nv-index-records.js';
 import type { QuoteResult } from '../tpm/commands/quote.js';
 import type { MeasurementRegister } from '../tpm/measurement-register.js';
 
@@ -37,9 +38,14 @@ export class AttestedSession {
    * when the TPM allows that at locality 0; otherwise it must still be zero (a fresh boot of a
    * dedicated image), since the verifier replays from zero.
    */
-  static async begin(tpm: Tpm, choice: RegisterChoice, ak: AkSource = AICERT_AK): Promise<AttestedSession> {
+  static async begin(
+    tpm: Tpm,
+    choice: RegisterChoice,
+    ak: AkSource = AICERT_AK,
+    recorder?: NvIndexRecorder,
+  ): Promise<AttestedSession> {
     if (choice.kind === 'nv') {
-      const nv = await NvExtendIndex.define(tpm);
+      const nv = await NvExtendIndex.define(tpm, recorder && ((area) => recorder.write(area)));
       return new AttestedSession(tpm, { kind: 'nv', index: nv.index }, nv, ak);
     }
     const pcr = choice.pcr;

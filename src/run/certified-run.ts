@@ -54,6 +54,7 @@ import { TRANSCRIPT_CHECKPOINTS } from '../protocol/transcript-layout.js';
 import { TRAINER_PROTOCOL, trainerSeed, type TrainerCommitment } from '../protocol/trainer-commitment.js';
 import type { PcrAttestation } from '../tpm/attest-pcrs.js';
 import { AICERT_VERSION } from '../version.js';
+import { NvIndexRecorder, reclaimLeakedNvIndices } from './nv-index-records.js';
 
 export interface RunOptions {
   code: string;
@@ -140,6 +141,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
   let tpm: Tpm | undefined;
   let session: AttestedSession | undefined;
   let unlock: (() => Promise<void>) | undefined;
+  let recorder: NvIndexRecorder | undefined;
   try {
     tpm = await Tpm.open(o.tpm);
     const { ak, source: akSource, selection } = await loadRunAk(tpm);
@@ -155,7 +157,16 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
       );
 
     const bootLog = await findBootLog(o.bootLog, o.log);
-    session = await AttestedSession.begin(tpm, register, akSource);
+    if (register.kind === 'nv') {
+      // Holding the TPM's lock: indices recorded for this TPM by runs that died (SIGKILL) are leaks.
+      for (const leak of await reclaimLeakedNvIndices(tpm, akName).catch((err: Error) => {
+        o.log(`WARNING: could not reclaim NV indices of killed runs: ${err.message}`);
+        return [];
+      }))
+        o.log(`reclaimed NV index 0x${leak.index.toString(16)}, left defined by the killed run ${leak.pid}`);
+      recorder = new NvIndexRecorder(akName);
+    }
+    session = await AttestedSession.begin(tpm, register, akSource, recorder);
     if (session.nv) o.log(`measuring into a fresh NV extend index 0x${session.nv.index.toString(16)}`);
     await session.extend(await sessionEvent(tpm, session, akName));
     await session.extend(await environmentEvent(tpm));
@@ -255,7 +266,15 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
   } finally {
     await pool.close();
     // The NV index is removed whatever happened: the certificate, if any, carries its evidence.
-    await session?.close().catch((err: Error) => o.log(`WARNING: could not remove the NV index: ${err.message}`));
+    const closed = await (session?.close() ?? Promise.resolve()).then(
+      () => true,
+      (err: Error) => {
+        o.log(`WARNING: could not remove the NV index: ${err.message}`);
+        return false;
+      },
+    );
+    // A removed index needs no record; one still defined keeps it, for the next run to reclaim.
+    if (closed) await recorder?.remove();
     await tpm?.close();
     await unlock?.();
   }

@@ -66,9 +66,10 @@ export class NvExtendIndex {
   /**
    * Defines a fresh index at a random handle of the owner range (trying another on a
    * collision, so concurrent runs get separate indices) and checks that the TPM computes the
-   * Name aicert computes.
+   * Name aicert computes. `beforeDefine` runs before each attempt with the area about to be
+   * defined (a run records it, so that an index it leaves when killed can be reclaimed).
    */
-  static async define(tpm: Tpm): Promise<NvExtendIndex> {
+  static async define(tpm: Tpm, beforeDefine?: (area: NvPublicArea) => Promise<void>): Promise<NvExtendIndex> {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const jwk = publicKey.export({ format: 'jwk' });
     const keyPublic: TpmPublic = {
@@ -93,6 +94,7 @@ export class NvExtendIndex {
         authPolicy,
         dataSize: 32,
       };
+      await beforeDefine?.(area);
       try {
         await tpm.execute(nvDefineSpace(area));
       } catch (err) {
