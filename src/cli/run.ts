@@ -105,7 +105,7 @@ Example:
         certifyFailure: flags.certifyFailure ?? config.certifyFailure ?? false,
         isolation: isolationMode(flags.isolation ?? config.isolation ?? 'namespaces'),
         trainer: flags.trainer || config.trainer ? trainerOptions(flags, config, output) : undefined,
-        bootLog: flags.bootLog,
+        bootLog: flags.bootLog ?? config.bootLog,
         log: (line) => process.stderr.write(`aicert: ${line}\n`),
       });
       const { outcome } = result;

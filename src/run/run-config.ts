@@ -18,6 +18,7 @@ import { parseYamlDocument } from '../util/yaml-document.js';
  *   register: nv                 # optional: nv (default) or pcr23
  *   pcr: 23                      # optional, with register: pcr23
  *   command: [node, train.js, --out, out/model]
+ *   bootLog: boot.log            # optional: the TCG boot event log to carry (default: the machine's)
  *   trainer:                     # optional: a protocol trainer (docs/trainer-protocol.md)
  *     checkpointEvery: 10
  *     dataset: data/train.jsonl
@@ -37,6 +38,8 @@ const runConfigSchema = z.strictObject({
   certifyFailure: z.boolean().optional(),
   /** How the command is confined: namespaces (default) or none. */
   isolation: z.enum(['namespaces', 'none']).optional(),
+  /** The firmware's TCG boot event log to carry (docs/boot-log.md); default: the machine's, when present. */
+  bootLog: z.string().min(1).optional(),
   /** Protocol trainer settings (docs/trainer-protocol.md); its presence turns the protocol on. */
   trainer: z
     .strictObject({
@@ -66,6 +69,7 @@ export async function loadRunConfig(path: string): Promise<RunConfig> {
     baseModel: at(config.baseModel),
     output: at(config.output),
     certificate: at(config.certificate),
+    bootLog: at(config.bootLog),
     ...(config.trainer && {
       trainer: { ...config.trainer, transcript: at(config.trainer.transcript), dataset: at(config.trainer.dataset) },
     }),
