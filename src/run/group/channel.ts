@@ -69,7 +69,7 @@ export class Channel {
       timeoutMs === undefined
         ? undefined
         : setTimeout(
-            () => this.break(`no ${type} message from ${this.peer} within ${Math.round(timeoutMs / 1000)} s`),
+            () => this.break(`no ${type} message from ${this.peer} within ${Math.round(timeoutMs / 1000)} s`, true),
             timeoutMs,
           );
     try {
@@ -82,7 +82,7 @@ export class Channel {
           : undefined);
       if (message === undefined) throw new GroupFailure(this.brokenReason ?? `${this.peer} disconnected`);
       if (message.type !== type) {
-        this.break(`${this.peer} sent a ${message.type} message where a ${type} message was due`);
+        this.break(`${this.peer} sent a ${message.type} message where a ${type} message was due`, true);
         throw new GroupFailure(this.brokenReason!);
       }
       return message as MessageOf<T>;
@@ -99,7 +99,7 @@ export class Channel {
   }
 
   /**
-   * Breaks the channel (once): with `tellPeer`, first sends the peer an `abort` with the reason;
+   * Breaks the channel (once): with `tellPeer` (the peer broke the protocol, or this side failed), first sends the peer an `abort` with the reason;
    * wakes a waiting receive, ends the connection and reports why.
    */
   break(reason: string, tellPeer = false): void {
@@ -121,7 +121,7 @@ export class Channel {
       const head = this.chunks[0]!.length >= 4 ? this.chunks[0]! : Buffer.concat(this.chunks);
       const length = head.readUInt32BE(0);
       if (length > MAX_FRAME_BYTES) {
-        this.break(`${this.peer} sent a ${length}-byte frame, over the ${MAX_FRAME_BYTES}-byte limit`);
+        this.break(`${this.peer} sent a ${length}-byte frame, over the ${MAX_FRAME_BYTES}-byte limit`, true);
         return;
       }
       if (this.buffered < 4 + length) return;
@@ -144,12 +144,12 @@ export class Channel {
     try {
       json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
     } catch {
-      this.break(`${this.peer} sent a frame that is not UTF-8 JSON`);
+      this.break(`${this.peer} sent a frame that is not UTF-8 JSON`, true);
       return undefined;
     }
     const parsed = groupMessageSchema.safeParse(json);
     if (!parsed.success) {
-      this.break(`${this.peer} sent a malformed message ${describeSchemaError(parsed.error)}`);
+      this.break(`${this.peer} sent a malformed message ${describeSchemaError(parsed.error)}`, true);
       return undefined;
     }
     return parsed.data;
