@@ -46,14 +46,14 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function nodeOptions(name: string, rank: number, port: number, command?: string[]): RunOptions {
+function nodeOptions(name: string, rank: number, port: number, command?: string[], tpm?: string): RunOptions {
   const output = join(work, name, `node${rank}`, 'model');
   return {
     code,
     data: [shards[rank]!],
     output,
     certificatePath: `${output}.aicert.json`,
-    tpm: sims[rank]!.address,
+    tpm: tpm ?? sims[rank]!.address,
     command: command ?? [process.execPath, '-e', TRAIN, shards[rank]!, output],
     certifyFailure: false,
     log: () => undefined,
@@ -62,9 +62,11 @@ function nodeOptions(name: string, rank: number, port: number, command?: string[
 }
 
 /** Both ranks of one group run, in this process; settles when both have. */
-async function groupRun(name: string, commands: Array<string[] | undefined> = []) {
+async function groupRun(name: string, commands: Array<string[] | undefined> = [], tpms: string[] = []) {
   const port = await freePort();
-  return Promise.allSettled([0, 1].map((rank) => certifiedRun(nodeOptions(name, rank, port, commands[rank]))));
+  return Promise.allSettled(
+    [0, 1].map((rank) => certifiedRun(nodeOptions(name, rank, port, commands[rank], tpms[rank]))),
+  );
 }
 
 async function verify(cert: unknown, options: Partial<VerifyOptions> = {}): Promise<VerificationReport> {
@@ -164,6 +166,19 @@ describe('multi-node certified runs on two swtpm instances', () => {
       trust: NO_TRUST_ANCHORS,
       policy,
     });
+  });
+
+  test('one node on a TPM whose AK was never enrolled: the run certifies, and is refused at ak.trust naming rank 1', async () => {
+    const stranger = await startSimulator();
+    try {
+      const results = await groupRun('e', [], [sims[0]!.address, stranger.address]);
+      for (const r of results) assert.equal(r.status, 'fulfilled', String((r as PromiseRejectedResult).reason));
+      const cert = JSON.parse(await readFile(join(work, 'e', 'node0', 'model.aicert.json'), 'utf8'));
+      assert.equal(cert.evidence.group.nodes[0].tpm.akCertificateChain, undefined);
+      await expectFailure(cert, 'ak.trust', /^rank 1: the attestation key is not trusted/);
+    } finally {
+      await stranger.stop();
+    }
   });
 
   test("one node's end quote from another group run: refused at quote.binding, naming rank 1", async () => {
