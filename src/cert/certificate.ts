@@ -5,12 +5,14 @@ import { findDuplicateKey } from '../util/strict-json.js';
 import { dsseEnvelopeJsonSchema } from './dsse.js';
 import { describeSchemaError } from '../util/schema-error.js';
 import { MAX_BOOT_LOG_BYTES } from '../evidence/boot-log/tcg-log.js';
+import { groupCommitmentSchema, MAX_GROUP_NODES } from '../protocol/group-commitment.js';
 
 /**
  * The aicert certificate file, `<model>.aicert.json` (docs/certificate.md):
  *
  *   { mediaType, statement: DSSE envelope of an in-toto Statement v1 (SLSA Provenance v1),
- *     evidence: { tpm: { nv | pcr, akPublic, akCertificateChain?, quotes: [start, end], bootLog?, eventLog } } }
+ *     evidence: { tpm: { nv | pcr, akPublic, akCertificateChain?, quotes: [start, end], bootLog?, eventLog },
+ *                 group?: { commitment, nodes: [{ rank, statement, tpm }] } } }
  *
  * `nv` (the default register): the NV extend index's public area and its two NV_Certify
  * attestations; `pcr` (the `--register pcr23` fallback, and certificates made before NV
@@ -67,31 +69,55 @@ const statementEnvelopeSchema = dsseEnvelopeJsonSchema.extend({
   signatures: dsseEnvelopeJsonSchema.shape.signatures.unwrap().array().max(16),
 });
 
+/** One TPM's evidence of a run: its register, AK, quotes, boot log and event log. */
+const tpmEvidenceSchema = z.strictObject({
+  /** The NV extend index the run extended (the default register); exactly one of `nv` and `pcr`. */
+  nv: nvRegisterSchema.optional(),
+  /** The application PCR the run extended (`--register pcr23`). */
+  pcr: z.number().int().min(0).max(23).optional(),
+  /** base64 TPM2B_PUBLIC of the attestation key. */
+  akPublic: base64Blob,
+  /** base64 DER certificates, leaf (the AK's) first; absent when the AK was never enrolled. */
+  akCertificateChain: z.array(base64Blob).min(1).max(8).optional(),
+  quotes: z.tuple([quoteSchema, quoteSchema]),
+  /**
+   * base64 TCG binary boot event log (the firmware's `binary_bios_measurements`) when the run
+   * found one; the quotes then also cover the PCRs 0–15 it extends (docs/boot-log.md).
+   */
+  bootLog: z
+    .string()
+    .min(1)
+    .max(Math.ceil(MAX_BOOT_LOG_BYTES / 3) * 4)
+    .optional(),
+  eventLog: z.array(celRecordSchema).min(1).max(100_000),
+});
+export type CertificateTpmEvidence = z.infer<typeof tpmEvidenceSchema>;
+
+/** Another node of a group run (ranks 1 … N−1): its statement and evidence, as in its own certificate. */
+const groupNodeSchema = z.strictObject({
+  rank: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_GROUP_NODES - 1),
+  statement: statementEnvelopeSchema,
+  tpm: tpmEvidenceSchema,
+});
+export type CertificateGroupNode = z.infer<typeof groupNodeSchema>;
+
 export const certificateSchema = z.strictObject({
   mediaType: z.literal(CERTIFICATE_MEDIA_TYPE),
   statement: statementEnvelopeSchema,
   evidence: z.strictObject({
-    tpm: z.strictObject({
-      /** The NV extend index the run extended (the default register); exactly one of `nv` and `pcr`. */
-      nv: nvRegisterSchema.optional(),
-      /** The application PCR the run extended (`--register pcr23`). */
-      pcr: z.number().int().min(0).max(23).optional(),
-      /** base64 TPM2B_PUBLIC of the attestation key. */
-      akPublic: base64Blob,
-      /** base64 DER certificates, leaf (the AK's) first; absent when the AK was never enrolled. */
-      akCertificateChain: z.array(base64Blob).min(1).max(8).optional(),
-      quotes: z.tuple([quoteSchema, quoteSchema]),
-      /**
-       * base64 TCG binary boot event log (the firmware's `binary_bios_measurements`) when the run
-       * found one; the quotes then also cover the PCRs 0–15 it extends (docs/boot-log.md).
-       */
-      bootLog: z
-        .string()
-        .min(1)
-        .max(Math.ceil(MAX_BOOT_LOG_BYTES / 3) * 4)
-        .optional(),
-      eventLog: z.array(celRecordSchema).min(1).max(100_000),
-    }),
+    /** The evidence of this run, or of rank 0 of a group run. */
+    tpm: tpmEvidenceSchema,
+    /** A multi-node run (docs/distributed.md): the group commitment and every other node's evidence. */
+    group: z
+      .strictObject({
+        commitment: groupCommitmentSchema,
+        nodes: z.array(groupNodeSchema).max(MAX_GROUP_NODES - 1),
+      })
+      .optional(),
   }),
 });
 export type AicertCertificate = z.infer<typeof certificateSchema>;
@@ -121,14 +147,21 @@ export function parseCertificate(bytes: Uint8Array): AicertCertificate {
   const parsed = certificateSchema.safeParse(json);
   if (!parsed.success) throw fail(describeSchemaError(parsed.error));
   const cert = parsed.data;
-  const [first, second] = cert.evidence.tpm.quotes;
-  if (first.phase !== 'start' || second.phase !== 'end') throw fail('quotes must be [start, end] in that order');
-  const { nv, pcr } = cert.evidence.tpm;
-  if ((nv === undefined) === (pcr === undefined))
-    throw fail('evidence.tpm must name exactly one register: "nv" (an NV extend index) or "pcr"');
-  if (nv && (nv.certifications[0].phase !== 'start' || nv.certifications[1].phase !== 'end'))
-    throw fail('NV certifications must be [start, end] in that order');
+  checkTpmEvidenceShape(cert.evidence.tpm, 'evidence.tpm', fail);
+  for (const node of cert.evidence.group?.nodes ?? [])
+    checkTpmEvidenceShape(node.tpm, `evidence.group.nodes (rank ${node.rank}).tpm`, fail);
   return cert;
+}
+
+function checkTpmEvidenceShape(tpm: CertificateTpmEvidence, where: string, fail: (detail: string) => Error): void {
+  const [first, second] = tpm.quotes;
+  if (first.phase !== 'start' || second.phase !== 'end')
+    throw fail(`${where}: quotes must be [start, end] in that order`);
+  const { nv, pcr } = tpm;
+  if ((nv === undefined) === (pcr === undefined))
+    throw fail(`${where} must name exactly one register: "nv" (an NV extend index) or "pcr"`);
+  if (nv && (nv.certifications[0].phase !== 'start' || nv.certifications[1].phase !== 'end'))
+    throw fail(`${where}: NV certifications must be [start, end] in that order`);
 }
 
 /**

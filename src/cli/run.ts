@@ -7,8 +7,9 @@ import { holdoutMillionths } from '../trainer/data-order.js';
 import { chooseHoldout, MAX_AUTO_HOLDOUT, MIN_AUTO_HOLDOUT, RECOMMENDED_HELD_OUT } from '../audit/holdout-size.js';
 import { loadRunConfig, required, type RunConfig } from '../run/run-config.js';
 import { LINUX_BOOT_LOG_PATH } from '../evidence/boot-log/read-boot-log.js';
+import { DEFAULT_RENDEZVOUS_PORT, resolveGroupAddress, type GroupFlags } from '../run/group/group-address.js';
 
-interface RunFlags {
+interface RunFlags extends GroupFlags {
   bootLog?: string;
   config?: string;
   code?: string;
@@ -70,6 +71,17 @@ export function registerRunCommand(program: Command): void {
       '--boot-log <file>',
       `the firmware's TCG boot event log to carry in the certificate (default: ${LINUX_BOOT_LOG_PATH}, when present)`,
     )
+    .option('--nodes <n>', 'a multi-node run of N nodes, one aicert run per node (docs/distributed.md)')
+    .option('--node-rank <i>', "this node's rank, 0 … N-1 (default: RANK, SLURM_PROCID or JOB_COMPLETION_INDEX)")
+    .option('--rendezvous <host:port>', 'where rank 0 listens and the other nodes connect (default: MASTER_ADDR)')
+    .option(
+      '--rendezvous-port <port>',
+      `the rendezvous port when --rendezvous names none (default ${DEFAULT_RENDEZVOUS_PORT})`,
+    )
+    .option(
+      '--group-timeout <seconds>',
+      'bound on joining the group and on every wait outside the command (default 600)',
+    )
     .addHelpText(
       'after',
       `
@@ -86,6 +98,7 @@ Example:
     )
     .action(async (command: string[], flags: RunFlags) => {
       const config: RunConfig = flags.config ? await loadRunConfig(flags.config) : { version: 1 };
+      const log = (line: string) => process.stderr.write(`aicert: ${line}\n`);
       const output = required(flags.output ?? config.output, '--output');
       const pcrText = flags.pcr ?? (config.pcr === undefined ? '23' : String(config.pcr));
       if (!/^\d{1,2}$/.test(pcrText) || Number(pcrText) > 23)
@@ -106,11 +119,16 @@ Example:
         isolation: isolationMode(flags.isolation ?? config.isolation ?? 'namespaces'),
         trainer: flags.trainer || config.trainer ? trainerOptions(flags, config, output) : undefined,
         bootLog: flags.bootLog ?? config.bootLog,
-        log: (line) => process.stderr.write(`aicert: ${line}\n`),
+        group: resolveGroupAddress(flags, process.env, log),
+        log,
       });
       const { outcome } = result;
       const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with status ${outcome.exitCode}`;
-      if (result.certificatePath) {
+      if (result.certificatePath === undefined && outcome.exitCode === 0 && !outcome.signal) {
+        process.stderr.write(
+          `aicert: the command ${how}; rank 0 wrote the group's certificate with this node's evidence\n`,
+        );
+      } else if (result.certificatePath) {
         process.stderr.write(`aicert: the command ${how}; certificate written to ${result.certificatePath}\n`);
         process.exitCode = outcome.exitCode === 0 && !outcome.signal ? 0 : 1;
       } else {

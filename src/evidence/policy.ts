@@ -75,6 +75,11 @@ export const policySchema = z.strictObject({
   register: z.enum(['nv', 'any']).default('nv'),
   /** Facts the boot event log must show (it must replay to the quoted PCRs first: `boot.eventlog`). */
   bootLog: bootLogSchema.optional(),
+  /**
+   * How many nodes the run must have had (docs/distributed.md); a single-node run has one. The
+   * bound is the group protocol's (protocol/group-commitment.ts, MAX_GROUP_NODES).
+   */
+  nodes: z.number().int().min(1).max(1024).optional(),
   allow: z
     .strictObject({
       code: digestList(codeDigest).optional(),
@@ -105,7 +110,8 @@ export type PolicyCheckId =
   | 'policy.secureboot'
   | 'policy.bootapps'
   | 'policy.kernel'
-  | 'policy.cmdline';
+  | 'policy.cmdline'
+  | 'policy.nodes';
 
 export interface PolicyCheckResult {
   id: PolicyCheckId;
@@ -257,6 +263,15 @@ function checkCmdline(forbidden: readonly string[], boot: BootFacts): PolicyChec
     status: 'ok',
     reason: `the kernel command line has none of the ${forbidden.length} forbidden flags`,
   };
+}
+
+/** `nodes`: the run had exactly the number of nodes the policy requires. */
+export function checkNodeCount(policy: Policy, nodes: number): PolicyCheckResult {
+  const id = 'policy.nodes';
+  if (policy.nodes === undefined) return { id, status: 'skipped', reason: 'the policy sets no node count' };
+  const run = nodes === 1 ? 'a single-node run' : `a run of ${nodes} nodes`;
+  if (nodes === policy.nodes) return { id, status: 'ok', reason: `${run}, as the policy requires` };
+  return { id, status: 'failed', reason: `${run}; the policy requires ${policy.nodes} nodes` };
 }
 
 export function checkIsolation(policy: Policy, isolation: { mode: string }): PolicyCheckResult {

@@ -3,6 +3,7 @@ import { VerificationError } from '../errors.js';
 import { RECORD_FORMATS } from '../measure/dataset/record-format.js';
 import { describeSchemaError } from '../util/schema-error.js';
 import { trainerCommitmentSchema } from './trainer-commitment.js';
+import { groupBindingSchema } from './group-commitment.js';
 
 /**
  * The events of a certified run, in the order `aicert run` extends them into the application PCR
@@ -150,6 +151,8 @@ export const commitmentEventSchema = z.strictObject({
   /** The digests of every event before this one: what the start quote commits to. */
   events: z.array(sha256Hex),
   trainer: trainerCommitmentSchema.optional(),
+  /** A multi-node run: the group commitment's digest and this node's rank (docs/distributed.md). */
+  group: groupBindingSchema.optional(),
 });
 
 /** A checkpoint of a protocol trainer, hashed the moment its file appeared. */

@@ -55,6 +55,10 @@ import { TRAINER_PROTOCOL, trainerSeed, type TrainerCommitment } from '../protoc
 import type { PcrAttestation } from '../tpm/attest-pcrs.js';
 import { AICERT_VERSION } from '../version.js';
 import { NvIndexRecorder, reclaimLeakedNvIndices } from './nv-index-records.js';
+import { shardOf } from '../protocol/group-commitment.js';
+import type { GroupParticipant } from './group/participant.js';
+import type { GroupAddress } from './group/group-address.js';
+import { openGroup } from './group/open-group.js';
 
 export interface RunOptions {
   code: string;
@@ -83,6 +87,8 @@ export interface RunOptions {
   bootLog?: string;
   /** Progress lines (stderr in the CLI). */
   log: (line: string) => void;
+  /** This node's place in a multi-node run (docs/distributed.md, run/group/). */
+  group?: GroupAddress;
 }
 
 export interface TrainerOptions {
@@ -104,7 +110,7 @@ export interface TrainerOptions {
 
 export interface RunResult {
   outcome: CommandOutcome;
-  /** Absent when the command failed and --certify-failure was not given. */
+  /** Absent when the command failed and --certify-failure was not given, and on ranks other than 0 of a group. */
   certificatePath?: string;
 }
 
@@ -142,7 +148,9 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
   let session: AttestedSession | undefined;
   let unlock: (() => Promise<void>) | undefined;
   let recorder: NvIndexRecorder | undefined;
+  let group: GroupParticipant | undefined;
   try {
+    group = o.group && (await openGroup(o.group));
     tpm = await Tpm.open(o.tpm);
     const { ak, source: akSource, selection } = await loadRunAk(tpm);
     if (ak.transient) await tpm.flushContext(ak.handle);
@@ -168,7 +176,8 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     }
     session = await AttestedSession.begin(tpm, register, akSource, recorder);
     if (session.nv) o.log(`measuring into a fresh NV extend index 0x${session.nv.index.toString(16)}`);
-    await session.extend(await sessionEvent(tpm, session, akName));
+    const started = await sessionEvent(tpm, session, akName);
+    await session.extend(started);
     await session.extend(await environmentEvent(tpm));
     const inputs = await measureInputs(o, pool);
     for (const input of inputs) await session.extend(input);
@@ -179,15 +188,35 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
       isolation: isolation.record,
     } satisfies CommandEvent);
     const trainer = o.trainer && (await commitTrainer(tpm, o.trainer, o.data, inputs, o.log));
+    const events = session.records.map((r) => r.digests[0]!.digest);
+    const groupBinding =
+      group &&
+      (await group.join({
+        member: {
+          rank: group.rank,
+          akName: started.akName,
+          sessionId: started.sessionId,
+          events,
+          data: shardOf(inputs),
+        },
+        akPublic: ak.public,
+        quote: (qualifyingData) => session!.quote(qualifyingData),
+        random: (bytes) => tpm!.getRandom(bytes),
+      }));
     const commitment = {
       type: 'commitment',
-      events: session.records.map((r) => r.digests[0]!.digest),
+      events,
       ...(trainer && { trainer: trainer.commitment }),
+      ...(groupBinding && { group: groupBinding }),
     } satisfies CommitmentEvent;
     await session.extend(commitment);
     o.log('inputs measured and committed; taking the start quote');
     const startQuote = await session.quote(eventDigest(commitment), bootLog?.pcrs);
     const startCertify = session.nv && (await session.certify(eventDigest(commitment)));
+    if (group) {
+      o.log(`rank ${group.rank}: start quote taken; waiting for every node's`);
+      await group.barrier();
+    }
 
     o.log(`running: ${o.command.join(' ')}`);
     const checkpoints: CheckpointEvent[] = [];
@@ -198,7 +227,11 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
         return session!.extend(event);
       });
     watcher?.start();
-    const outcome = await executeCommand(isolation.wrap(o.command), { ...process.env, ...trainer?.environment });
+    const outcome = await executeCommand(
+      isolation.wrap(o.command),
+      { ...process.env, ...trainer?.environment },
+      group?.failed,
+    );
     if (watcher) o.log(`${await watcher.finish()} checkpoints measured as they were written`);
     const success = outcome.exitCode === 0 && outcome.signal === null;
     await session.extend({
@@ -209,6 +242,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
       durationMs: outcome.durationMs,
       finishedAt: new Date().toISOString(),
     } satisfies ExitEvent);
+    await group?.finished(success);
     if (!success && !o.certifyFailure) return { outcome };
 
     if (existsSync(o.output)) {
@@ -249,9 +283,11 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
         },
       },
     };
+    const whole = group ? await group.deliver(certificate) : certificate;
+    if (!whole) return { outcome };
     try {
       await mkdir(dirname(resolve(o.certificatePath)), { recursive: true });
-      await writeFileAtomic(o.certificatePath, serializeCertificate(certificate));
+      await writeFileAtomic(o.certificatePath, serializeCertificate(whole));
     } catch (err) {
       // writeFileAtomic leaves no partial file and any old certificate as it was.
       const why =
@@ -262,8 +298,13 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
         { cause: err },
       );
     }
+    await group?.written();
     return { outcome, certificatePath: o.certificatePath };
+  } catch (err) {
+    await group?.close((err as Error).message);
+    throw err;
   } finally {
+    await group?.close();
     await pool.close();
     // The NV index is removed whatever happened: the certificate, if any, carries its evidence.
     const closed = await (session?.close() ?? Promise.resolve()).then(
@@ -281,6 +322,13 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
 }
 
 function checkOptions(o: RunOptions): void {
+  if (o.group && o.trainer)
+    throw new UsageError(
+      'usage.group-trainer',
+      'the trainer protocol across ranks is not supported yet: drop --trainer',
+    );
+  if (o.group && o.certifyFailure)
+    throw new UsageError('usage.group-failure', 'a group run never certifies a failure: drop --certify-failure');
   if (o.command.length === 0)
     throw new UsageError(
       'usage.command',

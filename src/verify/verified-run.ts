@@ -7,6 +7,16 @@ import type { VerifiedNvCertify } from '../evidence/nv-certify.js';
 import type { MeasurementRegister } from '../tpm/measurement-register.js';
 import type { RunEvent } from '../protocol/run-events.js';
 import type { RunLog } from '../protocol/run-log.js';
+import type { GroupCommitment } from '../protocol/group-commitment.js';
+
+/** A multi-node run's group, verified (docs/distributed.md): every other node's run, bound to the commitment. */
+export interface VerifiedGroup {
+  commitment: GroupCommitment;
+  /** SHA-256(JCS(commitment)), hex: what every node's commitment event names. */
+  digest: string;
+  /** Ranks 1 … N−1, in rank order (rank 0 is the run itself). */
+  nodes: Array<{ rank: number; run: VerifiedRun }>;
+}
 
 /**
  * What a certificate that verified establishes, for the code that acts on it (`aicert audit`,
@@ -36,4 +46,6 @@ export interface VerifiedRun extends RunLog {
   boot?: BootFacts;
   /** The signed statement, equal to the one the verified log implies. */
   statement: Statement<ProvenancePredicate>;
+  /** A multi-node run: the group and every other node's verified run (this run is rank 0's). */
+  group?: VerifiedGroup;
 }

@@ -46,6 +46,7 @@ import { checkArtifacts, type ArtifactPaths } from './artifacts.js';
 import { Checklist } from './checklist.js';
 import { VERIFY_CHECKS, type VerificationReport, type VerifyCheckId } from './report.js';
 import type { VerifiedRun } from './verified-run.js';
+import { checkGroup } from './group-checks.js';
 
 export interface VerifyOptions extends ArtifactPaths {
   trust: TrustAnchors;
@@ -74,6 +75,8 @@ export async function verifyCertificate(
   bytes: Uint8Array,
   name: string,
   o: VerifyOptions,
+  /** Verifying one node of a group run, from inside its certificate's verification: no group checks. */
+  groupNode = false,
 ): Promise<VerifiedCertificate> {
   const list = new Checklist(VERIFY_CHECKS);
   let akTrust: VerificationReport['akTrust'];
@@ -228,6 +231,17 @@ export async function verifyCertificate(
           `the output model's tensors are exactly the weights of the last checkpoint (${log.checkpoints.at(-1)!.index}), the end of the training the audit replays`,
       );
 
+    const group = groupNode
+      ? undefined
+      : await checkGroup(list, cert, { log, akName: objectName(akPublic).toString('hex') }, o.policy, (b, n) =>
+          // Each node is held to the same trust and policy; local copies of artifacts are rank 0's.
+          verifyCertificate(
+            b,
+            n,
+            { trust: o.trust, allowUntrustedAk: o.allowUntrustedAk, policy: o.policy, now: o.now },
+            true,
+          ),
+        );
     if (o.policy)
       list.absorb(
         checkPolicy(o.policy, {
@@ -255,6 +269,7 @@ export async function verifyCertificate(
       events,
       ...(boot && { boot: boot.facts }),
       statement,
+      ...(group && { group }),
     };
   });
   return { report: report(name, list, akTrust, run && facts(run, endorsements)), ...(run && { run }) };
@@ -642,6 +657,22 @@ function facts(run: VerifiedRun, endorsements: CheckedEndorsement[]): Record<str
     register: describeRegister(run.register),
     inputs: run.inputs.map(described),
     outputs: run.outputs.map(described),
+    ...(run.group && {
+      group: {
+        runId: run.group.commitment.runId,
+        digest: run.group.digest,
+        nodes: [
+          { rank: 0, akName: run.akName, akTrust: run.akTrust.level, session: run.session.sessionId },
+          ...run.group.nodes.map(({ rank, run: node }) => ({
+            rank,
+            akName: node.akName,
+            akTrust: node.akTrust.level,
+            session: node.session.sessionId,
+          })),
+        ].map((n) => ({ ...n, shard: run.group!.commitment.members[n.rank]!.data })),
+        data: run.group.commitment.data,
+      },
+    }),
     ...(endorsements.length > 0 && { endorsements }),
   };
 }
