@@ -8,6 +8,9 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { open } from 'node:fs/promises';
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import tar from 'tar-stream';
 import { decodeResponse, encodeCommand, type TpmCommand } from '../../src/tpm/command.js';
 import { parseAttest } from '../../src/tpm/attest.js';
 import { nvName, parseNvPublic } from '../../src/tpm/nv-public.js';
@@ -46,6 +49,8 @@ import { buildDatasetTrees, datasetCommitment } from '../../src/measure/dataset/
 import { parseDatasetProof } from '../../src/measure/dataset/dataset-proof.js';
 import { proveRecord } from '../../src/measure/dataset/prove-record.js';
 import { verifyDatasetProof } from '../../src/measure/dataset/verify-proof.js';
+import { forEachParquetRecord } from '../../src/measure/dataset/parquet-roots.js';
+import { forEachSample } from '../../src/measure/dataset/webdataset-roots.js';
 import { parseOmsBundle } from '../../src/cert/oms/bundle.js';
 import { verifyOmsBundle } from '../../src/cert/oms/verify.js';
 import { checkEndorsement, endorse } from '../../src/cert/endorsement.js';
@@ -908,6 +913,88 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
           },
         ],
       };
+    },
+  },
+  {
+    name: 'parquet',
+    parser: 'readParquetLayout, row groups and canonical rows (src/measure/dataset/parquet-file.ts, canonical-row.ts)',
+    async prepare(shared) {
+      const rows = 40;
+      const columnData = [
+        { name: 'id', data: Array.from({ length: rows }, (_, i) => BigInt(i)), type: 'INT64' as const },
+        { name: 'text', data: Array.from({ length: rows }, (_, i) => `row ${i}`), type: 'STRING' as const },
+        { name: 'score', data: Array.from({ length: rows }, (_, i) => i / 7), type: 'DOUBLE' as const },
+      ];
+      const seeds = [
+        Buffer.from(parquetWriteBuffer({ columnData, rowGroupSize: 16 })),
+        Buffer.from(parquetWriteBuffer({ columnData, codec: 'UNCOMPRESSED' })),
+      ];
+      const run = fileRunner(join(shared.dir, 'parquet'), 'rows.parquet', async (path) => {
+        const handle = await open(path);
+        try {
+          let count = 0;
+          await forEachParquetRecord(handle, path, () => count++);
+          return count;
+        } finally {
+          await handle.close();
+        }
+      });
+      const footer = (length: number) => {
+        const tail = Buffer.alloc(8);
+        tail.writeUInt32LE(length);
+        tail.write('PAR1', 4);
+        return Buffer.concat([Buffer.from('PAR1'), Buffer.alloc(64), tail]);
+      };
+      return {
+        input: bytesFrom(seeds),
+        run,
+        huge: [
+          { name: 'footer length 2^32-1', input: footer(0xffffffff) },
+          { name: 'footer length 2^31-1', input: footer(0x7fffffff) },
+        ],
+      };
+    },
+  },
+  {
+    name: 'webdataset-tar',
+    parser: 'forEachSample: tar-stream and the sample rules (src/measure/dataset/webdataset-roots.ts)',
+    async prepare(shared) {
+      const tarOf = async (entries: Array<{ name: string; body: string }>) => {
+        const pack = tar.pack();
+        for (const e of entries) pack.entry({ name: e.name }, e.body);
+        pack.finalize();
+        const chunks: Buffer[] = [];
+        for await (const chunk of pack) chunks.push(Buffer.from(chunk as Uint8Array));
+        return Buffer.concat(chunks);
+      };
+      const seeds = [
+        await tarOf([
+          { name: 'a/000.txt', body: 'one' },
+          { name: 'a/000.cls', body: '1' },
+          { name: 'a/001.txt', body: 'two' },
+        ]),
+        await tarOf([{ name: `${'k'.repeat(150)}/sample.json`, body: '{"a":1}' }]),
+      ];
+      const run = fileRunner(join(shared.dir, 'webdataset'), 'shard.tar', async (path) => {
+        const handle = await open(path);
+        try {
+          let count = 0;
+          await forEachSample(handle, path, 1024 * 1024, undefined, async () => {
+            count++;
+          });
+          return count;
+        } finally {
+          await handle.close();
+        }
+      });
+      // The first header of a seed with its size field claiming 8 GiB − 1 (checksum redone).
+      const claimed = Buffer.from(seeds[0]!.subarray(0, 1024));
+      claimed.write('77777777777\0', 124, 'latin1');
+      claimed.fill(0x20, 148, 156);
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += claimed[i]!;
+      claimed.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+      return { input: bytesFrom(seeds), run, huge: [{ name: 'entry size 8 GiB - 1', input: claimed }] };
     },
   },
 ];

@@ -12,6 +12,7 @@ import { recordFormatFor, type RecordFormat } from './record-format.js';
 import { RecordPool } from './record-pool.js';
 import { openRecordFile } from './records.js';
 import { ShardLeafFeed } from './shard-leaf-feed.js';
+import { webdatasetRootsOf } from './webdataset-roots.js';
 
 /** A dataset by its records: one record file, or a directory of shards read as one dataset. */
 export interface DatasetSourceOptions {
@@ -95,6 +96,7 @@ async function fileRootsOf(
       ...(options.expected && { expectedVersion: options.expected }),
     };
     if (format === 'parquet') return await parquetRootsOf(handle, path, settings);
+    if (format === 'webdataset') return await webdatasetRootsOf(handle, path, settings);
     return await recordRootsOf(handle, path, { ...settings, format });
   } finally {
     await handle.close();

@@ -4,6 +4,7 @@ import type { FileVersion } from '../file-version.js';
 import { commitmentOfRoots, type DatasetCommitment } from './dataset-tree.js';
 import { recordRootsOf, type RecordRootsTuning } from './parallel-record-roots.js';
 import { parquetRootsOf } from './parquet-roots.js';
+import { webdatasetRootsOf } from './webdataset-roots.js';
 import type { RecordFormat } from './record-format.js';
 import type { RecordPool } from './record-pool.js';
 import { openRecordFile } from './records.js';
@@ -53,7 +54,9 @@ export async function measureOpenRecordFile(
   const roots =
     options.format === 'parquet'
       ? await parquetRootsOf(handle, path, { ...options, onBytes })
-      : await recordRootsOf(handle, path, { ...options, onBytes });
+      : options.format === 'webdataset'
+        ? await webdatasetRootsOf(handle, path, { ...options, onBytes })
+        : await recordRootsOf(handle, path, { ...options, onBytes });
   return { sha256: hash.digest('hex'), size, version: roots.version, commitment: commitmentOfRoots(roots) };
 }
 

@@ -4,9 +4,9 @@ import { InputError } from '../../errors.js';
  * Record-oriented file formats a dataset Merkle tree is built over. What one record is, byte for
  * byte, is documented in docs/datasets.md: for the line formats (jsonl, csv, text) the record's
  * raw bytes without the line terminator; for parquet a row's canonical encoding
- * (canonical-row.ts).
+ * (canonical-row.ts); for webdataset (a tar) a sample's (webdataset-roots.ts).
  */
-export const RECORD_FORMATS = ['jsonl', 'csv', 'text', 'parquet'] as const;
+export const RECORD_FORMATS = ['jsonl', 'csv', 'text', 'parquet', 'webdataset'] as const;
 export type RecordFormat = (typeof RECORD_FORMATS)[number];
 
 const FORMAT_BY_EXTENSION: ReadonlyArray<[string, RecordFormat]> = [
@@ -15,6 +15,7 @@ const FORMAT_BY_EXTENSION: ReadonlyArray<[string, RecordFormat]> = [
   ['.csv', 'csv'],
   ['.txt', 'text'],
   ['.parquet', 'parquet'],
+  ['.tar', 'webdataset'],
 ];
 
 /** Formats whose records come from splitting the bytes at line terminators (records.ts). */
