@@ -31,6 +31,7 @@ What a record is (see docs/datasets.md): its raw bytes in the file, without the 
 (LF or CRLF). jsonl: each non-blank line (must be valid JSON). csv: each row after the header,
 quotes included (RFC 4180; newlines inside quotes belong to the row). text: each non-empty line.
 parquet: each row, as the compact JSON of its columns (docs/datasets.md, canonical encoding).
+webdataset (.tar): each sample, as the JSON of extension -> base64 contents (docs/datasets.md).
 A directory is one sharded dataset: its files, all of one format, in name order (code points).
 Leaf = SHA-256(0x00 || record), node = SHA-256(0x01 || left || right) (RFC 6962).`;
 
@@ -41,7 +42,7 @@ export function registerDataCommands(program: Command): void {
   const formatOption = () =>
     new Option(
       '--format <format>',
-      'record format; default from the extension (.jsonl/.ndjson, .csv, .txt, .parquet)',
+      'record format; default from the extension (.jsonl/.ndjson, .csv, .txt, .parquet, .tar)',
     ).choices(RECORD_FORMATS);
 
   data
