@@ -190,7 +190,7 @@ const trustFileSchema = z
   })
   .refine((t) => t.akRoots.length + t.pinnedAks.length > 0, 'a trust file lists at least one of akRoots or pinnedAks');
 
-const MAX_TRUST_FILE_BYTES = 1024 * 1024;
+export const MAX_TRUST_FILE_BYTES = 1024 * 1024;
 
 /**
  * Reads `--trust PATH`: either a PEM file of trusted AK CA certificates (such as DIR/ca.pem of
@@ -202,15 +202,25 @@ const MAX_TRUST_FILE_BYTES = 1024 * 1024;
  */
 export async function loadTrustAnchors(path: string): Promise<TrustAnchors> {
   const text = (await readBoundedFile(path, MAX_TRUST_FILE_BYTES, 'trust file')).toString('utf8');
-  if (text.includes('-----BEGIN CERTIFICATE-----')) {
+  if (isPemTrustFile(text)) {
     return { roots: await readCertificateFiles([path]), pinnedAks: [] };
   }
-  const file = parseYamlDocument(text, trustFileSchema, `the trust file ${path}`, 'trust.invalid');
+  const file = parseTrustFile(text, `the trust file ${path}`);
   const base = dirname(resolve(path));
   return {
     roots: await readCertificateFiles(file.akRoots.map((root) => resolve(base, root))),
     pinnedAks: file.pinnedAks,
   };
+}
+
+/** Whether a trust file's text is PEM certificates (else it is a YAML trust file). */
+export function isPemTrustFile(text: string): boolean {
+  return text.includes('-----BEGIN CERTIFICATE-----');
+}
+
+/** A YAML trust file's contents: the root files it names (relative to it) and the pinned AK Names. */
+export function parseTrustFile(text: string, source: string): { akRoots: string[]; pinnedAks: Buffer[] } {
+  return parseYamlDocument(text, trustFileSchema, source, 'trust.invalid');
 }
 
 /** Anchors plus more pinned AK Names (e.g. the policy's `pinnedAks`). */

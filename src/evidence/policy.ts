@@ -12,7 +12,7 @@ import type { BootFacts } from './boot-log/boot-facts.js';
  * result carries its reason; a policy field left out makes its check `skipped`.
  */
 
-const MAX_POLICY_BYTES = 1024 * 1024;
+export const MAX_POLICY_BYTES = 1024 * 1024;
 const MAX_ALLOWED_DIGESTS = 10_000;
 
 const quotedHex = (digits: number, what: string) =>
@@ -193,42 +193,41 @@ function checkSecureBoot(required: boolean, boot: BootFacts): PolicyCheckResult 
   };
 }
 
-function checkBootApplications(allowed: readonly string[], boot: BootFacts): PolicyCheckResult {
-  const id = 'policy.bootapps';
+/** Measured items that the policy lists by digest: at least one must be measured, and every one listed. */
+function checkListedDigests<T extends { digest: string }>(
+  id: 'policy.bootapps' | 'policy.kernel',
+  measured: readonly T[],
+  allowed: readonly string[],
+  text: { none: string; unlisted: string; name: (item: T) => string; ok: (items: readonly T[]) => string },
+): PolicyCheckResult {
+  if (measured.length === 0) return { id, status: 'failed', reason: text.none };
   const list = new Set(allowed);
-  if (boot.bootApplications.length === 0)
-    return {
-      id,
-      status: 'failed',
-      reason: 'the boot event log records no boot application (EV_EFI_BOOT_SERVICES_APPLICATION)',
-    };
-  const refused = boot.bootApplications.filter((a) => !list.has(a.digest));
+  const refused = measured.filter((item) => !list.has(item.digest));
   if (refused.length > 0)
     return {
       id,
       status: 'failed',
-      reason: `boot applications not in bootLog.bootApplications: ${refused.map((a) => `${a.digest} (${a.path ?? 'no path'})`).join('; ')}`,
+      reason: `${text.unlisted}: ${refused.map((item) => `${item.digest} (${text.name(item)})`).join('; ')}`,
     };
-  return { id, status: 'ok', reason: `${boot.bootApplications.length} boot applications, all listed` };
+  return { id, status: 'ok', reason: text.ok(measured) };
+}
+
+function checkBootApplications(allowed: readonly string[], boot: BootFacts): PolicyCheckResult {
+  return checkListedDigests('policy.bootapps', boot.bootApplications, allowed, {
+    none: 'the boot event log records no boot application (EV_EFI_BOOT_SERVICES_APPLICATION)',
+    unlisted: 'boot applications not in bootLog.bootApplications',
+    name: (app) => app.path ?? 'no path',
+    ok: (apps) => `${apps.length} boot applications, all listed`,
+  });
 }
 
 function checkKernels(allowed: readonly string[], boot: BootFacts): PolicyCheckResult {
-  const id = 'policy.kernel';
-  const list = new Set(allowed);
-  if (boot.kernels.length === 0)
-    return {
-      id,
-      status: 'failed',
-      reason: 'the boot event log names no kernel (no GRUB kernel_cmdline with its file in PCR 9)',
-    };
-  const refused = boot.kernels.filter((k) => !list.has(k.digest));
-  if (refused.length > 0)
-    return {
-      id,
-      status: 'failed',
-      reason: `kernels not in bootLog.kernels: ${refused.map((k) => `${k.digest} (${k.path})`).join('; ')}`,
-    };
-  return { id, status: 'ok', reason: `the kernel ${boot.kernels.map((k) => k.path).join(', ')} is listed` };
+  return checkListedDigests('policy.kernel', boot.kernels, allowed, {
+    none: 'the boot event log names no kernel (no GRUB kernel_cmdline with its file in PCR 9)',
+    unlisted: 'kernels not in bootLog.kernels',
+    name: (kernel) => kernel.path,
+    ok: (kernels) => `the kernel ${kernels.map((k) => k.path).join(', ')} is listed`,
+  });
 }
 
 function checkCmdline(forbidden: readonly string[], boot: BootFacts): PolicyCheckResult {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { digest, digestAlgorithm } from '../util/crypto-backend.js';
 import { VerificationError } from '../errors.js';
 import { parseAttest, attestTypeName, type Attest, type QuoteInfo } from '../tpm/attest.js';
 import { checkAkAttributes } from '../tpm/ak-attributes.js';
@@ -86,7 +86,7 @@ export async function verifyQuote(
   const quote = passed('quote.type', checkType(attest));
   passed('quote.nonce', checkNonce(attest, expected.nonce));
   passed('quote.selection', checkSelection(quote, expected.selection));
-  const pcrs = passed('pcr.digest', checkPcrDigest(quote, evidence.pcrs, signature.hashAlg));
+  const pcrs = passed('pcr.digest', await checkPcrDigest(quote, evidence.pcrs, signature.hashAlg));
   return {
     akName: objectName(evidence.akPublic),
     clock: attest.clockInfo.clock,
@@ -155,7 +155,7 @@ function checkSelection(quote: QuoteInfo, expected: PcrSelection[]): void {
  * the signing scheme's hash. The claimed values must cover exactly the quoted selection, so no
  * unquoted value can ride along as if it were vouched for.
  */
-function checkPcrDigest(quote: QuoteInfo, claimed: PcrValues, hashAlg: number): PcrValues {
+async function checkPcrDigest(quote: QuoteInfo, claimed: PcrValues, hashAlg: number): Promise<PcrValues> {
   const quotedBanks = new Set(quote.pcrSelect.map((s) => s.hashAlg));
   for (const [bank, values] of claimed) {
     const selected = quote.pcrSelect.find((s) => s.hashAlg === bank)?.pcrs ?? [];
@@ -168,7 +168,7 @@ function checkPcrDigest(quote: QuoteInfo, claimed: PcrValues, hashAlg: number): 
     }
   }
   const vouched: PcrValues = new Map();
-  const h = createHash(HASH_ALGS[hashAlg]!.node);
+  const quoted: Buffer[] = [];
   for (const { hashAlg: bank, pcrs } of quote.pcrSelect) {
     const size = HASH_ALGS[bank]?.size;
     if (size === undefined)
@@ -187,13 +187,13 @@ function checkPcrDigest(quote: QuoteInfo, claimed: PcrValues, hashAlg: number): 
           `the value given for ${hashAlgName(bank)}:${pcr} has ${value.length} bytes, not ${size}`,
         );
       }
-      h.update(value);
+      quoted.push(value);
       values.set(pcr, Buffer.from(value));
     }
     vouched.set(bank, values);
   }
-  const digest = h.digest();
-  if (!digest.equals(quote.pcrDigest)) {
+  const computed = await digest(digestAlgorithm(HASH_ALGS[hashAlg]!.node), Buffer.concat(quoted));
+  if (!computed.equals(quote.pcrDigest)) {
     throw new VerificationError(
       'pcr.digest',
       'the claimed PCR values do not hash to the digest the TPM signed: at least one value differs from what was quoted',

@@ -15,7 +15,8 @@ import type { ArtifactEvent } from './run-events.js';
 /** Manifests longer than this are recorded by root and file count only, to bound the log. */
 export const MAX_LISTED_FILES = 10_000;
 
-function manifestFields(m: Manifest): Pick<ArtifactEvent, 'digest' | 'files' | 'bytes' | 'entries'> {
+/** What an artifact event records of a manifest (also used by the browser verifier for dropped model files). */
+export function manifestFields(m: Manifest): Pick<ArtifactEvent, 'digest' | 'files' | 'bytes' | 'entries'> {
   return {
     digest: { sha256: m.rootDigest },
     files: m.entries.length,

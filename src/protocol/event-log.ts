@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InputError, VerificationError } from '../errors.js';
 import { canonicalize, isCanonicalizable, MAX_JCS_DEPTH } from '../util/jcs.js';
+import { digest } from '../util/crypto-backend.js';
 import { describeRegister, type MeasurementRegister } from '../tpm/measurement-register.js';
 import { parseRunEvent, RUN_EVENT_TYPES, type RunEvent, type RunEventType } from './run-events.js';
 
@@ -72,8 +73,19 @@ export function celRecordSchemaFor<const Types extends readonly [string, ...stri
 export const celRecordSchema = celRecordSchemaFor(RUN_EVENT_TYPES);
 export const eventLogSchema = z.array(celRecordSchema).max(MAX_RECORDS);
 
+/** What an event's digest is taken over: the UTF-8 of its content's canonical JSON (RFC 8785). */
+function eventDigestInput(content: { type: string }): Buffer {
+  return Buffer.from(canonicalize(content), 'utf8');
+}
+
+/** An event's digest, synchronously: what the run extends (makeRecord). */
 export function eventDigest(content: { type: string }): Buffer {
-  return createHash('sha256').update(canonicalize(content), 'utf8').digest();
+  return createHash('sha256').update(eventDigestInput(content)).digest();
+}
+
+/** The same digest by the crypto backend (WebCrypto in the browser): what the verifier recomputes. */
+export function verifiedEventDigest(content: { type: string }): Promise<Buffer> {
+  return digest('SHA-256', eventDigestInput(content));
 }
 
 /** Builds the next record of a log: its digest is computed from its content. */
@@ -105,14 +117,14 @@ function sameRegister(a: MeasurementRegister | undefined, b: MeasurementRegister
 }
 
 /** PCR_Extend (and NV_Extend of a SHA-256 extend index) in software: SHA-256(old ‖ digest). */
-export function extendPcr(value: Buffer, digest: Buffer): Buffer {
-  return createHash('sha256').update(value).update(digest).digest();
+export function extendPcr(value: Buffer, eventDigest: Buffer): Promise<Buffer> {
+  return digest('SHA-256', Buffer.concat([value, eventDigest]));
 }
 
 /** Replays records onto a register that starts at zero (a reset PCR, a fresh boot, a new NV index). */
-export function replayEventLog(records: readonly CelRecord<{ type: string }>[]): Buffer {
+export async function replayEventLog(records: readonly CelRecord<{ type: string }>[]): Promise<Buffer> {
   let value: Buffer = Buffer.alloc(32);
-  for (const r of records) value = extendPcr(value, Buffer.from(r.digests[0]!.digest, 'hex'));
+  for (const r of records) value = await extendPcr(value, Buffer.from(r.digests[0]!.digest, 'hex'));
   return value;
 }
 
@@ -135,12 +147,12 @@ export function parseEventLog(json: unknown): CelRecord[] {
  * equal to the digest of its content (`eventlog.content`), and the replay equal to the attested
  * value (`eventlog.replay`). Returns the events, now verified and typed (run-events.ts).
  */
-export function verifyEventLog(
+export async function verifyEventLog(
   records: readonly CelRecord[],
   register: MeasurementRegister,
   quotedValue: Buffer,
-): RunEvent[] {
-  checkRecords(records, register, quotedValue);
+): Promise<RunEvent[]> {
+  await checkRecords(records, register, quotedValue);
   return records.map((r, i) => parseRunEvent(r.content, i));
 }
 
@@ -148,12 +160,12 @@ export function verifyEventLog(
  * The checks of `verifyEventLog` that do not depend on the kinds of events: numbering, register,
  * digests and replay. A serving session's log (serve-events.ts) goes through the same checks.
  */
-export function checkRecords(
+export async function checkRecords(
   records: readonly CelRecord<{ type: string }>[],
   register: MeasurementRegister,
   quotedValue: Buffer,
-): void {
-  records.forEach((r, i) => {
+): Promise<void> {
+  for (const [i, r] of records.entries()) {
     if (r.recnum !== i)
       throw new VerificationError(
         'eventlog.sequence',
@@ -165,15 +177,15 @@ export function checkRecords(
         'eventlog.sequence',
         `event ${i} (${r.content.type}) is on ${on ? describeRegister(on) : 'no single register'}, the run used ${describeRegister(register)}`,
       );
-    const recomputed = eventDigest(r.content).toString('hex');
+    const recomputed = (await verifiedEventDigest(r.content)).toString('hex');
     if (recomputed !== r.digests[0]!.digest) {
       throw new VerificationError(
         'eventlog.content',
         `event ${i} (${r.content.type}): its content hashes to ${recomputed}, the log records ${r.digests[0]!.digest}`,
       );
     }
-  });
-  const replayed = replayEventLog(records);
+  }
+  const replayed = await replayEventLog(records);
   if (!replayed.equals(quotedValue)) {
     throw new VerificationError(
       'eventlog.replay',

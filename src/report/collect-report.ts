@@ -95,6 +95,8 @@ function verifiedFacts(run: VerifiedRun, cert: AicertCertificate, akTrust: RunFa
       digest: records[i]!.digests[0]!.digest,
       label: eventLabel(e),
     })),
+    bootLogCarried: cert.evidence.tpm.bootLog !== undefined,
+    ...(run.boot && { boot: run.boot }),
   };
 }
 
@@ -115,6 +117,7 @@ function claimedFacts(cert: AicertCertificate, akTrust: RunFacts['akTrust']): Ru
   }));
   return {
     verified: false,
+    bootLogCarried: tpm.bootLog !== undefined,
     ...(tpm.pcr !== undefined && { pcr: tpm.pcr, register: describeRegister({ kind: 'pcr', pcr: tpm.pcr }) }),
     ...(tpm.nv &&
       optional('register', () =>

@@ -1,6 +1,7 @@
 import type { AuditReport } from '../audit/audit-report.js';
 import type { CheckedEndorsement } from '../cert/endorsement.js';
 import type { AkTrust } from '../evidence/ak-trust.js';
+import type { BootFacts } from '../evidence/boot-log/boot-facts.js';
 import type {
   ArtifactEvent,
   CheckpointEvent,
@@ -59,6 +60,10 @@ export interface RunFacts {
   quotes: QuoteFacts[];
   /** Every record of the event log, in order. */
   events: TimelineEvent[];
+  /** Whether the certificate carries the firmware's boot event log (`evidence.tpm.bootLog`). */
+  bootLogCarried?: boolean;
+  /** The boot facts the verifier read from that log (`VerifiedRun.boot`); only when verified. */
+  boot?: BootFacts;
 }
 
 export interface CertificateSummary {

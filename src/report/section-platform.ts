@@ -1,11 +1,13 @@
 import { byteSize, count } from './format-values.js';
 import { html, type Html } from './html.js';
 import type { RunFacts } from './report-model.js';
+import { bootPart } from './section-boot.js';
 import { dataTable, digest, factList, section } from './tables.js';
 
 /**
  * On what it ran: the host as it reported itself, the TPM, the attestation key and why it is
- * trusted, the boot PCRs the quotes cover (a policy pins them), and how the command was confined.
+ * trusted, the boot PCRs the quotes cover (a policy pins them), the boot facts of the firmware's
+ * event log, and how the command was confined.
  */
 export function platformSection(run: RunFacts): Html {
   const env = run.environment;
@@ -58,6 +60,7 @@ ${
       }),
       'pcrs',
     )}
+${bootPart(run)}
 <h3>Command isolation</h3>${
       isolation === undefined
         ? html`<p class="missing">No command event.</p>`

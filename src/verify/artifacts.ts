@@ -10,7 +10,15 @@ export interface ArtifactPaths {
   model?: string;
   data?: string[];
   code?: string;
+  /**
+   * Measures the model copy `model` names: by default the files under that path
+   * (`measureModelArtifact`); the browser verifier measures the files the user dropped
+   * (src/web/dropped-model.ts) with the same manifest code.
+   */
+  measureModel?: (model: string) => Promise<ArtifactEvent>;
 }
+
+const measureModelFiles = (path: string) => measureModelArtifact(path, 'model', 'output');
 
 /**
  * Re-measures each local copy given and compares its content digest with the verified event
@@ -58,7 +66,12 @@ export async function checkArtifacts(
   const byRole = (role: string) => artifacts.filter((a) => a.role === role);
 
   if (paths.model)
-    compare('artifact.model', await measureModelArtifact(paths.model, 'model', 'output'), byRole('model'), paths.model);
+    compare(
+      'artifact.model',
+      await (paths.measureModel ?? measureModelFiles)(paths.model),
+      byRole('model'),
+      paths.model,
+    );
   else
     results.push({
       id: 'artifact.model',

@@ -1,6 +1,7 @@
 import type { Statement } from '../cert/intoto.js';
 import type { ProvenancePredicate } from '../cert/provenance.js';
 import type { AkTrust } from '../evidence/ak-trust.js';
+import type { BootFacts } from '../evidence/boot-log/boot-facts.js';
 import type { VerifiedQuote } from '../evidence/quote.js';
 import type { VerifiedNvCertify } from '../evidence/nv-certify.js';
 import type { MeasurementRegister } from '../tpm/measurement-register.js';
@@ -28,6 +29,11 @@ export interface VerifiedRun extends RunLog {
   nvCertifications?: { start: VerifiedNvCertify; end: VerifiedNvCertify };
   /** Every event, in log order. */
   events: RunEvent[];
+  /**
+   * What the firmware's boot event log says of the boot (`boot.facts`), read only from events of
+   * PCRs that replayed to both quotes' values; absent when the certificate carries no boot log.
+   */
+  boot?: BootFacts;
   /** The signed statement, equal to the one the verified log implies. */
   statement: Statement<ProvenancePredicate>;
 }

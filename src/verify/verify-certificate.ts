@@ -1,4 +1,4 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { AicertError, VerificationError } from '../errors.js';
 import {
   parseCertificate,
@@ -26,7 +26,7 @@ import {
 import { checkPolicy, type Policy } from '../evidence/policy.js';
 import { verifyQuote, type VerifiedQuote } from '../evidence/quote.js';
 import { checkExtendIndexPublic, verifyNvCertify, type VerifiedNvCertify } from '../evidence/nv-certify.js';
-import { eventDigest, replayEventLog, verifyEventLog, type CelRecord } from '../protocol/event-log.js';
+import { replayEventLog, verifiedEventDigest, verifyEventLog, type CelRecord } from '../protocol/event-log.js';
 import type { ArtifactEvent, ExitEvent, RunEvent } from '../protocol/run-events.js';
 import { quotedPcrs } from '../protocol/quoted-pcrs.js';
 import { checkCarriedBootLog, describeBootFacts, NO_BOOT_LOG, parseCarriedBootLog } from './boot-log-checks.js';
@@ -39,6 +39,7 @@ import { nvName, parseNvPublic, type NvPublicArea } from '../tpm/nv-public.js';
 import { describeRegister, type MeasurementRegister } from '../tpm/measurement-register.js';
 import type { CertificateNvCertification } from '../cert/certificate.js';
 import { decodeBase64Strict } from '../util/base64.js';
+import { digest } from '../util/crypto-backend.js';
 import { canonicalize, isCanonicalizable } from '../util/jcs.js';
 import { findDuplicateKey } from '../util/strict-json.js';
 import { checkArtifacts, type ArtifactPaths } from './artifacts.js';
@@ -127,8 +128,8 @@ export async function verifyCertificate(
               `a TCG boot event log of ${b.log.events.length} events over PCRs ${b.pcrs.join(', ')}, which the quotes must cover`,
           );
     if (!bootLog) list.skipped('bootlog.format', NO_BOOT_LOG);
-    const startNonce = eventDigest(records[commitmentIndex]!.content);
-    const endNonce = createHash('sha256').update(pae(IN_TOTO_PAYLOAD_TYPE, statementBytes)).digest();
+    const startNonce = await verifiedEventDigest(records[commitmentIndex]!.content);
+    const endNonce = await digest('SHA-256', pae(IN_TOTO_PAYLOAD_TYPE, statementBytes));
     const start = await list.step(
       'quote.start',
       () => checkQuote(tpm.quotes[0], akPublic, register.register, startNonce, 'start', bootLog?.pcrs),
@@ -192,8 +193,8 @@ export async function verifyCertificate(
     );
     const { events, log } = await list.step(
       'eventlog.content',
-      () => {
-        const verified = verifyEventLog(records, register.register, endValue);
+      async () => {
+        const verified = await verifyEventLog(records, register.register, endValue);
         const runLog = readRunLog(verified);
         checkSessionFacts(runLog, register, akPublic, records);
         return { events: verified, log: runLog };
@@ -241,9 +242,10 @@ export async function verifyCertificate(
     else list.skipped('policy', 'no --policy given: boot PCRs and allowed inputs are not checked');
     list.absorb(await checkArtifacts(log, o));
     endorsements = checkEndorsements(list, bytes, statement.subject, o);
+    const certificateSha256 = (await digest('SHA-256', bytes)).toString('hex');
     run = {
       ...log,
-      certificateSha256: createHash('sha256').update(bytes).digest('hex'),
+      certificateSha256,
       register: register.register,
       ...(register.register.kind === 'pcr' && { pcr: register.register.pcr }),
       akName: objectName(akPublic).toString('hex'),
@@ -251,6 +253,7 @@ export async function verifyCertificate(
       quotes: { start, end },
       ...(certified && { nvCertifications: certified }),
       events,
+      ...(boot && { boot: boot.facts }),
       statement,
     };
   });
@@ -518,21 +521,21 @@ function checkPairContinuity(
   }
 }
 
-function checkReplay(
+async function checkReplay(
   records: readonly CelRecord[],
   commitmentIndex: number,
   where: string,
   startValue: Buffer,
   endValue: Buffer,
-): void {
-  const prefix = replayEventLog(records.slice(0, commitmentIndex + 1));
+): Promise<void> {
+  const prefix = await replayEventLog(records.slice(0, commitmentIndex + 1));
   if (!prefix.equals(startValue)) {
     throw new VerificationError(
       'eventlog.replay',
       `the events up to the commitment replay to ${where} = ${prefix.toString('hex')}, the start attestation shows ${startValue.toString('hex')}`,
     );
   }
-  const all = replayEventLog(records);
+  const all = await replayEventLog(records);
   if (!all.equals(endValue)) {
     throw new VerificationError(
       'eventlog.replay',

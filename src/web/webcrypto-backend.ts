@@ -3,8 +3,11 @@ import { KeyImportError } from '../util/crypto-backend.js';
 
 const HASH_BYTES = { 'SHA-256': 32, 'SHA-384': 48, 'SHA-512': 64 } as const;
 
-/** The verifier's signature checks with the browser's WebCrypto (crypto.subtle). */
+/** The verifier's digests and signature checks with the browser's WebCrypto (crypto.subtle). */
 export const webCryptoBackend: CryptoBackend = {
+  async digest(algorithm, data) {
+    return new Uint8Array(await crypto.subtle.digest(algorithm, data as BufferSource));
+  },
   async verifySignature(request: SignatureRequest): Promise<boolean> {
     const { key, algorithm, hash, data, signature } = request;
     const params = algorithm === 'ECDSA' ? { name: 'ECDSA', namedCurve: key.crv! } : { name: algorithm, hash };

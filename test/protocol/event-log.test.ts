@@ -39,38 +39,38 @@ function sampleLog(n: number): CelRecord[] {
   );
 }
 
-test('a log replays to the PCR value it was extended into and verifies', () => {
+test('a log replays to the PCR value it was extended into and verifies', async () => {
   const log = sampleLog(5);
   let pcr: Buffer = Buffer.alloc(32);
   for (const r of log) pcr = createHash('sha256').update(pcr).update(Buffer.from(r.digests[0]!.digest, 'hex')).digest();
-  assert.deepEqual(replayEventLog(log), pcr);
+  assert.deepEqual(await replayEventLog(log), pcr);
   assert.deepEqual(
-    verifyEventLog(log, { kind: 'pcr', pcr: 23 }, pcr).map((e) => (e as CheckpointEvent).index),
+    (await verifyEventLog(log, { kind: 'pcr', pcr: 23 }, pcr)).map((e) => (e as CheckpointEvent).index),
     [0, 1, 2, 3, 4],
   );
 });
 
-function rejects(log: CelRecord[], quoted: Buffer, code: string): void {
-  assert.throws(
+async function rejects(log: CelRecord[], quoted: Buffer, code: string): Promise<void> {
+  await assert.rejects(
     () => verifyEventLog(log, { kind: 'pcr', pcr: 23 }, quoted),
     (err: unknown) => err instanceof VerificationError && err.code === code,
   );
 }
 
-test('edited, dropped, reordered and duplicated events each fail with their own reason', () => {
+test('edited, dropped, reordered and duplicated events each fail with their own reason', async () => {
   const log = sampleLog(4);
-  const quoted = replayEventLog(log);
+  const quoted = await replayEventLog(log);
   const edited = structuredClone(log);
   edited[2]!.content.index = 99;
-  rejects(edited, quoted, 'eventlog.content');
+  await rejects(edited, quoted, 'eventlog.content');
   const dropped = log.filter((_, i) => i !== 2).map((r, i) => ({ ...r, recnum: i }));
-  rejects(dropped, quoted, 'eventlog.replay');
+  await rejects(dropped, quoted, 'eventlog.replay');
   const reordered = [log[0]!, log[2]!, log[1]!, log[3]!].map((r, i) => ({ ...r, recnum: i }));
-  rejects(reordered, quoted, 'eventlog.replay');
+  await rejects(reordered, quoted, 'eventlog.replay');
   const duplicated = [...log, log[3]!].map((r, i) => ({ ...r, recnum: i }));
-  rejects(duplicated, quoted, 'eventlog.replay');
-  rejects([log[0]!, log[2]!, log[1]!, log[3]!], quoted, 'eventlog.sequence');
-  rejects(
+  await rejects(duplicated, quoted, 'eventlog.replay');
+  await rejects([log[0]!, log[2]!, log[1]!, log[3]!], quoted, 'eventlog.sequence');
+  await rejects(
     log.map((r) => ({ ...r, pcr: 16 })),
     quoted,
     'eventlog.sequence',
@@ -79,7 +79,7 @@ test('edited, dropped, reordered and duplicated events each fail with their own 
   const forged = structuredClone(log);
   forged[1]!.content.index = 42;
   forged[1] = makeRecord(1, { kind: 'pcr', pcr: 23 }, forged[1]!.content as CheckpointEvent);
-  rejects(forged, quoted, 'eventlog.replay');
+  await rejects(forged, quoted, 'eventlog.replay');
 });
 
 test('parseEventLog refuses malformed records with an input error, never a crash', () => {

@@ -61,9 +61,9 @@ test('every event a run writes parses back into the same typed event', () => {
   for (const event of runEvents()) assert.deepEqual(parseRunEvent(event, 0), event);
 });
 
-test('a verified log comes back typed, and by role through readRunLog', () => {
+test('a verified log comes back typed, and by role through readRunLog', async () => {
   const records = runEvents().map((e, i) => makeRecord(i, { kind: 'pcr', pcr: 23 }, e));
-  const events = verifyEventLog(records, { kind: 'pcr', pcr: 23 }, replayEventLog(records));
+  const events = await verifyEventLog(records, { kind: 'pcr', pcr: 23 }, await replayEventLog(records));
   const log = readRunLog(events);
   assert.equal(log.session.pcr, 23);
   assert.deepEqual(
@@ -83,14 +83,15 @@ test('a verified log comes back typed, and by role through readRunLog', () => {
   );
 });
 
-test('an event with correct digests but a malformed content is refused at eventlog.content', () => {
+test('an event with correct digests but a malformed content is refused at eventlog.content', async () => {
   const events = runEvents();
   const bad = { ...events[8]!, exitCode: '0' } as unknown as RunEvent;
   const records = [...events.slice(0, 8), bad, ...events.slice(9)].map((e, i) =>
     makeRecord(i, { kind: 'pcr', pcr: 23 }, e),
   );
-  assert.throws(
-    () => verifyEventLog(records, { kind: 'pcr', pcr: 23 }, replayEventLog(records)),
+  const quoted = await replayEventLog(records);
+  await assert.rejects(
+    () => verifyEventLog(records, { kind: 'pcr', pcr: 23 }, quoted),
     (e) =>
       e instanceof VerificationError &&
       e.code === 'eventlog.content' &&

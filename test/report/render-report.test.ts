@@ -100,6 +100,30 @@ test('a verified run: every section, the verdict, inputs with digests and sizes,
   assert.ok(page.includes('PASSED') && page.includes('Audit verdict: <strong id="audit-verdict">PASSED'));
 });
 
+test('boot facts of the verified boot log are shown in the platform section; none without a verified log', () => {
+  const page = renderReport(sampleModel('grubx64.efi'));
+  const platform = page.slice(page.indexOf('<section id="platform"'), page.indexOf('<section id="timeline"'));
+  assert.ok(platform.includes("<h3>Boot (the firmware's event log)</h3>"));
+  assert.ok(platform.includes('<dt>Secure Boot</dt><dd><strong class="good">on</strong></dd>'));
+  assert.ok(platform.includes(`<code class="digest">${'9'.repeat(64)}</code>`), 'the PK digest');
+  assert.ok(
+    platform.includes('\\EFI\\BOOT\\grubx64.efi') && platform.includes(`${'c'.repeat(64)}`),
+    'a boot application',
+  );
+  assert.ok(platform.includes('/vmlinuz-grubx64.efi root=/dev/sda1 ro'), 'the kernel command line');
+  assert.ok(platform.includes('<dt>separators in PCRs</dt><dd>0, 1, 2, 3, 4, 5, 6, 7</dd>'));
+  assert.ok(platform.includes('<summary>2 more</summary>'), 'GRUB commands past the first 8 are folded');
+  assert.ok(platform.includes('set root=9 grubx64.efi'), 'folded commands are still on the page');
+
+  const model = sampleModel();
+  const { boot: _boot, ...unverified } = model.run!;
+  const carriedOnly = renderReport({ ...model, run: unverified });
+  assert.ok(carriedOnly.includes('carries a boot event log, but it was not verified: no boot fact is shown'));
+  assert.ok(!carriedOnly.includes('<dt>Secure Boot</dt>'));
+  const none = renderReport({ ...model, run: { ...unverified, bootLogCarried: false } });
+  assert.ok(none.includes('The certificate carries no boot event log'));
+});
+
 test('a failing certificate: NOT VERIFIED, the failing check named at the top, the run shown as claims', () => {
   const page = renderReport(
     failedModel('eventlog.replay', 'the 9 events replay to PCR 23 = 00…, the end quote shows 11…'),

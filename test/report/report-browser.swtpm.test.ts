@@ -28,6 +28,7 @@ import { launchChromium, openFile, pngSize, type Browser } from './browser.js';
  * request nothing but itself, and show the verdict `aicert verify` reaches.
  */
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const STEPS = 60;
 /** Checkpoints of the long run: with session, environment, 2 inputs, command, commitment, exit and 2 outputs, 10,000 events. */
 const LONG_CHECKPOINTS = 9_991;
@@ -163,8 +164,9 @@ describe('aicert report in Chromium', () => {
     const r = report(longCertificate, out);
     assert.equal(r.status, 0, r.stderr + r.stdout);
     const html = await readFile(out, 'utf8');
-    const { page, errors, loadMs } = await openFile(browser, out);
+    const { page, requests, errors, loadMs } = await openFile(browser, out);
     assert.deepEqual(errors, []);
+    assert.deepEqual(requests, [pathToFileURL(out).href]);
     assert.equal(await page.locator('#verdict-text').textContent(), 'VERIFIED');
     assert.match((await page.locator('#timeline').textContent()) ?? '', /10,000 in \d+ runs of one type/);
     const folded = page.locator('tr.folded summary');
@@ -176,6 +178,34 @@ describe('aicert report in Chromium', () => {
     const png = await page.screenshot({ fullPage: true });
     console.log(
       `10,000-event page: ${(html.length / 1e6).toFixed(2)} MB, loaded in ${loadMs.toFixed(0)} ms, unfolded in ${unfoldMs.toFixed(0)} ms, full-page screenshot ${pngSize(png).height} px high`,
+    );
+    await page.close();
+  });
+
+  test('the 10,000-event certificate verifies in the browser verifier as in the CLI (time printed, not asserted)', async () => {
+    spawnSync(process.execPath, [join(ROOT, 'scripts/build-web.mjs')], { stdio: 'pipe' });
+    const bytes = await readFile(longCertificate);
+    const { report: cli } = await verifyCertificate(bytes, 'model.aicert.json', {
+      trust: NO_TRUST_ANCHORS,
+      allowUntrustedAk: true,
+    });
+    const { page, requests, errors } = await openFile(browser, join(ROOT, 'dist/web/aicert-verifier.html'));
+    await page.locator('#allow-untrusted').check();
+    await page.setInputFiles('#certificate', {
+      name: 'model.aicert.json',
+      mimeType: 'application/json',
+      buffer: bytes,
+    });
+    await page.waitForFunction(() => document.getElementById('result')!.dataset.state === 'done', undefined, {
+      timeout: 120_000,
+    });
+    const result = await page.$eval('#result', (e) => ({ ...(e as HTMLElement).dataset }));
+    assert.deepEqual(errors, []);
+    assert.deepEqual(requests, [page.url()]);
+    assert.equal(cli.verdict, 'verified');
+    assert.equal(result.verdict, cli.verdict, result.failedCheck);
+    console.log(
+      `10,000-event certificate verified in the browser verifier in ${result.ms} ms (some 30,000 digests of the event log, by crypto.subtle.digest)`,
     );
     await page.close();
   });

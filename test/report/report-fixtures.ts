@@ -119,6 +119,23 @@ export function sampleModel(text = 'train.jsonl', checkpoints = 3): ReportModel 
       },
     ],
     events,
+    bootLogCarried: true,
+    boot: {
+      bank: 'sha256',
+      secureBoot: true,
+      secureBootVariables: { PK: { sha256: hex(32, '9'), bytes: 900 }, db: { sha256: hex(32, 'b'), bytes: 3000 } },
+      bootApplications: [
+        { seq: 12, pcr: 4, digest: hex(32, 'c'), path: `\\EFI\\BOOT\\${text}` },
+        { seq: 20, pcr: 4, digest: hex(32, 'e'), path: null },
+      ],
+      kernelCommandLines: [`/vmlinuz-${text} root=/dev/sda1 ro`],
+      kernels: [{ seq: 31, path: `/vmlinuz-${text}`, digest: hex(32, 'f') }],
+      grubCommands: Array.from({ length: 10 }, (_, i) => `set root=${i} ${text}`),
+      grubFiles: [{ seq: 30, path: `/grub/${text}.cfg`, digest: hex(32, '1') }],
+      shim: [{ seq: 8, name: `MokList ${text}`, digest: hex(32, '2') }],
+      separators: [0, 1, 2, 3, 4, 5, 6, 7],
+      problems: [],
+    },
   };
   const verification: VerificationReport = {
     certificate: text,

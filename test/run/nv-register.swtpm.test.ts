@@ -102,7 +102,7 @@ describe('the NV extend index as the measurement register', () => {
     const end = parseAttest(Buffer.from(tpm.nv.certifications[1].attest, 'base64'));
     assert.equal(end.body, 'nv');
     if (end.body === 'nv') {
-      assert.deepEqual(end.nv.nvContents, replayEventLog(tpm.eventLog));
+      assert.deepEqual(end.nv.nvContents, await replayEventLog(tpm.eventLog));
       assert.deepEqual(end.nv.indexName, nvName(area));
     }
 

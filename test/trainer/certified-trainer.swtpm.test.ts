@@ -18,13 +18,14 @@ import { batchSchedule, readBatches, readTranscriptMeta, splitHoldout } from '..
  * End to end on a swtpm: `aicert run` with a protocol trainer (the TF.js and the PyTorch example,
  * on the example's 3,000 training images, 30 % held out), the certificate verified including the
  * trainer commitment, every checkpoint event matching the file the trainer left in the
- * transcript, and the full audit passing: init, replays and the memorization test.
+ * transcript, and the audit of an honest run: init and replays pass, the memorization test finds the training.
  *
  * Sizes: one epoch of batch 8 (262 steps, 27 segments of k = 10) and 900 held-out records, so the
  * 10 audited segments get 90 held-out records each. The memorization test then reaches
- * Z ≈ 4.4–6.0 on both trainers, power ≥ 0.95 to show that the claimed data was trained on: the
- * audit passes with --unused-fraction 1. These MLPs memorize too little per segment (AUC ≈ 0.57)
- * to rule out that half the data went unused, so at the default policy (0.5) their honest audits
+ * Z ≈ 4–6 on both trainers, usually power ≥ 0.95 to show that the claimed data was trained on: the
+ * audit then passes with --unused-fraction 1 (and is inconclusive, saying so, on the runs that
+ * fall short). These MLPs memorize too little per segment (AUC ≈ 0.57) to rule out that half the
+ * data went unused, so at the default policy (0.5) their honest audits
  * are inconclusive, which the report's power says (docs/audit.md, "Power").
  */
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
@@ -166,24 +167,39 @@ describe('certified runs of protocol trainers on swtpm', () => {
     }
   }
 
-  /** The whole audit passes: every check, every replay, and the combined memorization test. */
-  function assertAuditPasses(report: AuditReport, t: TestContext, label: string): void {
+  /**
+   * The audit of an honest run: every check but memorization passes, every audited segment
+   * replays, and the memorization test finds the training (p ≤ α). Whether it may *pass* depends
+   * on its power, which varies with the run's TPM-drawn seed (28–29 of 30 honest runs reach 0.95
+   * against 100 % unused: README, "What the examples do pass"): the verdict must be `passed`
+   * exactly when the reported power reaches the policy's, and `inconclusive` naming the power
+   * otherwise. Asserting a pass unconditionally made this test fail on about one run in fifteen.
+   */
+  function assertHonestAudit(report: AuditReport, t: TestContext, label: string): void {
     assert.deepEqual(
-      report.checks.filter((c) => c.status === 'failed'),
+      report.checks.filter((c) => c.status === 'failed' && c.id !== 'memorization'),
       [],
     );
-    assert.equal(report.verdict, 'passed');
     assert.ok(
       report.segments.length === 10 && report.segments.every((s) => s.replay?.accepted),
       'every audited segment replayed',
     );
     const m = report.memorization!;
-    assert.ok(m.outcome === 'passed' && m.p <= 0.01 && m.segments === 10);
+    assert.ok(m.p <= 0.01 && m.segments === 10, `training on the claimed records shows: p = ${m.p}`);
+    const whole = m.power.find((p) => p.unusedFraction === 1)!.power;
     const half = m.power.find((p) => p.unusedFraction === 0.5)!.power;
     assert.ok(half < 0.95, 'the default policy (50 % unused ruled out) would be inconclusive: the power says so');
+    assert.equal(m.powered, whole >= m.requiredPower, 'powered means the power against 100 % unused reached 0.95');
+    if (m.powered) {
+      assert.equal(report.verdict, 'passed');
+      assert.equal(m.outcome, 'passed');
+    } else {
+      assert.equal(report.verdict, 'inconclusive', `power ${whole} < 0.95 must not pass`);
+      assert.match(report.checks.find((c) => c.id === 'memorization')!.reason, /^inconclusive: .*power/);
+    }
     const aucs = report.segments.map((s) => s.memorization!.auc);
     t.diagnostic(
-      `${label}: memorization over ${m.segments} segments (${report.segments[0]!.memorization!.members} + ${report.segments[0]!.memorization!.heldOut} records each): AUC ${Math.min(...aucs).toFixed(3)}–${Math.max(...aucs).toFixed(3)}, weighted AUC ${m.auc.toFixed(3)} ± ${m.aucStandardError.toFixed(3)}, Z = ${m.z.toFixed(2)}, p = ${m.p.toExponential(1)}, power ${m.power.map((p) => `${p.power.toFixed(3)} against ${p.unusedFraction}`).join(', ')} unused; cost ${(100 * report.cost!.totalFraction).toFixed(0)} % of ${report.cost!.totalSteps} steps`,
+      `${label}: ${report.verdict}; memorization over ${m.segments} segments (${report.segments[0]!.memorization!.members} + ${report.segments[0]!.memorization!.heldOut} records each): AUC ${Math.min(...aucs).toFixed(3)}–${Math.max(...aucs).toFixed(3)}, weighted AUC ${m.auc.toFixed(3)} ± ${m.aucStandardError.toFixed(3)}, Z = ${m.z.toFixed(2)}, p = ${m.p.toExponential(1)}, power ${m.power.map((p) => `${p.power.toFixed(3)} against ${p.unusedFraction}`).join(', ')} unused; cost ${(100 * report.cost!.totalFraction).toFixed(0)} % of ${report.cost!.totalSteps} steps`,
     );
   }
 
@@ -200,7 +216,7 @@ describe('certified runs of protocol trainers on swtpm', () => {
     ];
     const run = await certifyAndCheck('tfjs', code, command);
     const exact = await audit(run, code, command(join(work, 'tfjs-audit')), { mode: 'exact' });
-    assertAuditPasses(exact, t, 'TF.js cpu, exact');
+    assertHonestAudit(exact, t, 'TF.js cpu, exact');
     assert.ok(
       exact.segments.every((s) => s.replay?.digestEqual),
       'cpu replays are bit-exact',
@@ -224,7 +240,7 @@ describe('certified runs of protocol trainers on swtpm', () => {
       { mode: 'calibrated' },
       { AICERT_TFJS_BACKEND: 'wasm' },
     );
-    assertAuditPasses(calibrated, t, 'TF.js replayed on wasm, calibrated');
+    assertHonestAudit(calibrated, t, 'TF.js replayed on wasm, calibrated');
   });
 
   test('the PyTorch trainer, with the Python SDK copied beside it as a user would: certified and audited with exact tolerance', async (t) => {
@@ -242,7 +258,7 @@ describe('certified runs of protocol trainers on swtpm', () => {
       ...TRAIN_OPTIONS,
     ];
     const run = await certifyAndCheck('pytorch', code, command);
-    assertAuditPasses(
+    assertHonestAudit(
       await audit(run, code, command(join(work, 'pytorch-audit')), { mode: 'exact' }),
       t,
       'PyTorch, exact',

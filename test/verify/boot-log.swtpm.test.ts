@@ -8,6 +8,8 @@ import { Tpm } from '../../src/tpm/client.js';
 import { TPM_ALG } from '../../src/tpm/constants.js';
 import { certifiedRun, type RunOptions } from '../../src/run/certified-run.js';
 import { verifyCertificate } from '../../src/verify/verify-certificate.js';
+import { collectReport } from '../../src/report/collect-report.js';
+import { renderReport } from '../../src/report/render-report.js';
 import { loadTrustAnchors, type TrustAnchors } from '../../src/evidence/ak-trust.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
 import { parseTcgLog } from '../../src/evidence/boot-log/tcg-log.js';
@@ -116,6 +118,17 @@ describe('the boot event log in the certificate', () => {
       check(report, 'boot.facts')!.reason,
       /Secure Boot off; 2 boot applications; kernel \/vmlinuz-6\.8\.0-1010-gcp/,
     );
+  });
+
+  test('the verified run carries the boot facts, and the report shows them on what it ran', async () => {
+    const verification = await verify(certificate);
+    assert.deepEqual(verification.run?.boot, facts);
+    const page = renderReport(collectReport(certificate, 'model.aicert.json', verification));
+    const platform = page.slice(page.indexOf('<section id="platform"'), page.indexOf('<section id="timeline"'));
+    assert.ok(platform.includes('<dt>Secure Boot</dt><dd><strong class="bad">off</strong></dd>'));
+    for (const a of facts.bootApplications) assert.ok(platform.includes(a.digest), a.digest);
+    assert.ok(platform.includes(facts.kernels[0]!.path) && platform.includes(facts.kernels[0]!.digest));
+    assert.ok(platform.includes(facts.kernelCommandLines[0]!));
   });
 
   test('Secure Boot off is refused at policy.secureboot', async () => {

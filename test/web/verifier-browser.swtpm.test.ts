@@ -81,7 +81,7 @@ describe('the verifier in the browser', () => {
   });
 
   test('browser and CLI agree on every mutant of the tamper corpus: verdict and first failing check', async () => {
-    // The page re-hashes no model files yet: both sides verify without --model/--data/--code.
+    // Both sides verify without model files (verifier-inputs.swtpm.test.ts compares those).
     const disagreements: string[] = [];
     let rejected = 0;
     for (const m of mutants) {
