@@ -1,13 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type TLSSocket } from 'node:tls';
 import { EnvironmentError, VerificationError } from '../errors.js';
+import { ATTESTATION_PATH, EXPORTER_BYTES, EXPORTER_LABEL, MAX_ATTESTATION_BYTES } from './attestation-document.js';
 import {
-  ATTESTATION_PATH,
-  EXPORTER_BYTES,
-  EXPORTER_LABEL,
-  MAX_ATTESTATION_BYTES,
-} from './attestation-document.js';
-import { verifyAttestation, type AttestationReport, type AttestOptions, type VerifiedAttestation } from './verify-attestation.js';
+  verifyAttestation,
+  type AttestationReport,
+  type AttestOptions,
+  type VerifiedAttestation,
+} from './verify-attestation.js';
 
 const MAX_HEAD_BYTES = 16 * 1024;
 

@@ -67,7 +67,10 @@ const UPSTREAM_START_MS = 120_000;
 export async function startServe(o: ServeOptions): Promise<RunningServe> {
   const upstream = new URL(o.upstream);
   if (upstream.protocol !== 'http:' || !isLoopback(upstream.hostname))
-    throw new UsageError('usage.upstream', `--upstream ${o.upstream} must be an http:// URL on loopback (127.0.0.1, ::1, localhost)`);
+    throw new UsageError(
+      'usage.upstream',
+      `--upstream ${o.upstream} must be an http:// URL on loopback (127.0.0.1, ::1, localhost)`,
+    );
   const certificateBytes = await readBoundedFile(o.certificate, MAX_CERTIFICATE_BYTES, 'certificate');
   o.log(`verifying ${o.certificate} against the model in ${o.model}`);
   const { report, run } = await verifyCertificate(certificateBytes, o.certificate, { ...o.verify, model: o.model });
@@ -95,7 +98,9 @@ export async function startServe(o: ServeOptions): Promise<RunningServe> {
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     server?.closeAllConnections();
-    await session?.close().catch((err: Error) => o.log(`WARNING: could not remove the session's NV index: ${err.message}`));
+    await session
+      ?.close()
+      .catch((err: Error) => o.log(`WARNING: could not remove the session's NV index: ${err.message}`));
     await tpm.close();
   };
   try {
@@ -108,7 +113,11 @@ export async function startServe(o: ServeOptions): Promise<RunningServe> {
     const sessionId = session.session.sessionId;
     const keys = await generateSessionKeys(sessionId);
     await session.extend(await environmentEvent(tpm));
-    await session.extend({ type: 'training-certificate', sha256: run.certificateSha256, trainingSession: run.session.sessionId });
+    await session.extend({
+      type: 'training-certificate',
+      sha256: run.certificateSha256,
+      trainingSession: run.session.sessionId,
+    });
     await session.extend({ ...measured, type: 'served-model' });
     if (code) await session.extend({ ...code, type: 'serving-code' });
     await session.extend({ type: 'serve-command', argv: o.command, upstream: o.upstream } satisfies ServeCommandEvent);
@@ -150,14 +159,22 @@ export async function startServe(o: ServeOptions): Promise<RunningServe> {
     };
     const handler = new Handler(session, keys, proxy, documentHead, opened);
     server = createServer(
-      { key: keys.tls.key.export({ type: 'pkcs8', format: 'pem' }), cert: keys.tls.certificatePem, minVersion: 'TLSv1.3', keepAliveTimeout: 30_000 },
-      (req, res) => handler.handle(req, res).catch((err: Error) => {
-        o.log(`request failed: ${err.message}`);
-        res.destroy();
-      }),
+      {
+        key: keys.tls.key.export({ type: 'pkcs8', format: 'pem' }),
+        cert: keys.tls.certificatePem,
+        minVersion: 'TLSv1.3',
+        keepAliveTimeout: 30_000,
+      },
+      (req, res) =>
+        handler.handle(req, res).catch((err: Error) => {
+          o.log(`request failed: ${err.message}`);
+          res.destroy();
+        }),
     );
     const port = await new Promise<number>((resolve, reject) => {
-      server!.once('error', (err) => reject(new EnvironmentError('serve.listen', `cannot listen on ${o.host}:${o.port}: ${err.message}`)));
+      server!.once('error', (err) =>
+        reject(new EnvironmentError('serve.listen', `cannot listen on ${o.host}:${o.port}: ${err.message}`)),
+      );
       server!.listen(o.port, o.host, () => resolve((server!.address() as { port: number }).port));
     });
     o.log(`listening on https://${o.host}:${port} (upstream ${o.upstream})`);
@@ -209,7 +226,11 @@ class Handler {
       body = await readBody(req);
     } catch (err) {
       if (!(err instanceof TooLarge)) throw err;
-      return this.answer(req, res, Buffer.alloc(0), { status: 413, headers: {}, body: Buffer.from('request too large\n') });
+      return this.answer(req, res, Buffer.alloc(0), {
+        status: 413,
+        headers: {},
+        body: Buffer.from('request too large\n'),
+      });
     }
     const answer = await this.proxy
       .forward(req.method ?? 'GET', req.url ?? '/', req.headers, body)
@@ -246,7 +267,12 @@ class Handler {
     const nonce = url.searchParams.get('nonce') ?? '';
     const valid = new RegExp(`^(?:[0-9a-f]{2}){${NONCE_MIN_BYTES},${NONCE_MAX_BYTES}}$`).test(nonce);
     if (req.method !== 'GET' || !valid) {
-      send(res, 400, { 'content-type': 'text/plain' }, Buffer.from(`GET ${ATTESTATION_PATH}?nonce=<${NONCE_MIN_BYTES}-${NONCE_MAX_BYTES} bytes, lower-case hex>\n`));
+      send(
+        res,
+        400,
+        { 'content-type': 'text/plain' },
+        Buffer.from(`GET ${ATTESTATION_PATH}?nonce=<${NONCE_MIN_BYTES}-${NONCE_MAX_BYTES} bytes, lower-case hex>\n`),
+      );
       return;
     }
     await readBody(req, 0).catch(() => undefined);
@@ -273,14 +299,23 @@ class Handler {
       eventLog: this.session.records,
       trainingCertificate,
     };
-    send(res, 200, { 'content-type': 'application/json', 'cache-control': 'no-store' }, Buffer.from(JSON.stringify(document)));
+    send(
+      res,
+      200,
+      { 'content-type': 'application/json', 'cache-control': 'no-store' },
+      Buffer.from(JSON.stringify(document)),
+    );
   }
 }
 
 function keysEventOf(keys: SessionKeys): ServeKeysEvent {
   return {
     type: 'serve-keys',
-    tls: { algorithm: 'ECDSA-P256', spki: keys.tls.spki.toString('base64'), spkiSha256: keys.tls.spkiSha256.toString('hex') },
+    tls: {
+      algorithm: 'ECDSA-P256',
+      spki: keys.tls.spki.toString('base64'),
+      spkiSha256: keys.tls.spkiSha256.toString('hex'),
+    },
     receipt: { algorithm: 'Ed25519', spki: keys.receipt.spki.toString('base64') },
   };
 }
@@ -303,7 +338,10 @@ async function waitForPort(url: URL): Promise<void> {
     });
     if (open) return;
     if (Date.now() > deadline)
-      throw new EnvironmentError('serve.upstream', `the inference server did not listen on ${url.host} within ${UPSTREAM_START_MS / 1000} s`);
+      throw new EnvironmentError(
+        'serve.upstream',
+        `the inference server did not listen on ${url.host} within ${UPSTREAM_START_MS / 1000} s`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -18,9 +18,14 @@ const SIGNING_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export async function generateSessionKeys(sessionId: string, now = new Date()): Promise<SessionKeys> {
-  const keys = (await webcrypto.subtle.generateKey(SIGNING_ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(SIGNING_ALGORITHM, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: randomBytes(16)
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     name: `CN=aicert serving session ${sessionId}`,
     notBefore: new Date(now.getTime() - 5 * 60 * 1000),
     notAfter: new Date(now.getTime() + 365 * DAY_MS),

@@ -45,7 +45,8 @@ export async function readBody(stream: Readable, limit = MAX_EXCHANGE_BYTES): Pr
 
 export function endToEndHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
+  for (const [name, value] of Object.entries(headers))
+    if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
   return out;
 }
 
@@ -75,7 +76,9 @@ export class UpstreamProxy {
         },
         (res: IncomingMessage) => {
           readBody(res)
-            .then((answer) => resolve({ status: res.statusCode ?? 502, headers: endToEndHeaders(res.headers), body: answer }))
+            .then((answer) =>
+              resolve({ status: res.statusCode ?? 502, headers: endToEndHeaders(res.headers), body: answer }),
+            )
             .catch(reject);
         },
       );

@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 import { AicertError, VerificationError } from '../errors.js';
 import { evaluateAkTrust, meetsTrustLevel, type AkTrust, type TrustAnchors } from '../evidence/ak-trust.js';
-import { checkExtendIndexPublic, NV_CERTIFY_CHECKS, verifyNvCertify, type VerifiedNvCertify } from '../evidence/nv-certify.js';
+import {
+  checkExtendIndexPublic,
+  NV_CERTIFY_CHECKS,
+  verifyNvCertify,
+  type VerifiedNvCertify,
+} from '../evidence/nv-certify.js';
 import { QUOTE_CHECKS, verifyQuote, type VerifiedQuote } from '../evidence/quote.js';
 import { checkRecords, eventDigest } from '../protocol/event-log.js';
 import { BOOT_PCRS } from '../protocol/run-events.js';
@@ -134,7 +139,11 @@ export async function verifyAttestation(
       () => decideTrust(akPublic, doc, o),
       (t) => t.reason,
     );
-    akTrust = { level: trust.level, reason: trust.reason, ...(trust.level === 'untrusted' && { acceptedUntrusted: true }) };
+    akTrust = {
+      level: trust.level,
+      reason: trust.reason,
+      ...(trust.level === 'untrusted' && { acceptedUntrusted: true }),
+    };
     const nvPublic = await list.step(
       'register',
       () => {
@@ -142,7 +151,8 @@ export async function verifyAttestation(
         checkExtendIndexPublic(area);
         return area;
       },
-      (a) => `NV extend index 0x${a.index.toString(16)} (Name ${nvName(a).toString('hex')}), writable only by its session`,
+      (a) =>
+        `NV extend index 0x${a.index.toString(16)} (Name ${nvName(a).toString('hex')}), writable only by its session`,
     );
     const records = doc.eventLog;
     const keysRecord = records.at(-1)!;
@@ -179,9 +189,9 @@ export async function verifyAttestation(
     );
     const log = await list.step(
       'eventlog.content',
-      () => {
+      async () => {
         const register = { kind: 'nv', index: nvPublic.index } as const;
-        checkRecords(records, register, nvCurrent.contents);
+        await checkRecords(records, register, nvCurrent.contents);
         if (!nvOpened.contents.equals(nvCurrent.contents))
           throw new VerificationError(
             'eventlog.replay',
@@ -189,7 +199,8 @@ export async function verifyAttestation(
           );
         return readServeLog(records);
       },
-      (l) => `${records.length} events replay to the certified register: ${l.command.argv.join(' ') || l.command.upstream}`,
+      (l) =>
+        `${records.length} events replay to the certified register: ${l.command.argv.join(' ') || l.command.upstream}`,
     );
     await list.step(
       'session',
@@ -369,7 +380,9 @@ function checkSession(doc: AttestationDocument, log: ServeLog, akPublic: PublicA
   if (s.sessionId !== doc.sessionId)
     throw fail(`the document names session ${doc.sessionId}, its log session ${s.sessionId}`);
   if (s.akName !== objectName(akPublic).toString('hex'))
-    throw fail(`the session event names AK ${s.akName}, the evidence is signed by ${objectName(akPublic).toString('hex')}`);
+    throw fail(
+      `the session event names AK ${s.akName}, the evidence is signed by ${objectName(akPublic).toString('hex')}`,
+    );
   if (s.nvIndex !== nvPublic.index || s.nvName !== nvName(nvPublic).toString('hex'))
     throw fail(`the session event names NV index 0x${s.nvIndex.toString(16)} (${s.nvName}), the evidence another`);
   if (log.keys.tls.spkiSha256 !== doc.channel.tlsSpkiSha256)
