@@ -8,7 +8,18 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 
-const LABELS = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+const LABELS = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
 const MAX_BODY = 64 * 1024;
 
 function loadSafetensors(path) {
@@ -40,7 +51,12 @@ function dense(input, kernel, bias, relu) {
 
 function predict(w, pixels) {
   const x = Float32Array.from(pixels, (p) => p / 255);
-  const logits = dense(dense(x, w['dense1.kernel'], w['dense1.bias'], true), w['dense2.kernel'], w['dense2.bias'], false);
+  const logits = dense(
+    dense(x, w['dense1.kernel'], w['dense1.bias'], true),
+    w['dense2.kernel'],
+    w['dense2.bias'],
+    false,
+  );
   const max = Math.max(...logits);
   const exp = Array.from(logits, (l) => Math.exp(l - max));
   const total = exp.reduce((a, b) => a + b, 0);
@@ -78,7 +94,11 @@ createServer((req, res) => {
     } catch {
       return answer(400, { error: 'the body is not JSON' });
     }
-    if (!Array.isArray(pixels) || pixels.length !== inputs || !pixels.every((p) => typeof p === 'number' && p >= 0 && p <= 255))
+    if (
+      !Array.isArray(pixels) ||
+      pixels.length !== inputs ||
+      !pixels.every((p) => typeof p === 'number' && p >= 0 && p <= 255)
+    )
       return answer(400, { error: `pixels must be ${inputs} numbers in 0-255` });
     answer(200, predict(weights, pixels));
   });
