@@ -6,6 +6,7 @@ const benchmarks: Record<string, () => Promise<{ run(args: string[]): Promise<vo
   hashing: () => import('./hashing.js'),
   datasets: () => import('./datasets.js'),
   'audit-power': () => import('./audit-power.js'),
+  serving: () => import('./serving.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -21,8 +21,8 @@ export const LAYERS = [
   ['web'], // the verifier in the browser: a page, not imported by the CLI
   ['cli'],
 ];
-/** Same-layer imports that are part of the design: an audit starts by verifying the certificate. */
-const SAME_LAYER_ALLOWED = new Set(['audit -> verify']);
+/** Same-layer imports that are part of the design: an audit, and a serving session, start by verifying the certificate. */
+const SAME_LAYER_ALLOWED = new Set(['audit -> verify', 'serve -> verify']);
 /** Entry points of the package: they re-export from any layer. */
 const ENTRY_POINTS = new Set(['index.ts', 'tpm/index.ts', 'measure/index.ts', 'trainer/index.ts']);
 

@@ -25,6 +25,9 @@ const registrations: Record<string, () => Promise<Registration>> = {
   ak: async () => (await import('./ak.js')).registerAkCommands,
   audit: async () => (await import('./audit.js')).registerAuditCommand,
   trainer: async () => (await import('./trainer.js')).registerTrainerCommands,
+  serve: async () => (await import('./serve.js')).registerServeCommands,
+  attest: async () => (await import('./serve.js')).registerServeCommands,
+  receipt: async () => (await import('./receipt.js')).registerReceiptCommands,
 };
 
 /** The command's own module when argv names one; every module for help, version or a typo. */

@@ -23,7 +23,7 @@ export interface UntrustedEvent {
 }
 
 /** One CEL record: untrusted content as parsed from a certificate, or a RunEvent as a run writes it. */
-export interface CelRecord<Content extends UntrustedEvent | RunEvent = UntrustedEvent> {
+export interface CelRecord<Content extends { type: string } = UntrustedEvent> {
   recnum: number;
   /** Exactly one of `pcr` and `nv_index`. */
   pcr?: number;
@@ -38,51 +38,62 @@ const MAX_RECORDS = 100_000;
 /** NV index handles: TPM_HT_NV_INDEX (0x01) in the top byte. */
 export const nvIndexSchema = z.number().int().min(0x01000000).max(0x01ffffff);
 
-export const celRecordSchema = z
-  .strictObject({
-    recnum: z.number().int().nonnegative(),
-    pcr: z.number().int().min(0).max(23).optional(),
-    nv_index: nvIndexSchema.optional(),
-    digests: z
-      .array(
-        z.strictObject({
-          hashAlg: z.literal('sha256'),
-          digest: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits'),
-        }),
-      )
-      .length(1),
-    content_type: z.literal(EVENT_CONTENT_TYPE),
-    // Its digest is recomputed over its RFC 8785 encoding, so content without one is malformed.
-    content: z
-      .looseObject({ type: z.enum(RUN_EVENT_TYPES) })
-      .refine(
-        isCanonicalizable,
-        `content must be canonical-JSON encodable (finite numbers, nesting at most ${MAX_JCS_DEPTH} levels)`,
-      ),
-  })
-  .refine(
-    (r) => (r.pcr === undefined) !== (r.nv_index === undefined),
-    'a record names exactly one of pcr and nv_index',
-  );
+/**
+ * The JSON shape of a record whose content is one of `types`: the run's events (`celRecordSchema`),
+ * or a serving session's (protocol/serve-events.ts), which share the record format but not the kinds.
+ */
+export function celRecordSchemaFor<const Types extends readonly [string, ...string[]]>(types: Types) {
+  return z
+    .strictObject({
+      recnum: z.number().int().nonnegative(),
+      pcr: z.number().int().min(0).max(23).optional(),
+      nv_index: nvIndexSchema.optional(),
+      digests: z
+        .array(
+          z.strictObject({
+            hashAlg: z.literal('sha256'),
+            digest: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits'),
+          }),
+        )
+        .length(1),
+      content_type: z.literal(EVENT_CONTENT_TYPE),
+      // Its digest is recomputed over its RFC 8785 encoding, so content without one is malformed.
+      content: z
+        .looseObject({ type: z.enum(types) })
+        .refine(
+          isCanonicalizable,
+          `content must be canonical-JSON encodable (finite numbers, nesting at most ${MAX_JCS_DEPTH} levels)`,
+        ),
+    })
+    .refine(
+      (r) => (r.pcr === undefined) !== (r.nv_index === undefined),
+      'a record names exactly one of pcr and nv_index',
+    );
+}
+export const celRecordSchema = celRecordSchemaFor(RUN_EVENT_TYPES);
 export const eventLogSchema = z.array(celRecordSchema).max(MAX_RECORDS);
 
 /** What an event's digest is taken over: the UTF-8 of its content's canonical JSON (RFC 8785). */
-function eventDigestInput(content: UntrustedEvent | RunEvent): Buffer {
+function eventDigestInput(content: { type: string }): Buffer {
   return Buffer.from(canonicalize(content), 'utf8');
 }
 
 /** An event's digest, synchronously: what the run extends (makeRecord). */
-export function eventDigest(content: UntrustedEvent | RunEvent): Buffer {
+export function eventDigest(content: { type: string }): Buffer {
   return createHash('sha256').update(eventDigestInput(content)).digest();
 }
 
 /** The same digest by the crypto backend (WebCrypto in the browser): what the verifier recomputes. */
-export function verifiedEventDigest(content: UntrustedEvent | RunEvent): Promise<Buffer> {
+export function verifiedEventDigest(content: { type: string }): Promise<Buffer> {
   return digest('SHA-256', eventDigestInput(content));
 }
 
 /** Builds the next record of a log: its digest is computed from its content. */
-export function makeRecord(recnum: number, register: MeasurementRegister, content: RunEvent): CelRecord<RunEvent> {
+export function makeRecord<Content extends { type: string } = RunEvent>(
+  recnum: number,
+  register: MeasurementRegister,
+  content: Content,
+): CelRecord<Content> {
   return {
     recnum,
     ...(register.kind === 'pcr' ? { pcr: register.pcr } : { nv_index: register.index }),
@@ -93,7 +104,7 @@ export function makeRecord(recnum: number, register: MeasurementRegister, conten
 }
 
 /** The register a record names; undefined unless it names exactly one. */
-export function recordRegister(r: CelRecord<UntrustedEvent | RunEvent>): MeasurementRegister | undefined {
+export function recordRegister(r: CelRecord<{ type: string }>): MeasurementRegister | undefined {
   if (r.pcr !== undefined && r.nv_index === undefined) return { kind: 'pcr', pcr: r.pcr };
   if (r.nv_index !== undefined && r.pcr === undefined) return { kind: 'nv', index: r.nv_index };
   return undefined;
@@ -111,7 +122,7 @@ export function extendPcr(value: Buffer, eventDigest: Buffer): Promise<Buffer> {
 }
 
 /** Replays records onto a register that starts at zero (a reset PCR, a fresh boot, a new NV index). */
-export async function replayEventLog(records: readonly CelRecord<UntrustedEvent | RunEvent>[]): Promise<Buffer> {
+export async function replayEventLog(records: readonly CelRecord<{ type: string }>[]): Promise<Buffer> {
   let value: Buffer = Buffer.alloc(32);
   for (const r of records) value = await extendPcr(value, Buffer.from(r.digests[0]!.digest, 'hex'));
   return value;
@@ -141,6 +152,19 @@ export async function verifyEventLog(
   register: MeasurementRegister,
   quotedValue: Buffer,
 ): Promise<RunEvent[]> {
+  await checkRecords(records, register, quotedValue);
+  return records.map((r, i) => parseRunEvent(r.content, i));
+}
+
+/**
+ * The checks of `verifyEventLog` that do not depend on the kinds of events: numbering, register,
+ * digests and replay. A serving session's log (serve-events.ts) goes through the same checks.
+ */
+export async function checkRecords(
+  records: readonly CelRecord<{ type: string }>[],
+  register: MeasurementRegister,
+  quotedValue: Buffer,
+): Promise<void> {
   for (const [i, r] of records.entries()) {
     if (r.recnum !== i)
       throw new VerificationError(
@@ -168,5 +192,4 @@ export async function verifyEventLog(
       `replaying ${records.length} events gives ${describeRegister(register)} = ${replayed.toString('hex')}, the TPM attested ${quotedValue.toString('hex')}`,
     );
   }
-  return records.map((r, i) => parseRunEvent(r.content, i));
 }

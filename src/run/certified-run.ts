@@ -1,11 +1,10 @@
-import { arch, cpus, platform, release, totalmem } from 'node:os';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { mkdir, readdir } from 'node:fs/promises';
 import { EnvironmentError, InputError, UsageError } from '../errors.js';
 import { Tpm } from '../tpm/client.js';
 import { objectName, public2b } from '../tpm/public.js';
-import { readTpmIdentity } from '../evidence/tpm-identity.js';
+import { environmentEvent } from '../protocol/environment-event.js';
 import { HashPool } from '../measure/hash-pool.js';
 import { eventDigest } from '../protocol/event-log.js';
 import { encodeBase64 } from '../util/base64.js';
@@ -44,7 +43,6 @@ import type {
   CheckpointEvent,
   CommandEvent,
   CommitmentEvent,
-  EnvironmentEvent,
   ExitEvent,
   SessionEvent,
 } from '../protocol/run-events.js';
@@ -366,19 +364,6 @@ async function sessionEvent(tpm: Tpm, session: AttestedSession, akName: Buffer):
     ...register,
     akName: akName.toString('hex'),
     aicertVersion: AICERT_VERSION,
-  };
-}
-
-/** The platform, as far as it is useful to a reader and carries no secrets (no env vars, no host name). */
-async function environmentEvent(tpm: Tpm): Promise<EnvironmentEvent> {
-  const id = await readTpmIdentity(tpm);
-  return {
-    type: 'environment',
-    os: { platform: platform(), release: release(), arch: arch() },
-    node: process.version,
-    cpu: { model: cpus()[0]?.model ?? 'unknown', count: cpus().length },
-    memoryBytes: totalmem(),
-    tpm: { manufacturer: id.manufacturer, vendor: id.vendor, firmware: id.firmwareVersion },
   };
 }
 

@@ -1,0 +1,51 @@
+import { createHash, generateKeyPairSync, KeyObject, randomBytes, webcrypto } from 'node:crypto';
+// @peculiar/x509 resolves its algorithm providers through tsyringe, which needs this polyfill loaded first.
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+
+/**
+ * The keys of a serving session, generated in memory when it opens and never written anywhere:
+ * the TLS key (ECDSA P-256, in a self-signed certificate, since what vouches for it is the
+ * attestation, not a CA) and the receipt key (Ed25519). Their public keys go into the session's
+ * `serve-keys` event.
+ */
+export interface SessionKeys {
+  tls: { key: KeyObject; certificatePem: string; spki: Buffer; spkiSha256: Buffer };
+  receipt: { privateKey: KeyObject; publicKey: KeyObject; spki: Buffer };
+}
+
+const SIGNING_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export async function generateSessionKeys(sessionId: string, now = new Date()): Promise<SessionKeys> {
+  const keys = (await webcrypto.subtle.generateKey(SIGNING_ALGORITHM, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomBytes(16)
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
+    name: `CN=aicert serving session ${sessionId}`,
+    notBefore: new Date(now.getTime() - 5 * 60 * 1000),
+    notAfter: new Date(now.getTime() + 365 * DAY_MS),
+    keys,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: [new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)],
+  });
+  const tlsKey = KeyObject.from(keys.privateKey);
+  const spki = spkiOf(KeyObject.from(keys.publicKey));
+  const receipt = generateKeyPairSync('ed25519');
+  return {
+    tls: { key: tlsKey, certificatePem: certificate.toString('pem'), spki, spkiSha256: sha256(spki) },
+    receipt: { ...receipt, spki: spkiOf(receipt.publicKey) },
+  };
+}
+
+export function spkiOf(key: KeyObject): Buffer {
+  return key.export({ type: 'spki', format: 'der' });
+}
+
+export function sha256(bytes: Uint8Array): Buffer {
+  return createHash('sha256').update(bytes).digest();
+}
