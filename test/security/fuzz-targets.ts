@@ -76,6 +76,11 @@ export interface FuzzTarget {
   name: string;
   /** The parser and where it lives. */
   parser: string;
+  /**
+   * A known defect that keeps the target out of the bounded test run and of `npm run fuzz`
+   * unless it is named with --target: say what fails and where it is tracked.
+   */
+  knownDefect?: string;
   prepare(seeds: SharedSeeds): Promise<PreparedTarget>;
 }
 
@@ -918,6 +923,10 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
   {
     name: 'parquet',
     parser: 'readParquetLayout, row groups and canonical rows (src/measure/dataset/parquet-file.ts, canonical-row.ts)',
+    // Found when the target was added: with AICERT_TEST_SEED=1987439795 its 7th input (a seed with
+    // mutated page bytes) never returns from hyparquet's parquetRead. Decoding is not yet bounded
+    // in time (issue 13); until it is, the target runs only when named.
+    knownDefect: 'a malformed page can hang the row-group decoder (hyparquet parquetRead): not bounded in time yet',
     async prepare(shared) {
       const rows = 40;
       const columnData = [
