@@ -59,4 +59,5 @@ const page = template
 await mkdir(dirname(out), { recursive: true });
 await writeFile(`${out}.tmp`, page);
 await rename(`${out}.tmp`, out);
-console.log(`${out}: ${page.length} bytes`);
+// stderr: `npm pack --json` runs this build in prepack, and its stdout must stay pure JSON.
+console.error(`${out}: ${page.length} bytes`);
