@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { InputError } from '../../errors.js';
-import { fileVersionOf, sameFileVersion, type FileVersion } from '../file-version.js';
+import { fileVersionOf, type FileVersion } from '../file-version.js';
+import { checkReadWhole, versionBeforeRead } from './record-file-version.js';
 import type { LeafSorterOptions } from './leaf-sorter.js';
 import { LeafTrees } from './leaf-trees.js';
 import { PieceCutter } from './piece-cutter.js';
@@ -114,13 +115,9 @@ class RecordRootsBuild {
 
   async run(): Promise<RecordRoots> {
     try {
-      const before = await this.handle.stat();
-      if (!before.isFile()) throw new InputError('dataset.not-a-file', `dataset ${this.path} is not a regular file`);
-      const expected = this.options.expectedVersion;
-      if (expected && !sameFileVersion(before, expected)) throw this.changed();
+      const before = await versionBeforeRead(this.handle, this.path, this.options.expectedVersion);
       const size = await this.readPieces();
-      // ctime and the inode as well as size and mtime: see file-version.ts.
-      if (!sameFileVersion(before, await this.handle.stat()) || size !== before.size) throw this.changed();
+      await checkReadWhole(this.handle, this.path, before, size);
       return {
         format: this.format,
         ...(await this.trees.finish()),
@@ -244,9 +241,5 @@ class RecordRootsBuild {
       return err as Error;
     }
     return undefined;
-  }
-
-  private changed(): InputError {
-    return new InputError('dataset.changed', `dataset ${this.path} changed while it was read; measure it again`);
   }
 }

@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { InputError } from '../../errors.js';
-import { fileVersionOf, sameFileVersion } from '../file-version.js';
+import { fileVersionOf } from '../file-version.js';
+import { checkReadWhole, versionBeforeRead } from './record-file-version.js';
 import { LeafTrees } from './leaf-trees.js';
 import type { RecordRoots, RecordRootsOptions } from './parallel-record-roots.js';
 import { readParquetLayout, readSpan, rowGroupMetadata, rowGroupRecords, type ParquetLayout } from './parquet-file.js';
@@ -26,9 +27,7 @@ export async function parquetRootsOf(
   const pool = options.pool ?? new RecordPool();
   const trees = new LeafTrees(pool, options.tuning);
   try {
-    const before = await handle.stat();
-    if (!before.isFile()) throw new InputError('dataset.not-a-file', `dataset ${path} is not a regular file`);
-    if (options.expectedVersion && !sameFileVersion(before, options.expectedVersion)) throw changed(path);
+    const before = await versionBeforeRead(handle, path, options.expectedVersion);
     if (options.onBytes) await readInOrder(handle, before.size, options.onBytes);
     const layout = await readParquetLayout(handle, path, before.size);
     const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
@@ -64,7 +63,7 @@ export async function parquetRootsOf(
     } finally {
       await Promise.allSettled(inFlight);
     }
-    if (!sameFileVersion(before, await handle.stat())) throw changed(path);
+    await checkReadWhole(handle, path, before);
     return { format: 'parquet', ...(await trees.finish()), version: fileVersionOf(before) };
   } finally {
     await trees.dispose();
@@ -98,8 +97,4 @@ async function readInOrder(handle: FileHandle, size: number, onBytes: (chunk: Bu
     position += bytesRead;
   }
   if (position !== size) throw new InputError('dataset.changed', 'the Parquet file changed while it was read');
-}
-
-function changed(path: string): InputError {
-  return new InputError('dataset.changed', `dataset ${path} changed while it was read; measure it again`);
 }

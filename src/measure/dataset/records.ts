@@ -1,7 +1,8 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { InputError } from '../../errors.js';
-import { fileVersionOf, sameFileVersion, type FileVersion } from '../file-version.js';
+import { fileVersionOf, type FileVersion } from '../file-version.js';
+import { checkReadWhole, versionBeforeRead } from './record-file-version.js';
 import { CsvRowSplitter } from './csv-splitter.js';
 import { LineSplitter } from './line-splitter.js';
 import type { RecordFormat } from './record-format.js';
@@ -77,11 +78,7 @@ export async function forEachRecordOf(
   options: RecordReadOptions,
   onRecord: (record: Buffer) => void,
 ): Promise<RecordFileInfo> {
-  const before = await handle.stat();
-  if (!before.isFile()) {
-    throw new InputError('dataset.not-a-file', `dataset ${path} is not a regular file`);
-  }
-  if (options.expectedVersion && !sameFileVersion(before, options.expectedVersion)) throw changedError(path);
+  const before = await versionBeforeRead(handle, path, options.expectedVersion);
   const stream = new RecordStream(options.format, options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES, onRecord);
   const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
   let position = 0;
@@ -94,13 +91,8 @@ export async function forEachRecordOf(
     position += bytesRead;
   }
   const header = stream.end();
-  // ctime and the inode as well as size and mtime: see file-version.ts.
-  if (!sameFileVersion(before, await handle.stat()) || position !== before.size) throw changedError(path);
+  await checkReadWhole(handle, path, before, position);
   return { ...(header && { header }), version: fileVersionOf(before) };
-}
-
-function changedError(path: string): InputError {
-  return new InputError('dataset.changed', `dataset ${path} changed while it was read; measure it again`);
 }
 
 /**

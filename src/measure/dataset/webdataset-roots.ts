@@ -1,7 +1,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import tar from 'tar-stream';
 import { AicertError, InputError } from '../../errors.js';
-import { fileVersionOf, sameFileVersion } from '../file-version.js';
+import { fileVersionOf } from '../file-version.js';
+import { checkReadWhole, versionBeforeRead } from './record-file-version.js';
 import { LeafTrees } from './leaf-trees.js';
 import { leafHash } from './merkle.js';
 import type { RecordRoots, RecordRootsOptions } from './parallel-record-roots.js';
@@ -35,9 +36,7 @@ export async function webdatasetRootsOf(
   const pool = options.pool ?? new RecordPool();
   const trees = new LeafTrees(pool, options.tuning);
   try {
-    const before = await handle.stat();
-    if (!before.isFile()) throw new InputError('dataset.not-a-file', `dataset ${path} is not a regular file`);
-    if (options.expectedVersion && !sameFileVersion(before, options.expectedVersion)) throw changed(path);
+    const before = await versionBeforeRead(handle, path, options.expectedVersion);
     let batch: Buffer[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
@@ -52,7 +51,7 @@ export async function webdatasetRootsOf(
       if (batch.length >= BATCH_LEAVES) await flush();
     });
     await flush();
-    if (!sameFileVersion(before, await handle.stat()) || size !== before.size) throw changed(path);
+    await checkReadWhole(handle, path, before, size);
     return { format: 'webdataset', ...(await trees.finish()), version: fileVersionOf(before) };
   } finally {
     await trees.dispose();
@@ -199,8 +198,4 @@ function asInputError(err: unknown, path: string): Error {
 function printable(name: string): string {
   const escaped = JSON.stringify(name.length > 200 ? `${name.slice(0, 200)}…` : name).slice(1, -1);
   return escaped;
-}
-
-function changed(path: string): InputError {
-  return new InputError('dataset.changed', `dataset ${path} changed while it was read; measure it again`);
 }
