@@ -33,7 +33,7 @@ export async function printFuzz(results, seed) {
   const { problemsOf } = await load('fuzz-run.js');
   console.log(`\nFuzzing (fast-check, seed ${seed}): cases per target, how many the parser refused, the slowest case`);
   console.log(
-    `${'target'.padEnd(20)} ${'cases'.padStart(8)} ${'refused'.padStart(8)} ${'max ms'.padStart(8)} ${'huge inputs refused'.padStart(20)} ${'max growth MiB'.padStart(15)} ${'seconds'.padStart(8)}  result`,
+    `${'target'.padEnd(20)} ${'cases'.padStart(8)} ${'refused'.padStart(8)} ${'timeouts'.padStart(8)} ${'max ms'.padStart(8)} ${'huge inputs refused'.padStart(20)} ${'max growth MiB'.padStart(15)} ${'seconds'.padStart(8)}  result`,
   );
   const problems = [];
   for (const r of results) {
@@ -42,13 +42,13 @@ export async function printFuzz(results, seed) {
     const hugeRefused = r.huge.filter((h) => h.outcome !== 'accepted' && !h.outcome.startsWith('crash')).length;
     const growth = Math.max(0, ...r.huge.map((h) => h.growth));
     console.log(
-      `${r.target.padEnd(20)} ${String(r.cases).padStart(8)} ${String(r.refused).padStart(8)} ${r.maxMs.toFixed(1).padStart(8)} ${`${hugeRefused}/${r.huge.length}`.padStart(20)} ${mib(growth).padStart(15)} ${(r.durationMs / 1000).toFixed(1).padStart(8)}  ${mine.length === 0 ? 'ok' : 'FAILED'}`,
+      `${r.target.padEnd(20)} ${String(r.cases).padStart(8)} ${String(r.refused).padStart(8)} ${String(r.timeouts).padStart(8)} ${r.maxMs.toFixed(1).padStart(8)} ${`${hugeRefused}/${r.huge.length}`.padStart(20)} ${mib(growth).padStart(15)} ${(r.durationMs / 1000).toFixed(1).padStart(8)}  ${mine.length === 0 ? 'ok' : 'FAILED'}`,
     );
   }
   const total = results.reduce((n, r) => n + r.cases, 0);
   const slowest = results.reduce((a, r) => (r.maxMs > a.maxMs ? r : a), { maxMs: 0, target: '-' });
   console.log(
-    `fuzz: ${total} cases over ${results.length} targets, ${results.filter((r) => r.crash).length} crashes, slowest case ${slowest.maxMs.toFixed(1)} ms (${slowest.target})`,
+    `fuzz: ${total} cases over ${results.length} targets, ${results.filter((r) => r.crash).length} crashes, ${results.reduce((n, r) => n + r.timeouts, 0)} refused at a deadline, slowest case ${slowest.maxMs.toFixed(1)} ms (${slowest.target})`,
   );
   for (const p of problems) console.log(`  PROBLEM ${p}`);
   return problems.length === 0;

@@ -32,6 +32,9 @@ export interface FuzzResult {
   slowest: string;
   /** How many cases ended in an AicertError (the rest parsed). */
   refused: number;
+  /** Of those, how many were refused because the parser's deadline passed (a `…timeout` code). */
+  timeouts: number;
+
   crash?: string;
   huge: HugeResult[];
   durationMs: number;
@@ -64,6 +67,7 @@ export async function fuzzTarget(
   let maxMs = 0;
   let slowest = '';
   let refused = 0;
+  let timeouts = 0;
   let ran = 0;
   const once = async (input: unknown): Promise<void> => {
     const t0 = performance.now();
@@ -72,6 +76,7 @@ export async function fuzzTarget(
     } catch (err) {
       if (!(err instanceof AicertError)) throw err;
       refused++;
+      if (err.code.endsWith('timeout')) timeouts++;
     } finally {
       ran++;
       const ms = performance.now() - t0;
@@ -94,6 +99,7 @@ export async function fuzzTarget(
     maxMs,
     slowest,
     refused,
+    timeouts,
     ...(crash && { crash }),
     huge,
     durationMs: performance.now() - started,

@@ -4,9 +4,9 @@ import { fileVersionOf } from '../file-version.js';
 import { checkReadWhole, versionBeforeRead } from './record-file-version.js';
 import { LeafTrees } from './leaf-trees.js';
 import type { RecordRoots, RecordRootsOptions } from './parallel-record-roots.js';
-import { readParquetLayout, readSpan, rowGroupMetadata, rowGroupRecords, type ParquetLayout } from './parquet-file.js';
+import { type ParquetDecoders, sharedParquetDecoders } from './parquet-decoders.js';
+import { readParquetLayout, readSpan, type ParquetLayout } from './parquet-file.js';
 import { RecordPool } from './record-pool.js';
-import type { RecordTaskResult } from './record-worker.js';
 import { DEFAULT_MAX_RECORD_BYTES } from './records.js';
 
 const DIGEST_READ_BYTES = 4 * 1024 * 1024;
@@ -14,15 +14,16 @@ const DIGEST_READ_BYTES = 4 * 1024 * 1024;
 /**
  * Both record trees of the Parquet file open as `handle` (named `path` in errors): its rows'
  * canonical encodings (canonical-row.ts) in file order. The main thread reads one row group's
- * bytes at a time through this descriptor and a record worker decodes it and hashes its leaves;
- * row groups are collected in file order into the trees (leaf-trees.ts), so the roots are those
- * of a serial read. With `onBytes` the whole file is first read in order for its digest; the
+ * bytes at a time through this descriptor and a Parquet decoder (parquet-decoders.ts: a worker
+ * bounded in time and memory) decodes it and hashes its leaves; row groups are collected in file
+ * order into the trees (leaf-trees.ts), so the roots are those of a serial read. With `onBytes` the whole file is first read in order for its digest; the
  * file must be the same (inode, size, mtime, ctime) before the first read and after the last.
  */
 export async function parquetRootsOf(
   handle: FileHandle,
   path: string,
   options: Omit<RecordRootsOptions, 'format'>,
+  decoders: ParquetDecoders = sharedParquetDecoders(),
 ): Promise<RecordRoots> {
   const pool = options.pool ?? new RecordPool();
   const trees = new LeafTrees(pool, options.tuning);
@@ -31,30 +32,16 @@ export async function parquetRootsOf(
     if (options.onBytes) await readInOrder(handle, before.size, options.onBytes);
     const layout = await readParquetLayout(handle, path, before.size);
     const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-    const inFlight: Array<Promise<Extract<RecordTaskResult, { kind: 'parquet' }>>> = [];
+    const inFlight: Array<Promise<Buffer>> = [];
     const collect = async () => {
-      const result = await inFlight.shift()!;
-      if (result.failure) throw new InputError(result.failure.code, result.failure.message);
-      const leaves = Buffer.from(result.leaves.buffer, result.leaves.byteOffset, result.leaves.byteLength);
+      const leaves = await inFlight.shift()!;
       await trees.push(leaves);
       await options.onLeaves?.(leaves);
     };
     try {
       for (const span of layout.rowGroups) {
         const bytes = await readSpan(handle, span);
-        const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-        const task = pool.run(
-          {
-            kind: 'parquet',
-            bytes: buffer,
-            metadata: rowGroupMetadata(layout, span),
-            columns: layout.columns,
-            span,
-            path,
-            maxRecordBytes,
-          },
-          [buffer],
-        );
+        const task = decoders.leaves({ layout, span, bytes: ownArrayBuffer(bytes), path, maxRecordBytes });
         task.catch(() => undefined); // collected in order
         inFlight.push(task);
         while (inFlight.length > pool.size) await collect();
@@ -71,20 +58,31 @@ export async function parquetRootsOf(
   }
 }
 
-/** The canonical rows of the Parquet file open as `handle`, in file order, decoded on this thread. */
+/**
+ * The canonical rows of the Parquet file open as `handle`, in file order, decoded one row group at
+ * a time by a Parquet decoder (bounded in time and memory).
+ */
 export async function forEachParquetRecord(
   handle: FileHandle,
   path: string,
   onRecord: (record: string) => void,
   maxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
+  decoders: ParquetDecoders = sharedParquetDecoders(),
 ): Promise<ParquetLayout> {
   const { size } = await handle.stat();
   const layout = await readParquetLayout(handle, path, size);
   for (const span of layout.rowGroups) {
     const bytes = await readSpan(handle, span);
-    await rowGroupRecords(bytes, rowGroupMetadata(layout, span), layout.columns, span, path, maxRecordBytes, onRecord);
+    const records = await decoders.records({ layout, span, bytes: ownArrayBuffer(bytes), path, maxRecordBytes });
+    for (const record of records) onRecord(record);
   }
   return layout;
+}
+
+/** The buffer's bytes in an ArrayBuffer of their own, to be moved to a worker. */
+function ownArrayBuffer(bytes: Buffer): ArrayBuffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer as ArrayBuffer;
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }
 
 async function readInOrder(handle: FileHandle, size: number, onBytes: (chunk: Buffer) => void): Promise<void> {

@@ -3,15 +3,11 @@
  * trees, so that they run on every core while the main thread only reads, cuts and collects:
  * - `piece`: split one piece of a record file and hash its records' leaves (piece-leaves.ts);
  * - `root`: the RFC 6962 hash of a block of leaves (streaming-merkle.ts);
- * - `sort`: sort a run of leaves and drop duplicates (leaf-sorter.ts);
- * - `parquet`: decode one Parquet row group and hash its rows' leaves (parquet-file.ts).
+ * - `sort`: sort a run of leaves and drop duplicates (leaf-sorter.ts).
+ * Parquet row groups are decoded elsewhere, in workers bounded in time (parquet-decoders.ts).
  */
 import { parentPort } from 'node:worker_threads';
-import type { FileMetaData } from 'hyparquet';
-import { AicertError } from '../../errors.js';
-import { LeafList } from './leaf-list.js';
 import { merkleRoot } from './merkle.js';
-import { rowGroupRecords, rowLeaf, type RowGroupSpan } from './parquet-file.js';
 import { pieceLeaves, type PieceLeaves } from './piece-leaves.js';
 import type { RecordFormat } from './record-format.js';
 import { sortedDistinctLeaves } from './sorted-leaves.js';
@@ -29,26 +25,13 @@ export type RecordTask =
       headerFields?: number;
     }
   | { kind: 'root'; leaves: ArrayBuffer }
-  | { kind: 'sort'; leaves: ArrayBuffer }
-  | {
-      kind: 'parquet';
-      /** Bytes [span.start, span.end) of the file: the row group's column chunks. */
-      bytes: ArrayBuffer;
-      /** The file's metadata with this row group alone (parquet-file.ts rowGroupMetadata). */
-      metadata: FileMetaData;
-      columns: string[];
-      span: RowGroupSpan;
-      path: string;
-      maxRecordBytes: number;
-    };
+  | { kind: 'sort'; leaves: ArrayBuffer };
 
 export type RecordTaskResult =
   /** `buffer` comes back only when the piece failed: the caller re-splits it for the message. */
   | { kind: 'piece'; piece: PieceLeaves; buffer?: ArrayBuffer }
   | { kind: 'root'; root: Uint8Array }
-  | { kind: 'sort'; sorted: Uint8Array }
-  /** An input error (a malformed row group) comes back as `failure`, to be thrown as it is. */
-  | { kind: 'parquet'; leaves: Uint8Array; failure?: { code: string; message: string } };
+  | { kind: 'sort'; sorted: Uint8Array };
 
 export type RecordWorkerReply =
   | { id: number; ok: true; result: RecordTaskResult }
@@ -75,23 +58,6 @@ async function runTask(task: RecordTask): Promise<{ result: RecordTaskResult; tr
     case 'sort': {
       const sorted = new Uint8Array(sortedDistinctLeaves(Buffer.from(task.leaves)));
       return { result: { kind: 'sort', sorted }, transfer: [sorted.buffer as ArrayBuffer] };
-    }
-    case 'parquet': {
-      const leaves = new LeafList();
-      try {
-        const bytes = new Uint8Array(task.bytes);
-        await rowGroupRecords(bytes, task.metadata, task.columns, task.span, task.path, task.maxRecordBytes, (row) =>
-          leaves.push(rowLeaf(row)),
-        );
-      } catch (err) {
-        if (!(err instanceof AicertError)) throw err;
-        return {
-          result: { kind: 'parquet', leaves: new Uint8Array(0), failure: { code: err.code, message: err.message } },
-          transfer: [],
-        };
-      }
-      const out = new Uint8Array(leaves.toBuffer());
-      return { result: { kind: 'parquet', leaves: out }, transfer: [out.buffer as ArrayBuffer] };
     }
   }
 }

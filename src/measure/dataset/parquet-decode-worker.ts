@@ -1,0 +1,66 @@
+/**
+ * Worker thread of the Parquet decoders (parquet-decoders.ts): decodes one row group at a time
+ * (parquet-file.ts rowGroupRecords) and answers with its rows' leaves or canonical encodings.
+ * The decoders stop this thread when a row group takes longer than its deadline or more memory
+ * than its limit, so a malformed page that sends the reader into a loop cannot hang a measurement.
+ */
+import { parentPort } from 'node:worker_threads';
+import type { FileMetaData } from 'hyparquet';
+import { AicertError } from '../../errors.js';
+import { LeafList } from './leaf-list.js';
+import { rowGroupRecords, rowLeaf, type RowGroupSpan } from './parquet-file.js';
+
+export interface DecodeTask {
+  id: number;
+  /** Bytes [span.start, span.end) of the file: the row group's column chunks. */
+  bytes: ArrayBuffer;
+  /** The file's metadata with this row group alone (parquet-file.ts rowGroupMetadata). */
+  metadata: FileMetaData;
+  columns: string[];
+  span: RowGroupSpan;
+  path: string;
+  maxRecordBytes: number;
+  /** `leaves`: SHA-256(0x00 ‖ row) of every row, 32 bytes each; `records`: the canonical rows. */
+  want: 'leaves' | 'records';
+}
+
+export type DecodeReply =
+  | { ready: true }
+  | { id: number; leaves: Uint8Array }
+  | { id: number; records: string[] }
+  /** An input error (a malformed row group), to be thrown as it is. */
+  | { id: number; failure: { code: string; message: string } }
+  /** Anything else: a bug, reported as such. */
+  | { id: number; crash: string };
+
+async function decode(task: DecodeTask): Promise<{ reply: DecodeReply; transfer: ArrayBuffer[] }> {
+  const bytes = new Uint8Array(task.bytes);
+  const decodeRows = (onRecord: (record: string) => void) =>
+    rowGroupRecords(bytes, task.metadata, task.columns, task.span, task.path, task.maxRecordBytes, onRecord);
+  if (task.want === 'records') {
+    const records: string[] = [];
+    await decodeRows((record) => records.push(record));
+    return { reply: { id: task.id, records }, transfer: [] };
+  }
+  const leaves = new LeafList();
+  await decodeRows((record) => leaves.push(rowLeaf(record)));
+  const out = new Uint8Array(leaves.toBuffer());
+  return { reply: { id: task.id, leaves: out }, transfer: [out.buffer as ArrayBuffer] };
+}
+
+if (parentPort) {
+  const port = parentPort;
+  port.on('message', (task: DecodeTask) => {
+    decode(task).then(
+      ({ reply, transfer }) => port.postMessage(reply, transfer),
+      (err: unknown) =>
+        port.postMessage(
+          (err instanceof AicertError
+            ? { id: task.id, failure: { code: err.code, message: err.message } }
+            : { id: task.id, crash: String((err as Error)?.stack ?? err) }) satisfies DecodeReply,
+        ),
+    );
+  });
+  // Sent once the reader's modules are loaded: a deadline counts decoding, not this start-up.
+  port.postMessage({ ready: true } satisfies DecodeReply);
+}
