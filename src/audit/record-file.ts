@@ -35,7 +35,8 @@ export async function locateRecordFile(data: string, evidence: TrainerRun, pool:
       `${data} (sha256 ${local.digest.sha256}) is not the trainer's certified dataset "${input}" (sha256 ${want})`,
     );
   }
-  const records = certified.records?.find((r) => r.path === path)?.records;
+  // A folder of files has one tree named '.' too; a trainer reads a record file, not a folder.
+  const records = certified.records?.find((r) => r.path === path && r.format !== 'files')?.records;
   if (records === undefined)
     throw new VerificationError(
       'audit.data',

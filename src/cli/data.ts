@@ -6,11 +6,13 @@
 import { type Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { InputError, UsageError, VerificationError } from '../errors.js';
 import { datasetCommitmentOf, datasetOrderLeaves } from '../measure/dataset/dataset-source.js';
 import type { DatasetTrees } from '../measure/dataset/dataset-tree.js';
 import { parseDatasetProof, type DatasetProof } from '../measure/dataset/dataset-proof.js';
 import type { TreeKind } from '../measure/dataset/dataset-root.js';
+import { fileRecord } from '../measure/dataset/folder-roots.js';
 import { proveRecord } from '../measure/dataset/prove-record.js';
 import { RECORD_FORMATS } from '../measure/dataset/record-format.js';
 import { DEFAULT_MAX_RECORD_BYTES } from '../measure/dataset/records.js';
@@ -32,7 +34,9 @@ What a record is (see docs/datasets.md): its raw bytes in the file, without the 
 quotes included (RFC 4180; newlines inside quotes belong to the row). text: each non-empty line.
 parquet: each row, as the compact JSON of its columns (docs/datasets.md, canonical encoding).
 webdataset (.tar): each sample, as the JSON of extension -> base64 contents (docs/datasets.md).
-A directory is one sharded dataset: its files, all of one format, in name order (code points).
+files (a directory none of whose files is a record file, or --format files): each file, as the
+JSON {"path":<its path in the directory>,"content":<base64>}, in path order; prove it with --file.
+A directory of record files is one sharded dataset: its files, all of one format, in name order.
 Leaf = SHA-256(0x00 || record), node = SHA-256(0x01 || left || right) (RFC 6962).`;
 
 export function registerDataCommands(program: Command): void {
@@ -89,6 +93,7 @@ Examples:
     .requiredOption('--dataset <path>', 'the JSONL, CSV, text or Parquet file, or a directory of shards')
     .option('--record <text>', 'the record, exactly as it stands in the file (UTF-8)')
     .option('--record-file <file>', 'read the record from a file; one trailing newline (LF or CRLF) is dropped')
+    .option('--file <path>', 'files format: the record of this file of the --dataset directory (path inside it)')
     .addOption(formatOption())
     .addOption(
       new Option(
@@ -111,6 +116,7 @@ line on stderr too. Check a proof with \`aicert data check-proof\`.
 Examples:
   aicert data prove --dataset train.jsonl --record '{"text":"hello"}' --out hello.proof.json
   aicert data prove --dataset train.jsonl --record-file my-article.txt --tree order
+  aicert data prove --dataset images/ --file cats/001.jpg --out cat.proof.json
 `,
     )
     .action(
@@ -118,12 +124,14 @@ Examples:
         dataset: string;
         record?: string;
         recordFile?: string;
+        file?: string;
         format?: string;
         tree: TreeKind;
         out?: string;
       }) => {
         checkDatasetExists(flags.dataset);
-        const record = await recordFrom(flags);
+        const record =
+          flags.file === undefined ? await recordFrom(flags) : await folderMemberRecord(flags.dataset, flags);
         const trees = await provableTrees(flags.dataset, flags.format);
         const proof = proveRecord(trees, record, flags.tree);
         const json = `${JSON.stringify(proof, null, 2)}\n`;
@@ -184,6 +192,21 @@ Examples:
 async function provableTrees(path: string, format: string | undefined): Promise<DatasetTrees> {
   const { roots, orderLeaves } = await datasetOrderLeaves(path, { format });
   return { path, format: roots.format, orderLeaves, setLeaves: sortedDistinctLeaves(orderLeaves) };
+}
+
+/** `--file`: the record (folder-roots.ts fileRecord) of a file of the folder dataset, by its path inside it. */
+async function folderMemberRecord(
+  dataset: string,
+  flags: { file?: string; record?: string; recordFile?: string },
+): Promise<Buffer> {
+  if (flags.record !== undefined || flags.recordFile !== undefined) {
+    throw new UsageError('usage.record', 'give exactly one of --record, --record-file and --file');
+  }
+  const name = relative(resolve(dataset), resolve(dataset, flags.file!)).split(sep).join('/');
+  if (name === '' || name === '..' || name.startsWith('../') || isAbsolute(name)) {
+    throw new UsageError('usage.record', `--file ${flags.file} is not a file inside ${dataset}`);
+  }
+  return fileRecord(name, await readBounded(join(dataset, name), DEFAULT_MAX_RECORD_BYTES, 'file'));
 }
 
 async function recordFrom(flags: { record?: string; recordFile?: string }): Promise<Buffer> {

@@ -57,7 +57,8 @@ export async function measureCodeArtifact(path: string, pool?: HashPool): Promis
 }
 
 /**
- * A dataset: file manifest, plus Merkle roots over the records of JSONL, CSV and text files. A
+ * A dataset: file manifest, plus Merkle roots over the records of its record files (JSONL, CSV,
+ * text, Parquet, WebDataset tar; dataset-content.ts). A
  * record file's digest and roots come from one read of one descriptor (dataset-content.ts).
  */
 export async function measureDatasetArtifact(path: string, pool?: HashPool): Promise<ArtifactEvent> {

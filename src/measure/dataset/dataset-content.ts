@@ -9,28 +9,35 @@ import {
   withPool,
   type Manifest,
   type ManifestEntry,
+  type MeasureSettings,
 } from '../manifest.js';
-import type { DatasetCommitment } from './dataset-tree.js';
+import { commitmentOfRoots, type DatasetCommitment } from './dataset-tree.js';
+import { folderRootsOf } from './folder-roots.js';
 import { recordFormatFor } from './record-format.js';
 import { measureRecordFile } from './record-file-measurement.js';
 import { RecordPool } from './record-pool.js';
 
 /**
- * Files whose records get Merkle trees (docs/datasets.md): JSONL, CSV, text lines and Parquet.
- * A tar is not read as WebDataset here: any tar may sit in a dataset, and it is hashed as a file.
+ * Files whose records get Merkle trees (docs/datasets.md): JSONL, CSV, text lines, Parquet and
+ * WebDataset tars; each in the format its extension implies, as `aicert data root` reads it, so
+ * that the roots a certificate records for a file are those `data root` and `data prove` give.
  */
-const RECORD_FILE = /\.(jsonl|ndjson|csv|txt|parquet)$/i;
+const RECORD_FILE = /\.(jsonl|ndjson|csv|txt|parquet|tar)$/i;
 
 export interface DatasetContent {
   /** The OMS manifest (files method, SHA-256) of every file, record files included. */
   manifest: Manifest;
-  /** Each record file by its manifest name, in manifest order, with its record trees' commitment. */
+  /**
+   * Each record file by its manifest name, in manifest order, with its record trees' commitment;
+   * for a folder of files, the one commitment of the folder, named '.'.
+   */
   recordFiles: Array<{ name: string; commitment: DatasetCommitment }>;
 }
 
 /**
  * A dataset directory (or single file) by content: the manifest of all its files, and the record
- * trees of its record files. Other files are hashed by the pool. A record file is read once, in
+ * trees of its record files. Other files are hashed by the pool. A directory without any record
+ * file is a folder of files (docs/datasets.md): one tree over all its files, a record per file. A record file is read once, in
  * one descriptor, for both its manifest digest and its records (record-file-measurement.ts), and
  * must still be the file listed (`dataset.changed` otherwise): the digest and the roots recorded
  * for a name always describe the same bytes.
@@ -45,6 +52,8 @@ export async function measureDatasetContent(
     // A single file is listed as '.'; its own name says whether it holds records.
     const fileName = (name: string) => (name === '.' ? path : name);
     const isRecordFile = (name: string) => RECORD_FILE.test(fileName(name));
+    const isFolder = !(files.length === 1 && files[0]!.name === '.');
+    if (isFolder && !files.some((file) => isRecordFile(file.name))) return measureFolder(path, settings, options);
     const entries: ManifestEntry[] = await hashEntries(
       files.filter((f) => !isRecordFile(f.name)),
       settings,
@@ -72,6 +81,33 @@ export async function measureDatasetContent(
       await recordPool.close();
     }
   });
+}
+
+/**
+ * A folder none of whose files is a record file: a folder of files (folder-roots.ts), one record
+ * per file, recorded under the name '.'. Each file is read once for its manifest digest and its
+ * leaf.
+ */
+async function measureFolder(
+  path: string,
+  settings: MeasureSettings,
+  options: { recordWorkers?: number },
+): Promise<DatasetContent> {
+  const entries: ManifestEntry[] = [];
+  const recordPool = new RecordPool({ workers: options.recordWorkers });
+  try {
+    const roots = await folderRootsOf(path, {
+      pool: recordPool,
+      onFile: (file, digest, size) => entries.push({ name: file.name, digest, size }),
+    });
+    const { files: _, ...hashes } = roots;
+    return {
+      manifest: manifestOfEntries(entries, settings),
+      recordFiles: [{ name: '.', commitment: commitmentOfRoots(hashes) }],
+    };
+  } finally {
+    await recordPool.close();
+  }
 }
 
 /** `work` over `items` with at most `limit` running at once; results in the items' order. */

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { InputError } from '../../errors.js';
-import { compareNames, listMeasuredFiles, resolveMeasureOptions } from '../manifest.js';
 import type { FileRecord } from '../walker.js';
 import { commitmentOfRoots, type DatasetCommitment } from './dataset-tree.js';
+import { folderFiles, folderRootsOf } from './folder-roots.js';
 import { LeafList } from './leaf-list.js';
 import { LeafTrees } from './leaf-trees.js';
 import { recordRootsOf, type RecordRoots, type RecordRootsTuning } from './parallel-record-roots.js';
 import { parquetRootsOf } from './parquet-roots.js';
-import { recordFormatFor, type RecordFormat } from './record-format.js';
+import { recordFormatFor, recordFormatOfName, type RecordFormat } from './record-format.js';
 import { RecordPool } from './record-pool.js';
 import { openRecordFile } from './records.js';
 import { ShardLeafFeed } from './shard-leaf-feed.js';
@@ -31,8 +31,9 @@ export interface DatasetRoots extends Omit<RecordRoots, 'version'> {
 const MAX_SHARDS_AT_ONCE = 4;
 
 /**
- * Both trees of the dataset at `path` (docs/datasets.md, "Sharded datasets"). A directory is one
- * dataset made of its files, the shards: all of one record format, taken in the manifest's name
+ * Both trees of the dataset at `path` (docs/datasets.md, "Sharded datasets"). A directory whose
+ * files are all not record files (or with `format: 'files'`) is a folder of files, a record per
+ * file (folder-roots.ts). Any other directory is one dataset made of its files, the shards: all of one record format, taken in the manifest's name
  * order (code points, '/' below every other character; `train-00000-of-00042.parquet` before
  * `train-00001-…`). The order tree is over the records of shard 0, then shard 1, …; the set tree
  * over the distinct records of all shards. Shards are read several at once; their leaves reach
@@ -48,7 +49,11 @@ export async function datasetRootsOf(
       throw new InputError('dataset.unreadable', `cannot read dataset ${path}: ${err.code ?? err.message}`);
     });
     if (!stats.isDirectory()) {
-      const roots = await fileRootsOf(path, recordFormatFor(path, options.format), pool, options);
+      const format = recordFormatFor(path, options.format);
+      if (format === 'files') {
+        throw new InputError('dataset.files-not-folder', `${path} is a file; --format files takes a directory`);
+      }
+      const roots = await fileRootsOf(path, format, pool, options);
       return { ...roots, shards: 1 };
     }
     return await shardedRootsOf(path, options, pool);
@@ -108,8 +113,13 @@ async function shardedRootsOf(
   options: DatasetSourceOptions & { onLeaves?: (leaves: Buffer) => Promise<void> },
   pool: RecordPool,
 ): Promise<DatasetRoots> {
-  const files = (await listMeasuredFiles(path, resolveMeasureOptions({}))).sort((a, b) => compareNames(a.name, b.name));
+  const files = await folderFiles(path);
   const format = shardFormat(path, files, options.format);
+  if (format === 'files') {
+    // One dataset of one folder: `shards` counts record files read, and the folder is one.
+    const { files: _, ...roots } = await folderRootsOf(path, { ...options, pool }, files);
+    return { ...roots, shards: 1 };
+  }
   const trees = new LeafTrees(pool, options.tuning);
   const feed = new ShardLeafFeed(files.length, async (leaves) => {
     await trees.push(leaves);
@@ -146,9 +156,22 @@ async function shardedRootsOf(
   }
 }
 
-/** One record format for every shard: the explicit one, else the one all the names imply. */
+/**
+ * One record format for every shard: the explicit one, else the one all the names imply; a folder
+ * none of whose names implies a record format (images, audio, …) is a folder of files.
+ */
 function shardFormat(path: string, files: FileRecord[], explicit: string | undefined): RecordFormat {
   if (explicit !== undefined) return recordFormatFor(path, explicit);
+  const other = files.find((file) => recordFormatOfName(file.name) === undefined);
+  if (other && files.every((file) => recordFormatOfName(file.name) === undefined)) return 'files';
+  const recordFile = files.find((file) => recordFormatOfName(file.name) !== undefined);
+  if (other && recordFile) {
+    throw new InputError(
+      'dataset.mixed-shards',
+      `${path} holds record files (${recordFile.name}) and other files (${other.name}); pass --format files ` +
+        'for a record per file, or keep only the shards',
+    );
+  }
   const formats = new Set(files.map((file) => recordFormatFor(file.name)));
   if (formats.size !== 1) {
     throw new InputError(

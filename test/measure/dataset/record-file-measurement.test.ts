@@ -8,6 +8,7 @@ import { fileVersionOf } from '../../../src/measure/file-version.js';
 import { HashPool } from '../../../src/measure/hash-pool.js';
 import { measurePath } from '../../../src/measure/manifest.js';
 import { measureDatasetContent } from '../../../src/measure/dataset/dataset-content.js';
+import { datasetCommitmentOf } from '../../../src/measure/dataset/dataset-source.js';
 import { buildDatasetTrees, datasetCommitment } from '../../../src/measure/dataset/dataset-tree.js';
 import { measureOpenRecordFile, measureRecordFile } from '../../../src/measure/dataset/record-file-measurement.js';
 import { RecordStream } from '../../../src/measure/dataset/records.js';
@@ -147,10 +148,13 @@ describe('measureDatasetContent: the same manifest and roots as hashing and spli
     ]);
   });
 
-  it('a directory without record files has no commitments', async () => {
+  it('a directory without record files is a folder of files: one commitment, named "."', async () => {
     const plain = scratchDir('no-records');
-    writeTree(plain, { 'a.bin': 'x', 'b/c.tar': 'y' });
+    writeTree(plain, { 'a.bin': 'x', 'b/c.zip': 'y' });
     const content = await measureDatasetContent(plain, { pool });
-    assert.deepEqual(content, { manifest: await measurePath(plain, { pool }), recordFiles: [] });
+    assert.deepEqual(content.manifest, await measurePath(plain, { pool }));
+    const { shards: _, ...commitment } = await datasetCommitmentOf(plain);
+    assert.equal(commitment.format, 'files');
+    assert.deepEqual(content.recordFiles, [{ name: '.', commitment }]);
   });
 });

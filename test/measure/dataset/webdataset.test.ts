@@ -5,12 +5,14 @@
  * InputError with its code.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import tar from 'tar-stream';
 import { AicertError } from '../../../src/errors.js';
+import { measureDatasetContent } from '../../../src/measure/dataset/dataset-content.js';
 import { datasetCommitmentOf } from '../../../src/measure/dataset/dataset-source.js';
 import { buildDatasetTrees, commitmentOfRoots, datasetCommitment } from '../../../src/measure/dataset/dataset-tree.js';
 import { RecordPool } from '../../../src/measure/dataset/record-pool.js';
@@ -158,5 +160,28 @@ describe('WebDataset tars', () => {
     assert.equal(refused.status, 2);
     assert.match(refused.stderr, /escapes the archive/);
     assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+  });
+
+  it('run --data / verify --data measure a .tar as WebDataset, as `data root` does; a tar that is not one is refused', async () => {
+    const data = join(dir, 'run-data');
+    mkdirSync(data);
+    const bytes = await tarOf(entriesOf());
+    writeFileSync(join(data, 'train-0.tar'), bytes);
+    writeFileSync(join(data, 'README.md'), '# shards\n');
+    const content = await measureDatasetContent(data);
+    const { shards: _, ...commitment } = await datasetCommitmentOf(join(data, 'train-0.tar'), { pool });
+    assert.equal(commitment.format, 'webdataset');
+    assert.equal(commitment.records, samples.length);
+    assert.deepEqual(content.recordFiles, [{ name: 'train-0.tar', commitment }]);
+    assert.equal(
+      content.manifest.entries.find((e) => e.name === 'train-0.tar')?.digest,
+      createHash('sha256').update(bytes).digest('hex'),
+    );
+    writeFileSync(join(data, 'train-1.tar'), await tarOf([{ name: 'a/../../evil.txt', body: 'x' }]));
+    await assert.rejects(measureDatasetContent(data), (err: unknown) => {
+      assert.ok(err instanceof AicertError && err.code === 'dataset.webdataset-path', String(err));
+      assert.match(err.message, /train-1\.tar/);
+      return true;
+    });
   });
 });

@@ -1,0 +1,145 @@
+import { createHash, type Hash } from 'node:crypto';
+import { InputError } from '../../errors.js';
+import { compareNames, listMeasuredFiles, resolveMeasureOptions } from '../manifest.js';
+import type { FileRecord } from '../walker.js';
+import type { LeafTreeHashes } from './leaf-trees.js';
+import { LeafTrees } from './leaf-trees.js';
+import type { RecordRootsTuning } from './parallel-record-roots.js';
+import { checkReadWhole, versionBeforeRead } from './record-file-version.js';
+import { RecordPool } from './record-pool.js';
+import { DEFAULT_MAX_RECORD_BYTES, openRecordFile } from './records.js';
+
+/**
+ * Folders of files as datasets (docs/datasets.md, "Folders of files"): a record is a file, its
+ * bytes the canonical encoding `fileRecord` gives (its path in the folder and its contents), and
+ * the order tree follows the files in manifest name order. Each file is read once, streamed into
+ * its leaf hash (and, for a certificate, its manifest digest), never held whole in memory.
+ * Symbolic links, and files that are not regular, are refused by the listing (walker.ts); a file
+ * that changes while it is read is `dataset.changed`.
+ */
+
+/** Files one folder dataset may hold: the listing keeps each one's name and version in memory. */
+export const MAX_FOLDER_FILES = 1_000_000;
+const READ_BYTES = 1024 * 1024;
+/** Leaves handed to the trees at a time. */
+const BATCH_LEAVES = 4096;
+
+export interface FolderRootsOptions {
+  pool?: RecordPool;
+  tuning?: RecordRootsTuning;
+  /** Longest encoded record (default 64 MiB): a file's is about 4/3 of its size. */
+  maxRecordBytes?: number;
+  /** Sees the leaves in file order as they are made. */
+  onLeaves?: (leaves: Buffer) => Promise<void>;
+  /** Sees each file's SHA-256 (lowercase hex) and size, from the same read as its leaf. */
+  onFile?: (file: FileRecord, sha256: string, size: number) => void;
+}
+
+export interface FolderRoots extends LeafTreeHashes {
+  format: 'files';
+  /** The files, in name order: the records. */
+  files: number;
+}
+
+/**
+ * A file's record: the compact JSON `{"path":…,"content":…}` of its path in the folder (the
+ * manifest name: '/'-separated, relative, no `.` or `..` segments) and its contents in base64
+ * (RFC 4648, padded). Renaming or moving a file changes its record; so do its bytes.
+ */
+export function fileRecord(name: string, content: Uint8Array): Buffer {
+  return Buffer.from(`${recordPrefix(name)}${Buffer.from(content).toString('base64')}"}`, 'utf8');
+}
+
+function recordPrefix(name: string): string {
+  return `{"path":${JSON.stringify(name)},"content":"`;
+}
+
+/** The encoded length of a file's record: its prefix, base64 of `size` bytes, and `"}`. */
+function recordLength(name: string, size: number): number {
+  return Buffer.byteLength(recordPrefix(name)) + Math.ceil(size / 3) * 4 + 2;
+}
+
+/** The folder's files, in name order (compareNames), bounded in number; symbolic links refused. */
+export async function folderFiles(path: string): Promise<FileRecord[]> {
+  const files = await listMeasuredFiles(path, resolveMeasureOptions({}));
+  if (files.length > MAX_FOLDER_FILES) {
+    throw new InputError(
+      'dataset.files-limit',
+      `${path} holds ${files.length} files; a folder dataset may hold ${MAX_FOLDER_FILES}`,
+    );
+  }
+  return files.sort((a, b) => compareNames(a.name, b.name));
+}
+
+/** Both trees of the folder at `path`, a record per file; `listed`: its files as folderFiles gives them. */
+export async function folderRootsOf(
+  path: string,
+  options: FolderRootsOptions = {},
+  listed?: FileRecord[],
+): Promise<FolderRoots> {
+  const files = listed ?? (await folderFiles(path));
+  if (files.length === 1 && files[0]!.name === '.') {
+    throw new InputError('dataset.files-not-folder', `${path} is a file; --format files takes a directory`);
+  }
+  const pool = options.pool ?? new RecordPool();
+  const trees = new LeafTrees(pool, options.tuning);
+  const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  try {
+    let batch: Buffer[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const leaves = Buffer.concat(batch);
+      batch = [];
+      await trees.push(leaves);
+      await options.onLeaves?.(leaves);
+    };
+    for (const file of files) {
+      if (recordLength(file.name, file.size) > maxRecordBytes) {
+        throw new InputError(
+          'dataset.record-too-long',
+          `${file.path}: ${file.size} bytes encode to a record over ${maxRecordBytes} bytes`,
+        );
+      }
+      batch.push(await fileLeaf(file, options.onFile));
+      if (batch.length >= BATCH_LEAVES) await flush();
+    }
+    await flush();
+    return { format: 'files', files: files.length, ...(await trees.finish()) };
+  } finally {
+    await trees.dispose();
+    if (!options.pool) await pool.close();
+  }
+}
+
+/**
+ * SHA-256(0x00 ‖ fileRecord(name, contents)), streamed: the contents are read once, in chunks,
+ * and base64-encoded three bytes at a time as they come; the same bytes feed the file's digest.
+ */
+async function fileLeaf(file: FileRecord, onFile: FolderRootsOptions['onFile']): Promise<Buffer> {
+  const handle = await openRecordFile(file.path);
+  try {
+    const before = await versionBeforeRead(handle, file.path, file);
+    const leaf = createHash('sha256').update(Buffer.of(0)).update(recordPrefix(file.name), 'utf8');
+    const digest: Hash | undefined = onFile && createHash('sha256');
+    const chunk = Buffer.allocUnsafe(READ_BYTES);
+    let carry = Buffer.alloc(0);
+    let position = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
+      if (bytesRead === 0) break;
+      const bytes = chunk.subarray(0, bytesRead);
+      digest?.update(bytes);
+      position += bytesRead;
+      const pending = carry.length > 0 ? Buffer.concat([carry, bytes]) : bytes;
+      const whole = pending.length - (pending.length % 3);
+      leaf.update(pending.subarray(0, whole).toString('base64'), 'latin1');
+      carry = Buffer.from(pending.subarray(whole));
+    }
+    leaf.update(`${carry.toString('base64')}"}`, 'latin1');
+    await checkReadWhole(handle, file.path, before, position);
+    if (digest) onFile!(file, digest.digest('hex'), position);
+    return leaf.digest();
+  } finally {
+    await handle.close();
+  }
+}
