@@ -1,6 +1,7 @@
 /**
- * `aicert data root|prove|check-proof`: Merkle commitments over the records of a JSONL, CSV or
- * text dataset, and inclusion / non-inclusion proofs checked from a root alone. Logic lives in
+ * `aicert data root|prove|check-proof`: Merkle commitments over the records of a dataset (JSONL,
+ * CSV, text, Parquet, WebDataset, a folder of files), and inclusion / non-inclusion proofs checked
+ * from a root alone. Logic lives in
  * src/measure/dataset/.
  */
 import { type Command, Option } from 'commander';
@@ -46,7 +47,7 @@ export function registerDataCommands(program: Command): void {
   const formatOption = () =>
     new Option(
       '--format <format>',
-      'record format; default from the extension (.jsonl/.ndjson, .csv, .txt, .parquet, .tar)',
+      'record format; default from the extension (.jsonl/.ndjson, .csv, .txt, .parquet, .tar), files for a folder',
     ).choices(RECORD_FORMATS);
 
   data
@@ -54,7 +55,10 @@ export function registerDataCommands(program: Command): void {
     .description(
       'print the order root (records in file order) and the set root (distinct records, sorted) of a dataset',
     )
-    .requiredOption('--dataset <path>', 'the JSONL, CSV, text or Parquet file, or a directory of shards')
+    .requiredOption(
+      '--dataset <path>',
+      'a JSONL, CSV, text, Parquet or WebDataset .tar file, or a directory (of shards, or of files)',
+    )
     .addOption(formatOption())
     .option('--json', 'print JSON: {format, records, distinctRecords, orderRoot, setRoot, headerSha256?}')
     .addHelpText(
@@ -67,6 +71,7 @@ the set of distinct records and is the one non-inclusion proofs are checked agai
 Examples:
   aicert data root --dataset train.jsonl
   aicert data root --dataset corpus.csv --json | jq -r .setRoot
+  aicert data root --dataset images/          # a folder of files: a record per file
 `,
     )
     .action(async (flags: { dataset: string; format?: string; json?: boolean }) => {
@@ -90,7 +95,10 @@ Examples:
   data
     .command('prove')
     .description('prove that a record is in a dataset (inclusion proof) or that it is not (non-inclusion proof)')
-    .requiredOption('--dataset <path>', 'the JSONL, CSV, text or Parquet file, or a directory of shards')
+    .requiredOption(
+      '--dataset <path>',
+      'a JSONL, CSV, text, Parquet or WebDataset .tar file, or a directory (of shards, or of files)',
+    )
     .option('--record <text>', 'the record, exactly as it stands in the file (UTF-8)')
     .option('--record-file <file>', 'read the record from a file; one trailing newline (LF or CRLF) is dropped')
     .option('--file <path>', 'files format: the record of this file of the --dataset directory (path inside it)')
