@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run fuzz`: every parser of untrusted bytes (test/security/fuzz-targets.ts) under
 // fast-check, 100,000 cases per target by default, then its huge-length inputs. Prints one line
-// per target (cases, refused, slowest case) and exits 1 on any crash, slow case or unbounded
+// per target (cases, refused, refused at a deadline, slowest case) and exits 1 on any crash, slow case or unbounded
 // allocation. Usage: node scripts/security-fuzz.mjs [--cases N] [--seed S] [--target NAME...]
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';

@@ -141,7 +141,12 @@ export class ParquetDecoders {
     while (this.queue.length > 0) {
       const idle = [...this.decoders].find((decoder) => decoder.ready && !decoder.current);
       if (!idle) {
-        if (this.decoders.size < this.size) this.start();
+        // Enough workers starting for the work waiting, up to the pool's size.
+        let starting = [...this.decoders].filter((decoder) => !decoder.ready).length;
+        while (this.decoders.size < this.size && starting < this.queue.length) {
+          this.start();
+          starting++;
+        }
         return;
       }
       const pending = this.queue.shift()!;
