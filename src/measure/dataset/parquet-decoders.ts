@@ -118,11 +118,10 @@ export class ParquetDecoders {
       maxRecordBytes: job.maxRecordBytes,
       want,
     };
-    const uncompressed = Number(
-      layout.metadata.row_groups[span.index]!.columns.reduce(
-        (sum, chunk) => sum + (chunk.meta_data?.total_uncompressed_size ?? 0n),
-        0n,
-      ),
+    // The footer's integers may decode as number or bigint (and are untrusted): Number() each.
+    const uncompressed = layout.metadata.row_groups[span.index]!.columns.reduce(
+      (sum, chunk) => sum + Number(chunk.meta_data?.total_uncompressed_size ?? 0),
+      0,
     );
     const deadlineMs = this.deadlineMs(Math.max(span.end - span.start, uncompressed));
     return new Promise<DecodeReply>((resolve, reject) => {
