@@ -37,8 +37,9 @@ export interface DatasetContent {
 /**
  * A dataset directory (or single file) by content: the manifest of all its files, and the record
  * trees of its record files. Other files are hashed by the pool. A directory without any record
- * file is a folder of files (docs/datasets.md): one tree over all its files, a record per file. A record file is read once, in
- * one descriptor, for both its manifest digest and its records (record-file-measurement.ts), and
+ * file is a folder of files (docs/datasets.md): one tree over all its files, a record per file.
+ * A record file is read once, in one descriptor, for both its manifest digest and its records
+ * (record-file-measurement.ts), and
  * must still be the file listed (`dataset.changed` otherwise): the digest and the roots recorded
  * for a name always describe the same bytes.
  */

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { InputError } from '../../errors.js';
 import type { FileRecord } from '../walker.js';
 import { commitmentOfRoots, type DatasetCommitment } from './dataset-tree.js';
-import { folderFiles, folderRootsOf } from './folder-roots.js';
+import { folderFiles, folderRootsOf, notAFolder } from './folder-roots.js';
 import { LeafList } from './leaf-list.js';
 import { LeafTrees } from './leaf-trees.js';
 import { recordRootsOf, type RecordRoots, type RecordRootsTuning } from './parallel-record-roots.js';
@@ -33,8 +33,8 @@ const MAX_SHARDS_AT_ONCE = 4;
 /**
  * Both trees of the dataset at `path` (docs/datasets.md, "Sharded datasets"). A directory whose
  * files are all not record files (or with `format: 'files'`) is a folder of files, a record per
- * file (folder-roots.ts). Any other directory is one dataset made of its files, the shards: all of one record format, taken in the manifest's name
- * order (code points, '/' below every other character; `train-00000-of-00042.parquet` before
+ * file (folder-roots.ts). Any other directory is one dataset made of its files, the shards: all
+ * of one record format, taken in the manifest's name order (code points, '/' below every other character; `train-00000-of-00042.parquet` before
  * `train-00001-…`). The order tree is over the records of shard 0, then shard 1, …; the set tree
  * over the distinct records of all shards. Shards are read several at once; their leaves reach
  * the trees in shard order (shard-leaf-feed.ts). `onLeaves` sees every leaf in dataset order.
@@ -50,9 +50,7 @@ export async function datasetRootsOf(
     });
     if (!stats.isDirectory()) {
       const format = recordFormatFor(path, options.format);
-      if (format === 'files') {
-        throw new InputError('dataset.files-not-folder', `${path} is a file; --format files takes a directory`);
-      }
+      if (format === 'files') throw notAFolder(path);
       const roots = await fileRootsOf(path, format, pool, options);
       return { ...roots, shards: 1 };
     }

@@ -59,6 +59,11 @@ function recordLength(name: string, size: number): number {
   return Buffer.byteLength(recordPrefix(name)) + Math.ceil(size / 3) * 4 + 2;
 }
 
+/** `--format files` given a file. */
+export function notAFolder(path: string): InputError {
+  return new InputError('dataset.files-not-folder', `${path} is a file; --format files takes a directory`);
+}
+
 /** The folder's files, in name order (compareNames), bounded in number; symbolic links refused. */
 export async function folderFiles(path: string): Promise<FileRecord[]> {
   const files = await listMeasuredFiles(path, resolveMeasureOptions({}));
@@ -78,9 +83,7 @@ export async function folderRootsOf(
   listed?: FileRecord[],
 ): Promise<FolderRoots> {
   const files = listed ?? (await folderFiles(path));
-  if (files.length === 1 && files[0]!.name === '.') {
-    throw new InputError('dataset.files-not-folder', `${path} is a file; --format files takes a directory`);
-  }
+  if (files.length === 1 && files[0]!.name === '.') throw notAFolder(path);
   const pool = options.pool ?? new RecordPool();
   const trees = new LeafTrees(pool, options.tuning);
   const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;

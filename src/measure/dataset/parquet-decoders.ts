@@ -140,12 +140,9 @@ export class ParquetDecoders {
     while (this.queue.length > 0) {
       const idle = [...this.decoders].find((decoder) => decoder.ready && !decoder.current);
       if (!idle) {
-        // Enough workers starting for the work waiting, up to the pool's size.
-        let starting = [...this.decoders].filter((decoder) => !decoder.ready).length;
-        while (this.decoders.size < this.size && starting < this.queue.length) {
-          this.start();
-          starting++;
-        }
+        // Every worker the pool may have, started at the first row group: the others decode while
+        // one is busy, and one takes over at once while another replaces a stopped worker.
+        while (this.decoders.size < this.size) this.start();
         return;
       }
       const pending = this.queue.shift()!;
@@ -185,7 +182,8 @@ export class ParquetDecoders {
         task && err.code === 'ERR_WORKER_OUT_OF_MEMORY'
           ? new InputError(
               'dataset.parquet-too-large',
-              `Parquet ${task.path}: row group ${task.span.index} needs more than ${this.heapMb} MB of memory to decode`,
+              `Parquet ${task.path}: row group ${task.span.index} needs more than ${this.heapMb} MB ` +
+                'of memory to decode',
             )
           : new EnvironmentError('dataset.worker-failed', `a Parquet decoder stopped: ${err.message}`, { cause: err });
       void this.replace(decoder, error);

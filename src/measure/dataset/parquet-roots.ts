@@ -13,11 +13,12 @@ const DIGEST_READ_BYTES = 4 * 1024 * 1024;
 
 /**
  * Both record trees of the Parquet file open as `handle` (named `path` in errors): its rows'
- * canonical encodings (canonical-row.ts) in file order. The main thread reads one row group's
- * bytes at a time through this descriptor and a Parquet decoder (parquet-decoders.ts: a worker
- * bounded in time and memory) decodes it and hashes its leaves; row groups are collected in file
- * order into the trees (leaf-trees.ts), so the roots are those of a serial read. With `onBytes` the whole file is first read in order for its digest; the
- * file must be the same (inode, size, mtime, ctime) before the first read and after the last.
+ * canonical encodings (canonical-row.ts) in file order. The main thread reads one row group's bytes
+ * at a time through this descriptor and a Parquet decoder (parquet-decoders.ts: a worker bounded in
+ * time and memory) decodes it and hashes its leaves; row groups are collected in file order into
+ * the trees (leaf-trees.ts), so the roots are those of a serial read. With `onBytes` the whole file
+ * is first read in order for its digest; the file must be the same (inode, size, mtime, ctime)
+ * before the first read and after the last.
  */
 export async function parquetRootsOf(
   handle: FileHandle,

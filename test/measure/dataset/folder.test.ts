@@ -71,7 +71,7 @@ function refusedWith(code: string, ...parts: string[]) {
 }
 
 describe('folders of files', () => {
-  it('a record per file, {"path","content"} in path order: the reference roots; a folder of non-record files is one', async () => {
+  it('a record per file, {"path","content"}, in path order: the reference roots', async () => {
     assert.equal(fileRecord('a/"b".jpg', Buffer.from('hi')).toString(), '{"path":"a/\\"b\\".jpg","content":"aGk="}');
     const { shards, ...commitment } = await datasetCommitmentOf(folder, { pool });
     assert.deepEqual(commitment, expectedCommitment(FILES));
@@ -81,7 +81,7 @@ describe('folders of files', () => {
     assert.deepEqual(await datasetCommitmentOf(folder, { pool, format: 'files' }), { ...commitment, shards });
   });
 
-  it('renaming, moving or changing a file changes the set root; so does the folder name not', async () => {
+  it('renaming, moving or changing a file changes both roots; renaming the folder does not', async () => {
     const base = await datasetCommitmentOf(folder, { pool });
     const renamed = copyOf('renamed', (root) => renameSync(join(root, 'cats/001.jpg'), join(root, 'cats/003.jpg')));
     const moved = copyOf('moved', (root) => renameSync(join(root, 'cats/001.jpg'), join(root, 'dogs/001.jpg')));
@@ -95,7 +95,7 @@ describe('folders of files', () => {
     assert.deepEqual(await datasetCommitmentOf(same, { pool }), base);
   });
 
-  it('refuses symbolic links, oversized files, a file given as a folder, and folders mixing records and files', async () => {
+  it('refuses links, oversized files, a file as a folder, folders mixing records and files', async () => {
     const linked = copyOf('linked', (root) => symlinkSync('../cats/001.jpg', join(root, 'dogs/link.jpg')));
     await assert.rejects(datasetCommitmentOf(linked, { pool }), refusedWith('measure.symlink', 'link.jpg'));
     const escaping = copyOf('escaping', (root) => symlinkSync('/etc/passwd', join(root, 'passwd')));
@@ -136,7 +136,7 @@ describe('folders of files', () => {
     assert.match(outside.stderr, /^aicert: --file \.\.\/escape is not a file inside .*\n$/);
   });
 
-  it('run --data / verify --data (measureDatasetContent): the manifest of the folder and the roots of `data root`', async () => {
+  it('run/verify --data (measureDatasetContent): the folder manifest and the roots of `data root`', async () => {
     const content = await measureDatasetContent(folder);
     assert.deepEqual(content.manifest, await measurePath(folder));
     const { shards: _, ...commitment } = await datasetCommitmentOf(folder, { pool });

@@ -162,7 +162,7 @@ describe('WebDataset tars', () => {
     assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
   });
 
-  it('run --data / verify --data measure a .tar as WebDataset, as `data root` does; a tar that is not one is refused', async () => {
+  it('run/verify --data read a .tar as WebDataset, as `data root` does; a bad one is refused', async () => {
     const data = join(dir, 'run-data');
     mkdirSync(data);
     const bytes = await tarOf(entriesOf());
