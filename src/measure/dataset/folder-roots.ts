@@ -7,13 +7,14 @@ import { LeafTrees } from './leaf-trees.js';
 import type { RecordRootsTuning } from './parallel-record-roots.js';
 import { checkReadWhole, versionBeforeRead } from './record-file-version.js';
 import { RecordPool } from './record-pool.js';
-import { DEFAULT_MAX_RECORD_BYTES, openRecordFile } from './records.js';
+import { openRecordFile } from './records.js';
 
 /**
  * Folders of files as datasets (docs/datasets.md, "Folders of files"): a record is a file, its
  * bytes the canonical encoding `fileRecord` gives (its path in the folder and its contents), and
  * the order tree follows the files in manifest name order. Each file is read once, streamed into
- * its leaf hash (and, for a certificate, its manifest digest), never held whole in memory.
+ * its leaf hash (and, for a certificate, its manifest digest), never held whole in memory: so a
+ * file's size is not limited here (as in `aicert measure`), only what `data prove --file` reads.
  * Symbolic links, and files that are not regular, are refused by the listing (walker.ts); a file
  * that changes while it is read is `dataset.changed`.
  */
@@ -27,8 +28,6 @@ const BATCH_LEAVES = 4096;
 export interface FolderRootsOptions {
   pool?: RecordPool;
   tuning?: RecordRootsTuning;
-  /** Longest encoded record (default 64 MiB): a file's is about 4/3 of its size. */
-  maxRecordBytes?: number;
   /** Sees the leaves in file order as they are made. */
   onLeaves?: (leaves: Buffer) => Promise<void>;
   /** Sees each file's SHA-256 (lowercase hex) and size, from the same read as its leaf. */
@@ -52,11 +51,6 @@ export function fileRecord(name: string, content: Uint8Array): Buffer {
 
 function recordPrefix(name: string): string {
   return `{"path":${JSON.stringify(name)},"content":"`;
-}
-
-/** The encoded length of a file's record: its prefix, base64 of `size` bytes, and `"}`. */
-function recordLength(name: string, size: number): number {
-  return Buffer.byteLength(recordPrefix(name)) + Math.ceil(size / 3) * 4 + 2;
 }
 
 /** `--format files` given a file. */
@@ -86,7 +80,6 @@ export async function folderRootsOf(
   if (files.length === 1 && files[0]!.name === '.') throw notAFolder(path);
   const pool = options.pool ?? new RecordPool();
   const trees = new LeafTrees(pool, options.tuning);
-  const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   try {
     let batch: Buffer[] = [];
     const flush = async () => {
@@ -97,12 +90,6 @@ export async function folderRootsOf(
       await options.onLeaves?.(leaves);
     };
     for (const file of files) {
-      if (recordLength(file.name, file.size) > maxRecordBytes) {
-        throw new InputError(
-          'dataset.record-too-long',
-          `${file.path}: ${file.size} bytes encode to a record over ${maxRecordBytes} bytes`,
-        );
-      }
       batch.push(await fileLeaf(file, options.onFile));
       if (batch.length >= BATCH_LEAVES) await flush();
     }
