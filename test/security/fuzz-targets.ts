@@ -926,7 +926,9 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
   },
   {
     name: 'parquet',
-    parser: 'readParquetLayout, row groups and canonical rows (src/measure/dataset/parquet-file.ts, canonical-row.ts)',
+    parser:
+      'readParquetLayout, row groups decoded in bounded workers, canonical rows ' +
+      '(src/measure/dataset/parquet-file.ts, parquet-decoders.ts, canonical-row.ts)',
     // With AICERT_TEST_SEED=1987439795 the 7th input (a seed with mutated page bytes) sends
     // hyparquet's parquetRead into a loop that never returns (readRleBitPackedHybrid); about 1 case
     // in 200 does. Row groups are decoded in workers under a deadline (parquet-decoders.ts) and
