@@ -157,7 +157,7 @@ export class AttestedClient {
     if (!header)
       throw new VerificationError('receipt.missing', `the answer to ${x.method} ${x.path} carries no receipt`);
     const receipt = parseReceipt(header);
-    checkReceiptSignature(receipt, { sessionId: attestation.sessionId, receiptSpki: attestation.receiptSpki });
+    checkReceiptSignature(receipt, attestation);
     checkExchange(receipt, x);
     const seen = this.seen.get(receipt.sessionId) ?? new Set<number>();
     if (seen.has(receipt.seq))

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { AicertError, VerificationError } from '../errors.js';
 import { evaluateAkTrust, meetsTrustLevel, type AkTrust, type TrustAnchors } from '../evidence/ak-trust.js';
 import {
@@ -74,6 +74,8 @@ export interface VerifiedAttestation {
   sessionId: string;
   log: ServeLog;
   receiptSpki: Buffer;
+  /** The receipt key parsed once per attestation: every receipt on the connection is checked with it. */
+  receiptKey: KeyObject;
   tlsSpkiSha256: string;
   akName: string;
   akTrust: AkTrust;
@@ -187,7 +189,7 @@ export async function verifyAttestation(
       () => checkContinuity([opened, nvOpened, current, nvCurrent]),
       () => 'one boot and no TPM restart since the session opened; the TPM clock moved forward',
     );
-    const log = await list.step(
+    const { log, receiptKey } = await list.step(
       'eventlog.content',
       async () => {
         const register = { kind: 'nv', index: nvPublic.index } as const;
@@ -197,9 +199,10 @@ export async function verifyAttestation(
             'eventlog.replay',
             'the register changed after the session opened: something extended it after the keys event',
           );
-        return readServeLog(records);
+        const l = readServeLog(records);
+        return { log: l, receiptKey: receiptPublicKey(l) };
       },
-      (l) =>
+      ({ log: l }) =>
         `${records.length} events replay to the certified register: ${l.command.argv.join(' ') || l.command.upstream}`,
     );
     await list.step(
@@ -239,6 +242,7 @@ export async function verifyAttestation(
       sessionId: doc.sessionId,
       log,
       receiptSpki: Buffer.from(log.keys.receipt.spki, 'base64'),
+      receiptKey,
       tlsSpkiSha256: log.keys.tls.spkiSha256,
       akName: objectName(akPublic).toString('hex'),
       akTrust: trust,
@@ -408,4 +412,23 @@ function checkServedModel(log: ServeLog, run: VerifiedRun): void {
       'model.certified',
       `the session serves model ${served.digest.sha256} (${served.files} files), the certificate's output is ${outputs.map((o) => o.digest.sha256).join(', ') || 'absent'}`,
     );
+}
+
+/** The attested receipt key as a key object; an SPKI that is not an Ed25519 key fails `eventlog.content`. */
+function receiptPublicKey(log: ServeLog): KeyObject {
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(log.keys.receipt.spki, 'base64'), format: 'der', type: 'spki' });
+  } catch (err) {
+    throw new VerificationError(
+      'eventlog.content',
+      `the attested receipt key is not a public key: ${(err as Error).message}`,
+    );
+  }
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new VerificationError(
+      'eventlog.content',
+      `the attested receipt key is ${key.asymmetricKeyType}, not Ed25519`,
+    );
+  return key;
 }
