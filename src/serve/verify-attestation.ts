@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { AicertError, VerificationError } from '../errors.js';
-import { evaluateAkTrust, meetsTrustLevel, type AkTrust, type TrustAnchors } from '../evidence/ak-trust.js';
+import { decideAkTrust, meetsTrustLevel, type AkTrust, type TrustAnchors } from '../evidence/ak-trust.js';
+import type { Policy } from '../evidence/policy.js';
 import {
   checkExtendIndexPublic,
   NV_CERTIFY_CHECKS,
@@ -65,6 +66,8 @@ export interface AttestOptions {
   training: TrainingCertificate;
   trust: TrustAnchors;
   allowUntrustedAk: boolean;
+  /** The policy the training certificate was checked against: its `pinnedAks` and `minAkTrust` apply to the serving AK too. */
+  policy?: Policy | undefined;
   live?: LiveChannel;
   now?: Date;
 }
@@ -299,13 +302,20 @@ function checkNonce(doc: AttestationDocument, live: LiveChannel): void {
     );
 }
 
+/**
+ * The verifier's AK trust decision (`decideAkTrust`, the one `aicert verify` makes), with the
+ * policy's pinned AKs, and its minimum AK trust level when a policy is given.
+ */
 function decideTrust(akPublic: PublicArea, doc: AttestationDocument, o: AttestOptions): AkTrust {
   const chain = (doc.tpm.akCertificateChain ?? []).map((c, i) => decodeBase64Strict(c, `akCertificateChain[${i}]`));
-  const trust = evaluateAkTrust(akPublic, chain, o.trust, o.now ?? new Date());
-  if (meetsTrustLevel(trust.level, 'pinned')) return trust;
-  if (o.allowUntrustedAk)
-    return { ...trust, reason: `UNTRUSTED attestation key accepted (--allow-untrusted-ak): ${trust.reason}` };
-  throw new VerificationError('ak.trust', `the serving host's attestation key is not trusted: ${trust.reason}`);
+  const whose = "the serving host's attestation key";
+  const trust = decideAkTrust(akPublic, chain, { ...o, pinnedAks: o.policy?.pinnedAks }, whose);
+  if (o.policy && !meetsTrustLevel(trust.level, o.policy.minAkTrust))
+    throw new VerificationError(
+      'ak.trust',
+      `${whose} is trusted at level ${trust.level} (${trust.reason}); the policy requires at least ${o.policy.minAkTrust}`,
+    );
+  return trust;
 }
 
 type Phase = 'opened' | 'current';
