@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createNetServer } from 'node:net';
@@ -406,6 +406,39 @@ describe('aicert serve: attested TLS, receipts, and the attacks they stop', () =
     } finally {
       asked.close();
       always.close();
+      await s.stop();
+    }
+  });
+
+  test('refused: the serving register removed, then another index defined at its handle, between attestation and use', async () => {
+    const s = await serve();
+    const url = new URL('/predict', endpoint(s));
+    const client = await AttestedClient.create({ certificate: models.a.bytes, trust: anchors, maxAttestationAgeMs: 0 });
+    const tcti = `swtpm:path=${sim.address.slice('swtpm:unix:'.length)}`;
+    const tools = (args: string[]) => {
+      const r = spawnSync(args[0]!, [...args.slice(1), '-T', tcti], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    };
+    try {
+      const before = await client.fetch(url, { method: 'POST', body: '{}' });
+      const index = `0x${before.attestation.log.session.nvIndex.toString(16)}`;
+      tools(['tpm2_nvundefine', '-C', 'o', index]); // the owner removes the session's register
+      await assert.rejects(client.fetch(url, { method: 'POST', body: '{}' }), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'attestation.refused', err.message);
+        assert.match(err.message, /cannot be attested/);
+        return true;
+      });
+      // ... and defines a register of its own at the same handle: the TPM certifies it, under another Name.
+      tools(['tpm2_nvdefine', index, '-C', 'o', '-s', '32', '-a', 'ownerread|ownerwrite|authread|authwrite']);
+      const zeros = join(work, 'zeros.bin');
+      await writeFile(zeros, Buffer.alloc(32));
+      tools(['tpm2_nvwrite', index, '-C', 'o', '-i', zeros]);
+      await assert.rejects(client.fetch(url, { method: 'POST', body: '{}' }), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'nv.name', err.message); // the TPM certifies the impostor: not the attested Name
+        return true;
+      });
+    } finally {
+      client.close();
       await s.stop();
     }
   });
