@@ -8,7 +8,8 @@
  * so that load drifts on the shared machine hit both sides. `--upstream echo` fronts a server that
  * does no work: the pure proxy overhead, a worst case no model server reaches.
  * Prints throughput, the ratio, p50/p99 latency and what serve adds to them, lost requests,
- * receipts verified and the RSS of the serve process after warm-up and at the end.
+ * receipts verified, the RSS of the serve process after warm-up and at the end, and the CPU time
+ * each process spent per request. AICERT_BENCH_PROF=DIR writes a CPU profile of serve there.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
