@@ -12,6 +12,7 @@ import { MAX_CERTIFICATE_BYTES } from '../cert/certificate.js';
 import { loadPolicy, type Policy } from '../evidence/policy.js';
 import { readBoundedFile } from '../util/bounded-file.js';
 import { attestConnection } from './attest-connection.js';
+import { CheckedResponse } from './checked-response.js';
 import { checkExchange } from './exchange.js';
 import { checkReceiptSignature, parseReceipt, RECEIPT_HEADER, type Receipt } from './receipt.js';
 import { verifyTrainingCertificate } from './training-certificate.js';
@@ -165,10 +166,7 @@ export class AttestedClient {
     if (!attestation)
       throw new VerificationError('attest.connection', 'the answer came on a connection that was not attested');
     const receipt = this.checkReceipt(headers.get(RECEIPT_HEADER), attestation, { method, path, body, status, answer });
-    const response = new Response(status === 204 || status === 304 ? null : new Uint8Array(answer), {
-      status,
-      headers,
-    });
+    const response = new CheckedResponse(status === 204 || status === 304 ? null : answer, { status, headers });
     return Object.assign(response, { receipt, attestation });
   }
 
