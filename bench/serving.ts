@@ -1,29 +1,53 @@
 /**
- * `npm run bench -- serving [--requests N] [--concurrency C]`: the cost of `aicert serve` on
- * loopback. One swtpm, one certified toy run, one inference server (a child process); then N
- * requests at concurrency C directly to the upstream and through the attested endpoint with
- * `AttestedClient` (every receipt checked), in one run. Prints throughput, p50 latency, the
- * ratios, lost requests and the RSS of this process (serve runs in it) before and after.
- * Client and server share the machine's cores, so the ratio is a lower bound.
+ * `npm run bench -- serving [--requests N] [--concurrency C] [--rounds R] [--upstream fashion-mnist|echo]`:
+ * the cost of `aicert serve` on loopback. One swtpm, one certified run whose output has the
+ * Fashion-MNIST example's weight shapes, `aicert serve` as its own process (the CLI, as deployed)
+ * in front of the example inference server (examples/fashion-mnist/serve.js). Then N requests
+ * at concurrency C directly to the upstream and N through the attested endpoint with
+ * `AttestedClient` (every connection attested, every receipt checked), in R alternating rounds
+ * so that load drifts on the shared machine hit both sides. `--upstream echo` fronts a server that
+ * does no work: the pure proxy overhead, a worst case no model server reaches.
+ * Prints throughput, the ratio, p50/p99 latency and what serve adds to them, lost requests,
+ * receipts verified, the RSS of the serve process after warm-up and at the end, and the CPU time
+ * each process spent per request. AICERT_BENCH_PROF=DIR writes a CPU profile of serve there.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { initCa } from '../src/ca/ca-directory.js';
 import { enrollAk, openCaEndpoint } from '../src/ca/enroll-client.js';
 import { loadTrustAnchors } from '../src/evidence/ak-trust.js';
 import { certifiedRun } from '../src/run/certified-run.js';
 import { AttestedClient } from '../src/serve/client.js';
-import { startServe } from '../src/serve/serve.js';
 import { Tpm } from '../src/tpm/client.js';
 import { startSimulator } from '../src/tpm/simulator.js';
-import { median } from './bench-util.js';
+import { loadAverage } from './bench-util.js';
 
-const TRAIN =
-  "const fs=require('fs');const o=process.argv[1];fs.mkdirSync(o,{recursive:true});fs.writeFileSync(o+'/w.bin','w');";
-const UPSTREAM =
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+const FASHION_SERVER = join(ROOT, 'examples/fashion-mnist/serve.js');
+
+/** Writes OUT/model.safetensors: the example MLP's shapes (784 → 64 → 10, F32), deterministic weights. */
+const TRAIN = `
+const fs = require('fs'); const out = process.argv[1]; fs.mkdirSync(out, { recursive: true });
+const shapes = { 'dense1.kernel': [784, 64], 'dense1.bias': [64], 'dense2.kernel': [64, 10], 'dense2.bias': [10] };
+const header = {}; const parts = []; let offset = 0; let seed = 1;
+for (const [name, shape] of Object.entries(shapes)) {
+  const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < values.length; i++) { seed = (seed * 1103515245 + 12345) % 2147483648; values[i] = seed / 2147483648 - 0.5; }
+  header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + values.byteLength] };
+  parts.push(Buffer.from(values.buffer)); offset += values.byteLength;
+}
+let json = JSON.stringify(header); json += ' '.repeat((8 - (json.length % 8)) % 8);
+const length = Buffer.alloc(8); length.writeBigUInt64LE(BigInt(json.length));
+fs.writeFileSync(out + '/model.safetensors', Buffer.concat([length, Buffer.from(json), ...parts]));`;
+
+const ECHO_SERVER =
   "require('http').createServer((q,s)=>{const b=[];q.on('data',d=>b.push(d));q.on('end',()=>" +
   "{s.setHeader('content-type','application/json');s.end(JSON.stringify({n:Buffer.concat(b).length}))})})" +
   ".listen(Number(process.env.PORT),'127.0.0.1')";
@@ -36,11 +60,14 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function load(
-  n: number,
-  c: number,
-  one: () => Promise<void>,
-): Promise<{ rps: number; p50: number; lost: number }> {
+interface Load {
+  seconds: number;
+  latencies: number[];
+  lost: number;
+}
+
+/** `n` calls of `one`, `c` at a time; a call that throws is a lost request. */
+async function load(n: number, c: number, one: () => Promise<void>): Promise<Load> {
   const latencies: number[] = [];
   let next = 0;
   let lost = 0;
@@ -59,26 +86,87 @@ async function load(
       }
     }),
   );
-  return { rps: n / ((performance.now() - start) / 1000), p50: median(latencies), lost };
+  return { seconds: (performance.now() - start) / 1000, latencies, lost };
+}
+
+function merge(runs: Load[]): { rps: number; p50: number; p99: number; lost: number; n: number } {
+  const latencies = runs.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  const n = latencies.length + runs.reduce((s, r) => s + r.lost, 0);
+  const seconds = runs.reduce((s, r) => s + r.seconds, 0);
+  return { rps: n / seconds, p50: at(0.5), p99: at(0.99), lost: runs.reduce((s, r) => s + r.lost, 0), n };
+}
+
+/** CPU seconds (user + system) a process used so far. */
+function cpuOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+function childrenOf(pid: number): number[] {
+  const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  return text ? text.split(' ').map(Number) : [];
+}
+
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : Number.NaN;
+}
+
+/** Starts `aicert serve` and resolves with its process and URL once it printed where it listens. */
+function startServeProcess(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.AICERT_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.AICERT_BENCH_PROF] : []),
+      CLI,
+      'serve',
+      ...args,
+    ],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolvePromise, reject) => {
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const m = /^(https:\/\/\S+) session/m.exec(stdout);
+      if (m) resolvePromise({ child, url: m[1]! });
+    });
+    child.once('exit', (code) => reject(new Error(`aicert serve exited (${code}) before listening:\n${stderr}`)));
+  });
 }
 
 export async function run(args: string[]): Promise<void> {
-  const flag = (name: string, fallback: number) => {
+  const flag = (name: string, fallback: string) => {
     const i = args.indexOf(name);
-    return i >= 0 ? Number(args[i + 1]) : fallback;
+    return i >= 0 ? args[i + 1]! : fallback;
   };
-  const n = flag('--requests', 2000);
-  const c = flag('--concurrency', 32);
+  if (args.includes('--help')) {
+    process.stdout.write(
+      'npm run bench -- serving [--requests 2000] [--concurrency 32] [--rounds 4] [--upstream fashion-mnist|echo]\n',
+    );
+    return;
+  }
+  const n = Number(flag('--requests', '2000'));
+  const c = Number(flag('--concurrency', '32'));
+  const rounds = Number(flag('--rounds', '4'));
+  const upstreamKind = flag('--upstream', 'fashion-mnist');
+  if (upstreamKind !== 'fashion-mnist' && upstreamKind !== 'echo') throw new Error(`--upstream ${upstreamKind}?`);
   const work = await mkdtemp(join(tmpdir(), 'aicert-bench-serving-'));
-  process.env.AICERT_HOME = join(work, 'home');
+  const env = { ...process.env, AICERT_HOME: join(work, 'home') };
+  process.env.AICERT_HOME = env.AICERT_HOME;
   const sim = await startSimulator();
+  let serve: ChildProcess | undefined;
   try {
     await initCa(join(work, 'ca'), [sim.caRootFile], {
       ekIntermediatePemFiles: [join(sim.dir, 'ca', 'issuercert.pem')],
     });
     const tpm = await Tpm.open(sim.address);
     await enrollAk({ tpm, endpoint: await openCaEndpoint(join(work, 'ca')) }).finally(() => tpm.close());
-    const trust = await loadTrustAnchors(join(work, 'ca', 'ca.pem'));
+    const trustFile = join(work, 'ca', 'ca.pem');
+    const trust = await loadTrustAnchors(trustFile);
     const code = join(work, 'code');
     await mkdir(code);
     await writeFile(join(code, 'train.js'), TRAIN);
@@ -93,25 +181,27 @@ export async function run(args: string[]): Promise<void> {
       certifyFailure: false,
       log: () => undefined,
     });
-    const upstream = `http://127.0.0.1:${await freePort()}`;
-    const serving = await startServe({
-      certificate: certificatePath!,
-      model: output,
-      tpm: sim.address,
-      host: '127.0.0.1',
-      port: 0,
-      upstream,
-      command: [process.execPath, '-e', UPSTREAM],
-      verify: { trust, allowUntrustedAk: false },
-      log: () => undefined,
-    });
+    const upstreamPort = await freePort();
+    const upstream = `http://127.0.0.1:${upstreamPort}`;
+    const command =
+      upstreamKind === 'echo'
+        ? [process.execPath, '-e', ECHO_SERVER]
+        : [process.execPath, FASHION_SERVER, output, String(upstreamPort)];
+    const started = await startServeProcess(
+      [
+        ...['--certificate', certificatePath!, '--model', output, '--tpm', sim.address, '--trust', trustFile],
+        ...['--listen', '127.0.0.1:0', '--upstream', upstream, '--', ...command],
+      ],
+      env,
+    );
+    serve = started.child;
     const body = JSON.stringify({ pixels: Array.from({ length: 784 }, (_, i) => i % 256) });
     const agent = new Agent({ keepAlive: true, maxSockets: c });
     const direct = () =>
-      new Promise<void>((resolve, reject) => {
+      new Promise<void>((resolveOne, reject) => {
         const req = request(`${upstream}/predict`, { method: 'POST', agent }, (res) => {
           res.resume();
-          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(String(res.statusCode)))));
+          res.on('end', () => (res.statusCode === 200 ? resolveOne() : reject(new Error(String(res.statusCode)))));
         });
         req.on('error', reject);
         req.end(body);
@@ -119,27 +209,64 @@ export async function run(args: string[]): Promise<void> {
     const client = await AttestedClient.create({ certificate: certificatePath!, trust });
     let receipts = 0;
     const attested = async () => {
-      const r = await client.fetch(`https://127.0.0.1:${serving.port}/predict`, { method: 'POST', body });
+      // Throws unless the connection attested and the receipt verified and is for this exchange.
+      const r = await client.fetch(`${started.url}/predict`, { method: 'POST', body });
+      await r.arrayBuffer();
       if (r.status !== 200) throw new Error(String(r.status));
-      if (r.receipt) receipts++; // fetch throws unless the receipt verified
+      receipts++;
     };
-    await load(200, c, direct); // warm-up of both paths
+    // Warm-up: JIT of both sides, and the attestation of all c connections (a quote each).
+    await load(200, c, direct);
     await load(200, c, attested);
     receipts = 0;
-    const rssBefore = process.memoryUsage().rss;
-    const d = await load(n, c, direct);
-    const a = await load(n, c, attested);
-    const rssAfter = process.memoryUsage().rss;
+    const rssStart = rssOf(serve.pid!);
+    const directRuns: Load[] = [];
+    const attestedRuns: Load[] = [];
+    const per = Math.ceil(n / rounds);
+    const upstreamPid = childrenOf(serve.pid!)[0]!;
+    // CPU seconds of [client (this process), serve, upstream] spent on each side.
+    const cpu = { direct: [0, 0, 0], attested: [0, 0, 0] };
+    const sample = () => [process.cpuUsage(), cpuOf(serve!.pid!), cpuOf(upstreamPid)] as const;
+    const timedLoad = async (side: 'direct' | 'attested', one: () => Promise<void>) => {
+      const before = sample();
+      const result = await load(per, c, one);
+      const after = sample();
+      const client = process.cpuUsage(before[0]);
+      cpu[side][0]! += (client.user + client.system) / 1e6;
+      cpu[side][1]! += after[1] - before[1];
+      cpu[side][2]! += after[2] - before[2];
+      return result;
+    };
+    for (let r = 0; r < rounds; r++) {
+      directRuns.push(await timedLoad('direct', direct));
+      attestedRuns.push(await timedLoad('attested', attested));
+    }
+    const rssEnd = rssOf(serve.pid!);
+    const d = merge(directRuns);
+    const a = merge(attestedRuns);
     const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-    console.log(`serving: ${n} requests at concurrency ${c}, loopback, client and serve in one process`);
-    console.log(`  direct to upstream   ${d.rps.toFixed(0)} req/s  p50 ${d.p50.toFixed(2)} ms  lost ${d.lost}`);
-    console.log(`  through aicert serve ${a.rps.toFixed(0)} req/s  p50 ${a.p50.toFixed(2)} ms  lost ${a.lost}`);
-    console.log(`  throughput ratio ${(a.rps / d.rps).toFixed(2)}  added p50 ${(a.p50 - d.p50).toFixed(2)} ms`);
-    console.log(`  receipts verified ${receipts}/${n}  RSS ${mb(rssBefore)} → ${mb(rssAfter)}`);
+    const ms = (v: number) => `${v.toFixed(2)} ms`;
+    console.log(
+      `serving: ${d.n} + ${a.n} requests at concurrency ${c} in ${rounds} alternating rounds, loopback, ` +
+        `upstream ${upstreamKind === 'echo' ? 'echo (no work)' : 'examples/fashion-mnist/serve.js'}; load ${loadAverage()}`,
+    );
+    console.log(`  direct to upstream   ${d.rps.toFixed(0)} req/s  p50 ${ms(d.p50)}  p99 ${ms(d.p99)}  lost ${d.lost}`);
+    console.log(`  through aicert serve ${a.rps.toFixed(0)} req/s  p50 ${ms(a.p50)}  p99 ${ms(a.p99)}  lost ${a.lost}`);
+    console.log(
+      `  throughput ratio ${(a.rps / d.rps).toFixed(2)}  added p50 ${ms(a.p50 - d.p50)}  added p99 ${ms(a.p99 - d.p99)}`,
+    );
+    const us = (side: number[], count: number) =>
+      side.map((s, i) => `${['client', 'serve', 'upstream'][i]} ${((s / count) * 1e6).toFixed(0)}`).join(', ');
+    console.log(`  CPU µs per request  direct: ${us(cpu.direct, d.n)}  attested: ${us(cpu.attested, a.n)}`);
+    console.log(`  receipts verified ${receipts}/${a.n}  serve RSS ${mb(rssStart)} → ${mb(rssEnd)}`);
     client.close();
     agent.destroy();
-    await serving.stop();
   } finally {
+    if (serve && serve.exitCode === null) {
+      const exited = new Promise((r) => serve!.once('exit', r));
+      serve.kill('SIGTERM');
+      await exited;
+    }
     await sim.stop();
     await rm(work, { recursive: true, force: true });
   }

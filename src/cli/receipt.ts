@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { MAX_CERTIFICATE_BYTES } from '../cert/certificate.js';
 import { loadTrustAnchors, NO_TRUST_ANCHORS } from '../evidence/ak-trust.js';
+import { loadPolicy } from '../evidence/policy.js';
 import { MAX_ATTESTATION_BYTES, parseAttestationDocument } from '../serve/attestation-document.js';
 import { verifyReceipt } from '../serve/verify-receipt.js';
 import { readBoundedFile } from '../util/bounded-file.js';
@@ -16,6 +17,10 @@ export function registerReceiptCommands(program: Command): void {
     .requiredOption('--attestation <file>', 'the attestation document of the session (`aicert attest --save`)')
     .option('--certificate <file>', 'the training certificate the session must serve (default: the one it carries)')
     .option('--trust <file>', 'trusted AK CA certificates (PEM), or a YAML trust file')
+    .option(
+      '--policy <file>',
+      'YAML policy the training certificate must meet (its pinnedAks also vouch for the serving AK)',
+    )
     .option('--allow-untrusted-ak', 'accept an attestation key nothing vouches for (testing only; labelled UNTRUSTED)')
     .option('--request <file>', 'the request body: check the receipt is for it')
     .option('--response <file>', 'the response body: check the receipt is for it')
@@ -42,6 +47,7 @@ Example:
         certificateName: flags.certificate ?? `the certificate in ${flags.attestation}`,
         trust: flags.trust ? await loadTrustAnchors(flags.trust) : NO_TRUST_ANCHORS,
         allowUntrustedAk: flags.allowUntrustedAk ?? false,
+        ...(flags.policy && { policy: await loadPolicy(flags.policy) }),
         ...(flags.request && { request: await readFile(flags.request) }),
         ...(flags.response && { response: await readFile(flags.response) }),
       });
@@ -60,6 +66,7 @@ interface ReceiptFlags {
   attestation: string;
   certificate?: string;
   trust?: string;
+  policy?: string;
   allowUntrustedAk?: boolean;
   request?: string;
   response?: string;

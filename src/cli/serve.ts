@@ -91,7 +91,7 @@ Example:
       const bytes = await readBoundedFile(flags.certificate, MAX_CERTIFICATE_BYTES, 'certificate');
       const { policy } = await verifyOptionsFrom(flags.certificate, { policy: flags.policy });
       const training = await verifyTrainingCertificate(bytes, flags.certificate, { trust, allowUntrustedAk, policy });
-      const connection = await attestConnection(endpoint, { training, trust, allowUntrustedAk });
+      const connection = await attestConnection(endpoint, { training, trust, allowUntrustedAk, policy });
       connection.socket.destroy();
       if (flags.save && connection.attestation) await writeFile(flags.save, connection.document);
       const r = connection.report;

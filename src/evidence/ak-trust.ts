@@ -228,6 +228,32 @@ export function withPinnedAks(anchors: TrustAnchors, names: readonly Buffer[]): 
   return { roots: anchors.roots, pinnedAks: [...anchors.pinnedAks, ...names] };
 }
 
+/**
+ * The AK trust decision every verifier makes (`aicert verify`, `attest`, `receipt verify`,
+ * `attestedFetch`): the AK must be vouched for by a trusted CA or pinned (in the trust file or
+ * the policy's `pinnedAks`); otherwise `ak.trust` fails, unless the caller accepts an untrusted
+ * AK (testing only), which is then labelled in the reason. `whose` names the key in the message.
+ */
+export function decideAkTrust(
+  akPublic: PublicArea,
+  chainDer: readonly Uint8Array[],
+  o: { trust: TrustAnchors; pinnedAks?: readonly Buffer[] | undefined; allowUntrustedAk: boolean; now?: Date },
+  whose = 'the attestation key',
+): AkTrust {
+  const anchors = o.pinnedAks?.length ? withPinnedAks(o.trust, o.pinnedAks) : o.trust;
+  const trust = evaluateAkTrust(akPublic, chainDer, anchors, o.now ?? new Date());
+  if (meetsTrustLevel(trust.level, 'pinned')) return trust;
+  if (o.allowUntrustedAk)
+    return {
+      ...trust,
+      reason: `UNTRUSTED attestation key accepted because --allow-untrusted-ak was given: ${trust.reason}. It proves nothing about the hardware.`,
+    };
+  throw new VerificationError(
+    'ak.trust',
+    `${whose} is not trusted: ${trust.reason}. Pass --trust with the AK's CA certificate, pin it in a policy, or (for testing only) --allow-untrusted-ak`,
+  );
+}
+
 /** Whether `level` meets `minimum`. */
 export function meetsTrustLevel(level: AkTrustLevel, minimum: AkTrustLevel): boolean {
   return AK_TRUST_LEVELS.indexOf(level) >= AK_TRUST_LEVELS.indexOf(minimum);

@@ -87,6 +87,7 @@ function exchange(socket: TLSSocket, endpoint: URL, target: string): Promise<Buf
         }
         const head = buffered.subarray(0, end).toString('latin1').split('\r\n');
         const status = /^HTTP\/1\.1 (\d{3}) /.exec(head[0] ?? '');
+        if (status?.[1] === '503') return refused(buffered.subarray(end + 4, end + 4 + 512).toString('utf8'));
         if (status?.[1] !== '200') return fail(`the server answered ${JSON.stringify(head[0] ?? '')}`);
         const header = head.find((h) => /^content-length:/i.test(h));
         length = header ? Number(header.slice(header.indexOf(':') + 1).trim()) : Number.NaN;
@@ -100,6 +101,16 @@ function exchange(socket: TLSSocket, endpoint: URL, target: string): Promise<Buf
         finish();
         resolve(buffered.subarray(bodyStart));
       }
+    };
+    /** The server says it cannot attest its session (its register was removed or reset): a finding, not bad input. */
+    const refused = (why: string) => {
+      finish();
+      reject(
+        new VerificationError(
+          'attestation.refused',
+          `${endpoint.host} answered no attestation: ${why.replace(/[^\x20-\x7e]+/g, ' ').trim() || '503'}`,
+        ),
+      );
     };
     const onEnd = () => fail('the connection closed');
     const finish = () => {

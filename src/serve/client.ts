@@ -9,8 +9,10 @@ import type { Socket } from 'node:net';
 import { VerificationError } from '../errors.js';
 import { loadTrustAnchors, type TrustAnchors } from '../evidence/ak-trust.js';
 import { MAX_CERTIFICATE_BYTES } from '../cert/certificate.js';
+import { loadPolicy, type Policy } from '../evidence/policy.js';
 import { readBoundedFile } from '../util/bounded-file.js';
 import { attestConnection } from './attest-connection.js';
+import { CheckedResponse } from './checked-response.js';
 import { checkExchange } from './exchange.js';
 import { checkReceiptSignature, parseReceipt, RECEIPT_HEADER, type Receipt } from './receipt.js';
 import { verifyTrainingCertificate } from './training-certificate.js';
@@ -27,7 +29,20 @@ export interface AttestedFetchOptions {
   trust: TrustAnchors | string;
   /** Accept an AK no anchor vouches for (testing only). */
   allowUntrustedAk?: boolean;
+  /**
+   * A policy (loaded, or a YAML file path) the training certificate must meet; its `pinnedAks`
+   * and `minAkTrust` apply to the serving host's AK as well, as in `aicert attest --policy`.
+   */
+  policy?: Policy | string;
+  /**
+   * How long a pinned connection's attestation is relied on: an idle connection attested longer
+   * ago is closed before a request would reuse it, so the next request attests a new one (and a
+   * TPM restart or a change of the serving register since is refused). Default 5 minutes.
+   */
+  maxAttestationAgeMs?: number;
 }
+
+const DEFAULT_MAX_ATTESTATION_AGE_MS = 5 * 60_000;
 
 export interface AttestedInit {
   method?: string;
@@ -44,6 +59,8 @@ export type AttestedResponse = Response & { receipt: Receipt; attestation: Verif
  */
 export class AttestedClient {
   private readonly attested = new WeakMap<Socket, VerifiedAttestation>();
+  /** When each connection's attestation verified (performance.now()); -Infinity once `reattest` was called. */
+  private readonly attestedAt = new WeakMap<Socket, number>();
   private readonly seen = new Map<string, Set<number>>();
   private readonly agent: Agent;
 
@@ -51,6 +68,8 @@ export class AttestedClient {
     private readonly training: TrainingCertificate,
     private readonly trust: TrustAnchors,
     private readonly allowUntrustedAk: boolean,
+    private readonly policy: Policy | undefined,
+    private readonly maxAttestationAgeMs: number,
   ) {
     this.agent = new Agent({ keepAlive: true, maxSockets: 32 });
     // The agent asks for a socket through this: it is handed over only once its attestation verified.
@@ -63,6 +82,7 @@ export class AttestedClient {
         training: this.training,
         trust: this.trust,
         allowUntrustedAk: this.allowUntrustedAk,
+        policy: this.policy,
       }).then(
         (c) => {
           if (!c.attestation) {
@@ -77,6 +97,7 @@ export class AttestedClient {
             return;
           }
           this.attested.set(c.socket, c.attestation);
+          this.attestedAt.set(c.socket, performance.now());
           done(null, c.socket);
         },
         (err: Error) => done(err),
@@ -93,7 +114,8 @@ export class AttestedClient {
         : o.certificate;
     const name = typeof o.certificate === 'string' ? o.certificate : 'certificate';
     const allow = o.allowUntrustedAk ?? false;
-    const training = await verifyTrainingCertificate(bytes, name, { trust, allowUntrustedAk: allow });
+    const policy = typeof o.policy === 'string' ? await loadPolicy(o.policy) : o.policy;
+    const training = await verifyTrainingCertificate(bytes, name, { trust, allowUntrustedAk: allow, policy });
     if (!training.run) {
       const failed = training.report.checks.find((c) => c.status === 'failed');
       throw new VerificationError(
@@ -101,7 +123,7 @@ export class AttestedClient {
         `the training certificate does not verify: ${failed?.id}: ${failed?.reason}`,
       );
     }
-    return new AttestedClient(training, trust, allow);
+    return new AttestedClient(training, trust, allow, policy, o.maxAttestationAgeMs ?? DEFAULT_MAX_ATTESTATION_AGE_MS);
   }
 
   async fetch(url: string | URL, init: AttestedInit = {}): Promise<AttestedResponse> {
@@ -119,6 +141,8 @@ export class AttestedClient {
       headers: { ...init.headers, 'content-length': String(body.length) },
       agent: this.agent,
     };
+    // In the same tick as request(): the agent picks a free socket synchronously, after this.
+    this.closeStaleConnections();
     const { status, headers, answer, socket } = await new Promise<{
       status: number;
       headers: Headers;
@@ -142,10 +166,7 @@ export class AttestedClient {
     if (!attestation)
       throw new VerificationError('attest.connection', 'the answer came on a connection that was not attested');
     const receipt = this.checkReceipt(headers.get(RECEIPT_HEADER), attestation, { method, path, body, status, answer });
-    const response = new Response(status === 204 || status === 304 ? null : new Uint8Array(answer), {
-      status,
-      headers,
-    });
+    const response = new CheckedResponse(status === 204 || status === 304 ? null : answer, { status, headers });
     return Object.assign(response, { receipt, attestation });
   }
 
@@ -157,7 +178,7 @@ export class AttestedClient {
     if (!header)
       throw new VerificationError('receipt.missing', `the answer to ${x.method} ${x.path} carries no receipt`);
     const receipt = parseReceipt(header);
-    checkReceiptSignature(receipt, { sessionId: attestation.sessionId, receiptSpki: attestation.receiptSpki });
+    checkReceiptSignature(receipt, attestation);
     checkExchange(receipt, x);
     const seen = this.seen.get(receipt.sessionId) ?? new Set<number>();
     if (seen.has(receipt.seq))
@@ -165,6 +186,34 @@ export class AttestedClient {
     seen.add(receipt.seq);
     this.seen.set(receipt.sessionId, seen);
     return receipt;
+  }
+
+  /**
+   * Attest again before the next request: every pinned connection is closed once idle, so each
+   * request after this one runs on a connection attested after this call.
+   */
+  reattest(): void {
+    for (const sockets of [...Object.values(this.agent.sockets), ...Object.values(this.agent.freeSockets)])
+      for (const socket of sockets ?? []) this.attestedAt.set(socket as Socket, Number.NEGATIVE_INFINITY);
+    this.closeStaleConnections();
+  }
+
+  /**
+   * Idle connections attested too long ago are taken off the agent's free list and closed (taken
+   * off, not only destroyed: the agent skips destroyed sockets only at the head of its list).
+   */
+  private closeStaleConnections(): void {
+    const oldest = performance.now() - this.maxAttestationAgeMs;
+    const free = this.agent.freeSockets as Record<string, Socket[] | undefined>;
+    for (const [name, sockets] of Object.entries(free)) {
+      const fresh = (sockets ?? []).filter((socket) => {
+        const stale = (this.attestedAt.get(socket) ?? Number.NEGATIVE_INFINITY) <= oldest;
+        if (stale) socket.destroy();
+        return !stale && !socket.destroyed;
+      });
+      if (fresh.length > 0) free[name] = fresh;
+      else delete free[name];
+    }
   }
 
   close(): void {

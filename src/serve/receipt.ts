@@ -1,4 +1,4 @@
-import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { InputError, VerificationError } from '../errors.js';
 import { canonicalize } from '../util/jcs.js';
@@ -62,14 +62,13 @@ export function parseReceipt(text: string): Receipt {
  * (`receipt.session`, `receipt.signature`). Whether it is for a given exchange is the caller's
  * check (`receipt.request`, `receipt.response`).
  */
-export function checkReceiptSignature(r: Receipt, session: { sessionId: string; receiptSpki: Buffer }): void {
+export function checkReceiptSignature(r: Receipt, session: { sessionId: string; receiptKey: KeyObject }): void {
   if (r.sessionId !== session.sessionId)
     throw new VerificationError(
       'receipt.session',
       `the receipt names serving session ${r.sessionId}, the attestation is of session ${session.sessionId}`,
     );
-  const key = createPublicKey({ key: session.receiptSpki, format: 'der', type: 'spki' });
-  if (!verify(null, signedBytes(r), key, Buffer.from(r.signature, 'base64')))
+  if (!verify(null, signedBytes(r), session.receiptKey, Buffer.from(r.signature, 'base64')))
     throw new VerificationError(
       'receipt.signature',
       `receipt ${r.seq} is not signed by the session's attested receipt key: a field was edited or another key signed it`,

@@ -281,7 +281,19 @@ class Handler {
       tlsSpkiSha256: this.keys.tls.spkiSha256.toString('hex'),
       exporter: socket.exportKeyingMaterial(EXPORTER_BYTES, EXPORTER_LABEL, Buffer.alloc(0)).toString('hex'),
     };
-    const current = await this.session.attest(channelBinding(nonce, channel.tlsSpkiSha256, channel.exporter));
+    let current: TpmAttestationJson;
+    try {
+      current = await this.session.attest(channelBinding(nonce, channel.tlsSpkiSha256, channel.exporter));
+    } catch (err) {
+      // The register was removed or reset, or the TPM is gone: the session cannot vouch for itself any more.
+      send(
+        res,
+        503,
+        { 'content-type': 'text/plain', 'cache-control': 'no-store' },
+        Buffer.from(`the serving session cannot be attested: ${(err as Error).message}\n`),
+      );
+      return;
+    }
     const { akPublic, akCertificateChain, nvPublic, trainingCertificate, mediaType, sessionId } = this.head;
     const document = {
       mediaType,

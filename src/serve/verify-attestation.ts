@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { AicertError, VerificationError } from '../errors.js';
-import { evaluateAkTrust, meetsTrustLevel, type AkTrust, type TrustAnchors } from '../evidence/ak-trust.js';
+import { decideAkTrust, meetsTrustLevel, type AkTrust, type TrustAnchors } from '../evidence/ak-trust.js';
+import type { Policy } from '../evidence/policy.js';
 import {
   checkExtendIndexPublic,
   NV_CERTIFY_CHECKS,
@@ -65,6 +66,8 @@ export interface AttestOptions {
   training: TrainingCertificate;
   trust: TrustAnchors;
   allowUntrustedAk: boolean;
+  /** The policy the training certificate was checked against: its `pinnedAks` and `minAkTrust` apply to the serving AK too. */
+  policy?: Policy | undefined;
   live?: LiveChannel;
   now?: Date;
 }
@@ -74,6 +77,8 @@ export interface VerifiedAttestation {
   sessionId: string;
   log: ServeLog;
   receiptSpki: Buffer;
+  /** The receipt key parsed once per attestation: every receipt on the connection is checked with it. */
+  receiptKey: KeyObject;
   tlsSpkiSha256: string;
   akName: string;
   akTrust: AkTrust;
@@ -187,7 +192,7 @@ export async function verifyAttestation(
       () => checkContinuity([opened, nvOpened, current, nvCurrent]),
       () => 'one boot and no TPM restart since the session opened; the TPM clock moved forward',
     );
-    const log = await list.step(
+    const { log, receiptKey } = await list.step(
       'eventlog.content',
       async () => {
         const register = { kind: 'nv', index: nvPublic.index } as const;
@@ -197,9 +202,10 @@ export async function verifyAttestation(
             'eventlog.replay',
             'the register changed after the session opened: something extended it after the keys event',
           );
-        return readServeLog(records);
+        const l = readServeLog(records);
+        return { log: l, receiptKey: receiptPublicKey(l) };
       },
-      (l) =>
+      ({ log: l }) =>
         `${records.length} events replay to the certified register: ${l.command.argv.join(' ') || l.command.upstream}`,
     );
     await list.step(
@@ -239,6 +245,7 @@ export async function verifyAttestation(
       sessionId: doc.sessionId,
       log,
       receiptSpki: Buffer.from(log.keys.receipt.spki, 'base64'),
+      receiptKey,
       tlsSpkiSha256: log.keys.tls.spkiSha256,
       akName: objectName(akPublic).toString('hex'),
       akTrust: trust,
@@ -295,13 +302,20 @@ function checkNonce(doc: AttestationDocument, live: LiveChannel): void {
     );
 }
 
+/**
+ * The verifier's AK trust decision (`decideAkTrust`, the one `aicert verify` makes), with the
+ * policy's pinned AKs, and its minimum AK trust level when a policy is given.
+ */
 function decideTrust(akPublic: PublicArea, doc: AttestationDocument, o: AttestOptions): AkTrust {
   const chain = (doc.tpm.akCertificateChain ?? []).map((c, i) => decodeBase64Strict(c, `akCertificateChain[${i}]`));
-  const trust = evaluateAkTrust(akPublic, chain, o.trust, o.now ?? new Date());
-  if (meetsTrustLevel(trust.level, 'pinned')) return trust;
-  if (o.allowUntrustedAk)
-    return { ...trust, reason: `UNTRUSTED attestation key accepted (--allow-untrusted-ak): ${trust.reason}` };
-  throw new VerificationError('ak.trust', `the serving host's attestation key is not trusted: ${trust.reason}`);
+  const whose = "the serving host's attestation key";
+  const trust = decideAkTrust(akPublic, chain, { ...o, pinnedAks: o.policy?.pinnedAks }, whose);
+  if (o.policy && !meetsTrustLevel(trust.level, o.policy.minAkTrust))
+    throw new VerificationError(
+      'ak.trust',
+      `${whose} is trusted at level ${trust.level} (${trust.reason}); the policy requires at least ${o.policy.minAkTrust}`,
+    );
+  return trust;
 }
 
 type Phase = 'opened' | 'current';
@@ -408,4 +422,23 @@ function checkServedModel(log: ServeLog, run: VerifiedRun): void {
       'model.certified',
       `the session serves model ${served.digest.sha256} (${served.files} files), the certificate's output is ${outputs.map((o) => o.digest.sha256).join(', ') || 'absent'}`,
     );
+}
+
+/** The attested receipt key as a key object; an SPKI that is not an Ed25519 key fails `eventlog.content`. */
+function receiptPublicKey(log: ServeLog): KeyObject {
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(log.keys.receipt.spki, 'base64'), format: 'der', type: 'spki' });
+  } catch (err) {
+    throw new VerificationError(
+      'eventlog.content',
+      `the attested receipt key is not a public key: ${(err as Error).message}`,
+    );
+  }
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new VerificationError(
+      'eventlog.content',
+      `the attested receipt key is ${key.asymmetricKeyType}, not Ed25519`,
+    );
+  return key;
 }

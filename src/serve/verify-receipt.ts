@@ -1,4 +1,5 @@
 import type { TrustAnchors } from '../evidence/ak-trust.js';
+import type { Policy } from '../evidence/policy.js';
 import { Checklist, type CheckResult } from '../verify/checklist.js';
 import { checkExchange } from './exchange.js';
 import { checkReceiptSignature, parseReceipt } from './receipt.js';
@@ -35,6 +36,8 @@ export async function verifyReceipt(
     certificateName: string;
     trust: TrustAnchors;
     allowUntrustedAk: boolean;
+    /** Met by the training certificate; its pinnedAks and minAkTrust apply to the serving AK too. */
+    policy?: Policy | undefined;
     request?: Uint8Array;
     response?: Uint8Array;
   },
@@ -46,6 +49,7 @@ export async function verifyReceipt(
       training,
       trust: o.trust,
       allowUntrustedAk: o.allowUntrustedAk,
+      policy: o.policy,
     });
     if (!session) {
       const failed = report.checks.find((c) => c.status === 'failed');

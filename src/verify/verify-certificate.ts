@@ -16,13 +16,7 @@ import {
   type ProvenancePredicate,
 } from '../cert/provenance.js';
 import { buildRunStatement } from '../cert/run-statement.js';
-import {
-  evaluateAkTrust,
-  meetsTrustLevel,
-  withPinnedAks,
-  type AkTrust,
-  type TrustAnchors,
-} from '../evidence/ak-trust.js';
+import { decideAkTrust, type AkTrust, type TrustAnchors } from '../evidence/ak-trust.js';
 import { checkPolicy, type Policy } from '../evidence/policy.js';
 import { verifyQuote, type VerifiedQuote } from '../evidence/quote.js';
 import { checkExtendIndexPublic, verifyNvCertify, type VerifiedNvCertify } from '../evidence/nv-certify.js';
@@ -101,7 +95,7 @@ export async function verifyCertificate(
     );
     const trust = await list.step(
       'ak.trust',
-      () => decideAkTrust(akPublic, cert, o),
+      () => akTrustOf(akPublic, cert, o),
       (t) => t.reason,
     );
     akTrust = {
@@ -368,23 +362,11 @@ function statementPayload(cert: AicertCertificate): { bytes: Buffer; statement: 
   return { bytes, statement };
 }
 
-function decideAkTrust(akPublic: PublicArea, cert: AicertCertificate, o: VerifyOptions): AkTrust {
+function akTrustOf(akPublic: PublicArea, cert: AicertCertificate, o: VerifyOptions): AkTrust {
   const chain = (cert.evidence.tpm.akCertificateChain ?? []).map((c, i) =>
     decodeBase64Strict(c, `akCertificateChain[${i}]`),
   );
-  const anchors = o.policy ? withPinnedAks(o.trust, o.policy.pinnedAks) : o.trust;
-  const trust = evaluateAkTrust(akPublic, chain, anchors, o.now ?? new Date());
-  if (meetsTrustLevel(trust.level, 'pinned')) return trust;
-  if (o.allowUntrustedAk) {
-    return {
-      ...trust,
-      reason: `UNTRUSTED attestation key accepted because --allow-untrusted-ak was given: ${trust.reason}. This certificate proves nothing about the hardware.`,
-    };
-  }
-  throw new VerificationError(
-    'ak.trust',
-    `the attestation key is not trusted: ${trust.reason}. Pass --trust with the AK's CA certificate, pin it in a policy, or (for testing only) --allow-untrusted-ak`,
-  );
+  return decideAkTrust(akPublic, chain, { ...o, pinnedAks: o.policy?.pinnedAks });
 }
 
 /**

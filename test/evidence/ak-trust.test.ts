@@ -16,6 +16,7 @@ import {
 } from '../../src/ca/certificates.js';
 import { parseCertificateDer, type ParsedCertificate } from '../../src/pki/x509-path.js';
 import {
+  decideAkTrust,
   evaluateAkTrust,
   loadTrustAnchors,
   meetsTrustLevel,
@@ -268,4 +269,21 @@ test('random trust file contents are refused with an input error, never a crash'
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('decideAkTrust, the one decision of verify and attest: CA or pinned (anchors or policy), else ak.trust', () => {
+  const none = anchorsOf();
+  const o = { trust: none, allowUntrustedAk: false, now: NOW };
+  assert.equal(decideAkTrust(ak, akChain, { ...o, trust: anchorsOf(ca.anchor) }).level, 'ca');
+  // A policy's pinnedAks vouch for the AK exactly as a trust file's pins do.
+  assert.equal(decideAkTrust(ak, [], { ...o, pinnedAks: [objectName(ak)] }).level, 'pinned');
+  assert.equal(decideAkTrust(ak, [], { ...o, trust: { roots: [], pinnedAks: [objectName(ak)] } }).level, 'pinned');
+  assert.throws(
+    () => decideAkTrust(ak, akChain, o, "the serving host's attestation key"),
+    (err: Error & { code?: string }) =>
+      err.code === 'ak.trust' && /^the serving host's attestation key is not trusted: /.test(err.message),
+  );
+  const accepted = decideAkTrust(ak, [], { ...o, allowUntrustedAk: true });
+  assert.equal(accepted.level, 'untrusted');
+  assert.match(accepted.reason, /^UNTRUSTED attestation key accepted/);
 });

@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createNetServer } from 'node:net';
@@ -27,6 +27,7 @@ import { verifyAttestation, type TrainingCertificate } from '../../src/serve/ver
 import { verifyReceipt } from '../../src/serve/verify-receipt.js';
 import { encodeReceipt, type Receipt } from '../../src/serve/receipt.js';
 import { enrollWithNewCa } from '../fixtures/enrolled-ak.js';
+import { loadPolicy } from '../../src/evidence/policy.js';
 import { TRAIN } from '../security/swtpm-fixtures.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -382,6 +383,113 @@ describe('aicert serve: attested TLS, receipts, and the attacks they stop', () =
       } finally {
         client.close();
       }
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('refused at quote.continuity: a TPM restart between the attestation of a pinned connection and its use', async () => {
+    const s = await serve();
+    const url = new URL('/predict', endpoint(s));
+    // One client re-attests when asked (reattest), the other before every reuse (maxAttestationAgeMs 0).
+    const asked = await AttestedClient.create({ certificate: models.a.bytes, trust: anchors });
+    const always = await AttestedClient.create({ certificate: models.a.bytes, trust: anchors, maxAttestationAgeMs: 0 });
+    try {
+      for (const client of [asked, always]) {
+        const before = await client.fetch(url, { method: 'POST', body: '{}' });
+        assert.equal(before.status, 200, 'the pinned connection attested before the restart');
+      }
+      await sim.powerCycle();
+      asked.reattest();
+      for (const client of [asked, always])
+        await assert.rejects(client.fetch(url, { method: 'POST', body: '{}' }), { code: 'quote.continuity' });
+    } finally {
+      asked.close();
+      always.close();
+      await s.stop();
+    }
+  });
+
+  test('refused: the serving register removed, then another index defined at its handle, between attestation and use', async () => {
+    const s = await serve();
+    const url = new URL('/predict', endpoint(s));
+    const client = await AttestedClient.create({ certificate: models.a.bytes, trust: anchors, maxAttestationAgeMs: 0 });
+    const tcti = `swtpm:path=${sim.address.slice('swtpm:unix:'.length)}`;
+    const tools = (args: string[]) => {
+      const r = spawnSync(args[0]!, [...args.slice(1), '-T', tcti], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    };
+    try {
+      const before = await client.fetch(url, { method: 'POST', body: '{}' });
+      const index = `0x${before.attestation.log.session.nvIndex.toString(16)}`;
+      tools(['tpm2_nvundefine', '-C', 'o', index]); // the owner removes the session's register
+      await assert.rejects(client.fetch(url, { method: 'POST', body: '{}' }), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'attestation.refused', err.message);
+        assert.match(err.message, /cannot be attested/);
+        return true;
+      });
+      // ... and defines a register of its own at the same handle: the TPM certifies it, under another Name.
+      tools(['tpm2_nvdefine', index, '-C', 'o', '-s', '32', '-a', 'ownerread|ownerwrite|authread|authwrite']);
+      const zeros = join(work, 'zeros.bin');
+      await writeFile(zeros, Buffer.alloc(32));
+      tools(['tpm2_nvwrite', index, '-C', 'o', '-i', zeros]);
+      await assert.rejects(client.fetch(url, { method: 'POST', body: '{}' }), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'nv.name', err.message); // the TPM certifies the impostor: not the attested Name
+        return true;
+      });
+    } finally {
+      client.close();
+      await s.stop();
+    }
+  });
+
+  test("a policy's pinnedAks vouches for the serving AK as in `aicert verify`; without the pin, ak.trust refuses", async () => {
+    const s = await serve();
+    try {
+      const probe = await attestConnection(endpoint(s), {
+        training: trainingA,
+        trust: anchors,
+        allowUntrustedAk: false,
+      });
+      probe.socket.destroy();
+      assert.ok(probe.attestation);
+      const policyFile = join(work, 'pinned-policy.yaml');
+      await writeFile(
+        policyFile,
+        `version: 1\nminAkTrust: pinned\npinnedAks: ["${probe.attestation.akName}"]\nisolation: any\nregister: any\n`,
+      );
+      const policy = await loadPolicy(policyFile);
+      const none = { roots: [], pinnedAks: [] };
+      const training = await verifyTrainingCertificate(models.a.bytes, 'a', {
+        trust: none,
+        allowUntrustedAk: false,
+        policy,
+      });
+      assert.ok(training.run, 'the training certificate verifies with the pin and no CA');
+      const pinned = await attestConnection(endpoint(s), { training, trust: none, allowUntrustedAk: false, policy });
+      pinned.socket.destroy();
+      assert.equal(pinned.report.verdict, 'verified', JSON.stringify(pinned.report.checks.at(-1)));
+      assert.equal(pinned.attestation?.akTrust.level, 'pinned');
+      const unpinned = await attestConnection(endpoint(s), { training, trust: none, allowUntrustedAk: false });
+      unpinned.socket.destroy();
+      assert.equal(unpinned.report.checks.find((x) => x.status === 'failed')?.id, 'ak.trust');
+      const client = await AttestedClient.create({ certificate: models.a.bytes, trust: none, policy: policyFile });
+      try {
+        const answer = await client.fetch(new URL('/predict', endpoint(s)), { method: 'POST', body: '{}' });
+        assert.equal(answer.attestation.akTrust.level, 'pinned');
+      } finally {
+        client.close();
+      }
+      const cli_ = await cli([
+        'attest',
+        endpoint(s).origin,
+        '--certificate',
+        models.a.certificate,
+        '--policy',
+        policyFile,
+      ]);
+      assert.equal(cli_.status, 0, cli_.stdout + cli_.stderr);
+      assert.match(cli_.stdout, /AK trust: pinned/);
     } finally {
       await s.stop();
     }
