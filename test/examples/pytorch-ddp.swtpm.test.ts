@@ -10,6 +10,8 @@ import { verifyCertificate } from '../../src/verify/verify-certificate.js';
 import { loadTrustAnchors } from '../../src/evidence/ak-trust.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
 import type { VerificationReport } from '../../src/verify/report.js';
+import { collectReport } from '../../src/report/collect-report.js';
+import { renderReport } from '../../src/report/render-report.js';
 
 /**
  * The distributed example end to end (examples/pytorch-fashion-mnist/ddp-two-nodes.sh): two
@@ -121,6 +123,32 @@ describe('the 2-node PyTorch DDP example (torchrun, gloo, two swtpm)', () => {
     const failed = report.checks.find((c) => c.status === 'failed');
     assert.equal(failed?.id, 'policy.isolation');
     assert.match(failed!.reason, /host's network/);
+  });
+
+  test("the report lists both nodes: rank, AK, trust, host, quotes, shard and the command's network", async () => {
+    const bytes = await readFile(join(work, 'run', 'node0', 'model.aicert.json'));
+    const cert = JSON.parse(bytes.toString('utf8'));
+    const trust = await loadTrustAnchors(join(work, 'run', 'ca', 'ca.pem'));
+    const verification = await verifyCertificate(bytes, 'ddp', { trust, allowUntrustedAk: false });
+    const model = collectReport(bytes, 'model.aicert.json', verification);
+    const group = model.run!.group!;
+    assert.deepEqual(
+      group.nodes.map((n) => [n.rank, n.facts.verified, n.facts.akTrust?.level, n.facts.quotes.length]),
+      [
+        [0, true, 'ca', 2],
+        [1, true, 'ca', 2],
+      ],
+    );
+    assert.equal(group.trainer, true);
+    const page = renderReport(model);
+    const nodes = page.slice(
+      page.indexOf('<section id="nodes">'),
+      page.indexOf('</section>', page.indexOf('id="nodes"')),
+    );
+    assert.match(nodes, /The 2 nodes/);
+    const rank1Ak = cert.evidence.group.nodes[0].tpm.eventLog[0].content.akName;
+    assert.ok(nodes.includes(rank1Ak), "rank 1's AK Name is listed");
+    assert.ok(nodes.includes(cert.evidence.group.commitment.runId));
   });
 
   test('aicert audit replays segments of the 2-rank run in one process, bit for bit', () => {
