@@ -108,8 +108,12 @@ quote of the boot PCRs and an NV certification of the index over the commitment,
 end quote and NV certification sign the exact statement. Exit status: 0 certified, 1 the command failed (no
 certificate), 2 bad usage or input, 3 TPM or environment error (nothing written).
 
-Example:
+Examples:
   aicert run --code . --data data/train.jsonl --output out/model -- node train.js --out out/model
+  # node 0 of a 2-node data-parallel run (docs/distributed.md); node 1 the same with rank 1
+  aicert run --nodes 2 --node-rank 0 --rendezvous head:29400 --network host --trainer \\
+    --code . --data data --trainer-data data/train.jsonl --output out/model \\
+    -- torchrun --nnodes 2 --node_rank 0 --master_addr head --master_port 29500 train_ddp.py --out out/model
 `,
     )
     .action(async (command: string[], flags: RunFlags) => {
