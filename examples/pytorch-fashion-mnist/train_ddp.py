@@ -68,8 +68,12 @@ def set_rate(sgd, t):
 
 def train(args, env):
     started = time.monotonic()
-    dist.init_process_group("gloo")  # RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT from torchrun
-    rank, world = dist.get_rank(), dist.get_world_size()
+    # Started by torchrun: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT. Started alone (e.g. by
+    # `aicert trainer check`): one rank, no process group, the same arithmetic with W = 1.
+    distributed = "WORLD_SIZE" in os.environ
+    if distributed:
+        dist.init_process_group("gloo")
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     writes = os.environ.get("LOCAL_RANK", "0") == "0"  # one transcript per node: aicert watches it there
     if not args.data or not args.out:
         raise UsageError("--data and --out are required (see --help)")
@@ -81,7 +85,7 @@ def train(args, env):
     model = single.model_from(single.initial_weights(seed), "the initial weights")
     sgd = single.LinearDecaySgd(model, args.learning_rate, len(schedule))
     # Gradients are averaged over ranks: bucket = (1/W) * gradient, all-reduced (summed).
-    replica = torch.nn.parallel.DistributedDataParallel(model)
+    replica = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
     transcript = sdk.TranscriptWriter(env.transcript) if env and writes else None
     k = env.checkpoint_every if env else 0
     if rank == 0:
@@ -109,7 +113,8 @@ def train(args, env):
             transcript.write_checkpoint(-(-done // k), single.checkpoint_of(model))
     test_inputs, test_labels = single.read_records(os.path.join(args.data, "test.jsonl"))
     accuracy, test_loss = single.evaluate(model, test_inputs, test_labels)
-    dist.destroy_process_group()
+    if distributed:
+        dist.destroy_process_group()
     if writes:
         os.makedirs(args.out, exist_ok=True)
         sdk.write_checkpoint_file(os.path.join(args.out, "model.safetensors"), single.checkpoint_of(model))

@@ -194,7 +194,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
     } satisfies CommandEvent);
     const events = session.records.map((r) => r.digests[0]!.digest);
     // r of the trainer's seed: this node's (rank 0 of a group gives it to the group), or the group's.
-    const ownR = o.trainer && group?.rank !== undefined && group.rank > 0 ? undefined : await trainerR(tpm, o.trainer);
+    const ownR = (group?.rank ?? 0) === 0 ? await trainerR(tpm, o.trainer) : undefined;
     const joined =
       group &&
       (await group.join({
