@@ -279,6 +279,32 @@ describe('multi-node certified runs on two swtpm instances', () => {
     );
   });
 
+  test('rank 0 runs the trainer protocol and rank 1 does not: both fail when rank 1 joins, before any command', async () => {
+    const port = await freePort();
+    const results = await Promise.allSettled(
+      [0, 1].map((rank) => {
+        const o = nodeOptions('t', rank, port);
+        const trainer = {
+          transcript: `${o.output}.transcript`,
+          checkpointEvery: 5,
+          holdoutFraction: 0.1,
+          dataset: shards[0]!,
+        };
+        return certifiedRun(rank === 0 ? { ...o, trainer } : o);
+      }),
+    );
+    for (const [rank, r] of results.entries()) {
+      assert.equal(r.status, 'rejected', `rank ${rank} did not fail`);
+      assert.equal((r as PromiseRejectedResult).reason.code, 'group.failed', `rank ${rank}`);
+      assert.match(
+        (r as PromiseRejectedResult).reason.message,
+        /rank 0 runs the trainer protocol \(--trainer\) and rank 1 does not/,
+      );
+    }
+    for (const rank of [0, 1])
+      assert.equal(existsSync(join(work, 't', `node${rank}`, 'model')), false, 'a command ran');
+  });
+
   test("a node's command fails: every node fails with group.failed and nothing is written", async () => {
     const results = await groupRun('c', [undefined, [process.execPath, '-e', 'process.exit(3)']]);
     for (const [rank, r] of results.entries()) {
