@@ -2,12 +2,18 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { TPM_ADDRESS_HELP, defaultTpmAddress } from '../tpm/address.js';
 import { certifiedRun, type TrainerOptions } from '../run/certified-run.js';
-import type { IsolationMode } from '../run/isolation.js';
+import type { IsolationMode, NetworkMode } from '../run/isolation.js';
 import { holdoutMillionths } from '../trainer/data-order.js';
 import { chooseHoldout, MAX_AUTO_HOLDOUT, MIN_AUTO_HOLDOUT, RECOMMENDED_HELD_OUT } from '../audit/holdout-size.js';
 import { loadRunConfig, required, type RunConfig } from '../run/run-config.js';
 import { LINUX_BOOT_LOG_PATH } from '../evidence/boot-log/read-boot-log.js';
-import { DEFAULT_RENDEZVOUS_PORT, resolveGroupAddress, type GroupFlags } from '../run/group/group-address.js';
+import {
+  DEFAULT_RENDEZVOUS_PORT,
+  resolveGroupAddress,
+  type GroupAddress,
+  type GroupFlags,
+} from '../run/group/group-address.js';
+import { loadShardPlan } from '../run/group/shard-plan.js';
 
 interface RunFlags extends GroupFlags {
   bootLog?: string;
@@ -22,12 +28,14 @@ interface RunFlags extends GroupFlags {
   register?: string;
   certifyFailure?: boolean;
   isolation?: string;
+  network?: string;
   trainer?: boolean;
   transcript?: string;
   checkpointEvery?: string;
   holdout?: string;
   trainerData?: string;
   challenge?: string;
+  shardPlan?: string;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -51,6 +59,10 @@ export function registerRunCommand(program: Command): void {
     .option(
       '--isolation <mode>',
       'confine the command: namespaces (default: no TPM, no aicert state, no network, no capabilities) or none (recorded; a policy can refuse it)',
+    )
+    .option(
+      '--network <mode>',
+      "with --isolation namespaces: none (default: no network) or host (keep the host's network, e.g. for DDP between nodes; recorded, a policy can refuse it)",
     )
     .option(
       '--trainer',
@@ -79,6 +91,10 @@ export function registerRunCommand(program: Command): void {
       `the rendezvous port when --rendezvous names none (default ${DEFAULT_RENDEZVOUS_PORT})`,
     )
     .option(
+      '--shard-plan <file>',
+      'rank 0: JSON {"shards": [[root, …], …]}, the dataset manifest roots each rank must train on (refused otherwise)',
+    )
+    .option(
       '--group-timeout <seconds>',
       'bound on joining the group and on every wait outside the command (default 600)',
     )
@@ -92,8 +108,12 @@ quote of the boot PCRs and an NV certification of the index over the commitment,
 end quote and NV certification sign the exact statement. Exit status: 0 certified, 1 the command failed (no
 certificate), 2 bad usage or input, 3 TPM or environment error (nothing written).
 
-Example:
+Examples:
   aicert run --code . --data data/train.jsonl --output out/model -- node train.js --out out/model
+  # node 0 of a 2-node data-parallel run (docs/distributed.md); node 1 the same with rank 1
+  aicert run --nodes 2 --node-rank 0 --rendezvous head:29400 --network host --trainer \\
+    --code . --data data --trainer-data data/train.jsonl --output out/model \\
+    -- torchrun --nnodes 2 --node_rank 0 --master_addr head --master_port 29500 train_ddp.py --out out/model
 `,
     )
     .action(async (command: string[], flags: RunFlags) => {
@@ -117,9 +137,10 @@ Example:
         configFile: flags.config,
         certifyFailure: flags.certifyFailure ?? config.certifyFailure ?? false,
         isolation: isolationMode(flags.isolation ?? config.isolation ?? 'namespaces'),
+        network: networkMode(flags.network ?? config.network ?? 'none'),
         trainer: flags.trainer || config.trainer ? trainerOptions(flags, config, output) : undefined,
         bootLog: flags.bootLog ?? config.bootLog,
-        group: resolveGroupAddress(flags, process.env, log),
+        group: await groupAddress(flags, log),
         log,
       });
       const { outcome } = result;
@@ -186,6 +207,21 @@ function registerKind(text: string | undefined, pcr: string | number | undefined
   }
   if (text === 'pcr23' || text === 'pcr') return 'pcr';
   throw new UsageError('usage.register', `--register must be nv or pcr23, got "${text}"`);
+}
+
+/** The node's group, with rank 0's shard plan when given. */
+async function groupAddress(flags: RunFlags, log: (line: string) => void): Promise<GroupAddress | undefined> {
+  const address = resolveGroupAddress(flags, process.env, log);
+  if (flags.shardPlan === undefined) return address;
+  if (address?.rank !== 0)
+    throw new UsageError('usage.shard-plan', '--shard-plan is for rank 0 of a group run (--nodes N --node-rank 0)');
+  return { ...address, shardPlan: await loadShardPlan(flags.shardPlan, address.nodes) };
+}
+
+function networkMode(text: string): NetworkMode {
+  if (text !== 'none' && text !== 'host')
+    throw new UsageError('usage.network', `--network must be none or host, got "${text}"`);
+  return text;
 }
 
 function isolationMode(text: string): IsolationMode {

@@ -68,6 +68,12 @@ export const policySchema = z.strictObject({
    */
   isolation: z.enum(['namespaces', 'any']).default('namespaces'),
   /**
+   * Under `isolation: namespaces`, the network the command may have had: `none` (the default: a
+   * namespace without interfaces) or `host` (also `aicert run --network host`, which a
+   * distributed trainer needs to reach its peers).
+   */
+  network: z.enum(['none', 'host']).default('none'),
+  /**
    * The register the run must have measured into: `nv` (the default: an NV extend index only
    * the run could write) or `any` (also a PCR, `--register pcr23`, which anyone who reaches the
    * TPM can reset).
@@ -139,7 +145,7 @@ export interface PolicyFacts {
   /** From `evaluateAkTrust`, with the policy's pinned AKs among the anchors (`withPinnedAks`). */
   akTrust: AkTrust;
   /** How the training command was confined, from the verified command event. */
-  isolation: { mode: string };
+  isolation: { mode: string; network?: string };
   /** Facts of the boot event log that replayed to the quoted PCRs; undefined when the certificate carries none. */
   boot?: BootFacts;
 }
@@ -274,10 +280,25 @@ export function checkNodeCount(policy: Policy, nodes: number): PolicyCheckResult
   return { id, status: 'failed', reason: `${run}; the policy requires ${policy.nodes} nodes` };
 }
 
-export function checkIsolation(policy: Policy, isolation: { mode: string }): PolicyCheckResult {
+export function checkIsolation(policy: Policy, isolation: { mode: string; network?: string }): PolicyCheckResult {
   const id = 'policy.isolation';
   if (policy.isolation === 'any')
     return { id, status: 'skipped', reason: `the policy accepts any isolation (this run: ${isolation.mode})` };
+  if (isolation.mode === policy.isolation && isolation.network === 'host') {
+    return policy.network === 'host'
+      ? {
+          id,
+          status: 'ok',
+          reason:
+            "the training command ran confined in namespaces (no TPM, no aicert state, no capabilities) with the host's network, which the policy allows",
+        }
+      : {
+          id,
+          status: 'failed',
+          reason:
+            "the training command ran with the host's network (aicert run --network host); the policy requires no network (set network: host to accept it)",
+        };
+  }
   if (isolation.mode === policy.isolation) {
     return {
       id,

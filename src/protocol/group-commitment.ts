@@ -45,6 +45,17 @@ export const groupCommitmentSchema = z.strictObject({
   members: z.array(groupMemberSchema).min(2).max(MAX_GROUP_NODES),
   /** The data the group claims to have trained on: the shards' union, sorted, without repeats. */
   data: z.array(sha256Hex).max(MAX_GROUP_NODES * MAX_SHARD_DATASETS),
+  /**
+   * The shard plan rank 0 was given before any node joined (`aicert run --shard-plan`): each
+   * rank's dataset manifest roots, in rank order. Absent when the shards are what each node measured.
+   */
+  shardPlan: z.array(z.array(sha256Hex).max(MAX_SHARD_DATASETS)).min(2).max(MAX_GROUP_NODES).optional(),
+  /**
+   * A trainer-protocol group run (docs/distributed.md, "Data-parallel training"): the randomness
+   * r every node mixes into its trainer seed, from rank 0's TPM or a verifier's challenge, so that
+   * nodes committed to the same code, config and data derive the same seed s.
+   */
+  trainer: z.strictObject({ r: sha256Hex }).optional(),
 });
 export type GroupCommitment = z.infer<typeof groupCommitmentSchema>;
 
@@ -68,4 +79,21 @@ export function shardOf(inputs: readonly Pick<ArtifactEvent, 'role' | 'digest'>[
 /** The data a group claims: the union of its shards, sorted, without repeats. */
 export function groupData(members: readonly Pick<GroupMember, 'data'>[]): string[] {
   return [...new Set(members.flatMap((m) => m.data))].sort();
+}
+
+/** A shard plan (`aicert run --shard-plan FILE`): `{"shards": [[root, …], …]}`, rank i's dataset roots at i. */
+export const shardPlanFileSchema = z.strictObject({
+  shards: z.array(z.array(sha256Hex).max(MAX_SHARD_DATASETS)).min(2).max(MAX_GROUP_NODES),
+});
+
+/** Why rank `rank`'s measured shard is not the one the plan assigns it; undefined when it is. */
+export function shardPlanMismatch(
+  plan: readonly string[][],
+  rank: number,
+  measured: readonly string[],
+): string | undefined {
+  const assigned = plan[rank];
+  if (assigned === undefined) return `the shard plan assigns no shard to rank ${rank}`;
+  if (canonicalize(assigned) === canonicalize(measured)) return undefined;
+  return `rank ${rank} measured the datasets ${measured.join(', ') || '(none)'}, but the shard plan assigns it ${assigned.join(', ') || '(none)'}`;
 }

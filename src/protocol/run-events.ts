@@ -132,7 +132,12 @@ export const commandIsolationSchema = z.discriminatedUnion('mode', [
     /** What the command could not reach. */
     hidden: z.array(z.enum(['tpm-device', 'tpm-socket', 'tpm-simulator-directory', 'aicert-state', 'tpm-locks'])),
     capabilities: z.literal('none'),
-    network: z.literal('none'),
+    /**
+     * `none`: a network namespace of its own, no interface (the default). `host`: the host's
+     * network (`--network host`, for a distributed trainer that talks to its peers); the mount
+     * namespace still hides the TPM, and a TPM reachable over TCP is refused (run/isolation.ts).
+     */
+    network: z.enum(['none', 'host']),
   }),
 ]);
 export type CommandIsolation = z.infer<typeof commandIsolationSchema>;

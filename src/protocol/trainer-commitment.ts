@@ -15,8 +15,11 @@ export const trainerCommitmentSchema = z.strictObject({
   seed: hex32,
   /** r, hex: the randomness mixed into s. */
   r: hex32,
-  /** Where r came from: the TPM's RNG, or a challenge a verifier gave before the run. */
-  rSource: z.enum(['tpm', 'challenge']),
+  /**
+   * Where r came from: the TPM's RNG, a challenge a verifier gave before the run, or (a node of
+   * rank ≥ 1 of a group run) the group commitment, which rank 0 fixed.
+   */
+  rSource: z.enum(['tpm', 'challenge', 'group']),
   checkpointEvery: z.number().int().positive(),
   holdoutFraction: z.number().min(0).lt(1),
   /** The record file trained on: dataset input name and the file's path inside it ('.' for a file). */

@@ -45,9 +45,40 @@ export function collectReport(
     generatedAt: now.toISOString(),
     certificate: { name, sha256, bytes: bytes.length },
     verification: report,
-    ...(cert && { run: run ? verifiedFacts(run, cert, report.akTrust) : claimedFacts(cert, report.akTrust) }),
+    ...(cert && { run: runFacts(cert, run, report.akTrust) }),
     endorsements: facts?.endorsements ?? [],
     ...(audit && { audit }),
+  };
+}
+
+/** The run's facts and, for a group run, every node's: verified ones when the whole group verified. */
+function runFacts(cert: AicertCertificate, run: VerifiedRun | undefined, akTrust: RunFacts['akTrust']): RunFacts {
+  const own = run ? verifiedFacts(run, cert, akTrust) : claimedFacts(cert, akTrust);
+  const group = cert.evidence.group;
+  if (!group) return own;
+  const single = (rank: number): AicertCertificate => {
+    const node = group.nodes.find((n) => n.rank === rank)!;
+    return { mediaType: cert.mediaType, statement: node.statement, evidence: { tpm: node.tpm } };
+  };
+  const verifiedNodes = new Map(run?.group?.nodes.map((n) => [n.rank, n.run]));
+  const nodes = group.nodes
+    .map((n) => n.rank)
+    .sort((a, b) => a - b)
+    .map((rank) => {
+      const verified = verifiedNodes.get(rank);
+      const facts = verified ? verifiedFacts(verified, single(rank), akTrust) : claimedFacts(single(rank), undefined);
+      return { rank, shard: group.commitment.members[rank]?.data ?? [], facts };
+    });
+  return {
+    ...own,
+    group: {
+      runId: group.commitment.runId,
+      ...(run?.group && { digest: run.group.digest }),
+      data: group.commitment.data,
+      ...(group.commitment.shardPlan && { shardPlan: group.commitment.shardPlan }),
+      trainer: group.commitment.trainer !== undefined,
+      nodes: [{ rank: 0, shard: group.commitment.members[0]?.data ?? [], facts: own }, ...nodes],
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import type { ReportModel } from './report-model.js';
 import { auditSection } from './section-audit.js';
 import { checksSection } from './section-checks.js';
 import { endorsementSection } from './section-endorsement.js';
+import { nodesSection } from './section-nodes.js';
 import { platformSection } from './section-platform.js';
 import { timelineSection } from './section-timeline.js';
 import { trainingSection } from './section-training.js';
@@ -42,7 +43,7 @@ export function renderReport(m: ReportModel): string {
 <main>
 ${verdictSection(m)}
 ${checksSection(m)}
-${run ? html`${trainingSection(run)}${platformSection(run)}${timelineSection(run)}` : ''}
+${run ? html`${trainingSection(run)}${platformSection(run)}${nodesSection(run)}${timelineSection(run)}` : ''}
 ${m.audit ? auditSection(m.audit) : ''}
 ${endorsementSection(m)}
 </main>

@@ -64,6 +64,22 @@ export interface RunFacts {
   bootLogCarried?: boolean;
   /** The boot facts the verifier read from that log (`VerifiedRun.boot`); only when verified. */
   boot?: BootFacts;
+  /** A multi-node run (docs/distributed.md): the group, and every node's facts, rank 0's first. */
+  group?: GroupFacts;
+}
+
+export interface GroupFacts {
+  runId: string;
+  /** SHA-256 of the group commitment, hex; absent when it is not even well formed. */
+  digest?: string;
+  /** The data the group claims (dataset manifest roots). */
+  data: string[];
+  /** The shard plan rank 0 was given, when it was given one. */
+  shardPlan?: string[][];
+  /** Whether the nodes ran the trainer protocol (the group fixed r for their seed). */
+  trainer: boolean;
+  /** Every node, by rank: its shard and its own run's facts (rank 0's are this run's). */
+  nodes: Array<{ rank: number; shard: string[]; facts: RunFacts }>;
 }
 
 export interface CertificateSummary {

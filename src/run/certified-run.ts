@@ -29,7 +29,7 @@ import { AttestedSession, type RegisterChoice } from './attested-session.js';
 import { findBootLog } from './boot-log.js';
 import { lockTpm } from './tpm-lock.js';
 import { executeCommand, type CommandOutcome } from './execute.js';
-import { checkExecutable, planIsolation, type IsolationMode } from './isolation.js';
+import { checkExecutable, planIsolation, type IsolationMode, type NetworkMode } from './isolation.js';
 import { aicertHome } from '../util/state-dir.js';
 import {
   measureCodeArtifact,
@@ -79,6 +79,8 @@ export interface RunOptions {
   certifyFailure: boolean;
   /** How the command is confined (run/isolation.ts); default `namespaces`. `none` is recorded in the certificate. */
   isolation?: IsolationMode;
+  /** Under `namespaces` isolation: `host` keeps the host's network (recorded in the certificate); default `none`. */
+  network?: NetworkMode;
   /** Run the command as a protocol trainer (docs/trainer-protocol.md). */
   trainer?: TrainerOptions;
   /** The firmware's boot event log to carry (`--boot-log`); default: Linux's, when there is one. */
@@ -121,6 +123,7 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
   checkExecutable(o.command[0]!);
   const isolation = planIsolation({
     mode: o.isolation ?? 'namespaces',
+    network: o.network,
     tpm: o.tpm,
     stateDirectory: aicertHome(),
     needed: [
@@ -132,6 +135,10 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
       ...(o.trainer ? [o.trainer.transcript] : []),
     ],
   });
+  if (o.network === 'host' && o.isolation !== 'none')
+    o.log(
+      "note: --network host: the training command shares the host's network (recorded in the certificate; a policy refuses it unless it sets network: host)",
+    );
   if (o.isolation === 'none')
     o.log(
       'WARNING: --isolation none: the training command can reach the TPM and could forge this run; the certificate records that',
@@ -185,9 +192,10 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
       output: basename(o.output),
       isolation: isolation.record,
     } satisfies CommandEvent);
-    const trainer = o.trainer && (await commitTrainer(tpm, o.trainer, o.data, inputs, o.log));
     const events = session.records.map((r) => r.digests[0]!.digest);
-    const groupBinding =
+    // r of the trainer's seed: this node's (rank 0 of a group gives it to the group), or the group's.
+    const ownR = (group?.rank ?? 0) === 0 ? await trainerR(tpm, o.trainer) : undefined;
+    const joined =
       group &&
       (await group.join({
         member: {
@@ -200,12 +208,15 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
         akPublic: ak.public,
         quote: (qualifyingData) => session!.quote(qualifyingData),
         random: (bytes) => tpm!.getRandom(bytes),
+        ...(o.trainer && { trainer: { r: ownR?.value } }),
       }));
+    const r = ownR ?? groupR(joined?.commitment.trainer);
+    const trainer = o.trainer && (await commitTrainer(o.trainer, o.data, inputs, o.log, r!));
     const commitment = {
       type: 'commitment',
       events,
       ...(trainer && { trainer: trainer.commitment }),
-      ...(groupBinding && { group: groupBinding }),
+      ...(joined && { group: joined.binding }),
     } satisfies CommitmentEvent;
     await session.extend(commitment);
     o.log('inputs measured and committed; taking the start quote');
@@ -320,10 +331,10 @@ export async function certifiedRun(o: RunOptions): Promise<RunResult> {
 }
 
 function checkOptions(o: RunOptions): void {
-  if (o.group && o.trainer)
+  if (o.group && o.group.rank > 0 && o.trainer?.challenge)
     throw new UsageError(
-      'usage.group-trainer',
-      'the trainer protocol across ranks is not supported yet: drop --trainer',
+      'usage.challenge',
+      "--challenge is rank 0's: the group's trainer seed mixes in the r rank 0 fixes; drop it on the other ranks",
     );
   if (o.group && o.certifyFailure)
     throw new UsageError('usage.group-failure', 'a group run never certifies a failure: drop --certify-failure');
@@ -383,17 +394,34 @@ async function measureInputs(o: RunOptions, pool: HashPool): Promise<ArtifactEve
   return inputs;
 }
 
+interface TrainerRandomness {
+  value: Buffer;
+  source: TrainerCommitment['rSource'];
+}
+
+/** r of a trainer run's seed: the verifier's challenge, else 32 bytes from the TPM; undefined without --trainer. */
+async function trainerR(tpm: Tpm, t: TrainerOptions | undefined): Promise<TrainerRandomness | undefined> {
+  if (!t) return undefined;
+  if (t.challenge) return { value: t.challenge, source: 'challenge' };
+  return { value: await tpm.getRandom(32), source: 'tpm' };
+}
+
+/** A node of rank ≥ 1 of a trainer group run mixes in the r rank 0 fixed in the group commitment. */
+function groupR(trainer: { r: string } | undefined): TrainerRandomness | undefined {
+  return trainer && { value: Buffer.from(trainer.r, 'hex'), source: 'group' };
+}
+
 /**
  * Fixes the trainer's seed before it starts: s from the inputs' content digests and fresh
  * randomness (the TPM's, or a verifier's challenge), plus the protocol parameters, all of which
  * go into the commitment event. Returns the environment the trainer runs with.
  */
 async function commitTrainer(
-  tpm: Tpm,
   t: TrainerOptions,
   data: string[],
   inputs: ArtifactEvent[],
   log: (line: string) => void,
+  randomness: TrainerRandomness,
 ) {
   const dataset = resolve(t.dataset);
   const owner = data.map((d) => resolve(d)).find((d) => dataset === d || dataset.startsWith(`${d}/`));
@@ -429,13 +457,12 @@ async function commitTrainer(
       "WARNING: --holdout 0: no record is held out, so the audit's memorization test cannot run and `aicert audit` will fail this run at memorization; certify with --holdout > 0 (e.g. 0.1) to make it auditable",
     );
   }
-  const r = t.challenge ?? (await tpm.getRandom(32));
-  const seed = trainerSeed(inputs, r);
+  const seed = trainerSeed(inputs, randomness.value);
   const commitment: TrainerCommitment = {
     protocol: TRAINER_PROTOCOL,
     seed: seed.toString('hex'),
-    r: r.toString('hex'),
-    rSource: t.challenge ? 'challenge' : 'tpm',
+    r: randomness.value.toString('hex'),
+    rSource: randomness.source,
     checkpointEvery: t.checkpointEvery,
     holdoutFraction,
     dataset: { input: basename(owner), path },

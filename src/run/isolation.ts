@@ -15,7 +15,9 @@ import { LOCK_DIRECTORY } from './tpm-lock.js';
  * - the TPM devices (/dev/tpm*) and a software TPM's sockets are covered by /dev/null, and the
  *   directory of a Unix-socket swtpm (its state, with the TPM's secrets, lives there) and aicert's
  *   state directory by an empty, unreadable tmpfs;
- * - there is no network, so a TCP swtpm (or any TPM proxy) cannot be reached;
+ * - there is no network, so a TCP swtpm (or any TPM proxy) cannot be reached; with `--network
+ *   host` (a distributed trainer must reach its peers) the command keeps the host's network, the
+ *   certificate says so, and a TPM addressed over TCP is refused;
  * - every capability is dropped and no-new-privileges is set before the command starts, so it
  *   can neither undo those mounts, create a device node, nor regain privileges through setuid
  *   programs, and cannot ptrace aicert (whose capabilities it lacks).
@@ -24,6 +26,13 @@ import { LOCK_DIRECTORY } from './tpm-lock.js';
  * `unshare` and `setpriv` (Debian's essential util-linux package).
  */
 export type IsolationMode = 'namespaces' | 'none';
+
+/**
+ * The command's network under `namespaces`: `none` (a network namespace of its own, no
+ * interface) or `host` (the host's network, for a distributed trainer that must reach its peers:
+ * `--network host`, recorded in the certificate).
+ */
+export type NetworkMode = 'none' | 'host';
 
 export interface IsolationPlan {
   /** What the certificate records. */
@@ -34,6 +43,8 @@ export interface IsolationPlan {
 
 export interface IsolationOptions {
   mode: IsolationMode;
+  /** Under `namespaces`: the command's network; default `none`. */
+  network?: NetworkMode;
   tpm: string;
   /** aicert's state directory, hidden from the command. */
   stateDirectory: string;
@@ -57,7 +68,9 @@ export function planIsolation(o: IsolationOptions): IsolationPlan {
   if (o.mode === 'none') {
     return { record: { mode: 'none' }, wrap: (argv) => [...argv] };
   }
+  const network = o.network ?? 'none';
   const hidden = hiddenPaths(o.tpm, o.stateDirectory);
+  if (network === 'host') refuseNetworkTpm(o.tpm);
   for (const path of o.needed) {
     const inside = hidden.find((h) => isInside(h.path, realpathOrSelf(path)));
     if (inside) {
@@ -68,8 +81,18 @@ export function planIsolation(o: IsolationOptions): IsolationPlan {
     }
   }
   const asRoot = process.getuid?.() === 0;
-  const namespaces = [...(asRoot ? [] : ['user' as const]), 'mount' as const, 'network' as const];
-  const unshare = ['unshare', ...(asRoot ? [] : ['--user', '--map-root-user']), '--mount', '--net', '--'];
+  const namespaces = [
+    ...(asRoot ? [] : ['user' as const]),
+    'mount' as const,
+    ...(network === 'none' ? ['network' as const] : []),
+  ];
+  const unshare = [
+    'unshare',
+    ...(asRoot ? [] : ['--user', '--map-root-user']),
+    '--mount',
+    ...(network === 'none' ? ['--net'] : []),
+    '--',
+  ];
   probe(unshare);
   return {
     record: {
@@ -77,10 +100,23 @@ export function planIsolation(o: IsolationOptions): IsolationPlan {
       namespaces,
       hidden: [...new Set(hidden.map((h) => h.what))].sort(),
       capabilities: 'none',
-      network: 'none',
+      network,
     },
     wrap: (argv) => [...unshare, 'sh', '-c', SETUP, 'aicert-isolation', ...hidden.map((h) => h.path), '--', ...argv],
   };
+}
+
+/**
+ * With the host's network the command could reach a TPM served over TCP (a swtpm, a TPM proxy),
+ * which no mount hides: refuse that combination instead of certifying a run that could forge itself.
+ */
+function refuseNetworkTpm(tpm: string): void {
+  const address = tpm === 'auto' ? undefined : parseTpmAddress(tpm);
+  if (address?.kind === 'swtpm' && address.data.kind !== 'unix')
+    throw new UsageError(
+      'usage.network',
+      `--network host: the TPM ${tpm} is reached over the network, which the command could reach too; serve it on a Unix socket or a device`,
+    );
 }
 
 interface HiddenPath {

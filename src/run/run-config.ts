@@ -38,6 +38,8 @@ const runConfigSchema = z.strictObject({
   certifyFailure: z.boolean().optional(),
   /** How the command is confined: namespaces (default) or none. */
   isolation: z.enum(['namespaces', 'none']).optional(),
+  /** With namespaces: the command's network, none (default) or host (e.g. DDP between nodes). */
+  network: z.enum(['none', 'host']).optional(),
   /** The firmware's TCG boot event log to carry (docs/boot-log.md); default: the machine's, when present. */
   bootLog: z.string().min(1).optional(),
   /** Protocol trainer settings (docs/trainer-protocol.md); its presence turns the protocol on. */

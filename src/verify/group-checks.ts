@@ -10,6 +10,7 @@ import {
   groupCommitmentDigest,
   groupData,
   shardOf,
+  shardPlanMismatch,
   type GroupCommitment,
   type GroupMember,
 } from '../protocol/group-commitment.js';
@@ -101,6 +102,15 @@ export async function checkGroup(
     () =>
       `each node trained on exactly its shard, and the ${commitment.members.length} shards cover exactly the ${commitment.data.length} datasets the group claims`,
   );
+  const logs = [rank0.log, ...verified.map((v) => v.run)];
+  await list.step(
+    'group.trainer',
+    () => checkTrainers(commitment, logs),
+    (checkpoints) =>
+      checkpoints === undefined
+        ? 'no node ran the trainer protocol'
+        : `every node trained with the group's seed s (r fixed by rank 0) and measured the same ${checkpoints} checkpoints`,
+  );
   if (policy) list.absorb([checkNodeCount(policy, commitment.nodes)]);
   return { commitment, digest, nodes: verified };
 }
@@ -176,8 +186,11 @@ function checkMember(log: RunLog, akName: string, member: GroupMember, digest: s
     );
 }
 
-/** Each node's datasets are its shard, and the shards' union is exactly the claimed data. */
-function checkShards(commitment: GroupCommitment, logs: readonly RunLog[]): void {
+/**
+ * Each node's datasets are its shard, the shard the plan assigned it when rank 0 was given one,
+ * and the shards' union is exactly the claimed data.
+ */
+export function checkShards(commitment: GroupCommitment, logs: readonly RunLog[]): void {
   logs.forEach((log, rank) => {
     const measured = shardOf(log.inputs);
     const shard = commitment.members[rank]!.data;
@@ -187,10 +200,74 @@ function checkShards(commitment: GroupCommitment, logs: readonly RunLog[]): void
         `rank ${rank} measured the datasets ${measured.join(', ') || '(none)'}, but its shard is ${shard.join(', ') || '(none)'}`,
       );
   });
+  const plan = commitment.shardPlan;
+  if (plan) {
+    if (plan.length !== commitment.nodes)
+      throw new VerificationError(
+        'group.shards',
+        `the shard plan assigns shards to ${plan.length} ranks; the group has ${commitment.nodes} nodes`,
+      );
+    commitment.members.forEach((m) => {
+      const mismatch = shardPlanMismatch(plan, m.rank, m.data);
+      if (mismatch) throw new VerificationError('group.shards', mismatch);
+    });
+  }
   const union = groupData(commitment.members);
   if (canonicalize(union) !== canonicalize(commitment.data))
     throw new VerificationError(
       'group.shards',
       `the group claims the datasets ${commitment.data.join(', ')}, but its shards cover ${union.join(', ')}`,
     );
+}
+
+/**
+ * A trainer-protocol group run is one data-parallel training (docs/distributed.md): every node
+ * committed to the seed made from the group's r (so to the same code, config, data and schedule),
+ * and every node's replica measured the same checkpoints as rank 0's, whose transcript the audit
+ * replays. Without the group's r, no node ran the protocol. Returns the checkpoint count.
+ */
+export function checkTrainers(commitment: GroupCommitment, logs: readonly RunLog[]): number | undefined {
+  const trainers = logs.map((log) => log.commitment.trainer);
+  if (!commitment.trainer) {
+    const rank = trainers.findIndex((t) => t !== undefined);
+    if (rank >= 0)
+      throw new VerificationError(
+        'group.trainer',
+        `rank ${rank} ran the trainer protocol, but the group commitment fixes no r for a trainer group run`,
+      );
+    return undefined;
+  }
+  const [first, ...others] = trainers;
+  const fail = (rank: number, why: string) => new VerificationError('group.trainer', `rank ${rank} ${why}`);
+  if (!first) throw fail(0, 'did not run the trainer protocol, though the group commitment fixes r for it');
+  if (first.r !== commitment.trainer.r || first.rSource === 'group')
+    throw fail(
+      0,
+      `mixed r ${first.r} (${first.rSource}) into its seed, not the group commitment's ${commitment.trainer.r}`,
+    );
+  const rank0Checkpoints = logs[0]!.checkpoints.map((c) => c.sha256);
+  others.forEach((t, i) => {
+    const rank = i + 1;
+    if (!t) throw fail(rank, 'did not run the trainer protocol; every node of a trainer group run must');
+    if (t.rSource !== 'group' || t.r !== commitment.trainer!.r)
+      throw fail(rank, `mixed r ${t.r} (${t.rSource}) into its seed, not the group commitment's`);
+    if (t.seed !== first.seed)
+      throw fail(rank, `committed to the seed ${t.seed}, rank 0 to ${first.seed}: their code, config or data differ`);
+    if (t.checkpointEvery !== first.checkpointEvery || t.holdoutFraction !== first.holdoutFraction)
+      throw fail(
+        rank,
+        `committed to k = ${t.checkpointEvery}, holdout ${t.holdoutFraction}; rank 0 to ${first.checkpointEvery}, ${first.holdoutFraction}`,
+      );
+    const checkpoints = logs[rank]!.checkpoints.map((c) => c.sha256);
+    if (canonicalize(checkpoints) !== canonicalize(rank0Checkpoints)) {
+      const at = checkpoints.findIndex((c, j) => c !== rank0Checkpoints[j]);
+      throw fail(
+        rank,
+        at < 0 || at >= rank0Checkpoints.length
+          ? `measured ${checkpoints.length} checkpoints, rank 0 ${rank0Checkpoints.length}`
+          : `measured checkpoint ${at} with digest ${checkpoints[at]}, rank 0 ${rank0Checkpoints[at]}: the replicas diverged`,
+      );
+    }
+  });
+  return rank0Checkpoints.length;
 }

@@ -35,6 +35,7 @@ export const VERIFY_CHECKS = [
   'group.ranks',
   'group.node',
   'group.shards',
+  'group.trainer',
   'policy.nodes',
   'policy',
   'policy.ak',

@@ -577,8 +577,13 @@ function checkSessionFacts(
 }
 
 /** s must be recomputable from the verified inputs and r, and checkpoints numbered 0, 1, 2…. */
-function checkTrainerCommitment(trainer: TrainerCommitment, { inputs, checkpoints }: RunLog): void {
+function checkTrainerCommitment(trainer: TrainerCommitment, { inputs, checkpoints, commitment }: RunLog): void {
   // The event's schema already holds r and s to 64 hex digits and the protocol to TRAINER_PROTOCOL.
+  if (trainer.rSource === 'group' && (commitment.group === undefined || commitment.group.rank === 0))
+    throw new VerificationError(
+      'trainer.commitment',
+      "the trainer's r is said to come from a group commitment, but this run is not a node of rank ≥ 1 of a group",
+    );
   const expected = trainerSeed(inputs, Buffer.from(trainer.r, 'hex')).toString('hex');
   if (trainer.seed !== expected) {
     throw new VerificationError(

@@ -342,3 +342,18 @@ test('policy.isolation: a confined command by default; `isolation: any` also acc
     (e: unknown) => (e as { code?: string }).code === 'policy.invalid',
   );
 });
+
+test("policy.isolation: the host's network (aicert run --network host) is refused unless the policy sets network: host", () => {
+  const host = { mode: 'namespaces', network: 'host' };
+  const refused = checkIsolation(policyOf(''), host);
+  assert.equal(refused.status, 'failed');
+  assert.match(refused.reason, /ran with the host's network .*set network: host to accept it/);
+  assert.equal(checkIsolation(policyOf('network: host\n'), host).status, 'ok');
+  assert.equal(checkIsolation(policyOf('network: host\n'), { mode: 'namespaces', network: 'none' }).status, 'ok');
+  assert.equal(checkIsolation(policyOf('network: host\n'), { mode: 'none' }).status, 'failed');
+  assert.equal(checkIsolation(policyOf('isolation: any\n'), host).status, 'skipped');
+  assert.throws(
+    () => policyOf('network: bridge\n'),
+    (e: unknown) => (e as { code?: string }).code === 'policy.invalid',
+  );
+});

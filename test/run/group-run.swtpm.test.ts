@@ -13,6 +13,8 @@ import { verifyCertificate, type VerifyOptions } from '../../src/verify/verify-c
 import { loadTrustAnchors, NO_TRUST_ANCHORS, type TrustAnchors } from '../../src/evidence/ak-trust.js';
 import { parsePolicy } from '../../src/evidence/policy.js';
 import type { VerificationReport } from '../../src/verify/report.js';
+import { measureDatasetArtifact } from '../../src/protocol/artifacts.js';
+import { checkShards } from '../../src/verify/group-checks.js';
 import { enrollAllWithNewCa } from '../fixtures/enrolled-ak.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { readFileSync } from 'node:fs';
@@ -223,6 +225,84 @@ describe('multi-node certified runs on two swtpm instances', () => {
     const forged = clone(a);
     forged.evidence.group.commitment.data[0] = 'f'.repeat(64);
     await expectFailure(forged, 'group.commitment', /group commitment has digest/);
+  });
+
+  test('a run under a shard plan verifies, and the commitment carries the plan rank 0 was given', async () => {
+    const plan = await Promise.all(shards.map(async (s) => [(await measureDatasetArtifact(s)).digest.sha256]));
+    const port = await freePort();
+    const results = await Promise.allSettled(
+      [0, 1].map((rank) => {
+        const o = nodeOptions('p', rank, port);
+        return certifiedRun(rank === 0 ? { ...o, group: { ...o.group!, shardPlan: plan } } : o);
+      }),
+    );
+    for (const r of results) assert.equal(r.status, 'fulfilled', String((r as PromiseRejectedResult).reason));
+    const cert = JSON.parse(await readFile(join(work, 'p', 'node0', 'model.aicert.json'), 'utf8'));
+    assert.deepEqual(cert.evidence.group.commitment.shardPlan, plan);
+    const r = await verify(cert);
+    assert.equal(r.verdict, 'verified', JSON.stringify(firstFailure(r)));
+    assert.equal(r.checks.find((c) => c.id === 'group.shards')?.status, 'ok');
+  });
+
+  test('a node whose data shard was swapped: refused at group.shards on every node, nothing written', async () => {
+    const plan = await Promise.all(shards.map(async (s) => [(await measureDatasetArtifact(s)).digest.sha256]));
+    const port = await freePort();
+    // Rank 1 brings rank 0's shard instead of its own: its measured data is not its planned shard.
+    const results = await Promise.allSettled(
+      [0, 1].map((rank) => {
+        const o = nodeOptions('s', rank, port);
+        return certifiedRun(
+          rank === 0
+            ? { ...o, group: { ...o.group!, shardPlan: plan } }
+            : { ...o, data: [shards[0]!], command: [process.execPath, '-e', TRAIN, shards[0]!, o.output] },
+        );
+      }),
+    );
+    for (const [rank, r] of results.entries()) {
+      assert.equal(r.status, 'rejected', `rank ${rank} did not fail`);
+      assert.equal((r as PromiseRejectedResult).reason.code, 'group.failed', `rank ${rank}`);
+      assert.match(
+        (r as PromiseRejectedResult).reason.message,
+        /group\.shards\): rank 1 measured the datasets [0-9a-f]{64}, but the shard plan assigns it [0-9a-f]{64}/,
+      );
+    }
+    for (const rank of [0, 1]) assert.equal(existsSync(join(work, 's', `node${rank}`, 'model.aicert.json')), false);
+    // The verifier holds a certificate to the same plan: the honest run's commitment with its
+    // shards swapped in the plan is refused at group.shards (checked on the verified logs).
+    const verifiedLogs = [a.evidence.tpm, a.evidence.group.nodes[0].tpm].map((tpm: any) => ({
+      inputs: tpm.eventLog.map((r: any) => r.content).filter((c: any) => c.type === 'input'),
+    }));
+    const commitment = { ...a.evidence.group.commitment, shardPlan: [plan[1], plan[0]] };
+    assert.throws(
+      () => checkShards(commitment, verifiedLogs as any),
+      (err: any) => err.code === 'group.shards' && /rank 0 measured .* but the shard plan assigns it/.test(err.message),
+    );
+  });
+
+  test('rank 0 runs the trainer protocol and rank 1 does not: both fail when rank 1 joins, before any command', async () => {
+    const port = await freePort();
+    const results = await Promise.allSettled(
+      [0, 1].map((rank) => {
+        const o = nodeOptions('t', rank, port);
+        const trainer = {
+          transcript: `${o.output}.transcript`,
+          checkpointEvery: 5,
+          holdoutFraction: 0.1,
+          dataset: shards[0]!,
+        };
+        return certifiedRun(rank === 0 ? { ...o, trainer } : o);
+      }),
+    );
+    for (const [rank, r] of results.entries()) {
+      assert.equal(r.status, 'rejected', `rank ${rank} did not fail`);
+      assert.equal((r as PromiseRejectedResult).reason.code, 'group.failed', `rank ${rank}`);
+      assert.match(
+        (r as PromiseRejectedResult).reason.message,
+        /rank 0 runs the trainer protocol \(--trainer\) and rank 1 does not/,
+      );
+    }
+    for (const rank of [0, 1])
+      assert.equal(existsSync(join(work, 't', `node${rank}`, 'model')), false, 'a command ran');
   });
 
   test("a node's command fails: every node fails with group.failed and nothing is written", async () => {

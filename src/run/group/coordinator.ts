@@ -5,6 +5,7 @@ import { parseCertificate, type AicertCertificate, type CertificateGroupNode } f
 import {
   groupCommitmentDigest,
   groupData,
+  shardPlanMismatch,
   type GroupBinding,
   type GroupCommitment,
 } from '../../protocol/group-commitment.js';
@@ -13,7 +14,7 @@ import { decodeBase64Strict } from '../../util/base64.js';
 import { Channel, GroupFailure } from './channel.js';
 import { akPublicBase64, channelQuote, checkChannelQuote, commitmentChallenge, joinChallenge } from './channel-auth.js';
 import type { MessageOf } from './messages.js';
-import type { GroupParticipant, NodeJoin } from './participant.js';
+import type { GroupJoined, GroupParticipant, NodeJoin } from './participant.js';
 import type { GroupAddress } from './group-address.js';
 
 interface Joined {
@@ -65,7 +66,7 @@ export class GroupCoordinator implements GroupParticipant {
     return coordinator;
   }
 
-  async join(node: NodeJoin): Promise<GroupBinding> {
+  async join(node: NodeJoin): Promise<GroupJoined> {
     if (this.members.size < this.nodes - 1) {
       const joined = new Promise<void>((resolve) => {
         this.allJoined = resolve;
@@ -74,6 +75,9 @@ export class GroupCoordinator implements GroupParticipant {
     }
     this.sealed = true;
     this.server.close();
+    const plan = this.address.shardPlan;
+    const ownMismatch = plan && shardPlanMismatch(plan, 0, node.member.data);
+    if (ownMismatch) throw this.fail(`the shard plan is not kept (group.shards): ${ownMismatch}`);
     const others = [...this.members.entries()].sort(([a], [b]) => a - b).map(([, m]) => m);
     const members = [node.member, ...others.map((m) => m.join.member)];
     const commitment: GroupCommitment = {
@@ -82,6 +86,8 @@ export class GroupCoordinator implements GroupParticipant {
       nodes: this.nodes,
       members,
       data: groupData(members),
+      ...(plan && { shardPlan: plan }),
+      ...(node.trainer && { trainer: { r: trainerRandomness(node.trainer.r).toString('hex') } }),
     };
     const digest = groupCommitmentDigest(commitment);
     const nonces = others.map((m) => m.join.nonce);
@@ -91,7 +97,7 @@ export class GroupCoordinator implements GroupParticipant {
     this.address.log(`rank 0: group commitment ${digest.toString('hex')} sent to ${others.length} node(s)`);
     this.commitment = commitment;
     this.binding = { digest: digest.toString('hex'), rank: 0 };
-    return this.binding;
+    return { binding: this.binding, commitment };
   }
 
   async barrier(): Promise<void> {
@@ -162,6 +168,9 @@ export class GroupCoordinator implements GroupParticipant {
     const challenge = joinChallenge(nonce, join.member, join.nonce);
     await checkChannelQuote(join.quote, join.akPublic, join.member.akName, challenge, `rank ${rank}`);
     if (this.members.has(rank) || this.sealed) throw new GroupFailure(`rank ${rank} has already joined`);
+    // An authenticated node on the wrong data: the planned run cannot happen, so every node stops.
+    const mismatch = this.address.shardPlan && shardPlanMismatch(this.address.shardPlan, rank, join.member.data);
+    if (mismatch) throw this.fail(`the shard plan is not kept (group.shards): ${mismatch}`);
     channel.peer = `rank ${rank}`;
     this.members.set(rank, { channel, join });
     this.address.log(`rank 0: rank ${rank} joined (AK ${join.member.akName.slice(0, 16)}…)`);
@@ -242,4 +251,10 @@ export class GroupCoordinator implements GroupParticipant {
       throw this.fail(`${who} sent evidence signed by another AK than the one it joined with`);
     return { rank, statement: cert.statement, tpm: cert.evidence.tpm };
   }
+}
+
+function trainerRandomness(r: Buffer | undefined): Buffer {
+  if (r?.length !== 32)
+    throw new GroupFailure("rank 0 runs the trainer protocol but has no 32-byte r for the group's seed");
+  return r;
 }

@@ -11,6 +11,8 @@ export interface GroupAddress {
   /** Bound on joining and on every wait before the command, and on the evidence after it. */
   timeoutMs: number;
   log: (line: string) => void;
+  /** Rank 0: each rank's assigned dataset roots (`--shard-plan`), checked at join and committed. */
+  shardPlan?: string[][];
 }
 
 export interface GroupFlags {

@@ -1,12 +1,12 @@
 import { connect, type Socket } from 'node:net';
 import type { AicertCertificate } from '../../cert/certificate.js';
 import { serializeCertificate } from '../../cert/certificate.js';
-import { groupCommitmentDigest, type GroupBinding } from '../../protocol/group-commitment.js';
+import { groupCommitmentDigest } from '../../protocol/group-commitment.js';
 import { canonicalize } from '../../util/jcs.js';
 import { Channel, GroupFailure } from './channel.js';
 import { akPublicBase64, channelQuote, checkChannelQuote, commitmentChallenge, joinChallenge } from './channel-auth.js';
 import type { GroupAddress } from './group-address.js';
-import type { GroupParticipant, NodeJoin } from './participant.js';
+import type { GroupJoined, GroupParticipant, NodeJoin } from './participant.js';
 
 /** How often a node retries connecting while rank 0 is not listening yet. */
 const RETRY_MS = 250;
@@ -53,7 +53,7 @@ export class GroupMemberNode implements GroupParticipant {
     }
   }
 
-  async join(node: NodeJoin): Promise<GroupBinding> {
+  async join(node: NodeJoin): Promise<GroupJoined> {
     const { timeoutMs } = this.address;
     const welcome = await this.channel.receive('welcome', timeoutMs);
     if (welcome.nodes !== this.nodes)
@@ -75,6 +75,12 @@ export class GroupMemberNode implements GroupParticipant {
       throw this.fail(`rank 0's group commitment is for ${commitment.nodes} nodes, not ${this.nodes}`);
     if (canonicalize(commitment.members[this.rank]) !== canonicalize(node.member))
       throw this.fail(`rank 0's group commitment does not hold rank ${this.rank}'s entry as it joined`);
+    if (Boolean(commitment.trainer) !== Boolean(node.trainer))
+      throw this.fail(
+        commitment.trainer
+          ? `rank 0 runs the trainer protocol (--trainer) and rank ${this.rank} does not: every node must`
+          : `rank ${this.rank} runs the trainer protocol (--trainer) and rank 0 does not: every node must`,
+      );
     if (nonces.length !== this.nodes - 1 || nonces[this.rank - 1] !== nonce)
       throw this.fail(`rank 0's group commitment quote does not cover rank ${this.rank}'s nonce`);
     try {
@@ -89,7 +95,7 @@ export class GroupMemberNode implements GroupParticipant {
       throw this.fail((err as Error).message);
     }
     this.address.log(`rank ${this.rank}: joined group ${digest.toString('hex')}`);
-    return { digest: digest.toString('hex'), rank: this.rank };
+    return { binding: { digest: digest.toString('hex'), rank: this.rank }, commitment };
   }
 
   async barrier(): Promise<void> {

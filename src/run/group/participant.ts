@@ -1,5 +1,5 @@
 import type { AicertCertificate } from '../../cert/certificate.js';
-import type { GroupBinding, GroupMember } from '../../protocol/group-commitment.js';
+import type { GroupBinding, GroupCommitment, GroupMember } from '../../protocol/group-commitment.js';
 import type { PcrAttestation } from '../../tpm/attest-pcrs.js';
 import type { PublicArea } from '../../tpm/public.js';
 
@@ -11,6 +11,17 @@ export interface NodeJoin {
   quote(qualifyingData: Buffer): Promise<PcrAttestation>;
   /** 16 random bytes from the node's TPM (rank 0: the group run id). */
   random(bytes: number): Promise<Buffer>;
+  /**
+   * Whether this node runs the trainer protocol; every node of a group must agree. Rank 0 also
+   * gives the randomness r of the group's trainer seed, which the commitment carries.
+   */
+  trainer?: { r?: Buffer };
+}
+
+/** What a node learns by joining: what its commitment event records, and the group commitment. */
+export interface GroupJoined {
+  binding: GroupBinding;
+  commitment: GroupCommitment;
 }
 
 /**
@@ -23,8 +34,8 @@ export interface GroupParticipant {
   readonly nodes: number;
   /** Aborted (with the reason) the moment the group fails. */
   readonly failed: AbortSignal;
-  /** Joins the group and returns what this node's commitment event records. */
-  join(node: NodeJoin): Promise<GroupBinding>;
+  /** Joins the group; returns what this node's commitment event records, and the commitment. */
+  join(node: NodeJoin): Promise<GroupJoined>;
   /** After this node's start quote: returns once every node has taken its own. */
   barrier(): Promise<void>;
   /** After this node's command: reports its outcome; returns once every node's succeeded. */

@@ -13,7 +13,8 @@ import { seededBytes } from '../../util/property.js';
  * `aicert trainer check` passes the two example trainers, exactly as their READMEs run them, on
  * the built-in sample (240 records, one epoch of batch 32: 6 steps, 3 checkpoints at k = 5):
  * TF.js (examples/fashion-mnist) and PyTorch (examples/pytorch-fashion-mnist, Debian's
- * python3-torch on /usr/bin/python3). The Python-SDK trainer's pass is in broken-trainers.
+ * python3-torch on /usr/bin/python3), and its data-parallel twin train_ddp.py started alone (its
+ * 2-node run is test/examples/pytorch-ddp.swtpm.test.ts). The Python-SDK trainer's pass is in broken-trainers.
  */
 const repo = fileURLToPath(new URL('../../../..', import.meta.url));
 const DATA = join(repo, 'examples/fashion-mnist/data');
@@ -39,6 +40,16 @@ const TRAINERS: Record<string, (out: string) => string[]> = {
     out,
     '--epochs',
     '1',
+  ],
+  // The data-parallel trainer started alone (no torchrun): one rank, the same protocol modes.
+  'PyTorch DDP, one process': (out) => [
+    '/usr/bin/python3',
+    '-B',
+    join(repo, 'examples/pytorch-fashion-mnist/train_ddp.py'),
+    '--data',
+    DATA,
+    '--out',
+    out,
   ],
 };
 
