@@ -257,6 +257,45 @@ describe('aicert serve: attested TLS, receipts, and the attacks they stop', () =
     }
   });
 
+  test('refused at channel.binding: socat as the man in the middle (openssl-listen → openssl)', async (t) => {
+    if (spawnSync('socat', ['-V']).status !== 0) return t.skip('socat is not installed (apt-get install socat)');
+    const s = await serve();
+    const keys = await generateSessionKeys('0'.repeat(32));
+    const dir = await mkdtemp(join(tmpdir(), 'aicert-socat-'));
+    const pem = join(dir, 'mitm.pem');
+    await writeFile(pem, keys.tls.key.export({ type: 'pkcs8', format: 'pem' }) + keys.tls.certificatePem, {
+      mode: 0o600,
+    });
+    const port = await freePort();
+    const listen = `OPENSSL-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,cert=${pem},verify=0`;
+    const socat = spawn('socat', [listen, `OPENSSL:127.0.0.1:${s.port},verify=0`], { stdio: 'ignore' });
+    try {
+      const origin = new URL(`https://127.0.0.1:${port}`);
+      let c: Awaited<ReturnType<typeof attestConnection>> | undefined;
+      // socat needs a moment to listen; a refused connection is retried, any other outcome is the answer.
+      for (let i = 0; i < 50 && c === undefined; i++) {
+        c = await attestConnection(origin, { training: trainingA, trust: anchors, allowUntrustedAk: false }).catch(
+          async (e: NodeJS.ErrnoException) => {
+            if (e.code !== 'ECONNREFUSED' && !/ECONNREFUSED/.test(String(e.message))) throw e;
+            await new Promise((r) => setTimeout(r, 100));
+            return undefined;
+          },
+        );
+      }
+      assert.ok(c, 'socat never listened');
+      c.socket.destroy();
+      assert.equal(c.attestation, undefined);
+      assert.equal(c.report.checks.find((x) => x.status === 'failed')?.id, 'channel.binding');
+      const r = await cli(['attest', origin.origin, '--certificate', models.a.certificate, '--trust', caPem]);
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /FAILED\s+channel\.binding/);
+    } finally {
+      socat.kill();
+      await rm(dir, { recursive: true, force: true });
+      await s.stop();
+    }
+  });
+
   test('refused: a replayed attestation (nonce.freshness) and one from another serving session', async () => {
     const s1 = await serve();
     const s2 = await serve();
