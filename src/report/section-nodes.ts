@@ -1,6 +1,6 @@
 import { count } from './format-values.js';
 import { html, type Html } from './html.js';
-import type { GroupFacts, RunFacts } from './report-model.js';
+import type { RunFacts } from './report-model.js';
 import { dataTable, digest, factList, section } from './tables.js';
 
 /**
