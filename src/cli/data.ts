@@ -96,7 +96,7 @@ Examples:
     .addHelpText(
       'after',
       `
-The index holds every leaf of both trees (32 bytes per record, 64 per distinct record) and the
+The index holds every leaf of both trees (32 bytes per record and per distinct record) and the
 roots of their blocks, bound to the dataset's roots and to the size, times and inode of each of
 its files: \`data prove --index\` refuses it once the data changed (format in docs/datasets.md).
 
