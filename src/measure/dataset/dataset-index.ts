@@ -15,6 +15,8 @@ import { TREE_HASH } from './dataset-proof.js';
  *   set leaves          distinctRecords × 32  the distinct leaves, ascending
  *   order block roots   ⌊records / B⌋ × 32    MTH of each full block of B order leaves
  *   set block roots     ⌊distinct / B⌋ × 32   the same for the set leaves
+ *   order positions     distinctRecords × 8   for each set leaf, its first index among the
+ *                                             order leaves (unsigned 64-bit big-endian)
  *   header              H bytes               JSON (IndexHeader below)
  *   trailer             44 bytes              H (u32 big-endian) ‖ SHA-256(header) ‖ "AICIDX01"
  *
@@ -77,10 +79,16 @@ const headerSchema = z
 export type IndexHeader = z.infer<typeof headerSchema>;
 export type IndexedFile = z.infer<typeof fileEntry>;
 export type IndexSection = 'orderLeaves' | 'setLeaves' | 'orderBlockRoots' | 'setBlockRoots';
+/** Bytes per order position. */
+export const POSITION_BYTES = 8;
 
 /** Byte offset and hash count of each section, from the header's counts. */
-export function indexLayout(header: Pick<IndexHeader, 'blockLeaves' | 'dataset'>): {
+export function indexLayout(header: {
+  blockLeaves: number;
+  dataset: Pick<IndexHeader['dataset'], 'records' | 'distinctRecords'>;
+}): {
   sections: Record<IndexSection, { offset: number; count: number }>;
+  positionsOffset: number;
   headerOffset: number;
 } {
   const { records, distinctRecords } = header.dataset;
@@ -96,7 +104,8 @@ export function indexLayout(header: Pick<IndexHeader, 'blockLeaves' | 'dataset'>
     sections[name] = { offset, count: n };
     offset += n * HASH_BYTES;
   }
-  return { sections, headerOffset: offset };
+  const positionsOffset = offset;
+  return { sections, positionsOffset, headerOffset: positionsOffset + distinctRecords * POSITION_BYTES };
 }
 
 /** The header and trailer that end an index whose sections are already written. */
@@ -154,6 +163,16 @@ export class DatasetIndex {
       done += bytesRead;
     }
     return out;
+  }
+
+  /** The first order index of set leaf `setIndex`. */
+  async orderPosition(setIndex: number): Promise<number> {
+    if (setIndex < 0 || setIndex >= this.count('setLeaves')) throw new RangeError(`set leaf ${setIndex} out of range`);
+    const bytes = Buffer.alloc(POSITION_BYTES);
+    await readExactly(this.handle, bytes, this.layout.positionsOffset + setIndex * POSITION_BYTES, this.path);
+    const position = Number(bytes.readBigUInt64BE(0));
+    if (position >= this.count('orderLeaves')) throw malformed(this.path, `order position ${position} out of range`);
+    return position;
   }
 
   close(): Promise<void> {

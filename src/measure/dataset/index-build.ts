@@ -4,11 +4,20 @@ import { basename, dirname, join } from 'node:path';
 import { InputError } from '../../errors.js';
 import { fileVersionOf, sameFileVersion } from '../file-version.js';
 import { compareNames, listMeasuredFiles, resolveMeasureOptions } from '../manifest.js';
-import { INDEX_FORMAT, INDEX_VERSION, indexTail, type IndexedFile, type IndexHeader } from './dataset-index.js';
+import {
+  INDEX_FORMAT,
+  INDEX_VERSION,
+  indexLayout,
+  indexTail,
+  type IndexedFile,
+  type IndexHeader,
+} from './dataset-index.js';
 import { TREE_HASH } from './dataset-proof.js';
 import { datasetRootsOf, type DatasetSourceOptions } from './dataset-source.js';
 import { commitmentOfRoots } from './dataset-tree.js';
+import { writeOrderPositions } from './index-positions.js';
 import { LeafTrees } from './leaf-trees.js';
+import { HASH_BYTES } from './merkle.js';
 import { RecordPool } from './record-pool.js';
 
 /**
@@ -29,7 +38,8 @@ export function sameFiles(a: readonly IndexedFile[], b: readonly IndexedFile[]):
  * atomically (a temporary file beside it, fsync, rename), and returns its header. The leaves come
  * from one parallel read of the dataset (dataset-source.ts); they are written to the file as they
  * arrive and also fed to trees of this index's own, whose sorted set leaves and block roots the
- * index keeps, and whose hashes must equal the dataset's. The dataset's files must be the same
+ * index keeps, and whose hashes must equal the dataset's; then the first order position of every
+ * set leaf (index-positions.ts). The dataset's files must be the same
  * versions before and after (`dataset.changed`). Memory stays bounded as in `aicert data root`.
  */
 export async function writeDatasetIndex(
@@ -41,7 +51,8 @@ export async function writeDatasetIndex(
   const pool = options.pool ?? new RecordPool();
   const trees = new LeafTrees(pool, options.tuning);
   const temp = join(dirname(out), `.${basename(out)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', 0o644);
+  // Read as well as written: the order positions are found in the leaves already written.
+  const handle = await open(temp, 'wx+', 0o644);
   const writer = new SequentialWriter(handle);
   let closed = false;
   try {
@@ -60,6 +71,14 @@ export async function writeDatasetIndex(
     const blocks = await trees.fullBlockRoots();
     await writer.write(Buffer.concat(blocks.order));
     await writer.write(Buffer.concat(blocks.set));
+    const { records, distinctRecords } = own;
+    const { sections } = indexLayout({ blockLeaves: blocks.blockLeaves, dataset: { records, distinctRecords } });
+    await writeOrderPositions(
+      (section, from, count) => readAt(handle, sections[section].offset + from * HASH_BYTES, count * HASH_BYTES),
+      records,
+      distinctRecords,
+      (bytes) => writer.write(bytes),
+    );
     const after = await datasetFileVersions(path);
     if (!sameFiles(before, after)) {
       throw new InputError('dataset.changed', `${path} changed while it was indexed; index it again`);
@@ -87,6 +106,16 @@ export async function writeDatasetIndex(
     await trees.dispose();
     if (!options.pool) await pool.close();
   }
+}
+
+async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const out = Buffer.alloc(length);
+  for (let done = 0; done < length; ) {
+    const { bytesRead } = await handle.read(out, done, length - done, position + done);
+    if (bytesRead === 0) throw new Error('the index being written ended early');
+    done += bytesRead;
+  }
+  return out;
 }
 
 /** Appends to a file at its own position, every byte (a write may be short). */

@@ -7,9 +7,6 @@ import { HASH_BYTES, inclusionPath, leafHash, merkleRoot } from './merkle.js';
 import { inclusionProof, nonInclusionProof } from './prove-record.js';
 import { verifyDatasetProof } from './verify-proof.js';
 
-/** Order leaves scanned at a time when looking a record's position up (8 MiB). */
-const SCAN_LEAVES = 2 ** 18;
-
 /**
  * Refuses an index that is not of the dataset at `path` as it is now: another file list, or a
  * file whose size, times or inode moved since the index was written (`dataset.index-stale`).
@@ -55,16 +52,13 @@ function corrupt(index: DatasetIndex, why: string): InputError {
 }
 
 async function assembleProof(index: DatasetIndex, target: Buffer, tree: TreeKind): Promise<DatasetProof> {
-  if (tree === 'order') {
-    const position = await firstIndexOf(index, target);
-    if (position >= 0)
-      return inclusionProof('order', index.count('orderLeaves'), await witness(index, 'order', position));
-  }
   const size = index.count('setLeaves');
   const position = await lowerBound(index, target);
   if (position < size && (await index.read('setLeaves', position, 1)).equals(target)) {
-    // In the set but not among the order leaves: the two sections disagree.
-    if (tree === 'order') throw corrupt(index, 'its set leaves hold the record and its order leaves do not');
+    if (tree === 'order') {
+      const first = await index.orderPosition(position);
+      return inclusionProof('order', index.count('orderLeaves'), await witness(index, 'order', first));
+    }
     return inclusionProof('set', size, await witness(index, 'set', position));
   }
   return nonInclusionProof(
@@ -117,17 +111,4 @@ async function lowerBound(index: DatasetIndex, target: Buffer): Promise<number> 
     else hi = mid;
   }
   return lo;
-}
-
-/** The position of the first order leaf equal to `target`, or −1. */
-async function firstIndexOf(index: DatasetIndex, target: Buffer): Promise<number> {
-  const count = index.count('orderLeaves');
-  for (let from = 0; from < count; from += SCAN_LEAVES) {
-    const chunk = await index.read('orderLeaves', from, Math.min(SCAN_LEAVES, count - from));
-    // A match that does not start on a leaf boundary straddles two leaves: search on past it.
-    for (let at = chunk.indexOf(target); at >= 0; at = chunk.indexOf(target, at + 1)) {
-      if (at % HASH_BYTES === 0) return from + at / HASH_BYTES;
-    }
-  }
-  return -1;
 }

@@ -7,17 +7,21 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import fc from 'fast-check';
 import type { AicertError } from '../../../src/errors.js';
 import { DatasetIndex, indexLayout } from '../../../src/measure/dataset/dataset-index.js';
 import { parseDatasetProof } from '../../../src/measure/dataset/dataset-proof.js';
 import type { TreeKind } from '../../../src/measure/dataset/dataset-root.js';
 import { buildDatasetTrees, datasetCommitment, type DatasetTrees } from '../../../src/measure/dataset/dataset-tree.js';
 import { writeDatasetIndex } from '../../../src/measure/dataset/index-build.js';
+import { writeOrderPositions } from '../../../src/measure/dataset/index-positions.js';
 import { checkIndexCurrent, proveRecordFromIndex } from '../../../src/measure/dataset/index-prove.js';
 import { HASH_BYTES } from '../../../src/measure/dataset/merkle.js';
 import { proveRecord } from '../../../src/measure/dataset/prove-record.js';
 import { RecordPool } from '../../../src/measure/dataset/record-pool.js';
+import { sortedDistinctLeaves } from '../../../src/measure/dataset/sorted-leaves.js';
 import { verifyDatasetProof } from '../../../src/measure/dataset/verify-proof.js';
+import { assertProperty } from '../../util/property.js';
 import { runCli, scratchDir } from '../helpers.js';
 
 const dir = scratchDir('dataset-index');
@@ -222,5 +226,47 @@ describe('dataset index', () => {
     const stale = await runCli(args);
     assert.equal(stale.status, 2);
     assert.match(stale.stderr, /dataset\.index-stale/);
+  });
+});
+
+describe('dataset index: order positions', () => {
+  it('the first position of every set leaf, in ranges of any size, with leaves that share their leading 48 bits', async () => {
+    await assertProperty(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.nat(5), fc.nat(3)), { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 7 }),
+        async (draws, rangeLeaves, scanLeaves) => {
+          // Few distinct leading keys (first 6 bytes), so that ties inside and across ranges are common.
+          const order = Buffer.concat(
+            draws.map(([prefix, rest]) => {
+              const leaf = Buffer.alloc(HASH_BYTES);
+              leaf[5] = prefix;
+              leaf[31] = rest;
+              return leaf;
+            }),
+          );
+          const set = sortedDistinctLeaves(order);
+          const source = { orderLeaves: order, setLeaves: set };
+          const chunks: Buffer[] = [];
+          await writeOrderPositions(
+            async (section, from, count) => source[section].subarray(from * HASH_BYTES, (from + count) * HASH_BYTES),
+            order.length / HASH_BYTES,
+            set.length / HASH_BYTES,
+            async (bytes) => {
+              chunks.push(Buffer.from(bytes));
+            },
+            { rangeLeaves, scanLeaves },
+          );
+          const positions = Buffer.concat(chunks);
+          for (let k = 0; k * HASH_BYTES < set.length; k++) {
+            const leaf = set.subarray(k * HASH_BYTES, (k + 1) * HASH_BYTES);
+            let expected = 0;
+            while (!order.subarray(expected * HASH_BYTES, (expected + 1) * HASH_BYTES).equals(leaf)) expected++;
+            assert.equal(Number(positions.readBigUInt64BE(k * 8)), expected);
+          }
+        },
+      ),
+    );
   });
 });
