@@ -261,13 +261,13 @@ async function measureIndex(jsonl: string, records: number): Promise<void> {
         CLI,
         ...['data', 'prove', '--dataset', jsonl, '--index', index, '--tree', tree, '--record', record],
       ]);
-      if (tree === 'set') slowest = Math.max(slowest, run.seconds);
+      slowest = Math.max(slowest, run.seconds);
       process.stdout.write(`  prove --index ${name.padEnd(6)} --tree ${tree.padEnd(5)} ${run.seconds.toFixed(2)} s\n`);
     }
   }
   process.stdout.write(
-    `  slowest set-tree proof ${slowest.toFixed(2)} s (bar < ${PROOF_BAR_SECONDS} s: ${verdict(slowest < PROOF_BAR_SECONDS)}; ` +
-      'order-tree proofs scan the order leaves)\n',
+    `  slowest proof ${slowest.toFixed(2)} s, Node start-up included (bar < ${PROOF_BAR_SECONDS} s: ` +
+      `${verdict(slowest < PROOF_BAR_SECONDS)})\n`,
   );
 }
 
