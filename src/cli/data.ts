@@ -6,6 +6,7 @@
 import { type Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
+import { resolve, sep } from 'node:path';
 import { InputError, UsageError, VerificationError } from '../errors.js';
 import { datasetCommitmentOf, datasetOrderLeaves } from '../measure/dataset/dataset-source.js';
 import type { DatasetTrees } from '../measure/dataset/dataset-tree.js';
@@ -107,6 +108,7 @@ Examples:
     )
     .action(async (flags: { dataset: string; out: string; format?: string; json?: boolean }) => {
       checkDatasetExists(flags.dataset);
+      checkIndexOutside(flags.out, flags.dataset);
       const header = await writeDatasetIndex(flags.dataset, flags.out, { format: flags.format });
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ index: flags.out, ...header }, null, 2)}\n`);
@@ -234,6 +236,15 @@ Examples:
 async function provableTrees(path: string, format: string | undefined): Promise<DatasetTrees> {
   const { roots, orderLeaves } = await datasetOrderLeaves(path, { format });
   return { path, format: roots.format, orderLeaves, setLeaves: sortedDistinctLeaves(orderLeaves) };
+}
+
+/** The index must not replace the dataset nor become one of its shards (it would change the dataset). */
+function checkIndexOutside(out: string, dataset: string): void {
+  const target = resolve(out);
+  const data = resolve(dataset);
+  if (target === data || target.startsWith(`${data}${sep}`)) {
+    throw new UsageError('usage.index-out', `--out ${out} is inside the dataset ${dataset}; write the index elsewhere`);
+  }
 }
 
 /** A proof from an index of the dataset as it is now, checked against the index's root. */

@@ -222,6 +222,9 @@ describe('dataset index', () => {
       RECORDS[201]!,
     ]);
     assert.equal(check.status, 0, check.stderr);
+    const inside = await runCli(['data', 'index', '--dataset', dir, '--out', join(dir, 'x.aicert-index')]);
+    assert.equal(inside.status, 2);
+    assert.match(inside.stderr, /usage\.index-out/);
     appendFileSync(dataset, '{"new":1}\n');
     const stale = await runCli(args);
     assert.equal(stale.status, 2);
