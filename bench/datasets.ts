@@ -1,28 +1,37 @@
 /**
  * `npm run bench -- datasets [--records N] [flags]`: times `aicert data root` (the whole CLI
- * command: both record trees of a JSONL file) against serial `openssl dgst -sha256` over the same
- * file, in one run, in a warm page cache; prints throughput, the ratio and aicert's peak RSS
- * against the bars of issue 13 (≥ 0.5× openssl at 1,000,000 records; < 300 MB at 10,000,000,
- * `--records 10000000`). The Parquet set of the same rows comes with Parquet support (issue 13,
- * deliverable 2).
+ * command: both record trees) on a JSONL file and on a Parquet file of the same rows, against
+ * serial `openssl dgst -sha256` over the same files, in one run, in a warm page cache; prints
+ * throughput, the ratio and aicert's peak RSS against the bars of issue 13 (≥ 0.5× openssl at
+ * 1,000,000 records, Parquet within 2× of JSONL). `--memory` adds one run at 10,000,000 JSONL
+ * records for the peak RSS bar (< 300 MB); `--index` times `aicert data index` and proofs from
+ * the index (under a second each) at --records.
  *
- * The file (records of 200–800 bytes, reproducible) is generated once under --dir (default
- * .bench/, gitignored) and reused.
+ * The files (records of 200–800 bytes, reproducible) are generated once under --dir (default
+ * .bench/, gitignored) and reused; the Parquet file is written from the JSONL lines, and its
+ * roots must equal the JSONL file's (a row {id, text} encodes as the same compact JSON).
  */
-import { closeSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { fileWriter, ParquetWriter, schemaFromColumnData } from 'hyparquet-writer';
 import { compare, gbps, loadAverage, prepared, removeScratch, type Run, timed, warm } from './bench-util.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const RATIO_BAR = 0.5;
 const RSS_BAR_MB = 300;
+const PARQUET_BAR = 2;
+const MEMORY_RECORDS = 10_000_000;
+const PROOF_BAR_SECONDS = 1;
 
 const HELP = `npm run bench -- datasets [flags]
 
-  --records N     JSONL records (default 1000000, about 0.5 GB; 10000000 for the memory bar)
+  --records N     records (default 1000000, about 0.5 GB of JSONL)
+  --no-parquet    skip the Parquet file of the same rows
+  --memory        also one run of data root at 10,000,000 JSONL records (5 GB) for the peak RSS
+  --index         also time data index and data prove --index (first, middle, last record) at N
   --dir DIR       where the generated data lives (default .bench/; env AICERT_BENCH_DIR)
   --repeat N      runs per contender, alternating; the median is reported (default 3)
 `;
@@ -31,6 +40,9 @@ interface Config {
   records: number;
   dir: string;
   repeat: number;
+  parquet: boolean;
+  memory: boolean;
+  index: boolean;
 }
 
 function parseConfig(args: string[]): Config | undefined {
@@ -40,6 +52,9 @@ function parseConfig(args: string[]): Config | undefined {
       records: { type: 'string' },
       dir: { type: 'string' },
       repeat: { type: 'string' },
+      'no-parquet': { type: 'boolean' },
+      memory: { type: 'boolean' },
+      index: { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
@@ -57,6 +72,9 @@ function parseConfig(args: string[]): Config | undefined {
     records: int(values.records, 1_000_000),
     dir: values.dir ?? process.env.AICERT_BENCH_DIR ?? '.bench',
     repeat: int(values.repeat, 3),
+    parquet: !values['no-parquet'],
+    memory: values.memory ?? false,
+    index: values.index ?? false,
   };
 }
 
@@ -104,54 +122,187 @@ function writeJsonl(path: string, records: number): number {
   return bytes;
 }
 
-function prepareJsonl(config: Config): string {
-  const dir = prepared(join(config.dir, 'datasets', `jsonl-${config.records}`), (d) => {
-    writeJsonl(join(d, 'train.jsonl'), config.records);
+function prepareJsonl(dir: string, records: number): string {
+  const prepared_ = prepared(join(dir, 'datasets', `jsonl-${records}`), (d) => {
+    writeJsonl(join(d, 'train.jsonl'), records);
   });
-  return join(dir, 'train.jsonl');
+  return join(prepared_, 'train.jsonl');
+}
+
+const PARQUET_ROW_GROUP = 100_000;
+
+/** Calls `onLine` with every LF-terminated line of `path` (latin1, without the LF), in order. */
+function forEachLine(path: string, onLine: (line: string, index: number) => void): void {
+  const fd = openSync(path, 'r');
+  const buffer = Buffer.alloc(8 * 1024 * 1024);
+  let carry = '';
+  let index = 0;
+  try {
+    for (;;) {
+      const read = readSync(fd, buffer, 0, buffer.length, null);
+      if (read === 0) break;
+      const parts = (carry + buffer.toString('latin1', 0, read)).split('\n');
+      carry = parts.pop()!;
+      for (const part of parts) onLine(part, index++);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The rows of the JSONL file as a Parquet file (id INT64, text STRING; snappy, row groups of
+ * 100,000), written row group by row group. Each row's canonical encoding is its JSONL line.
+ */
+function prepareParquet(dir: string, records: number, jsonl: string): string {
+  const prepared_ = prepared(join(dir, 'datasets', `parquet-${records}`), (d) => {
+    const writer = new ParquetWriter({
+      writer: fileWriter(join(d, 'train.parquet')),
+      schema: schemaFromColumnData({
+        columnData: [
+          { name: 'id', data: [0n], type: 'INT64', nullable: false },
+          { name: 'text', data: [''], type: 'STRING', nullable: false },
+        ],
+      }),
+    });
+    let rows: Array<{ id: number; text: string }> = [];
+    const flush = () => {
+      writer.write({
+        columnData: [
+          { name: 'id', data: rows.map((r) => BigInt(r.id)), type: 'INT64', nullable: false },
+          { name: 'text', data: rows.map((r) => r.text), type: 'STRING', nullable: false },
+        ],
+        rowGroupSize: PARQUET_ROW_GROUP,
+      });
+      rows = [];
+    };
+    forEachLine(jsonl, (line) => {
+      rows.push(JSON.parse(line));
+      if (rows.length === PARQUET_ROW_GROUP) flush();
+    });
+    if (rows.length > 0) flush();
+    writer.finish();
+  });
+  return join(prepared_, 'train.parquet');
+}
+
+interface DataRootSummary {
+  records: number;
+  distinctRecords: number;
+  orderRoot: string;
+  setRoot: string;
 }
 
 const dataRoot = (path: string) =>
   timed(process.execPath, [CLI, 'data', 'root', '--dataset', path, '--json'], { rss: true });
 const openssl = (path: string) => timed('openssl', ['dgst', '-sha256', '-r', path]);
 
+type Timing = { seconds: number; runs: Run[] };
+
+function line(name: string, bytes: number, records: number, timing: Timing, extra = ''): string {
+  return (
+    `  ${name.padEnd(18)} ${timing.seconds.toFixed(3)} s  ${gbps(bytes, timing.seconds)}` +
+    `  ${(records / timing.seconds / 1e6).toFixed(2)} M records/s${extra}` +
+    `  runs: ${timing.runs.map((r) => r.seconds.toFixed(3)).join(' ')}\n`
+  );
+}
+
+const peakRss = (timing: Timing) => Math.max(...timing.runs.map((r) => r.peakRssMb ?? 0));
+const verdict = (met: boolean) => (met ? 'met' : 'MISSED');
+
+/** data root against openssl on one file; returns aicert's timing and summary. */
+async function measureFile(
+  label: string,
+  path: string,
+  records: number,
+  repeat: number,
+): Promise<{ timing: Timing; summary: DataRootSummary; ratio: number }> {
+  const bytes = statSync(path).size;
+  warm([path]);
+  const result = await compare(repeat, { aicert: () => dataRoot(path), openssl: () => openssl(path) });
+  const summary = JSON.parse(result.aicert.runs[0]!.output) as DataRootSummary;
+  if (summary.records !== records)
+    throw new Error(`aicert data root counted ${summary.records} records, not ${records}`);
+  const ratio = result.openssl.seconds / result.aicert.seconds;
+  process.stdout.write(
+    `${label}: ${path}, ${(bytes / 1e6).toFixed(0)} MB, ${records} records (${summary.distinctRecords} distinct)\n` +
+      line('aicert data root', bytes, records, result.aicert, `  peak RSS ${peakRss(result.aicert).toFixed(0)} MB`) +
+      line('openssl serial', bytes, records, result.openssl) +
+      `  ratio ${ratio.toFixed(2)}× openssl\n`,
+  );
+  return { timing: result.aicert, summary, ratio };
+}
+
+/** aicert data index, then data prove --index for the first, middle and last record (set and order tree). */
+async function measureIndex(jsonl: string, records: number): Promise<void> {
+  const index = `${jsonl}.aicert-index`;
+  const built = await timed(process.execPath, [CLI, 'data', 'index', '--dataset', jsonl, '--out', index], {
+    rss: true,
+  });
+  process.stdout.write(
+    `index: aicert data index ${built.seconds.toFixed(1)} s, peak RSS ${built.peakRssMb?.toFixed(0)} MB, ` +
+      `${(statSync(index).size / 1e6).toFixed(0)} MB\n`,
+  );
+  const wanted = new Map([
+    [0, 'first'],
+    [Math.floor(records / 2), 'middle'],
+    [records - 1, 'last'],
+  ]);
+  const picks: Array<[string, string]> = [];
+  forEachLine(jsonl, (line, i) => {
+    const name = wanted.get(i);
+    if (name) picks.push([name, line]);
+  });
+  picks.push(['absent', '{"absent":true}']);
+  let slowest = 0;
+  for (const [name, record] of picks) {
+    for (const tree of ['set', 'order']) {
+      const run = await timed(process.execPath, [
+        CLI,
+        ...['data', 'prove', '--dataset', jsonl, '--index', index, '--tree', tree, '--record', record],
+      ]);
+      slowest = Math.max(slowest, run.seconds);
+      process.stdout.write(`  prove --index ${name.padEnd(6)} --tree ${tree.padEnd(5)} ${run.seconds.toFixed(2)} s\n`);
+    }
+  }
+  process.stdout.write(
+    `  slowest proof ${slowest.toFixed(2)} s, Node start-up included (bar < ${PROOF_BAR_SECONDS} s: ` +
+      `${verdict(slowest < PROOF_BAR_SECONDS)})\n`,
+  );
+}
+
 export async function run(args: string[]): Promise<void> {
   const config = parseConfig(args);
   if (!config) return;
   process.stdout.write(
     `aicert datasets benchmark: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}\n` +
-      `load average at start: ${loadAverage()} (other work on the machine skews every figure)\n`,
+      `load average at start: ${loadAverage()} (other work on the machine skews every figure)\n` +
+      `${config.repeat} run(s) per contender, alternating, warm page cache, median shown\n\n`,
   );
   try {
-    const path = prepareJsonl(config);
-    const bytes = statSync(path).size;
-    warm([path]);
-    process.stdout.write(
-      `data: ${path}, ${config.records} JSONL records, ${(bytes / 1e6).toFixed(0)} MB, warm page cache; ` +
-        `${config.repeat} run(s) per contender, median shown\n\n`,
-    );
-    const result = await compare(config.repeat, { aicert: () => dataRoot(path), openssl: () => openssl(path) });
-    const summary = JSON.parse(result.aicert.runs[0]!.output) as { records: number; distinctRecords: number };
-    if (summary.records !== config.records) {
-      throw new Error(`aicert data root counted ${summary.records} records, not ${config.records}`);
+    const jsonl = prepareJsonl(config.dir, config.records);
+    const json = await measureFile('JSONL', jsonl, config.records, config.repeat);
+    process.stdout.write(`  bar ≥ ${RATIO_BAR}× openssl at 1,000,000 records: ${verdict(json.ratio >= RATIO_BAR)}\n\n`);
+    if (config.parquet) {
+      const parquet = prepareParquet(config.dir, config.records, jsonl);
+      const pq = await measureFile('Parquet', parquet, config.records, config.repeat);
+      if (pq.summary.orderRoot !== json.summary.orderRoot || pq.summary.setRoot !== json.summary.setRoot) {
+        throw new Error('the Parquet rows do not give the JSONL roots');
+      }
+      const slower = pq.timing.seconds / json.timing.seconds;
+      process.stdout.write(
+        `  same roots as the JSONL file; ${slower.toFixed(2)}× the JSONL time ` +
+          `(bar within ${PARQUET_BAR}×: ${verdict(slower <= PARQUET_BAR)})\n\n`,
+      );
     }
-    const ratio = result.openssl.seconds / result.aicert.seconds;
-    const rss = Math.max(...result.aicert.runs.map((r) => r.peakRssMb ?? 0));
-    const line = (name: string, runs: { seconds: number; runs: Run[] }, extra = '') =>
-      `  ${name.padEnd(18)} ${runs.seconds.toFixed(3)} s  ${gbps(bytes, runs.seconds)}` +
-      `  ${(config.records / runs.seconds / 1e6).toFixed(2)} M records/s${extra}` +
-      `  runs: ${runs.runs.map((r) => r.seconds.toFixed(3)).join(' ')}\n`;
-    process.stdout.write(
-      `JSONL, ${config.records} records (${summary.distinctRecords} distinct)\n` +
-        line('aicert data root', result.aicert, `  peak RSS ${rss.toFixed(0)} MB`) +
-        line('openssl serial', result.openssl) +
-        `  ratio ${ratio.toFixed(2)}× openssl (bar ≥ ${RATIO_BAR}× at 1,000,000 records: ` +
-        `${ratio >= RATIO_BAR ? 'met' : 'MISSED'})\n` +
-        `  peak RSS ${rss.toFixed(0)} MB (bar < ${RSS_BAR_MB} MB at 10,000,000 records: ` +
-        `${rss < RSS_BAR_MB ? 'met' : 'MISSED'})\n` +
-        '  Parquet: not measured yet (Parquet support is issue 13, deliverable 2)\n' +
-        `load average now: ${loadAverage()}\n`,
-    );
+    if (config.index) await measureIndex(jsonl, config.records);
+    if (config.memory) {
+      const big = prepareJsonl(config.dir, MEMORY_RECORDS);
+      const runBig = await measureFile('JSONL (memory)', big, MEMORY_RECORDS, 1);
+      const rss = peakRss(runBig.timing);
+      process.stdout.write(`  peak RSS ${rss.toFixed(0)} MB (bar < ${RSS_BAR_MB} MB: ${verdict(rss < RSS_BAR_MB)})\n`);
+    }
+    process.stdout.write(`load average now: ${loadAverage()}\n`);
   } finally {
     removeScratch();
   }

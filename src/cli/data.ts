@@ -14,6 +14,9 @@ import type { DatasetTrees } from '../measure/dataset/dataset-tree.js';
 import { parseDatasetProof, type DatasetProof } from '../measure/dataset/dataset-proof.js';
 import type { TreeKind } from '../measure/dataset/dataset-root.js';
 import { fileRecord } from '../measure/dataset/folder-roots.js';
+import { DatasetIndex } from '../measure/dataset/dataset-index.js';
+import { writeDatasetIndex } from '../measure/dataset/index-build.js';
+import { checkIndexCurrent, proveRecordFromIndex } from '../measure/dataset/index-prove.js';
 import { proveRecord } from '../measure/dataset/prove-record.js';
 import { RECORD_FORMATS } from '../measure/dataset/record-format.js';
 import { DEFAULT_MAX_RECORD_BYTES } from '../measure/dataset/records.js';
@@ -93,6 +96,45 @@ Examples:
     });
 
   data
+    .command('index')
+    .description('write an index of a dataset once, from which `data prove --index` proves a record in under a second')
+    .requiredOption('--dataset <path>', 'the JSONL, CSV, text, Parquet or WebDataset file, or a directory of shards')
+    .requiredOption('--out <file>', 'where to write the index (written atomically)')
+    .addOption(formatOption())
+    .option('--json', 'print JSON: the index header {dataset: {records, orderRoot, setRoot, …}, files, …}')
+    .addHelpText(
+      'after',
+      `
+The index holds every leaf of both trees (32 bytes per record and per distinct record) and the
+roots of their blocks, bound to the dataset's roots and to the size, times and inode of each of
+its files: \`data prove --index\` refuses it once the data changed (format in docs/datasets.md).
+
+Examples:
+  aicert data index --dataset train.jsonl --out train.aicert-index
+  aicert data prove --dataset train.jsonl --index train.aicert-index --record '{"text":"hello"}'
+`,
+    )
+    .action(async (flags: { dataset: string; out: string; format?: string; json?: boolean }) => {
+      checkDatasetExists(flags.dataset);
+      checkIndexOutside(flags.out, flags.dataset);
+      const header = await writeDatasetIndex(flags.dataset, flags.out, { format: flags.format });
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ index: flags.out, ...header }, null, 2)}\n`);
+        return;
+      }
+      const { dataset } = header;
+      process.stdout.write(
+        [
+          `index       ${flags.out}`,
+          `dataset     ${flags.dataset} (${dataset.format}${dataset.shards > 1 ? `, ${dataset.shards} shards` : ''})`,
+          `records     ${dataset.records} (${dataset.distinctRecords} distinct)`,
+          `order root  ${dataset.orderRoot}`,
+          `set root    ${dataset.setRoot}`,
+        ].join('\n') + '\n',
+      );
+    });
+
+  data
     .command('prove')
     .description('prove that a record is in a dataset (inclusion proof) or that it is not (non-inclusion proof)')
     .requiredOption(
@@ -112,6 +154,7 @@ Examples:
         .default('set'),
     )
     .option('--out <file>', 'write the proof JSON here instead of to stdout')
+    .option('--index <file>', 'prove from this index (aicert data index) instead of rebuilding the trees')
     .addHelpText(
       'after',
       `${RECORD_RULES}
@@ -121,10 +164,15 @@ non-inclusion proof over the set tree (two adjacent leaves whose hashes bracket 
 hash, or one edge leaf). Either way the exit status is 0; the proof's "type" says which, and a
 line on stderr too. Check a proof with \`aicert data check-proof\`.
 
+With --index the trees are not rebuilt: the proof comes from the index in a few reads, after the
+dataset's files are checked to be the versions indexed (else dataset.index-stale), and it is
+checked against the index's root before it is written (else dataset.index-corrupt).
+
 Examples:
   aicert data prove --dataset train.jsonl --record '{"text":"hello"}' --out hello.proof.json
   aicert data prove --dataset train.jsonl --record-file my-article.txt --tree order
   aicert data prove --dataset images/ --file cats/001.jpg --out cat.proof.json
+  aicert data prove --dataset train.jsonl --index train.aicert-index --record '{"text":"hello"}'
 `,
     )
     .action(
@@ -136,12 +184,15 @@ Examples:
         format?: string;
         tree: TreeKind;
         out?: string;
+        index?: string;
       }) => {
         checkDatasetExists(flags.dataset);
         const record =
           flags.file === undefined ? await recordFrom(flags) : await folderMemberRecord(flags.dataset, flags);
-        const trees = await provableTrees(flags.dataset, flags.format);
-        const proof = proveRecord(trees, record, flags.tree);
+        const proof =
+          flags.index === undefined
+            ? proveRecord(await provableTrees(flags.dataset, flags.format), record, flags.tree)
+            : await proveFromIndexFile(flags.index, flags.dataset, flags.format, record, flags.tree);
         const json = `${JSON.stringify(proof, null, 2)}\n`;
         if (flags.out) await writeFileAtomic(flags.out, json);
         else process.stdout.write(json);
@@ -215,6 +266,38 @@ async function folderMemberRecord(
     throw new UsageError('usage.record', `--file ${flags.file} is not a file inside ${dataset}`);
   }
   return fileRecord(name, await readBounded(join(dataset, name), DEFAULT_MAX_RECORD_BYTES, 'file'));
+}
+
+/** The index must not replace the dataset nor become one of its shards (it would change the dataset). */
+function checkIndexOutside(out: string, dataset: string): void {
+  const target = resolve(out);
+  const data = resolve(dataset);
+  if (target === data || target.startsWith(`${data}${sep}`)) {
+    throw new UsageError('usage.index-out', `--out ${out} is inside the dataset ${dataset}; write the index elsewhere`);
+  }
+}
+
+/** A proof from an index of the dataset as it is now, checked against the index's root. */
+async function proveFromIndexFile(
+  indexPath: string,
+  dataset: string,
+  format: string | undefined,
+  record: Buffer,
+  tree: TreeKind,
+): Promise<DatasetProof> {
+  const index = await DatasetIndex.open(indexPath);
+  try {
+    if (format !== undefined && format !== index.header.dataset.format) {
+      throw new UsageError(
+        'usage.format',
+        `--format ${format}, but ${indexPath} indexes ${index.header.dataset.format}`,
+      );
+    }
+    await checkIndexCurrent(index, dataset);
+    return await proveRecordFromIndex(index, record, tree);
+  } finally {
+    await index.close();
+  }
 }
 
 async function recordFrom(flags: { record?: string; recordFile?: string }): Promise<Buffer> {

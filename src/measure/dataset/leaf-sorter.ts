@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HASH_BYTES } from './merkle.js';
 
-/** Tuning of the external sort; the defaults bound its memory to about 130 MiB. */
+/** Tuning of the external sort; the defaults bound its memory to about 100 MiB. */
 export interface LeafSorterOptions {
   /** Leaves per sorted run, sorted by one worker task (default 2^18 = 8 MiB). */
   runLeaves?: number;
-  /** Sorted leaves held in memory; beyond this every run goes to a file (default 2^21 = 64 MiB). */
+  /** Sorted leaves held in memory; beyond this every run goes to a file (default 2^20 = 32 MiB). */
   memoryLeaves?: number;
   /** Runs merged at once; more runs are first merged in groups into longer runs (default 64). */
   fanIn?: number;
@@ -51,7 +51,7 @@ export class DistinctLeafSorter {
     options: LeafSorterOptions = {},
   ) {
     this.runLeaves = positive(options.runLeaves ?? 2 ** 18, 'runLeaves');
-    this.memoryLeaves = positive(options.memoryLeaves ?? 2 ** 21, 'memoryLeaves');
+    this.memoryLeaves = positive(options.memoryLeaves ?? 2 ** 20, 'memoryLeaves');
     this.fanIn = positive(options.fanIn ?? 64, 'fanIn');
     if (this.fanIn < 2) throw new RangeError('fanIn must be at least 2');
     this.readLeaves = positive(options.readLeaves ?? 8192, 'readLeaves');
@@ -205,8 +205,14 @@ export class DistinctLeafSorter {
       // Runs are distinct each; a leaf equal to the one before comes from another run.
       const duplicate = top.key === lastKey && top.bytes.compare(last, 0, HASH_BYTES, at, at + HASH_BYTES) === 0;
       if (!duplicate) {
-        top.bytes.copy(out, filled * HASH_BYTES, at, at + HASH_BYTES);
-        top.bytes.copy(last, 0, at, at + HASH_BYTES);
+        // 32 bytes copied by a loop: cheaper than two native calls per leaf on the main thread.
+        const bytes = top.bytes;
+        const to = filled * HASH_BYTES;
+        for (let k = 0; k < HASH_BYTES; k++) {
+          const byte = bytes[at + k]!;
+          out[to + k] = byte;
+          last[k] = byte;
+        }
         lastKey = top.key;
         filled++;
         total++;

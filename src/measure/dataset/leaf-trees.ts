@@ -21,6 +21,7 @@ export interface LeafTreeHashes {
 export class LeafTrees {
   private readonly order: StreamingMerkleRoot;
   private readonly sorter: DistinctLeafSorter;
+  private set: StreamingMerkleRoot | undefined;
 
   constructor(
     private readonly pool: RecordPool,
@@ -46,11 +47,22 @@ export class LeafTrees {
   async finish(onSetLeaves?: (leaves: Buffer) => Promise<void>): Promise<LeafTreeHashes> {
     const orderHash = await this.order.finish();
     const set = new StreamingMerkleRoot((block) => this.blockRoot(block), this.blockLeaves);
+    this.set = set;
     const distinctRecords = await this.sorter.finish(async (leaves) => {
       await onSetLeaves?.(leaves);
       await set.push(leaves);
     });
     return { records: this.order.count, distinctRecords, orderHash, setHash: await set.finish() };
+  }
+
+  /** After `finish`: the roots of both trees' full blocks of `blockLeaves` leaves (streaming-merkle.ts). */
+  async fullBlockRoots(): Promise<{ blockLeaves: number; order: Buffer[]; set: Buffer[] }> {
+    if (!this.set) throw new Error('block roots are known once the trees are finished');
+    return {
+      blockLeaves: this.blockLeaves,
+      order: await this.order.fullBlockRoots(),
+      set: await this.set.fullBlockRoots(),
+    };
   }
 
   dispose(): Promise<void> {

@@ -1,8 +1,7 @@
 import { isUtf8 } from 'node:buffer';
-import { hash } from 'node:crypto';
 import { AicertError, InputError } from '../../errors.js';
 import { isJsonText } from './json-syntax.js';
-import { HASH_BYTES, leafHash } from './merkle.js';
+import { HASH_BYTES, hashInto, leafHash } from './merkle.js';
 import type { RecordFormat } from './record-format.js';
 import { isBlank, recordSplitter } from './records.js';
 
@@ -46,25 +45,44 @@ export interface PieceLeaves {
 
 /** Growing output of 32-byte leaves in a plain ArrayBuffer (transferable, never Buffer's pool). */
 class LeafOutput {
-  private storage: Uint8Array;
+  private storage: Buffer;
   count = 0;
 
   constructor(expected: number) {
-    this.storage = new Uint8Array(Math.max(64, expected) * HASH_BYTES);
+    this.storage = Buffer.from(new ArrayBuffer(Math.max(64, expected) * HASH_BYTES));
   }
 
-  push(leaf: Uint8Array): void {
+  /** Room for one more leaf; returns its offset. */
+  private next(): number {
     if ((this.count + 1) * HASH_BYTES > this.storage.length) {
-      const grown = new Uint8Array(this.storage.length * 2);
+      const grown = Buffer.from(new ArrayBuffer(this.storage.length * 2));
       grown.set(this.storage);
       this.storage = grown;
     }
-    this.storage.set(leaf, this.count * HASH_BYTES);
-    this.count++;
+    return this.count++ * HASH_BYTES;
   }
 
+  push(leaf: Uint8Array): void {
+    const at = this.next(); // first: it may replace the storage
+    this.storage.set(leaf, at);
+  }
+
+  /**
+   * SHA-256(0x00 ‖ whole[start, end)) as the next leaf: whole[start − 1] (already read) is set to
+   * the 0x00 for the hash and then put back, since a failed piece goes back to the main thread to
+   * be split again.
+   */
+  pushLeafInPlace(whole: Buffer, start: number, end: number): void {
+    const saved = whole[start - 1]!;
+    whole[start - 1] = 0x00;
+    const at = this.next(); // first: it may replace the storage
+    hashInto(this.storage, at, new Uint8Array(whole.buffer, whole.byteOffset + start - 1, end - start + 1));
+    whole[start - 1] = saved;
+  }
+
+  /** The leaves, as a view of the storage (its whole ArrayBuffer is transferred, spare room included). */
   result(): Uint8Array {
-    return this.storage.slice(0, this.count * HASH_BYTES);
+    return new Uint8Array(this.storage.buffer, 0, this.count * HASH_BYTES);
   }
 }
 
@@ -108,13 +126,13 @@ function splitLines(request: PieceRequest, whole: Buffer, output: LeafOutput): n
     }
     const recordEnd = newline >= 0 && lineEnd > start && whole[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
     if (format === 'text') {
-      if (recordEnd > start) output.push(leafInPlace(whole, start, recordEnd));
+      if (recordEnd > start) output.pushLeafInPlace(whole, start, recordEnd);
     } else if (!isBlank(whole, start, recordEnd)) {
       const utf8 = piecesUtf8 || isUtf8(whole.subarray(start, recordEnd));
       if (!utf8 || !isJsonText(whole, start, recordEnd)) {
         throw failure('dataset.jsonl-invalid', 'a JSONL line is not one valid JSON value in UTF-8');
       }
-      output.push(leafInPlace(whole, start, recordEnd));
+      output.pushLeafInPlace(whole, start, recordEnd);
     }
     start = lineEnd + 1;
   }
@@ -131,11 +149,9 @@ function csvPieceLeaves(request: PieceRequest, whole: Buffer, output: LeafOutput
     (row) => {
       // A row held over in the splitter is a copy elsewhere: hash it the ordinary way.
       const inPlace = row.buffer === whole.buffer && row.byteOffset > whole.byteOffset;
-      output.push(
-        inPlace
-          ? leafInPlace(whole, row.byteOffset - whole.byteOffset, row.byteOffset - whole.byteOffset + row.length)
-          : leafHash(row),
-      );
+      const start = row.byteOffset - whole.byteOffset;
+      if (inPlace) output.pushLeafInPlace(whole, start, start + row.length);
+      else output.push(leafHash(row));
     },
     info,
   );
@@ -149,18 +165,6 @@ function csvPieceLeaves(request: PieceRequest, whole: Buffer, output: LeafOutput
     ...(seekingHeader &&
       info.header !== undefined && { header: new Uint8Array(info.header), headerFields: info.headerFields }),
   };
-}
-
-/**
- * SHA-256(0x00 ‖ whole[start, end)), with whole[start − 1] (already read) set to the 0x00 for the
- * call and then put back: a failed piece goes back to the main thread to be split again.
- */
-function leafInPlace(whole: Buffer, start: number, end: number): Buffer {
-  const saved = whole[start - 1]!;
-  whole[start - 1] = 0x00;
-  const leaf = hash('sha256', whole.subarray(start - 1, end), 'buffer') as Buffer;
-  whole[start - 1] = saved;
-  return leaf;
 }
 
 function failure(code: string, message: string): InputError {

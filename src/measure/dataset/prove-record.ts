@@ -10,35 +10,46 @@ import { lowerBound } from './sorted-leaves.js';
  */
 export function proveRecord(trees: DatasetTrees, record: Uint8Array, tree: TreeKind = 'set'): DatasetProof {
   const target = leafHash(record);
-  const header = { format: PROOF_FORMAT, version: PROOF_VERSION, treeHash: TREE_HASH } as const;
-
   if (tree === 'order') {
     const index = firstIndexOf(trees.orderLeaves, target);
-    if (index >= 0) {
-      return {
-        ...header,
-        type: 'inclusion',
-        tree: 'order',
-        treeSize: leafCount(trees.orderLeaves),
-        ...witness(trees.orderLeaves, index),
-      };
-    }
+    if (index >= 0) return inclusionProof('order', leafCount(trees.orderLeaves), witness(trees.orderLeaves, index));
   }
-
   const leaves = trees.setLeaves;
   const size = leafCount(leaves);
   const position = lowerBound(leaves, target);
   if (position < size && leafAt(leaves, position).equals(target)) {
-    return { ...header, type: 'inclusion', tree: 'set', treeSize: size, ...witness(leaves, position) };
+    return inclusionProof('set', size, witness(leaves, position));
   }
+  return nonInclusionProof(
+    target,
+    size,
+    position > 0 ? witness(leaves, position - 1) : null,
+    position < size ? witness(leaves, position) : null,
+  );
+}
+
+const HEADER = { format: PROOF_FORMAT, version: PROOF_VERSION, treeHash: TREE_HASH } as const;
+
+/** The proof that `leaf` is leaf `leaf.index` of a tree of `size` leaves (also index-prove.ts). */
+export function inclusionProof(tree: TreeKind, size: number, leaf: LeafWitness): DatasetProof {
+  return { ...HEADER, type: 'inclusion', tree, treeSize: size, ...leaf };
+}
+
+/** The proof that `target` lies between two adjacent leaves of the set tree (also index-prove.ts). */
+export function nonInclusionProof(
+  target: Buffer,
+  size: number,
+  left: LeafWitness | null,
+  right: LeafWitness | null,
+): DatasetProof {
   return {
-    ...header,
+    ...HEADER,
     type: 'non-inclusion',
     tree: 'set',
     treeSize: size,
     leafHash: target.toString('hex'),
-    left: position > 0 ? witness(leaves, position - 1) : null,
-    right: position < size ? witness(leaves, position) : null,
+    left,
+    right,
   };
 }
 

@@ -52,6 +52,14 @@ export class StreamingMerkleRoot {
     }
   }
 
+  /**
+   * The roots of the full blocks so far, in order (a dataset index keeps them, dataset-index.ts);
+   * the last, partial block is not among them.
+   */
+  fullBlockRoots(): Promise<Buffer[]> {
+    return Promise.all(this.roots);
+  }
+
   /** MTH of all leaves pushed. */
   async finish(): Promise<Buffer> {
     if (this.leaves === 0) return Buffer.from(EMPTY_ROOT);
