@@ -32,7 +32,8 @@ const MAGIC = Buffer.from('AICIDX01', 'latin1');
 const TRAILER_BYTES = 4 + HASH_BYTES + MAGIC.length;
 /** The header holds one entry per shard; 16 MiB is room for about 100,000 of them. */
 const MAX_HEADER_BYTES = 16 * 1024 * 1024;
-const MAX_FILES = 100_000;
+/** The files an index can name (a sharded dataset's shards, a folder dataset's files): its header stays under 16 MiB. */
+export const MAX_INDEXED_FILES = 100_000;
 /** Counts stay far below 2^53 / 32, so that byte offsets are exact. */
 const MAX_LEAVES = 2 ** 44;
 
@@ -59,20 +60,21 @@ const headerSchema = z
       .refine((b) => (b & (b - 1)) === 0, 'a power of two'),
     dataset: z.strictObject({
       format: z.enum(RECORD_FORMATS),
-      shards: z.int().min(1).max(MAX_FILES),
+      shards: z.int().min(1).max(MAX_INDEXED_FILES),
       records: count,
       distinctRecords: count,
       orderRoot: hashHex,
       setRoot: hashHex,
       headerSha256: hashHex.optional(),
     }),
-    files: z.array(fileEntry).min(1).max(MAX_FILES),
+    files: z.array(fileEntry).min(1).max(MAX_INDEXED_FILES),
   })
   .refine(
     (h) =>
       h.dataset.distinctRecords <= h.dataset.records &&
       (h.dataset.distinctRecords === 0) === (h.dataset.records === 0) &&
-      h.files.length === h.dataset.shards,
+      // A folder dataset's files are its records; any other dataset's files are its shards.
+      h.files.length === (h.dataset.format === 'files' ? h.dataset.records : h.dataset.shards),
     'inconsistent record counts or file list',
   );
 

@@ -8,6 +8,7 @@ import {
   INDEX_FORMAT,
   INDEX_VERSION,
   indexLayout,
+  MAX_INDEXED_FILES,
   indexTail,
   type IndexedFile,
   type IndexHeader,
@@ -48,6 +49,12 @@ export async function writeDatasetIndex(
   options: DatasetSourceOptions = {},
 ): Promise<IndexHeader> {
   const before = await datasetFileVersions(path);
+  if (before.length > MAX_INDEXED_FILES) {
+    throw new InputError(
+      'dataset.index-too-large',
+      `${path} holds ${before.length} files; an index names at most ${MAX_INDEXED_FILES}`,
+    );
+  }
   const pool = options.pool ?? new RecordPool();
   const trees = new LeafTrees(pool, options.tuning);
   const temp = join(dirname(out), `.${basename(out)}.${randomBytes(6).toString('hex')}.tmp`);

@@ -4,7 +4,7 @@
  * matches its dataset, or whose bytes were edited, is refused (docs/datasets.md, "Proofs at scale").
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -226,6 +226,30 @@ describe('dataset index', () => {
     assert.equal(inside.status, 2);
     assert.match(inside.stderr, /usage\.index-out/);
     appendFileSync(dataset, '{"new":1}\n');
+    const stale = await runCli(args);
+    assert.equal(stale.status, 2);
+    assert.match(stale.stderr, /dataset\.index-stale/);
+  });
+
+  it('a folder of files: its index proves a file (--file) against the root of `data root`; a renamed file is stale', async () => {
+    const folder = join(dir, 'folder');
+    mkdirSync(join(folder, 'cats'), { recursive: true });
+    for (let i = 0; i < 5; i++) writeFileSync(join(folder, 'cats', `${i}.jpg`), `image ${i}`);
+    const index = join(dir, 'folder.aicert-index');
+    const built = await runCli(['data', 'index', '--dataset', folder, '--out', index, '--json']);
+    assert.equal(built.status, 0, built.stderr);
+    const root = await runCli(['data', 'root', '--dataset', folder, '--json']);
+    assert.equal(JSON.parse(built.stdout).dataset.setRoot, JSON.parse(root.stdout).setRoot);
+    const proofPath = join(dir, 'folder.proof.json');
+    const args = ['data', 'prove', '--dataset', folder, '--index', index, '--file', 'cats/3.jpg', '--out', proofPath];
+    const prove = await runCli(args);
+    assert.equal(prove.status, 0, prove.stderr);
+    const proof = parseDatasetProof(JSON.parse(readFileSync(proofPath, 'utf8')));
+    const record = Buffer.from(`{"path":"cats/3.jpg","content":"${Buffer.from('image 3').toString('base64')}"}`);
+    const verdict = verifyDatasetProof(proof, Buffer.from(JSON.parse(root.stdout).setRoot, 'hex'), record);
+    assert.equal(verdict.valid, true);
+    assert.equal(proof.type, 'inclusion');
+    renameSync(join(folder, 'cats', '4.jpg'), join(folder, 'cats', '5.jpg'));
     const stale = await runCli(args);
     assert.equal(stale.status, 2);
     assert.match(stale.stderr, /dataset\.index-stale/);
