@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { attestedFetch } from '../src/serve/client.js';
+import { CLASS_NAMES } from './fashion-mnist/records.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -20,18 +21,6 @@ const TRAINER_SOURCE = join(ROOT, 'examples/fashion-mnist');
 const TRAINER = join(ROOT, 'dist/examples/fashion-mnist/train.js');
 const DATA = join(ROOT, 'examples/fashion-mnist/data');
 const INFERENCE_SERVER = join(ROOT, 'examples/fashion-mnist/serve.js');
-const LABELS = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-];
 /** How long `aicert serve` may take to verify, open its session and start the inference server. */
 const SERVE_START_MS = 60_000;
 
@@ -207,7 +196,7 @@ async function serveAndAsk(o: {
     const answer = Buffer.from(await response.arrayBuffer());
     const prediction = JSON.parse(answer.toString('utf8')) as { class: number; label: string };
     process.stdout.write(
-      `   prediction: ${prediction.label} (class ${prediction.class}); the image is a ${LABELS[image.label]}\n` +
+      `   prediction: ${prediction.label} (class ${prediction.class}); the image is a ${CLASS_NAMES[image.label]}\n` +
         `   receipt ${response.receipt.seq} of session ${response.receipt.sessionId} verified ` +
         `(signed by the attested receipt key, for this request and this answer)\n`,
     );

@@ -318,16 +318,21 @@ def main(argv):
         losses(env)
 
 
-if __name__ == "__main__":
+def run_program(program, entry):
+    """Runs entry(argv) deterministically; usage, protocol and file errors end it with one line and exit 2."""
     # Deterministic CPU arithmetic: one thread, fixed reduction order, no nondeterministic kernels.
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     torch.use_deterministic_algorithms(True)
     try:
-        main(sys.argv[1:])
+        entry(sys.argv[1:])
     except (UsageError, sdk.TrainerProtocolError) as err:
-        print(f"train.py: {err}", file=sys.stderr)
+        print(f"{program}: {err}", file=sys.stderr)
         sys.exit(2)
     except OSError as err:
-        print(f"train.py: {err.filename or ''}: {err.strerror}", file=sys.stderr)
+        print(f"{program}: {err.filename or ''}: {err.strerror}", file=sys.stderr)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    run_program("train.py", main)

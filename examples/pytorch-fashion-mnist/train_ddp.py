@@ -176,14 +176,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(1)
-    torch.set_num_interop_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
-        main(sys.argv[1:])
-    except (UsageError, sdk.TrainerProtocolError) as err:
-        print(f"train_ddp.py: {err}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as err:
-        print(f"train_ddp.py: {err.filename or ''}: {err.strerror}", file=sys.stderr)
-        sys.exit(2)
+    single.run_program("train_ddp.py", main)
