@@ -2,7 +2,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +11,7 @@ import { parsePolicy } from '../../src/evidence/policy.js';
 import type { VerificationReport } from '../../src/verify/report.js';
 import { collectReport } from '../../src/report/collect-report.js';
 import { renderReport } from '../../src/report/render-report.js';
+import { freePort } from '../util/free-port.js';
 
 /**
  * The distributed example end to end (examples/pytorch-fashion-mnist/ddp-two-nodes.sh): two
@@ -23,14 +23,6 @@ import { renderReport } from '../../src/report/render-report.js';
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const SCRIPT = join(repo, 'examples/pytorch-fashion-mnist/ddp-two-nodes.sh');
 const CLI = join(repo, 'dist/src/cli/main.js');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const checkOf = (checks: Array<{ id: string; status: string; reason: string }>, id: string) =>
   checks.filter((c) => c.id === id);

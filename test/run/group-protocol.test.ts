@@ -1,9 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { resolveGroupAddress } from '../../src/run/group/group-address.js';
 import { GroupCoordinator } from '../../src/run/group/coordinator.js';
 import type { GroupMessage } from '../../src/run/group/messages.js';
+import { freePort } from '../util/free-port.js';
 
 /**
  * The group protocol's parts that need no TPM: where a node's rank and group come from (flags,
@@ -88,14 +89,6 @@ async function rawPeer(port: number) {
     sendRaw(Buffer.concat([head, body]));
   };
   return { socket, messages, closed, send, sendRaw };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('rank 0 refuses peers that break the protocol, without failing the group', () => {

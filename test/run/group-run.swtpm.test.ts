@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import { checkShards } from '../../src/verify/group-checks.js';
 import { enrollAllWithNewCa } from '../fixtures/enrolled-ak.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { readFileSync } from 'node:fs';
+import { freePort } from '../util/free-port.js';
 
 /**
  * Multi-node certified runs (docs/distributed.md) on loopback, each node with its own swtpm:
@@ -39,14 +39,6 @@ let sims: Simulator[];
 let anchors: TrustAnchors;
 let code: string;
 let shards: string[];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function nodeOptions(name: string, rank: number, port: number, command?: string[], tpm?: string): RunOptions {
   const output = join(work, name, `node${rank}`, 'model');

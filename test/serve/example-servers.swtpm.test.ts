@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +20,7 @@ import { AttestedClient } from '../../src/serve/client.js';
 import { startServe } from '../../src/serve/serve.js';
 import { startSimulator, type Simulator } from '../../src/tpm/simulator.js';
 import { enrollWithNewCa } from '../fixtures/enrolled-ak.js';
+import { freePort } from '../util/free-port.js';
 
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
 const DATA = join(repo, 'examples/fashion-mnist/data');
@@ -34,14 +34,6 @@ const noTorch =
   torchProbe.status === 0
     ? false
     : `${PYTHON} cannot import torch (apt-get install python3-torch): ${torchProbe.stderr}`;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 describe('the example inference servers behind aicert serve, with really trained models', () => {
   let work: string;

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
@@ -29,6 +28,7 @@ import { encodeReceipt, type Receipt } from '../../src/serve/receipt.js';
 import { enrollWithNewCa } from '../fixtures/enrolled-ak.js';
 import { loadPolicy } from '../../src/evidence/policy.js';
 import { TRAIN } from '../security/swtpm-fixtures.js';
+import { freePort } from '../util/free-port.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -38,14 +38,6 @@ const UPSTREAM =
   "q.on('end',()=>{if(q.url==='/crash')process.exit(7);s.setHeader('content-type','application/json');" +
   "s.end(JSON.stringify({prediction:c.createHash('sha256').update(Buffer.concat(b)).digest('hex').slice(0,8)}))})})" +
   ".listen(Number(process.env.PORT),'127.0.0.1')";
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 describe('aicert serve: attested TLS, receipts, and the attacks they stop', () => {
   let work: string;
