@@ -29,13 +29,20 @@ import { TREE_HASH } from './dataset-proof.js';
 export const INDEX_FORMAT = 'aicert-dataset-index';
 export const INDEX_VERSION = 1;
 const MAGIC = Buffer.from('AICIDX01', 'latin1');
-const TRAILER_BYTES = 4 + HASH_BYTES + MAGIC.length;
+export const TRAILER_BYTES = 4 + HASH_BYTES + MAGIC.length;
 /** The header holds one entry per shard; 16 MiB is room for about 100,000 of them. */
 const MAX_HEADER_BYTES = 16 * 1024 * 1024;
 /** The files an index can name (a sharded dataset's shards, a folder dataset's files): its header stays under 16 MiB. */
 export const MAX_INDEXED_FILES = 100_000;
 /** Counts stay far below 2^53 / 32, so that byte offsets are exact. */
 const MAX_LEAVES = 2 ** 44;
+/**
+ * A proof reads (and hashes) one whole block of leaves and every block root of its tree
+ * (index-prove.ts), so both are bounded before anything is allocated: at most 32 MiB each. The
+ * writer's blocks are 2^14 leaves, so 2^20 block roots is 1.7 × 10^10 records.
+ */
+const MAX_BLOCK_LEAVES = 2 ** 20;
+export const MAX_BLOCK_ROOTS = 2 ** 20;
 
 const hashHex = z.string().regex(/^[0-9a-f]{64}$/);
 const count = z.int().min(0).max(MAX_LEAVES);
@@ -56,7 +63,7 @@ const headerSchema = z
     blockLeaves: z
       .int()
       .min(2)
-      .max(2 ** 24)
+      .max(MAX_BLOCK_LEAVES)
       .refine((b) => (b & (b - 1)) === 0, 'a power of two'),
     dataset: z.strictObject({
       format: z.enum(RECORD_FORMATS),
@@ -76,6 +83,10 @@ const headerSchema = z
       // A folder dataset's files are its records; any other dataset's files are its shards.
       h.files.length === (h.dataset.format === 'files' ? h.dataset.records : h.dataset.shards),
     'inconsistent record counts or file list',
+  )
+  .refine(
+    (h) => Math.floor(h.dataset.records / h.blockLeaves) <= MAX_BLOCK_ROOTS,
+    `more than ${MAX_BLOCK_ROOTS} blocks of leaves`,
   );
 
 export type IndexHeader = z.infer<typeof headerSchema>;

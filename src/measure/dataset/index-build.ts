@@ -8,6 +8,7 @@ import {
   INDEX_FORMAT,
   INDEX_VERSION,
   indexLayout,
+  MAX_BLOCK_ROOTS,
   MAX_INDEXED_FILES,
   indexTail,
   type IndexedFile,
@@ -79,6 +80,13 @@ export async function writeDatasetIndex(
     await writer.write(Buffer.concat(blocks.order));
     await writer.write(Buffer.concat(blocks.set));
     const { records, distinctRecords } = own;
+    if (blocks.order.length > MAX_BLOCK_ROOTS) {
+      // The reader refuses it (a proof reads every block root): say so now, not at the first proof.
+      throw new InputError(
+        'dataset.index-too-large',
+        `${path} holds ${records} records; an index holds at most ${MAX_BLOCK_ROOTS} blocks of ${blocks.blockLeaves}`,
+      );
+    }
     const { sections } = indexLayout({ blockLeaves: blocks.blockLeaves, dataset: { records, distinctRecords } });
     await writeOrderPositions(
       (section, from, count) => readAt(handle, sections[section].offset + from * HASH_BYTES, count * HASH_BYTES),

@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { AicertError } from '../../../src/errors.js';
-import { DatasetIndex, indexLayout } from '../../../src/measure/dataset/dataset-index.js';
+import {
+  DatasetIndex,
+  type IndexHeader,
+  indexLayout,
+  indexTail,
+  TRAILER_BYTES,
+} from '../../../src/measure/dataset/dataset-index.js';
 import { parseDatasetProof } from '../../../src/measure/dataset/dataset-proof.js';
 import type { TreeKind } from '../../../src/measure/dataset/dataset-root.js';
 import { buildDatasetTrees, datasetCommitment, type DatasetTrees } from '../../../src/measure/dataset/dataset-tree.js';
@@ -199,6 +205,30 @@ describe('dataset index', () => {
     // Leaves cut off the front: the trailer and header are intact, the size no longer adds up.
     writeFileSync(path, bytes.subarray(HASH_BYTES));
     await assert.rejects(DatasetIndex.open(path), { code: 'dataset.index-malformed' }, 'one leaf short');
+  });
+
+  it('a header (its checksum redone) whose blocks a proof could not read in bounded memory is refused as such', async () => {
+    const path = await indexOf(writeJsonl(RECORDS));
+    const bytes = readFileSync(path);
+    const length = bytes.readUInt32BE(bytes.length - TRAILER_BYTES);
+    const headerAt = bytes.length - TRAILER_BYTES - length;
+    const header = JSON.parse(bytes.subarray(headerAt, headerAt + length).toString('utf8')) as IndexHeader;
+    // A proof reads one whole block of leaves and every block root: each claim is refused from the
+    // header alone, before the size check (which a file of the implied size would pass).
+    const claims: Array<[string, (h: IndexHeader) => void, RegExp]> = [
+      ['blocks of 2^21 leaves', (h) => Object.assign(h, { blockLeaves: 2 ** 21 }), /at blockLeaves: Too big/],
+      [
+        '2^20 + 1 full blocks',
+        (h) => Object.assign(h.dataset, { records: (2 ** 20 + 1) * h.blockLeaves }),
+        /more than 1048576 blocks of leaves/,
+      ],
+    ];
+    for (const [what, edit, message] of claims) {
+      const edited = structuredClone(header);
+      edit(edited);
+      writeFileSync(path, Buffer.concat([bytes.subarray(0, headerAt), indexTail(edited)]));
+      await assert.rejects(DatasetIndex.open(path), { code: 'dataset.index-malformed', message }, what);
+    }
   });
 
   it('aicert data index + prove --index + check-proof, and a stale index exits 2', async () => {
