@@ -53,10 +53,7 @@ export interface RecordRootsOptions {
   tuning?: RecordRootsTuning;
   /** Sees the leaves in record order as they are collected: a sharded dataset's own trees (dataset-source.ts). */
   onLeaves?: (leaves: Buffer) => Promise<void>;
-  /**
-   * Only the leaves are wanted (see `LeavesOnly`); the other overload, where this is absent,
-   * builds both trees.
-   */
+  /** Both trees are built; `LeavesOnly` options (leavesOnly: true) read the leaves alone. */
   leavesOnly?: false;
 }
 
