@@ -5,13 +5,14 @@
  * throughput, the ratio and aicert's peak RSS against the bars of issue 13 (≥ 0.5× openssl at
  * 1,000,000 records, Parquet within 2× of JSONL). `--memory` adds one run at 10,000,000 JSONL
  * records for the peak RSS bar (< 300 MB); `--index` times `aicert data index` and proofs from
- * the index (under a second each) at --records.
+ * the index (under a second each) at --records; `--shards N` times the same JSONL split into N
+ * shards against the one file (a directory of shards should cost what the file costs).
  *
  * The files (records of 200–800 bytes, reproducible) are generated once under --dir (default
  * .bench/, gitignored) and reused; the Parquet file is written from the JSONL lines, and its
  * roots must equal the JSONL file's (a row {id, text} encodes as the same compact JSON).
  */
-import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,7 @@ const HELP = `npm run bench -- datasets [flags]
   --no-parquet    skip the Parquet file of the same rows
   --memory        also one run of data root at 10,000,000 JSONL records (5 GB) for the peak RSS
   --index         also time data index and data prove --index (first, middle, last record) at N
+  --shards N      also data root of the JSONL split into N shards, against the one file
   --dir DIR       where the generated data lives (default .bench/; env AICERT_BENCH_DIR)
   --repeat N      runs per contender, alternating; the median is reported (default 3)
 `;
@@ -43,6 +45,7 @@ interface Config {
   parquet: boolean;
   memory: boolean;
   index: boolean;
+  shards: number | undefined;
 }
 
 function parseConfig(args: string[]): Config | undefined {
@@ -55,6 +58,7 @@ function parseConfig(args: string[]): Config | undefined {
       'no-parquet': { type: 'boolean' },
       memory: { type: 'boolean' },
       index: { type: 'boolean' },
+      shards: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -75,6 +79,7 @@ function parseConfig(args: string[]): Config | undefined {
     parquet: !values['no-parquet'],
     memory: values.memory ?? false,
     index: values.index ?? false,
+    shards: values.shards === undefined ? undefined : int(values.shards, 1),
   };
 }
 
@@ -233,6 +238,46 @@ async function measureFile(
   return { timing: result.aicert, summary, ratio };
 }
 
+/** The JSONL file's lines cut into `shards` files of consecutive lines, in a directory of their own. */
+function prepareShards(dir: string, records: number, shards: number, jsonl: string): string {
+  // The shards get a directory of their own: prepared()'s .complete marker would be a file of the dataset.
+  const prepared_ = prepared(join(dir, 'datasets', `jsonl-${records}-shards-${shards}`), (top) => {
+    const d = join(top, 'shards');
+    mkdirSync(d);
+    const perShard = Math.ceil(records / shards);
+    const name = (i: number) =>
+      join(d, `train-${String(i).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.jsonl`);
+    let fd = -1;
+    forEachLine(jsonl, (text, index) => {
+      if (index % perShard === 0) {
+        if (fd >= 0) closeSync(fd);
+        fd = openSync(name(index / perShard), 'w');
+      }
+      writeSync(fd, `${text}\n`, null, 'latin1');
+    });
+    if (fd >= 0) closeSync(fd);
+  });
+  return join(prepared_, 'shards');
+}
+
+/** data root of the shards directory against the one file, alternating; the roots must be the same. */
+async function measureShards(jsonl: string, shardDir: string, shards: number, records: number, repeat: number) {
+  const bytes = statSync(jsonl).size;
+  warm([jsonl]);
+  const result = await compare(repeat, { file: () => dataRoot(jsonl), shards: () => dataRoot(shardDir) });
+  const file = JSON.parse(result.file.runs[0]!.output) as DataRootSummary;
+  const sharded = JSON.parse(result.shards.runs[0]!.output) as DataRootSummary;
+  if (file.orderRoot !== sharded.orderRoot || file.setRoot !== sharded.setRoot) {
+    throw new Error('the shards do not give the roots of the file they were cut from');
+  }
+  process.stdout.write(
+    `JSONL in ${shards} shards: ${shardDir}\n` +
+      line('data root FILE', bytes, records, result.file) +
+      line('data root DIR', bytes, records, result.shards) +
+      `  same roots; shards ${(result.shards.seconds / result.file.seconds).toFixed(2)}× the one file's time\n\n`,
+  );
+}
+
 /** aicert data index, then data prove --index for the first, middle and last record (set and order tree). */
 async function measureIndex(jsonl: string, records: number): Promise<void> {
   const index = `${jsonl}.aicert-index`;
@@ -294,6 +339,10 @@ export async function run(args: string[]): Promise<void> {
         `  same roots as the JSONL file; ${slower.toFixed(2)}× the JSONL time ` +
           `(bar within ${PARQUET_BAR}×: ${verdict(slower <= PARQUET_BAR)})\n\n`,
       );
+    }
+    if (config.shards !== undefined) {
+      const shardDir = prepareShards(config.dir, config.records, config.shards, jsonl);
+      await measureShards(jsonl, shardDir, config.shards, config.records, config.repeat);
     }
     if (config.index) await measureIndex(jsonl, config.records);
     if (config.memory) {

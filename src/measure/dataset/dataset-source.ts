@@ -6,7 +6,12 @@ import { commitmentOfRoots, type DatasetCommitment } from './dataset-tree.js';
 import { folderFiles, folderRootsOf, notAFolder } from './folder-roots.js';
 import { LeafList } from './leaf-list.js';
 import { LeafTrees } from './leaf-trees.js';
-import { recordRootsOf, type RecordRoots, type RecordRootsTuning } from './parallel-record-roots.js';
+import {
+  type RecordLeavesRead,
+  recordRootsOf,
+  type RecordRoots,
+  type RecordRootsTuning,
+} from './parallel-record-roots.js';
 import { parquetRootsOf } from './parquet-roots.js';
 import { recordFormatFor, recordFormatOfName, type RecordFormat } from './record-format.js';
 import { RecordPool } from './record-pool.js';
@@ -84,20 +89,38 @@ export async function datasetOrderLeaves(
   return { roots, orderLeaves: leaves.toBuffer() };
 }
 
+/** What `fileRootsOf` is asked for: both trees of one file, or a shard's leaves alone (to `onLeaves`). */
+type FileRead =
+  | { tuning?: RecordRootsTuning; onLeaves?: (leaves: Buffer) => Promise<void> }
+  | { tuning?: RecordRootsTuning; onLeaves: (leaves: Buffer) => Promise<void>; shard: FileRecord };
+
+/**
+ * One record file's trees; or, for a shard (`shard`: the file as listed), only its leaves: the
+ * dataset's trees are built from them, and the shard's own would be thrown away.
+ */
 async function fileRootsOf(
   path: string,
   format: RecordFormat,
   pool: RecordPool,
-  options: { tuning?: RecordRootsTuning; onLeaves?: (leaves: Buffer) => Promise<void>; expected?: FileRecord },
-): Promise<RecordRoots> {
+  read: FileRead & { shard: FileRecord },
+): Promise<RecordLeavesRead>;
+async function fileRootsOf(path: string, format: RecordFormat, pool: RecordPool, read: FileRead): Promise<RecordRoots>;
+async function fileRootsOf(
+  path: string,
+  format: RecordFormat,
+  pool: RecordPool,
+  read: FileRead,
+): Promise<RecordRoots | RecordLeavesRead> {
   const handle = await openRecordFile(path);
   try {
-    const settings = {
-      pool,
-      ...(options.tuning && { tuning: options.tuning }),
-      ...(options.onLeaves && { onLeaves: options.onLeaves }),
-      ...(options.expected && { expectedVersion: options.expected }),
-    };
+    const common = { pool, ...(read.tuning && { tuning: read.tuning }) };
+    if ('shard' in read) {
+      const settings = { ...common, onLeaves: read.onLeaves, expectedVersion: read.shard, leavesOnly: true as const };
+      if (format === 'parquet') return await parquetRootsOf(handle, path, settings);
+      if (format === 'webdataset') return await webdatasetRootsOf(handle, path, settings);
+      return await recordRootsOf(handle, path, { ...settings, format });
+    }
+    const settings = { ...common, ...(read.onLeaves && { onLeaves: read.onLeaves }) };
     if (format === 'parquet') return await parquetRootsOf(handle, path, settings);
     if (format === 'webdataset') return await webdatasetRootsOf(handle, path, settings);
     return await recordRootsOf(handle, path, { ...settings, format });
@@ -133,7 +156,7 @@ async function shardedRootsOf(
         const roots = await fileRootsOf(file.path, format, pool, {
           ...(options.tuning && { tuning: options.tuning }),
           onLeaves: (leaves) => feed.push(index, leaves),
-          expected: file,
+          shard: file,
         });
         headers[index] = roots.header;
         await feed.end(index);

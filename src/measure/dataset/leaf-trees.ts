@@ -1,4 +1,5 @@
 import { DistinctLeafSorter } from './leaf-sorter.js';
+import { HASH_BYTES } from './merkle.js';
 import type { RecordRootsTuning } from './parallel-record-roots.js';
 import type { RecordPool } from './record-pool.js';
 import { DEFAULT_BLOCK_LEAVES, StreamingMerkleRoot } from './streaming-merkle.js';
@@ -80,6 +81,34 @@ export class LeafTrees {
     const { sorted } = await this.pool.run({ kind: 'sort', leaves }, [leaves]);
     return Buffer.from(sorted.buffer, sorted.byteOffset, sorted.byteLength);
   }
+}
+
+/**
+ * What a record file's reader hands its leaves to when only the leaves are wanted (`leavesOnly`:
+ * a shard, whose leaves go on to the dataset's trees through `onLeaves`): they are counted, and
+ * no tree of the file's own is built, which would cost every record its tree nodes and its sort
+ * a second time.
+ */
+export class LeafCount {
+  records = 0;
+
+  async push(leaves: Uint8Array): Promise<void> {
+    this.records += leaves.length / HASH_BYTES;
+  }
+
+  async finish(): Promise<{ records: number }> {
+    return { records: this.records };
+  }
+
+  async dispose(): Promise<void> {}
+}
+
+/** Both trees of a record file, or with `leavesOnly` its leaf count alone. */
+export function leafSinkFor(
+  pool: RecordPool,
+  options: { leavesOnly?: boolean; tuning?: RecordRootsTuning },
+): LeafTrees | LeafCount {
+  return options.leavesOnly ? new LeafCount() : new LeafTrees(pool, options.tuning);
 }
 
 /** The bytes of `view` as a whole ArrayBuffer of their own (the view's, when it spans all of it). */

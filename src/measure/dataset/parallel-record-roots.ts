@@ -3,7 +3,7 @@ import { InputError } from '../../errors.js';
 import { fileVersionOf, type FileVersion } from '../file-version.js';
 import { checkReadWhole, versionBeforeRead } from './record-file-version.js';
 import type { LeafSorterOptions } from './leaf-sorter.js';
-import { LeafTrees } from './leaf-trees.js';
+import { type LeafCount, leafSinkFor, type LeafTrees } from './leaf-trees.js';
 import { PieceCutter } from './piece-cutter.js';
 import type { PieceLeaves } from './piece-leaves.js';
 import type { RecordFormat } from './record-format.js';
@@ -31,6 +31,9 @@ export interface RecordRoots {
   version: FileVersion;
 }
 
+/** A record file read with `leavesOnly`: its leaves went to `onLeaves`, and no tree was built. */
+export type RecordLeavesRead = Omit<RecordRoots, 'distinctRecords' | 'orderHash' | 'setHash'>;
+
 /** Sizes that the tests make small so that small files take every path. */
 export interface RecordRootsTuning {
   chunkBytes?: number;
@@ -48,9 +51,21 @@ export interface RecordRootsOptions {
   /** The workers; a pool of its own (closed afterwards) when absent. */
   pool?: RecordPool;
   tuning?: RecordRootsTuning;
-  /** Sees the leaves in record order as they are collected: a sharded dataset's own trees (dataset-roots.ts). */
+  /** Sees the leaves in record order as they are collected: a sharded dataset's own trees (dataset-source.ts). */
   onLeaves?: (leaves: Buffer) => Promise<void>;
+  /** Both trees are built; `LeavesOnly` options (leavesOnly: true) read the leaves alone. */
+  leavesOnly?: false;
 }
+
+/**
+ * Options that read a record file for its leaves alone, handed to `onLeaves`, without building
+ * its own trees: a shard, whose leaves make the dataset's trees (dataset-source.ts). A single
+ * file's trees, and `run --data`'s per-file record trees (record-file-measurement.ts), need them.
+ */
+export type LeavesOnly<O> = Omit<O, 'leavesOnly' | 'onLeaves'> & {
+  leavesOnly: true;
+  onLeaves: (leaves: Buffer) => Promise<void>;
+};
 
 /**
  * The order and set trees of the record file open as `handle` (named `path` in errors), built in
@@ -64,12 +79,23 @@ export interface RecordRootsOptions {
  * The records, leaves, roots and errors are those of the serial reference (records.ts,
  * dataset-tree.ts): a piece that fails is split again by the serial splitter from its true
  * first line, so the error is the one the serial read reports.
+ * With `leavesOnly` (a shard), the leaves go to `onLeaves` and no tree is built.
  */
 export async function recordRootsOf(
   handle: FileHandle,
   path: string,
+  options: LeavesOnly<RecordRootsOptions>,
+): Promise<RecordLeavesRead>;
+export async function recordRootsOf(
+  handle: FileHandle,
+  path: string,
   options: RecordRootsOptions,
-): Promise<RecordRoots> {
+): Promise<RecordRoots>;
+export async function recordRootsOf(
+  handle: FileHandle,
+  path: string,
+  options: RecordRootsOptions | LeavesOnly<RecordRootsOptions>,
+): Promise<RecordRoots | RecordLeavesRead> {
   const pool = options.pool ?? new RecordPool();
   try {
     return await new RecordRootsBuild(handle, path, options, pool).run();
@@ -91,7 +117,7 @@ class RecordRootsBuild {
   private readonly chunkBytes: number;
   private readonly inFlight: InFlightPiece[] = [];
   private readonly maxInFlight: number;
-  private readonly trees: LeafTrees;
+  private readonly trees: LeafTrees | LeafCount;
   /** LF bytes in the pieces collected so far: the next piece starts on line `lines + 1`. */
   private lines = 0;
   private header: Buffer | undefined;
@@ -100,7 +126,7 @@ class RecordRootsBuild {
   constructor(
     private readonly handle: FileHandle,
     private readonly path: string,
-    private readonly options: RecordRootsOptions,
+    private readonly options: RecordRootsOptions | LeavesOnly<RecordRootsOptions>,
     private readonly pool: RecordPool,
   ) {
     this.format = options.format;
@@ -110,10 +136,10 @@ class RecordRootsBuild {
       throw new RangeError(`chunk size must be an integer ≥ ${UTF8_BOM.length}`);
     }
     this.maxInFlight = 2 * pool.size + 1;
-    this.trees = new LeafTrees(pool, options.tuning);
+    this.trees = leafSinkFor(pool, options);
   }
 
-  async run(): Promise<RecordRoots> {
+  async run(): Promise<RecordRoots | RecordLeavesRead> {
     try {
       const before = await versionBeforeRead(this.handle, this.path, this.options.expectedVersion);
       const size = await this.readPieces();

@@ -2,14 +2,16 @@ import type { FileHandle } from 'node:fs/promises';
 import { InputError } from '../../errors.js';
 import { fileVersionOf } from '../file-version.js';
 import { checkReadWhole, versionBeforeRead } from './record-file-version.js';
-import { LeafTrees } from './leaf-trees.js';
-import type { RecordRoots, RecordRootsOptions } from './parallel-record-roots.js';
+import { leafSinkFor } from './leaf-trees.js';
+import type { LeavesOnly, RecordLeavesRead, RecordRoots, RecordRootsOptions } from './parallel-record-roots.js';
 import { type ParquetDecoders, sharedParquetDecoders } from './parquet-decoders.js';
 import { readParquetLayout, readSpan, type ParquetLayout } from './parquet-file.js';
 import { RecordPool } from './record-pool.js';
 import { DEFAULT_MAX_RECORD_BYTES } from './records.js';
 
 const DIGEST_READ_BYTES = 4 * 1024 * 1024;
+
+type FileOptions = Omit<RecordRootsOptions, 'format'>;
 
 /**
  * Both record trees of the Parquet file open as `handle` (named `path` in errors): its rows'
@@ -18,16 +20,28 @@ const DIGEST_READ_BYTES = 4 * 1024 * 1024;
  * time and memory) decodes it and hashes its leaves; row groups are collected in file order into
  * the trees (leaf-trees.ts), so the roots are those of a serial read. With `onBytes` the whole file
  * is first read in order for its digest; the file must be the same (inode, size, mtime, ctime)
- * before the first read and after the last.
+ * before the first read and after the last. With `leavesOnly`, the leaves alone (parallel-record-roots.ts).
  */
 export async function parquetRootsOf(
   handle: FileHandle,
   path: string,
-  options: Omit<RecordRootsOptions, 'format'>,
+  options: LeavesOnly<FileOptions>,
+  decoders?: ParquetDecoders,
+): Promise<RecordLeavesRead>;
+export async function parquetRootsOf(
+  handle: FileHandle,
+  path: string,
+  options: FileOptions,
+  decoders?: ParquetDecoders,
+): Promise<RecordRoots>;
+export async function parquetRootsOf(
+  handle: FileHandle,
+  path: string,
+  options: FileOptions | LeavesOnly<FileOptions>,
   decoders: ParquetDecoders = sharedParquetDecoders(),
-): Promise<RecordRoots> {
+): Promise<RecordRoots | RecordLeavesRead> {
   const pool = options.pool ?? new RecordPool();
-  const trees = new LeafTrees(pool, options.tuning);
+  const trees = leafSinkFor(pool, options);
   try {
     const before = await versionBeforeRead(handle, path, options.expectedVersion);
     if (options.onBytes) await readInOrder(handle, before.size, options.onBytes);

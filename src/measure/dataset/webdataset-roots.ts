@@ -3,9 +3,9 @@ import tar from 'tar-stream';
 import { AicertError, InputError } from '../../errors.js';
 import { fileVersionOf } from '../file-version.js';
 import { checkReadWhole, versionBeforeRead } from './record-file-version.js';
-import { LeafTrees } from './leaf-trees.js';
+import { leafSinkFor } from './leaf-trees.js';
 import { leafHash } from './merkle.js';
-import type { RecordRoots, RecordRootsOptions } from './parallel-record-roots.js';
+import type { LeavesOnly, RecordLeavesRead, RecordRoots, RecordRootsOptions } from './parallel-record-roots.js';
 import { RecordPool } from './record-pool.js';
 import { DEFAULT_MAX_RECORD_BYTES } from './records.js';
 
@@ -19,6 +19,8 @@ export const MAX_SAMPLE_FILES = 256;
 /** A key (the path up to its first dot) this long is not a sample name. */
 const MAX_KEY_LENGTH = 4096;
 
+type FileOptions = Omit<RecordRootsOptions, 'format'>;
+
 /**
  * Both record trees of the WebDataset tar open as `handle` (docs/datasets.md, "WebDataset"). A
  * record is a sample: the consecutive files whose paths share a key (the path up to the first
@@ -26,15 +28,22 @@ const MAX_KEY_LENGTH = 4096;
  * parsed by tar-stream as it is read, through this one descriptor; samples are hashed here and
  * the trees built by the record workers. Fails closed: an absolute path or a `..` segment, a link,
  * device or other non-file entry, a repeated key+extension or a key that comes back after another
- * one, an entry or sample over the record limit, or too many entries, is an InputError.
+ * one, an entry or sample over the record limit, or too many entries, is an InputError. With
+ * `leavesOnly`, the leaves alone (parallel-record-roots.ts).
  */
 export async function webdatasetRootsOf(
   handle: FileHandle,
   path: string,
-  options: Omit<RecordRootsOptions, 'format'>,
-): Promise<RecordRoots> {
+  options: LeavesOnly<FileOptions>,
+): Promise<RecordLeavesRead>;
+export async function webdatasetRootsOf(handle: FileHandle, path: string, options: FileOptions): Promise<RecordRoots>;
+export async function webdatasetRootsOf(
+  handle: FileHandle,
+  path: string,
+  options: FileOptions | LeavesOnly<FileOptions>,
+): Promise<RecordRoots | RecordLeavesRead> {
   const pool = options.pool ?? new RecordPool();
-  const trees = new LeafTrees(pool, options.tuning);
+  const trees = leafSinkFor(pool, options);
   try {
     const before = await versionBeforeRead(handle, path, options.expectedVersion);
     let batch: Buffer[] = [];

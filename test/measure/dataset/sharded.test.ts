@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -12,6 +13,8 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { AicertError } from '../../../src/errors.js';
 import { datasetCommitmentOf, datasetOrderLeaves } from '../../../src/measure/dataset/dataset-source.js';
 import { buildDatasetTrees, datasetCommitment } from '../../../src/measure/dataset/dataset-tree.js';
+import { recordRootsOf } from '../../../src/measure/dataset/parallel-record-roots.js';
+import { parquetRootsOf } from '../../../src/measure/dataset/parquet-roots.js';
 import { RecordPool } from '../../../src/measure/dataset/record-pool.js';
 import { assertProperty } from '../../util/property.js';
 import { runCli, scratchDir } from '../helpers.js';
@@ -126,6 +129,31 @@ describe('sharded datasets', () => {
     assert.equal(sharded.format, 'parquet');
     assert.equal(sharded.orderRoot, reference.orderRoot);
     assert.equal(sharded.setRoot, reference.setRoot);
+  });
+
+  it('a shard read for its leaves alone hands on the leaves of a full read, counts them, and builds no tree', async () => {
+    const records = Array.from({ length: 120 }, (_, i) => JSON.stringify({ id: i % 50 }));
+    const jsonl = join(dir, 'leaves-only.jsonl');
+    writeFileSync(jsonl, records.map((r) => `${r}\n`).join(''));
+    const parquet = join(dir, 'leaves-only.parquet');
+    const columnData = [{ name: 'id', data: records.map((_, i) => BigInt(i % 50)), type: 'INT64' as const }];
+    writeFileSync(parquet, Buffer.from(parquetWriteBuffer({ columnData, rowGroupSize: 7 })));
+    const { orderLeaves } = await buildDatasetTrees(jsonl);
+    for (const path of [jsonl, parquet]) {
+      const handle = await open(path);
+      try {
+        const seen: Buffer[] = [];
+        const onLeaves = async (leaves: Buffer) => void seen.push(Buffer.from(leaves));
+        const read = path.endsWith('.parquet')
+          ? await parquetRootsOf(handle, path, { pool, tuning, onLeaves, leavesOnly: true })
+          : await recordRootsOf(handle, path, { format: 'jsonl', pool, tuning, onLeaves, leavesOnly: true });
+        assert.deepEqual(Buffer.concat(seen), orderLeaves, path);
+        assert.equal(read.records, records.length, path);
+        assert.ok(!('orderHash' in read) && !('setHash' in read) && !('distinctRecords' in read), path);
+      } finally {
+        await handle.close();
+      }
+    }
   });
 
   it('refuses shards of mixed formats, CSV shards with different headers, and names a broken shard', async () => {
