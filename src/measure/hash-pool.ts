@@ -12,6 +12,7 @@ import { type AicertError, EnvironmentError, InputError } from '../errors.js';
 import { DIGEST_SIZE, HASH_ALGORITHMS, type HashAlgorithm } from './hash-algorithm.js';
 import type { FileVersion } from './file-version.js';
 import type { BatchRequest, TaskFailure, WorkerOptions, WorkerReply } from './hash-worker.js';
+import { stopWorker } from '../util/stop-worker.js';
 
 export { DIGEST_SIZE, HASH_ALGORITHMS, type HashAlgorithm };
 
@@ -166,7 +167,7 @@ export class HashPool {
     const error = new EnvironmentError('measure.pool-closed', 'the hash pool was closed before hashing finished');
     for (const job of this.jobs) this.fail(job, error);
     for (const slot of this.slots) for (const batch of slot.inFlight.values()) this.fail(batch.job, error);
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    await Promise.all(this.slots.map((slot) => stopWorker(slot.worker)));
   }
 
   private startWorker(): Slot {
@@ -201,7 +202,8 @@ export class HashPool {
 
   private onReply(slot: Slot, reply: WorkerReply): void {
     const batch = slot.inFlight.get(reply.batchId);
-    if (!batch) return;
+    // After close(), a late reply must not unref a worker being stopped (util/stop-worker.ts).
+    if (!batch || this.closed) return;
     const { job } = batch;
     if (reply.kind === 'progress') {
       batch.bytesReported += reply.bytes;

@@ -9,6 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { EnvironmentError, InputError } from '../../errors.js';
+import { stopWorker } from '../../util/stop-worker.js';
 import type { DecodeReply, DecodeTask } from './parquet-decode-worker.js';
 import { MAX_ROW_GROUP_BYTES, type ParquetLayout, type RowGroupSpan, rowGroupMetadata } from './parquet-file.js';
 
@@ -163,6 +164,9 @@ export class ParquetDecoders {
     const decoder: Decoder = { worker, ready: false };
     this.decoders.add(decoder);
     worker.on('message', (reply: DecodeReply) => {
+      // A stopped decoder's late message (its 'ready' can arrive after terminate()) must not unref
+      // the worker: its exit would then not keep the process alive and terminate() never settles.
+      if (!this.decoders.has(decoder)) return;
       if ('ready' in reply) {
         decoder.ready = true;
         worker.unref(); // an idle decoder must not keep the process alive
@@ -215,8 +219,9 @@ export class ParquetDecoders {
     // One that never started says the next would not either: fail the waiting work, do not loop.
     if (!started) for (const pending of this.queue.splice(0)) pending.reject(error);
     if (this.closed) return;
-    // A replacement starts at once: the next row group should not wait for its start-up.
-    if (started) this.start();
+    // A replacement starts at once: the next row group should not wait for its start-up. (Work that
+    // arrived while the stopped worker exited may already have started one.)
+    if (started && this.decoders.size < this.size) this.start();
     this.dispatch();
   }
 
@@ -228,7 +233,7 @@ export class ParquetDecoders {
       clearTimeout(current.timer);
       current.pending.reject(error);
     }
-    await decoder.worker.terminate();
+    await stopWorker(decoder.worker);
   }
 }
 

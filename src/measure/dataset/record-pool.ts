@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { EnvironmentError, InputError } from '../../errors.js';
 import type { RecordTask, RecordTaskResult, RecordWorkerReply } from './record-worker.js';
+import { stopWorker } from '../../util/stop-worker.js';
 
 const TASKS_IN_FLIGHT_PER_WORKER = 2;
 
@@ -64,7 +65,7 @@ export class RecordPool {
     const error = new EnvironmentError('dataset.pool-closed', 'the record pool was closed before its work finished');
     for (const pending of this.queue.splice(0)) pending.reject(error);
     for (const slot of this.slots) for (const pending of slot.inFlight.values()) pending.reject(error);
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    await Promise.all(this.slots.map((slot) => stopWorker(slot.worker)));
   }
 
   private startWorker(): Slot {
@@ -82,7 +83,8 @@ export class RecordPool {
 
   private onReply(slot: Slot, reply: RecordWorkerReply): void {
     const pending = slot.inFlight.get(reply.id);
-    if (!pending) return;
+    // After close(), a late reply must not unref a worker being stopped (util/stop-worker.ts).
+    if (!pending || this.closed) return;
     slot.inFlight.delete(reply.id);
     if (slot.inFlight.size === 0) slot.worker.unref();
     if (reply.ok) pending.resolve(reply.result);

@@ -6,6 +6,7 @@
  * (target `parquet`, seed 1987439795, 7th input): a seed file with mutated page bytes.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -100,5 +101,34 @@ describe('Parquet decoding bounded in time and memory', () => {
     } finally {
       await decoders.close();
     }
+  });
+
+  it("close() settles when a stopped worker's 'ready' arrives after terminate(), with nothing else pending", () => {
+    // CI saw a worker's late 'ready' unref it after terminate(): the process then exited with close()
+    // pending. Here the main thread is blocked while the worker starts, so its 'ready' is still queued
+    // when close() terminates it.
+    const small = writeRows('starting.parquet', 2, 1);
+    const module = (name: string) =>
+      JSON.stringify(new URL(`../../../src/measure/dataset/${name}`, import.meta.url).href);
+    const script = `
+      import { open } from 'node:fs/promises';
+      import { ParquetDecoders } from ${module('parquet-decoders.js')};
+      import { readParquetLayout, readSpan } from ${module('parquet-file.js')};
+      let closed = false;
+      process.on('exit', () => console.log(closed ? 'closed' : 'close() pending at exit'));
+      const handle = await open(${JSON.stringify(small)});
+      const layout = await readParquetLayout(handle, 'starting.parquet', (await handle.stat()).size);
+      const span = layout.rowGroups[0];
+      const bytes = new Uint8Array(await readSpan(handle, span)).buffer;
+      await handle.close();
+      const decoders = new ParquetDecoders({ workers: 1 });
+      const decoding = decoders.records({ layout, span, bytes, path: 'starting.parquet', maxRecordBytes: 1024 });
+      decoding.catch(() => {});
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500); // the worker starts meanwhile
+      await decoders.close();
+      closed = true;`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(child.stderr, '');
+    assert.equal(child.stdout.trim(), 'closed');
   });
 });
