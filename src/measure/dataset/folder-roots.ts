@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { InputError } from '../../errors.js';
 import { compareNames, listMeasuredFiles, resolveMeasureOptions } from '../manifest.js';
 import type { FileRecord } from '../walker.js';
+import { LeafBatcher } from './leaf-batcher.js';
 import type { LeafTreeHashes } from './leaf-trees.js';
 import { LeafTrees } from './leaf-trees.js';
 import type { RecordRootsTuning } from './parallel-record-roots.js';
@@ -22,8 +23,12 @@ import { openRecordFile } from './records.js';
 /** Files one folder dataset may hold: the listing keeps each one's name and version in memory. */
 export const MAX_FOLDER_FILES = 1_000_000;
 const READ_BYTES = 1024 * 1024;
-/** Leaves handed to the trees at a time. */
-const BATCH_LEAVES = 4096;
+/**
+ * Files read at once. A small file costs a few system calls (open, stat, read, close) that wait on
+ * the file system more than they use the CPU; overlapping them keeps libuv's threads busy. Each read
+ * in flight holds one READ_BYTES buffer.
+ */
+const FILES_IN_FLIGHT = 8;
 
 export interface FolderRootsOptions {
   pool?: RecordPool;
@@ -80,37 +85,52 @@ export async function folderRootsOf(
   if (files.length === 1 && files[0]!.name === '.') throw notAFolder(path);
   const pool = options.pool ?? new RecordPool();
   const trees = new LeafTrees(pool, options.tuning);
+  const batcher = new LeafBatcher(async (leaves) => {
+    await trees.push(leaves);
+    await options.onLeaves?.(leaves);
+  });
+  // Leaves (and onFile) go on in name order, whichever read ends first.
+  const reading: Array<Promise<FileLeaf>> = [];
+  const takeFirst = async () => {
+    const { file, leaf, sha256, size } = await reading.shift()!;
+    if (sha256 !== undefined) options.onFile?.(file, sha256, size);
+    await batcher.add(leaf);
+  };
   try {
-    let batch: Buffer[] = [];
-    const flush = async () => {
-      if (batch.length === 0) return;
-      const leaves = Buffer.concat(batch);
-      batch = [];
-      await trees.push(leaves);
-      await options.onLeaves?.(leaves);
-    };
     for (const file of files) {
-      batch.push(await fileLeaf(file, options.onFile));
-      if (batch.length >= BATCH_LEAVES) await flush();
+      const read = fileLeaf(file, options.onFile !== undefined);
+      read.catch(() => {}); // seen when its turn comes; until then, not an unhandled rejection
+      reading.push(read);
+      if (reading.length >= FILES_IN_FLIGHT) await takeFirst();
     }
-    await flush();
+    while (reading.length > 0) await takeFirst();
+    await batcher.flush();
     return { format: 'files', files: files.length, ...(await trees.finish()) };
   } finally {
+    await Promise.allSettled(reading); // a failed read leaves others in flight: let them close their files
     await trees.dispose();
     if (!options.pool) await pool.close();
   }
+}
+
+interface FileLeaf {
+  file: FileRecord;
+  leaf: Buffer;
+  /** The file's SHA-256 (lowercase hex), when asked for. */
+  sha256?: string;
+  size: number;
 }
 
 /**
  * SHA-256(0x00 ‖ fileRecord(name, contents)), streamed: the contents are read once, in chunks,
  * and base64-encoded three bytes at a time as they come; the same bytes feed the file's digest.
  */
-async function fileLeaf(file: FileRecord, onFile: FolderRootsOptions['onFile']): Promise<Buffer> {
+async function fileLeaf(file: FileRecord, withDigest: boolean): Promise<FileLeaf> {
   const handle = await openRecordFile(file.path);
   try {
     const before = await versionBeforeRead(handle, file.path, file);
     const leaf = createHash('sha256').update(Buffer.of(0)).update(recordPrefix(file.name), 'utf8');
-    const digest: Hash | undefined = onFile && createHash('sha256');
+    const digest: Hash | undefined = withDigest ? createHash('sha256') : undefined;
     const chunk = Buffer.allocUnsafe(READ_BYTES);
     let carry = Buffer.alloc(0);
     let position = 0;
@@ -127,8 +147,7 @@ async function fileLeaf(file: FileRecord, onFile: FolderRootsOptions['onFile']):
     }
     leaf.update(`${carry.toString('base64')}"}`, 'latin1');
     await checkReadWhole(handle, file.path, before, position);
-    if (digest) onFile!(file, digest.digest('hex'), position);
-    return leaf.digest();
+    return { file, leaf: leaf.digest(), size: position, ...(digest && { sha256: digest.digest('hex') }) };
   } finally {
     await handle.close();
   }

@@ -3,6 +3,7 @@ import tar from 'tar-stream';
 import { AicertError, InputError } from '../../errors.js';
 import { fileVersionOf } from '../file-version.js';
 import { checkReadWhole, versionBeforeRead } from './record-file-version.js';
+import { LeafBatcher } from './leaf-batcher.js';
 import { leafSinkFor } from './leaf-trees.js';
 import { leafHash } from './merkle.js';
 import type { LeavesOnly, RecordLeavesRead, RecordRoots, RecordRootsOptions } from './parallel-record-roots.js';
@@ -10,8 +11,6 @@ import { RecordPool } from './record-pool.js';
 import { DEFAULT_MAX_RECORD_BYTES } from './records.js';
 
 const READ_BYTES = 1024 * 1024;
-/** Leaves handed to the trees at a time. */
-const BATCH_LEAVES = 4096;
 /** Entries one tar may hold (files and directories): a WebDataset shard holds thousands. */
 export const MAX_TAR_ENTRIES = 1_000_000;
 /** Files one sample may hold. */
@@ -46,20 +45,15 @@ export async function webdatasetRootsOf(
   const trees = leafSinkFor(pool, options);
   try {
     const before = await versionBeforeRead(handle, path, options.expectedVersion);
-    let batch: Buffer[] = [];
-    const flush = async () => {
-      if (batch.length === 0) return;
-      const leaves = Buffer.concat(batch);
-      batch = [];
+    const batcher = new LeafBatcher(async (leaves) => {
       await trees.push(leaves);
       await options.onLeaves?.(leaves);
-    };
+    });
     const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
     const size = await forEachSample(handle, path, maxRecordBytes, options.onBytes, async (record) => {
-      batch.push(leafHash(record));
-      if (batch.length >= BATCH_LEAVES) await flush();
+      await batcher.add(leafHash(record));
     });
-    await flush();
+    await batcher.flush();
     await checkReadWhole(handle, path, before, size);
     return { format: 'webdataset', ...(await trees.finish()), version: fileVersionOf(before) };
   } finally {

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { cpSync, readFileSync, renameSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { AicertError } from '../../../src/errors.js';
@@ -16,7 +16,7 @@ import { measurePath } from '../../../src/measure/manifest.js';
 import { measureDatasetContent } from '../../../src/measure/dataset/dataset-content.js';
 import { datasetCommitmentOf } from '../../../src/measure/dataset/dataset-source.js';
 import { commitmentOfRoots } from '../../../src/measure/dataset/dataset-tree.js';
-import { fileRecord, folderRootsOf } from '../../../src/measure/dataset/folder-roots.js';
+import { fileRecord, folderFiles, folderRootsOf } from '../../../src/measure/dataset/folder-roots.js';
 import { leafHash, merkleRoot } from '../../../src/measure/dataset/merkle.js';
 import { RecordPool } from '../../../src/measure/dataset/record-pool.js';
 import { sortedDistinctLeaves } from '../../../src/measure/dataset/sorted-leaves.js';
@@ -148,5 +148,32 @@ describe('folders of files', () => {
       content.manifest.entries.find((e) => e.name === 'dogs/big.bin')?.size,
       readFileSync(join(folder, 'dogs/big.bin')).length,
     );
+  });
+
+  it('files read several at a time still give leaves and manifest entries in name order', async () => {
+    // 40 files, the first the largest: later reads end first, yet the order of records must hold.
+    const files = Object.fromEntries(
+      Array.from({ length: 40 }, (_, i) => [`f${String(i).padStart(2, '0')}`, randomBytes((40 - i) * 50_000)]),
+    );
+    const many = join(dir, 'many');
+    writeTree(many, files);
+    const { shards: _, ...commitment } = await datasetCommitmentOf(many, { pool });
+    assert.deepEqual(commitment, expectedCommitment(files));
+    const content = await measureDatasetContent(many);
+    assert.deepEqual(content.manifest, await measurePath(many));
+  });
+
+  it('a file gone between listing and reading fails the folder with one line, and nothing is left reading', async () => {
+    const gone = copyOf('gone', () => {});
+    const listed = await folderFiles(gone);
+    rmSync(join(gone, 'cats/002.jpg'));
+    await assert.rejects(folderRootsOf(gone, { pool }, listed), (err: unknown) => {
+      assert.ok(err instanceof AicertError, String(err));
+      assert.ok(!err.message.includes('\n') && err.message.includes('002.jpg'), err.message);
+      return true;
+    });
+    // The pool and the other reads are not disturbed: the folder as it is now measures.
+    const now = await folderRootsOf(gone, { pool });
+    assert.equal(now.files, Object.keys(FILES).length - 1);
   });
 });
