@@ -7,12 +7,21 @@ import { HASH_BYTES } from './merkle.js';
 export interface LeafSorterOptions {
   /** Leaves per sorted run, sorted by one worker task (default 2^18 = 8 MiB). */
   runLeaves?: number;
-  /** Sorted leaves held in memory; beyond this every run goes to a file (default 2^20 = 32 MiB). */
+  /**
+   * Leaves held in memory, unsorted, and sorted at once at the end; beyond this every run is
+   * sorted and goes to a file (default 2^20 = 32 MiB).
+   */
   memoryLeaves?: number;
   /** Runs merged at once; more runs are first merged in groups into longer runs (default 64). */
   fanIn?: number;
   /** Leaves read at a time from each run file while merging (default 8,192 = 256 KiB). */
   readLeaves?: number;
+  /**
+   * Ranges of leaves held in memory that are sorted apart, at once, by as many tasks: a power of
+   * two up to 256 (default 1). Leaf i goes to range (first byte of i) >> (8 − log2 ranges), so
+   * the sorted ranges follow each other in order with no merge, and equal leaves share a range.
+   */
+  ranges?: number;
   /** Where the temporary directory is made (default the OS temporary directory, $TMPDIR). */
   tempParent?: string;
 }
@@ -22,11 +31,13 @@ const MAX_RUNS_SORTING = 2;
 
 /**
  * The distinct leaves of a stream, in ascending byte order: the set tree's leaves (sorted-leaves.ts
- * defines the order) in bounded memory, whatever the leaf count. An external merge sort: leaves
- * are cut into runs, each sorted and deduplicated by `sortRun` (a worker task); runs are kept in
- * memory up to `memoryLeaves` and otherwise spilled to files in a private temporary directory
- * (mode 0700, made on the first spill, removed by `dispose`, which callers run in `finally`);
- * `finish` merges them, dropping leaves that occur in several runs.
+ * defines the order) in bounded memory, whatever the leaf count. Up to `memoryLeaves` leaves are
+ * only held, spread over `ranges` by their first bits, and `finish` sorts and deduplicates each
+ * range with `sortRun` (worker tasks, run side by side): no merge on this thread. Past that bound
+ * it is an external merge sort: leaves are cut into runs of `runLeaves`, and every run, those held
+ * included, is sorted by `sortRun` and spilled to a file in a
+ * private temporary directory (mode 0700, made on the first spill, removed by `dispose`, which
+ * callers run in `finally`); `finish` merges them, dropping leaves that occur in several runs.
  */
 export class DistinctLeafSorter {
   private readonly runLeaves: number;
@@ -36,8 +47,16 @@ export class DistinctLeafSorter {
   private readonly tempParent: string;
   private current: Buffer;
   private filled = 0;
-  private readonly memoryRuns: Buffer[] = [];
+  /** Per range, unsorted chunks of up to `runLeaves` held while the leaves fit in `memoryLeaves`. */
+  private readonly held: Buffer[][];
+  /** Per range, the bytes filled in its last chunk. */
+  private readonly heldFill: number[];
+  private readonly rangeShift: number;
+  /** Leaves per held chunk: twice a range's share of `memoryLeaves`, so that a range is usually one chunk. */
+  private readonly heldChunkLeaves: number;
   private heldLeaves = 0;
+  /** Set once the leaves outgrow `memoryLeaves`: from then on every run is sorted and spilled. */
+  private spilling = false;
   private readonly fileRuns: string[] = [];
   private readonly sorting: Array<Promise<void>> = [];
   private keeping: Promise<void> = Promise.resolve();
@@ -47,6 +66,7 @@ export class DistinctLeafSorter {
   private disposed = false;
 
   constructor(
+    /** Sorts a run and drops its duplicates; the run's ArrayBuffer is the sorter's own, given away. */
     private readonly sortRun: (run: Buffer) => Promise<Buffer>,
     options: LeafSorterOptions = {},
   ) {
@@ -56,6 +76,14 @@ export class DistinctLeafSorter {
     if (this.fanIn < 2) throw new RangeError('fanIn must be at least 2');
     this.readLeaves = positive(options.readLeaves ?? 8192, 'readLeaves');
     this.tempParent = options.tempParent ?? tmpdir();
+    const ranges = options.ranges ?? 1;
+    if (!Number.isSafeInteger(ranges) || ranges < 1 || ranges > 256 || (ranges & (ranges - 1)) !== 0) {
+      throw new RangeError('ranges must be a power of two from 1 to 256');
+    }
+    this.rangeShift = 8 - Math.log2(ranges);
+    this.held = Array.from({ length: ranges }, () => []);
+    this.heldFill = new Array<number>(ranges).fill(0);
+    this.heldChunkLeaves = Math.min(this.runLeaves, Math.ceil((2 * this.memoryLeaves) / ranges));
     this.current = newBuffer(this.runLeaves);
   }
 
@@ -65,8 +93,15 @@ export class DistinctLeafSorter {
   }
 
   async push(leaves: Uint8Array): Promise<void> {
+    let offset = 0;
+    if (!this.spilling) {
+      offset = Math.min(leaves.length, (this.memoryLeaves - this.heldLeaves) * HASH_BYTES);
+      this.hold(leaves, offset);
+      if (offset === leaves.length) return;
+      await this.startSpilling();
+    }
     const size = this.runLeaves * HASH_BYTES;
-    for (let offset = 0; offset < leaves.length; ) {
+    while (offset < leaves.length) {
       const take = Math.min(size - this.filled, leaves.length - offset);
       this.current.set(leaves.subarray(offset, offset + take), this.filled);
       this.filled += take;
@@ -80,12 +115,13 @@ export class DistinctLeafSorter {
    * reused once `emit` resolves) and returns how many there were.
    */
   async finish(emit: (leaves: Buffer) => Promise<void>, batchLeaves = 8192): Promise<number> {
+    if (!this.spilling) return this.sortHeld(emit, batchLeaves);
     if (this.filled > 0) await this.sealRun();
     while (this.sorting.length > 0) await this.sorting.shift();
     await this.keeping;
-    // Runs in memory (Buffer) or in files (path); more than fanIn are first merged in groups.
-    const runs: Array<Buffer | string> = [...this.memoryRuns.splice(0), ...this.fileRuns.splice(0)];
-    const open = (run: Buffer | string) => (typeof run === 'string' ? this.fileSource(run) : memorySource(run));
+    // Runs in files; more than fanIn are first merged in groups.
+    const runs: string[] = this.fileRuns.splice(0);
+    const open = (run: string) => this.fileSource(run);
     while (runs.length > this.fanIn) {
       const group = runs.splice(0, this.fanIn);
       const writer = await this.createRunFile();
@@ -114,12 +150,52 @@ export class DistinctLeafSorter {
     }
   }
 
+  /** Copies leaves[0, end) into the chunks of their ranges. */
+  private hold(leaves: Uint8Array, end: number): void {
+    const chunkBytes = this.heldChunkLeaves * HASH_BYTES;
+    for (let at = 0; at < end; at += HASH_BYTES) {
+      const range = leaves[at]! >> this.rangeShift;
+      const chunks = this.held[range]!;
+      let fill = this.heldFill[range]!;
+      if (chunks.length === 0 || fill === chunkBytes) {
+        chunks.push(newBuffer(this.heldChunkLeaves));
+        fill = 0;
+      }
+      const chunk = chunks[chunks.length - 1]!;
+      // 32 bytes copied by a loop: cheaper than a native call per leaf.
+      for (let k = 0; k < HASH_BYTES; k++) chunk[fill + k] = leaves[at + k]!;
+      this.heldFill[range] = fill + HASH_BYTES;
+    }
+    this.heldLeaves += end / HASH_BYTES;
+  }
+
+  /** The held leaves outgrew `memoryLeaves`: they are sorted and spilled, and so is every later run. */
+  private async startSpilling(): Promise<void> {
+    this.spilling = true;
+    for (const chunk of this.takeHeld().flat()) await this.sortAndSpill(chunk);
+  }
+
+  /** Per range, its held chunks (the last one cut to its fill), and forgets them. */
+  private takeHeld(): Buffer[][] {
+    const taken = this.held.map((chunks, range) =>
+      chunks.splice(0).map((chunk, i, all) => (i === all.length - 1 ? chunk.subarray(0, this.heldFill[range]) : chunk)),
+    );
+    this.heldFill.fill(0);
+    this.heldLeaves = 0;
+    return taken;
+  }
+
   private async sealRun(): Promise<void> {
     const run = this.current.subarray(0, this.filled);
     this.current = newBuffer(this.runLeaves);
     this.filled = 0;
+    await this.sortAndSpill(run);
+  }
+
+  /** Sorts one run in a worker and writes it to a file, a bounded number of runs at a time. */
+  private async sortAndSpill(run: Buffer): Promise<void> {
     const kept = this.sortRun(run).then((sorted) => {
-      this.keeping = this.keeping.then(() => this.keep(sorted));
+      this.keeping = this.keeping.then(() => this.spill(sorted));
       return this.keeping;
     });
     kept.catch(() => undefined); // awaited below or in finish()
@@ -127,20 +203,30 @@ export class DistinctLeafSorter {
     while (this.sorting.length > MAX_RUNS_SORTING) await this.sorting.shift();
   }
 
-  private async keep(sorted: Buffer): Promise<void> {
-    const leaves = sorted.length / HASH_BYTES;
-    if (this.fileRuns.length === 0 && this.heldLeaves + leaves <= this.memoryLeaves) {
-      this.memoryRuns.push(sorted);
-      this.heldLeaves += leaves;
-      return;
+  private async spill(sorted: Buffer): Promise<void> {
+    const writer = await this.createRunFile();
+    await writer.handle.writeFile(sorted);
+    await this.closeHandle(writer.handle);
+    this.fileRuns.push(writer.path);
+  }
+
+  /** All leaves fitted in memory: each range sorted by a task of its own, side by side, then emitted in order. */
+  private async sortHeld(emit: (leaves: Buffer) => Promise<void>, batchLeaves: number): Promise<number> {
+    const sorts = this.takeHeld().map((chunks) => {
+      if (chunks.length === 0) return Promise.resolve(Buffer.alloc(0));
+      const sorted = this.sortRun(chunks.length === 1 ? chunks[0]! : joined(chunks));
+      sorted.catch(() => undefined); // awaited in order below
+      return sorted;
+    });
+    let total = 0;
+    for (const next of sorts) {
+      const sorted = await next;
+      for (let at = 0; at < sorted.length; at += batchLeaves * HASH_BYTES) {
+        await emit(sorted.subarray(at, Math.min(sorted.length, at + batchLeaves * HASH_BYTES)));
+      }
+      total += sorted.length / HASH_BYTES;
     }
-    for (const run of [...this.memoryRuns.splice(0), sorted]) {
-      const writer = await this.createRunFile();
-      await writer.handle.writeFile(run);
-      await this.closeHandle(writer.handle);
-      this.fileRuns.push(writer.path);
-    }
-    this.heldLeaves = 0;
+    return total;
   }
 
   private async createRunFile(): Promise<{ path: string; handle: FileHandle }> {
@@ -248,10 +334,6 @@ interface RunSource {
   refill: () => Promise<boolean>;
 }
 
-async function memorySource(bytes: Buffer): Promise<RunSource> {
-  return { bytes, at: 0, key: 0, refill: async () => false };
-}
-
 function leadingKey(bytes: Buffer, at: number): number {
   return bytes.readUIntBE(at, 6);
 }
@@ -273,6 +355,14 @@ function siftDown(heap: RunSource[], from: number): void {
     [heap[child], heap[index]] = [heap[index]!, heap[child]!];
     index = child;
   }
+}
+
+/** The chunks one after another in a buffer of the sorter's own. */
+function joined(chunks: Buffer[]): Buffer {
+  const whole = newBuffer(chunks.reduce((sum, chunk) => sum + chunk.length, 0) / HASH_BYTES);
+  let at = 0;
+  for (const chunk of chunks) at += chunk.copy(whole, at);
+  return whole;
 }
 
 function newBuffer(leaves: number): Buffer {

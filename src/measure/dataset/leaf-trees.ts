@@ -23,13 +23,21 @@ export class LeafTrees {
   private readonly order: StreamingMerkleRoot;
   private readonly sorter: DistinctLeafSorter;
   private set: StreamingMerkleRoot | undefined;
+  /**
+   * Blocks back from the workers, filled again rather than new memory, whose first write costs a
+   * page fault per 4 KiB (merkle.ts, WorkBuffer). At most the blocks in flight are kept.
+   */
+  private readonly spareBlocks: ArrayBuffer[] = [];
 
   constructor(
     private readonly pool: RecordPool,
     private readonly tuning: RecordRootsTuning = {},
   ) {
-    this.order = new StreamingMerkleRoot((block) => this.blockRoot(block), this.blockLeaves);
-    this.sorter = new DistinctLeafSorter((run) => this.sortRun(run), tuning.sort);
+    this.order = this.blockTree();
+    // Ranges of held leaves sorted apart: 16, or more for more workers, so that the in-memory
+    // sort runs on every core in tasks of at most 2 MiB.
+    const ranges = 2 ** Math.min(8, Math.max(4, Math.ceil(Math.log2(pool.size))));
+    this.sorter = new DistinctLeafSorter((run) => this.sortRun(run), { ranges, ...tuning.sort });
   }
 
   private get blockLeaves(): number {
@@ -47,7 +55,7 @@ export class LeafTrees {
 
   async finish(onSetLeaves?: (leaves: Buffer) => Promise<void>): Promise<LeafTreeHashes> {
     const orderHash = await this.order.finish();
-    const set = new StreamingMerkleRoot((block) => this.blockRoot(block), this.blockLeaves);
+    const set = this.blockTree();
     this.set = set;
     const distinctRecords = await this.sorter.finish(async (leaves) => {
       await onSetLeaves?.(leaves);
@@ -70,15 +78,27 @@ export class LeafTrees {
     return this.sorter.dispose();
   }
 
+  private blockTree(): StreamingMerkleRoot {
+    return new StreamingMerkleRoot(
+      (block) => this.blockRoot(block),
+      this.blockLeaves,
+      undefined,
+      (bytes) => this.spareBlocks.pop() ?? new ArrayBuffer(bytes),
+    );
+  }
+
   private async blockRoot(block: Buffer): Promise<Buffer> {
     const leaves = exactBuffer(block);
-    const { root } = await this.pool.run({ kind: 'root', leaves }, [leaves]);
+    const { root, leaves: back } = await this.pool.run({ kind: 'root', leaves }, [leaves]);
+    if (back.byteLength === this.blockLeaves * HASH_BYTES) this.spareBlocks.push(back);
     return Buffer.from(root);
   }
 
   private async sortRun(run: Buffer): Promise<Buffer> {
-    const leaves = exactBuffer(run);
-    const { sorted } = await this.pool.run({ kind: 'sort', leaves }, [leaves]);
+    // The sorter's runs are its own: one at the start of its buffer goes whole (spare room
+    // included), without a copy.
+    const leaves = run.byteOffset === 0 ? (run.buffer as ArrayBuffer) : exactBuffer(run);
+    const { sorted } = await this.pool.run({ kind: 'sort', leaves, bytes: run.length }, [leaves]);
     return Buffer.from(sorted.buffer, sorted.byteOffset, sorted.byteLength);
   }
 }

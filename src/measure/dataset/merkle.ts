@@ -51,11 +51,11 @@ export function leafAt(leaves: Buffer, index: number): Buffer {
  * free byte 0 or the last byte of the previous pair, already read and not yet overwritten
  * (outputs so far end at 32·i, before the pair's 64·i).
  */
-export function merkleRoot(leaves: Buffer): Buffer {
+export function merkleRoot(leaves: Buffer, scratch?: WorkBuffer): Buffer {
   let count = leafCount(leaves);
   if (count === 0) return Buffer.from(EMPTY_ROOT);
   if (count === 1) return Buffer.from(leafAt(leaves, 0));
-  const work = Buffer.allocUnsafe(1 + count * HASH_BYTES);
+  const work = scratch ? scratch.take(1 + count * HASH_BYTES) : Buffer.allocUnsafe(1 + count * HASH_BYTES);
   leaves.copy(work, 1, 0, count * HASH_BYTES);
   while (count > 1) {
     const pairs = Math.floor(count / 2);
@@ -70,6 +70,21 @@ export function merkleRoot(leaves: Buffer): Buffer {
     count = pairs + (count % 2);
   }
   return Buffer.from(work.subarray(1, 1 + HASH_BYTES));
+}
+
+/**
+ * A working buffer kept across many calls (a record worker's, for block roots and sorts): fresh
+ * memory costs a page fault per 4 KiB on its first write, which on a virtual machine costs about
+ * as much as hashing the nodes in it.
+ */
+export class WorkBuffer {
+  private buffer = Buffer.alloc(0);
+
+  /** A buffer of `bytes` bytes, reused; its content is left over from earlier calls. */
+  take(bytes: number): Buffer {
+    if (this.buffer.length < bytes) this.buffer = Buffer.allocUnsafeSlow(bytes);
+    return this.buffer.subarray(0, bytes);
+  }
 }
 
 /**

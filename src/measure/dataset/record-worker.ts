@@ -7,10 +7,10 @@
  * Parquet row groups are decoded elsewhere, in workers bounded in time (parquet-decoders.ts).
  */
 import { parentPort } from 'node:worker_threads';
-import { merkleRoot } from './merkle.js';
+import { HASH_BYTES, merkleRoot, WorkBuffer } from './merkle.js';
 import { pieceLeaves, type PieceLeaves } from './piece-leaves.js';
 import type { RecordFormat } from './record-format.js';
-import { sortedDistinctLeaves } from './sorted-leaves.js';
+import { sortDistinctInPlace } from './sorted-leaves.js';
 
 export type RecordTask =
   | {
@@ -25,17 +25,25 @@ export type RecordTask =
       headerFields?: number;
     }
   | { kind: 'root'; leaves: ArrayBuffer }
-  | { kind: 'sort'; leaves: ArrayBuffer };
+  /** The run is the first `bytes` bytes of `leaves`; it is sorted in place and comes back. */
+  | { kind: 'sort'; leaves: ArrayBuffer; bytes: number };
 
 export type RecordTaskResult =
-  /** `buffer` comes back only when the piece failed: the caller re-splits it for the message. */
+  /**
+   * `buffer`, the piece's, comes back: the caller reads a later piece into it, or re-splits it for
+   * the message when the piece failed.
+   */
   | { kind: 'piece'; piece: PieceLeaves; buffer?: ArrayBuffer }
-  | { kind: 'root'; root: Uint8Array }
+  /** `leaves`, the block's, comes back to be filled again (leaf-trees.ts). */
+  | { kind: 'root'; root: Uint8Array; leaves: ArrayBuffer }
   | { kind: 'sort'; sorted: Uint8Array };
 
 export type RecordWorkerReply =
   | { id: number; ok: true; result: RecordTaskResult }
   | { id: number; ok: false; message: string };
+
+/** The working buffer of block roots and sorts, kept across tasks (merkle.ts). */
+const scratch = new WorkBuffer();
 
 async function runTask(task: RecordTask): Promise<{ result: RecordTaskResult; transfer: ArrayBuffer[] }> {
   switch (task.kind) {
@@ -47,17 +55,19 @@ async function runTask(task: RecordTask): Promise<{ result: RecordTaskResult; tr
         maxRecordBytes: task.maxRecordBytes,
         ...(task.headerFields !== undefined && { headerFields: task.headerFields }),
       });
-      const transfer = [piece.leaves.buffer as ArrayBuffer];
-      if (!piece.failure) return { result: { kind: 'piece', piece }, transfer };
-      return { result: { kind: 'piece', piece, buffer: task.buffer }, transfer: [...transfer, task.buffer] };
+      return {
+        result: { kind: 'piece', piece, buffer: task.buffer },
+        transfer: [piece.leaves.buffer as ArrayBuffer, task.buffer],
+      };
     }
     case 'root': {
-      const root = new Uint8Array(merkleRoot(Buffer.from(task.leaves)));
-      return { result: { kind: 'root', root }, transfer: [] };
+      const root = new Uint8Array(merkleRoot(Buffer.from(task.leaves), scratch));
+      return { result: { kind: 'root', root, leaves: task.leaves }, transfer: [task.leaves] };
     }
     case 'sort': {
-      const sorted = new Uint8Array(sortedDistinctLeaves(Buffer.from(task.leaves)));
-      return { result: { kind: 'sort', sorted }, transfer: [sorted.buffer as ArrayBuffer] };
+      const run = Buffer.from(task.leaves, 0, task.bytes);
+      const sorted = new Uint8Array(task.leaves, 0, sortDistinctInPlace(run, scratch) * HASH_BYTES);
+      return { result: { kind: 'sort', sorted }, transfer: [task.leaves] };
     }
   }
 }

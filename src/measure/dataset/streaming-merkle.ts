@@ -25,11 +25,13 @@ export class StreamingMerkleRoot {
     private readonly blockRoot: (block: Buffer) => Promise<Buffer>,
     private readonly blockLeaves = DEFAULT_BLOCK_LEAVES,
     private readonly maxPending = 4,
+    /** Memory for a new block: a spare one of the same size, given back by `blockRoot`'s caller. */
+    private readonly allocate: (bytes: number) => ArrayBuffer = (bytes) => new ArrayBuffer(bytes),
   ) {
     if (!Number.isSafeInteger(blockLeaves) || blockLeaves < 2 || (blockLeaves & (blockLeaves - 1)) !== 0) {
       throw new RangeError(`block size must be a power of two ≥ 2, got ${blockLeaves}`);
     }
-    this.block = newBlock(blockLeaves);
+    this.block = this.newBlock();
   }
 
   /** Leaves pushed so far. */
@@ -73,13 +75,13 @@ export class StreamingMerkleRoot {
     root.catch(() => undefined); // awaited in finish(); not an unhandled rejection meanwhile
     this.roots.push(root);
     this.waiting.push(root);
-    this.block = newBlock(this.blockLeaves);
+    this.block = this.newBlock();
     this.filled = 0;
     while (this.waiting.length > this.maxPending) await this.waiting.shift();
   }
-}
 
-/** A block in its own ArrayBuffer (never Buffer's shared pool), so that it can be transferred. */
-function newBlock(leaves: number): Buffer {
-  return Buffer.from(new ArrayBuffer(leaves * HASH_BYTES));
+  /** A block in its own ArrayBuffer (never Buffer's shared pool), so that it can be transferred. */
+  private newBlock(): Buffer {
+    return Buffer.from(this.allocate(this.blockLeaves * HASH_BYTES));
+  }
 }

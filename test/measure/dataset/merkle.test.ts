@@ -11,8 +11,9 @@ import {
   merkleRoot,
   nodeHash,
   rootFromInclusionPath,
+  WorkBuffer,
 } from '../../../src/measure/dataset/merkle.js';
-import { lowerBound, sortedDistinctLeaves } from '../../../src/measure/dataset/sorted-leaves.js';
+import { lowerBound, sortDistinctInPlace, sortedDistinctLeaves } from '../../../src/measure/dataset/sorted-leaves.js';
 
 // The straightforward recursive definitions of RFC 6962 §2.1, written independently of merkle.ts.
 const sha256 = (...parts: Uint8Array[]) => {
@@ -161,6 +162,35 @@ describe('sorted distinct leaves', () => {
         },
       ),
       { numRuns: 100 },
+    );
+  });
+
+  it('in place, unaligned, with a reused work buffer: thousands of leaves in every first-byte range (property)', () => {
+    const work = new WorkBuffer();
+    assertProperty(
+      fc.property(fc.integer({ min: 0, max: 3000 }), fc.nat(), fc.integer({ min: 0, max: 3 }), (count, seed, skew) => {
+        // Leaves with duplicates far apart and, for some, the same first 4 bytes (ties on the radix key).
+        const base = seededBytes(count * 32, 'set leaves', seed);
+        for (let i = 0; i < count; i++) {
+          if (i % 7 === 3) base.copy(base, i * 32, ((i * 13) % (i + 1)) * 32, ((i * 13) % (i + 1)) * 32 + 32);
+          if (i % 5 === 1) base.writeUInt32BE(0xabcd0123, i * 32);
+        }
+        const expected = [
+          ...new Set(Array.from({ length: count }, (_, i) => base.toString('hex', i * 32, i * 32 + 32))),
+        ]
+          .sort()
+          .join('');
+        // The leaves `skew` bytes into their buffer: the word-at-a-time copies must not assume alignment.
+        const holder = Buffer.alloc(skew + count * 32);
+        base.copy(holder, skew);
+        const leaves = holder.subarray(skew);
+        const order = Buffer.from(leaves);
+        const distinct = sortDistinctInPlace(leaves, work);
+        assert.equal(leaves.toString('hex', 0, distinct * 32), expected);
+        // The same work buffer, left dirty by the sort, gives the same tree root as a fresh one.
+        assert.deepEqual(merkleRoot(order, work), merkleRoot(order));
+      }),
+      { numRuns: 40 },
     );
   });
 });

@@ -267,6 +267,42 @@ describe('external sort of the set leaves: a private temporary directory, remove
     assert.deepEqual(readdirSync(parent), []);
   });
 
+  it('leaves held in memory over several ranges, or spilled once they outgrow it: the sorted distinct leaves', async () => {
+    const leaves = Buffer.concat(
+      Array.from({ length: 400 }, (_, i) =>
+        createHash('sha256')
+          .update(String(i % 300))
+          .digest(),
+      ),
+    );
+    for (const memoryLeaves of [1000, 150]) {
+      const parent = tempParent();
+      const sorter = new DistinctLeafSorter(async (run) => sortedDistinctLeaves(Buffer.from(run)), {
+        runLeaves: 64,
+        memoryLeaves,
+        ranges: 8,
+        tempParent: parent,
+      });
+      try {
+        for (let at = 0; at < leaves.length; at += 37 * HASH_BYTES)
+          await sorter.push(leaves.subarray(at, at + 37 * HASH_BYTES));
+        const merged: Buffer[] = [];
+        const count = await sorter.finish(async (batch) => void merged.push(Buffer.from(batch)), 16);
+        assert.equal(sorter.tempDirectory !== undefined, memoryLeaves < 400, 'spilled exactly past the bound');
+        assert.equal(count, 300);
+        assert.deepEqual(Buffer.concat(merged), sortedDistinctLeaves(leaves));
+      } finally {
+        await sorter.dispose();
+      }
+    }
+  });
+
+  it('ranges must be a power of two from 1 to 256', () => {
+    for (const ranges of [0, 3, 512, 1.5]) {
+      assert.throws(() => new DistinctLeafSorter(async (run) => run, { ranges }), RangeError);
+    }
+  });
+
   it('no temporary files remain after a successful build that spilled', async () => {
     const parent = tempParent();
     const lines = Array.from({ length: 300 }, (_, i) => `{"n":${i}}`);
