@@ -28,11 +28,14 @@ export function canonicalRow(names: readonly string[], row: readonly unknown[]):
 }
 
 /** Deeper nesting than this is refused: no real schema needs it, and it bounds the recursion. */
-const MAX_DEPTH = 64;
+export const MAX_CANONICAL_DEPTH = 64;
 
 function canonicalValue(value: unknown, depth: number): string {
-  if (depth > MAX_DEPTH) {
-    throw new InputError('dataset.parquet-unsupported', `a Parquet value is nested deeper than ${MAX_DEPTH} levels`);
+  if (depth > MAX_CANONICAL_DEPTH) {
+    throw new InputError(
+      'dataset.parquet-unsupported',
+      `a Parquet value is nested deeper than ${MAX_CANONICAL_DEPTH} levels`,
+    );
   }
   switch (typeof value) {
     case 'undefined':

@@ -1,14 +1,15 @@
 /**
  * Worker thread of the Parquet decoders (parquet-decoders.ts): decodes one row group at a time
- * (parquet-file.ts rowGroupRecords) and answers with its rows' leaves or canonical encodings.
+ * (parquet-file.ts rowGroupRows) and answers with its rows' leaves or canonical encodings.
  * The decoders stop this thread when a row group takes longer than its deadline or more memory
  * than its limit, so a malformed page that sends the reader into a loop cannot hang a measurement.
  */
 import { parentPort } from 'node:worker_threads';
 import type { FileMetaData } from 'hyparquet';
 import { AicertError } from '../../errors.js';
-import { LeafList } from './leaf-list.js';
-import { rowGroupRecords, rowLeaf, type RowGroupSpan } from './parquet-file.js';
+import { HASH_BYTES, hashInto } from './merkle.js';
+import { ReusedBuffers } from './parquet-buffers.js';
+import { rowGroupRows, type RowGroupSpan } from './parquet-file.js';
 
 export interface DecodeTask {
   id: number;
@@ -33,19 +34,28 @@ export type DecodeReply =
   /** Anything else: a bug, reported as such. */
   | { id: number; crash: string };
 
+/** The decoders send this thread one row group at a time (parquet-decoders.ts). */
+const buffers = new ReusedBuffers();
+
 async function decode(task: DecodeTask): Promise<{ reply: DecodeReply; transfer: ArrayBuffer[] }> {
   const bytes = new Uint8Array(task.bytes);
-  const decodeRows = (onRecord: (record: string) => void) =>
-    rowGroupRecords(bytes, task.metadata, task.columns, task.span, task.path, task.maxRecordBytes, onRecord);
+  const decodeRows = (onRow: (leafInput: Buffer) => void) =>
+    rowGroupRows(bytes, task.metadata, task.columns, task.span, task.path, task.maxRecordBytes, buffers, onRow);
   if (task.want === 'records') {
     const records: string[] = [];
-    await decodeRows((record) => records.push(record));
+    await decodeRows((leafInput) => records.push(leafInput.toString('utf8', 1)));
     return { reply: { id: task.id, records }, transfer: [] };
   }
-  const leaves = new LeafList();
-  await decodeRows((record) => leaves.push(rowLeaf(record)));
-  const out = new Uint8Array(leaves.toBuffer());
-  return { reply: { id: task.id, leaves: out }, transfer: [out.buffer as ArrayBuffer] };
+  // Rows reach onRow once the decoded rows were counted against the footer's count: the leaves'
+  // buffer is sized from it then, not from an untrusted claim before decoding.
+  let leaves = Buffer.alloc(0);
+  let at = 0;
+  await decodeRows((leafInput) => {
+    if (at === 0) leaves = Buffer.alloc(task.span.rows * HASH_BYTES);
+    hashInto(leaves, at, leafInput);
+    at += HASH_BYTES;
+  });
+  return { reply: { id: task.id, leaves }, transfer: [leaves.buffer as ArrayBuffer] };
 }
 
 if (parentPort) {
