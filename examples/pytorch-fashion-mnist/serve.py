@@ -53,6 +53,9 @@ def pixels_of(body):
 def make_handler(model):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: `aicert serve` reuses its connections
+        # TCP_NODELAY: http.server sends the headers and the body in two writes, and without it
+        # Nagle holds the body until the client's delayed ACK (40 ms) on a kept-alive connection.
+        disable_nagle_algorithm = True
 
         def answer(self, status, body):
             data = json.dumps(body).encode()

@@ -4,6 +4,7 @@
  * attest, an answer without a valid receipt, or a receipt for another exchange is an error,
  * never a response.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request, type RequestOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { VerificationError } from '../errors.js';
@@ -52,6 +53,12 @@ export interface AttestedInit {
 
 /** A response whose receipt verified, with that receipt and the attestation of its connection. */
 export type AttestedResponse = Response & { receipt: Receipt; attestation: VerifiedAttestation };
+
+/** An answer read but not yet checked (`AttestedClient.send`): `check()` verifies its receipt, once. */
+export interface UncheckedAnswer {
+  status: number;
+  check(): AttestedResponse;
+}
 
 /**
  * A client for one training certificate: each new TLS connection is attested before anything is
@@ -127,6 +134,16 @@ export class AttestedClient {
   }
 
   async fetch(url: string | URL, init: AttestedInit = {}): Promise<AttestedResponse> {
+    return (await this.send(url, init)).check();
+  }
+
+  /**
+   * Sends one request on an attested connection and reads the whole answer, leaving the receipt
+   * check for later: nothing of the answer may be used before `check()` returned (it throws as
+   * `fetch` would). For load generators that verify every receipt after a timed window; any other
+   * caller wants `fetch`.
+   */
+  async send(url: string | URL, init: AttestedInit = {}): Promise<UncheckedAnswer> {
     const target = new URL(url);
     if (target.protocol !== 'https:')
       throw new VerificationError('attest.url', `${target.href} is not an https:// URL`);
@@ -143,31 +160,40 @@ export class AttestedClient {
     };
     // In the same tick as request(): the agent picks a free socket synchronously, after this.
     this.closeStaleConnections();
-    const { status, headers, answer, socket } = await new Promise<{
+    const { status, rawHeaders, answer, socket } = await new Promise<{
       status: number;
-      headers: Headers;
+      rawHeaders: IncomingHttpHeaders;
       answer: Buffer;
       socket: Socket;
     }>((resolve, reject) => {
       const req = request(options, (res) => {
         // Taken now: a kept-alive socket is detached from the response once its body was read.
         const socket = res.socket as Socket;
-        readBody(res).then((answer) => {
-          const headers = new Headers();
-          for (const [k, v] of Object.entries(res.headers))
-            if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-          resolve({ status: res.statusCode ?? 0, headers, answer, socket });
-        }, reject);
+        readBody(res).then(
+          (answer) => resolve({ status: res.statusCode ?? 0, rawHeaders: res.headers, answer, socket }),
+          reject,
+        );
       });
       req.on('error', reject);
       req.end(body);
     });
     const attestation = this.attested.get(socket);
-    if (!attestation)
-      throw new VerificationError('attest.connection', 'the answer came on a connection that was not attested');
-    const receipt = this.checkReceipt(headers.get(RECEIPT_HEADER), attestation, { method, path, body, status, answer });
-    const response = new CheckedResponse(status === 204 || status === 304 ? null : answer, { status, headers });
-    return Object.assign(response, { receipt, attestation });
+    return {
+      status,
+      check: () => {
+        if (!attestation)
+          throw new VerificationError('attest.connection', 'the answer came on a connection that was not attested');
+        const header = rawHeaders[RECEIPT_HEADER];
+        const receipt = this.checkReceipt(typeof header === 'string' ? header : null, attestation, {
+          ...{ method, path, body, status, answer },
+        });
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(rawHeaders))
+          if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+        const response = new CheckedResponse(status === 204 || status === 304 ? null : answer, { status, headers });
+        return Object.assign(response, { receipt, attestation });
+      },
+    };
   }
 
   private checkReceipt(

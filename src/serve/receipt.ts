@@ -1,7 +1,6 @@
 import { sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { InputError, VerificationError } from '../errors.js';
-import { canonicalize } from '../util/jcs.js';
 import { describeSchemaError } from '../util/schema-error.js';
 import { parseJsonObject } from '../util/strict-json.js';
 
@@ -32,9 +31,24 @@ export const receiptSchema = z.strictObject({
 export type Receipt = z.infer<typeof receiptSchema>;
 export type UnsignedReceipt = Omit<Receipt, 'signature'>;
 
+/**
+ * RFC 8785 JCS of a receipt (with or without its signature), written out for its one shape: the
+ * members in JCS order, each value by JSON.stringify as `canonicalize` does; byte for byte the
+ * same as `canonicalize` (test/serve/receipt.test.ts), at a fraction of its cost per answer.
+ */
+export function receiptJcs(r: UnsignedReceipt & { signature?: string }): string {
+  const j = JSON.stringify;
+  const { request: q, response: a } = r;
+  const signature = r.signature === undefined ? '' : `"signature":${j(r.signature)},`;
+  return (
+    `{"request":{"method":${j(q.method)},"sha256":${j(q.sha256)},"target":${j(q.target)}},` +
+    `"response":{"sha256":${j(a.sha256)},"status":${j(a.status)}},"seq":${j(r.seq)},` +
+    `"sessionId":${j(r.sessionId)},${signature}"time":${j(r.time)},"v":${j(r.v)}}`
+  );
+}
+
 function signedBytes(r: UnsignedReceipt): Buffer {
-  const { v, sessionId, seq, time, request, response } = r;
-  return Buffer.from(RECEIPT_CONTEXT + canonicalize({ v, sessionId, seq, time, request, response }), 'utf8');
+  return Buffer.from(RECEIPT_CONTEXT + receiptJcs({ ...r, signature: undefined }), 'utf8');
 }
 
 export function signReceipt(r: UnsignedReceipt, key: KeyObject): Receipt {
@@ -42,7 +56,7 @@ export function signReceipt(r: UnsignedReceipt, key: KeyObject): Receipt {
 }
 
 export function encodeReceipt(r: Receipt): string {
-  return Buffer.from(canonicalize(r), 'utf8').toString('base64url');
+  return Buffer.from(receiptJcs(r), 'utf8').toString('base64url');
 }
 
 /** A receipt's JSON (a file) or header value (base64url of it), parsed; `receipt.schema` otherwise. */
