@@ -13,8 +13,9 @@ import { rowGroupRows, type RowGroupSpan } from './parquet-file.js';
 
 export interface DecodeTask {
   id: number;
-  /** Bytes [span.start, span.end) of the file: the row group's column chunks. */
+  /** Its first `length` bytes: bytes [span.start, span.end) of the file, the row group's column chunks. */
   bytes: ArrayBuffer;
+  length: number;
   /** The file's metadata with this row group alone (parquet-file.ts rowGroupMetadata). */
   metadata: FileMetaData;
   columns: string[];
@@ -25,10 +26,11 @@ export interface DecodeTask {
   want: 'leaves' | 'records';
 }
 
+/** A decoded row group's reply gives its `bytes` back, for the next row group to be read into. */
 export type DecodeReply =
   | { ready: true }
-  | { id: number; leaves: Uint8Array }
-  | { id: number; records: string[] }
+  | { id: number; leaves: Uint8Array; bytes: ArrayBuffer }
+  | { id: number; records: string[]; bytes: ArrayBuffer }
   /** An input error (a malformed row group), to be thrown as it is. */
   | { id: number; failure: { code: string; message: string } }
   /** Anything else: a bug, reported as such. */
@@ -38,13 +40,14 @@ export type DecodeReply =
 const buffers = new ReusedBuffers();
 
 async function decode(task: DecodeTask): Promise<{ reply: DecodeReply; transfer: ArrayBuffer[] }> {
-  const bytes = new Uint8Array(task.bytes);
+  // Only [0, length): the rest of a reused buffer holds an earlier row group's bytes.
+  const bytes = new Uint8Array(task.bytes, 0, task.length);
   const decodeRows = (onRow: (leafInput: Buffer) => void) =>
     rowGroupRows(bytes, task.metadata, task.columns, task.span, task.path, task.maxRecordBytes, buffers, onRow);
   if (task.want === 'records') {
     const records: string[] = [];
     await decodeRows((leafInput) => records.push(leafInput.toString('utf8', 1)));
-    return { reply: { id: task.id, records }, transfer: [] };
+    return { reply: { id: task.id, records, bytes: task.bytes }, transfer: [task.bytes] };
   }
   // Rows reach onRow once the decoded rows were counted against the footer's count: the leaves'
   // buffer is sized from it then, not from an untrusted claim before decoding.
@@ -55,7 +58,7 @@ async function decode(task: DecodeTask): Promise<{ reply: DecodeReply; transfer:
     hashInto(leaves, at, leafInput);
     at += HASH_BYTES;
   });
-  return { reply: { id: task.id, leaves }, transfer: [leaves.buffer as ArrayBuffer] };
+  return { reply: { id: task.id, leaves, bytes: task.bytes }, transfer: [leaves.buffer as ArrayBuffer, task.bytes] };
 }
 
 if (parentPort) {

@@ -318,8 +318,12 @@ function malformed(path: string, problem: string): InputError {
   return new InputError('dataset.parquet-malformed', `Parquet ${path} is not a valid Parquet file: ${problem}`);
 }
 
-async function readExactly(handle: FileHandle, position: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.alloc(length);
+async function readExactly(
+  handle: FileHandle,
+  position: number,
+  length: number,
+  buffer: Buffer = Buffer.alloc(length),
+): Promise<Buffer> {
   let filled = 0;
   while (filled < length) {
     const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
@@ -329,9 +333,11 @@ async function readExactly(handle: FileHandle, position: number, length: number)
   return buffer;
 }
 
-/** Reads [start, end) of the file open as `handle`. */
-export function readSpan(handle: FileHandle, span: RowGroupSpan): Promise<Buffer> {
-  return readExactly(handle, span.start, span.end - span.start);
+/** Reads [start, end) of the file open as `handle`, into the start of `into` when given. */
+export function readSpan(handle: FileHandle, span: RowGroupSpan, into?: Uint8Array): Promise<Buffer> {
+  const length = span.end - span.start;
+  const buffer = into && Buffer.from(into.buffer, into.byteOffset, length);
+  return readExactly(handle, span.start, length, buffer);
 }
 
 function exactArrayBuffer(view: Uint8Array): ArrayBuffer {

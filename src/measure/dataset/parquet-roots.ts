@@ -5,7 +5,7 @@ import { checkReadWhole, versionBeforeRead } from './record-file-version.js';
 import { leafSinkFor } from './leaf-trees.js';
 import type { LeavesOnly, RecordLeavesRead, RecordRoots, RecordRootsOptions } from './parallel-record-roots.js';
 import { type ParquetDecoders, sharedParquetDecoders } from './parquet-decoders.js';
-import { readParquetLayout, readSpan, type ParquetLayout } from './parquet-file.js';
+import { readParquetLayout, readSpan, type ParquetLayout, type RowGroupSpan } from './parquet-file.js';
 import { RecordPool } from './record-pool.js';
 import { DEFAULT_MAX_RECORD_BYTES } from './records.js';
 
@@ -55,8 +55,8 @@ export async function parquetRootsOf(
     };
     try {
       for (const span of layout.rowGroups) {
-        const bytes = await readSpan(handle, span);
-        const task = decoders.leaves({ layout, span, bytes: ownArrayBuffer(bytes), path, maxRecordBytes });
+        const { bytes, length } = await readRowGroup(handle, span, decoders);
+        const task = decoders.leaves({ layout, span, bytes, length, path, maxRecordBytes });
         task.catch(() => undefined); // collected in order
         inFlight.push(task);
         while (inFlight.length > pool.size) await collect();
@@ -87,17 +87,22 @@ export async function forEachParquetRecord(
   const { size } = await handle.stat();
   const layout = await readParquetLayout(handle, path, size);
   for (const span of layout.rowGroups) {
-    const bytes = await readSpan(handle, span);
-    const records = await decoders.records({ layout, span, bytes: ownArrayBuffer(bytes), path, maxRecordBytes });
+    const { bytes, length } = await readRowGroup(handle, span, decoders);
+    const records = await decoders.records({ layout, span, bytes, length, path, maxRecordBytes });
     for (const record of records) onRecord(record);
   }
   return layout;
 }
 
-/** The buffer's bytes in an ArrayBuffer of their own, to be moved to a worker. */
-function ownArrayBuffer(bytes: Buffer): ArrayBuffer {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer as ArrayBuffer;
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+/** The row group's bytes, read into the start of a buffer the decoders hand out (and take back). */
+async function readRowGroup(
+  handle: FileHandle,
+  span: RowGroupSpan,
+  decoders: ParquetDecoders,
+): Promise<{ bytes: ArrayBuffer; length: number }> {
+  const bytes = decoders.readBuffer(span.end - span.start);
+  await readSpan(handle, span, new Uint8Array(bytes));
+  return { bytes, length: span.end - span.start };
 }
 
 async function readInOrder(handle: FileHandle, size: number, onBytes: (chunk: Buffer) => void): Promise<void> {

@@ -132,3 +132,28 @@ describe('Parquet decoding bounded in time and memory', () => {
     assert.equal(child.stdout.trim(), 'closed');
   });
 });
+
+describe('Parquet row-group buffers are reused', () => {
+  it('a row group read into the buffer of a bigger one before it decodes to its own rows only', async () => {
+    // Row groups of 400, 100 and 7 rows, each shorter than the one before: with one worker, each
+    // is read into the buffer the previous one came back in, whose tail still holds its bytes.
+    const path = join(dir, 'shrinking.parquet');
+    const text = Array.from({ length: 507 }, (_, i) => `${i} ${'y'.repeat(i % 50)}`);
+    const columnData = [{ name: 'text', data: text, type: 'STRING' as const }];
+    const bytes = parquetWriteBuffer({ columnData, rowGroupSize: [400, 100, 7], codec: 'SNAPPY' });
+    writeFileSync(path, Buffer.from(bytes));
+    const decoders = new ParquetDecoders({ workers: 1 });
+    try {
+      const rows = await rowsOf(path, decoders);
+      assert.deepEqual(
+        rows,
+        text.map((t) => JSON.stringify({ text: t })),
+      );
+      // The buffers came back: one big enough for the first row group is handed out again.
+      const spare = decoders.readBuffer(1);
+      assert.ok(spare.byteLength > 1000, `a spare of ${spare.byteLength} bytes`);
+    } finally {
+      await decoders.close();
+    }
+  });
+});
