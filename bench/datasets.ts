@@ -11,6 +11,9 @@
  * The files (records of 200–800 bytes, reproducible) are generated once under --dir (default
  * .bench/, gitignored) and reused; the Parquet file is written from the JSONL lines, and its
  * roots must equal the JSONL file's (a row {id, text} encodes as the same compact JSON).
+ *
+ * On the JSONL file, bench/leaf-floor.ts runs in the same rounds: one crypto.hash per line in a
+ * worker per core and nothing else, the ceiling of any Node implementation of the leaf rule.
  */
 import { closeSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -201,6 +204,9 @@ interface DataRootSummary {
 const dataRoot = (path: string) =>
   timed(process.execPath, [CLI, 'data', 'root', '--dataset', path, '--json'], { rss: true });
 const openssl = (path: string) => timed('openssl', ['dgst', '-sha256', '-r', path]);
+/** bench/leaf-floor.ts: one crypto.hash per line in worker threads, nothing else. */
+const FLOOR = fileURLToPath(new URL('./leaf-floor.js', import.meta.url));
+const leafFloor = (path: string) => timed(process.execPath, [FLOOR, path]);
 
 type Timing = { seconds: number; runs: Run[] };
 
@@ -215,16 +221,29 @@ function line(name: string, bytes: number, records: number, timing: Timing, extr
 const peakRss = (timing: Timing) => Math.max(...timing.runs.map((r) => r.peakRssMb ?? 0));
 const verdict = (met: boolean) => (met ? 'met' : 'MISSED');
 
-/** data root against openssl on one file; returns aicert's timing and summary. */
+/**
+ * data root against openssl on one file; returns aicert's timing and summary. With `floor` (a
+ * JSONL file), bench/leaf-floor.ts runs in the same rounds: the most a Node program reaches that
+ * calls crypto.hash once per record.
+ */
 async function measureFile(
   label: string,
   path: string,
   records: number,
   repeat: number,
+  floor = false,
 ): Promise<{ timing: Timing; summary: DataRootSummary; ratio: number }> {
   const bytes = statSync(path).size;
   warm([path]);
-  const result = await compare(repeat, { aicert: () => dataRoot(path), openssl: () => openssl(path) });
+  const contenders: Record<'aicert' | 'openssl' | 'floor', () => Promise<Run>> = {
+    aicert: () => dataRoot(path),
+    openssl: () => openssl(path),
+    floor: () => leafFloor(path),
+  };
+  const { aicert, openssl: reference } = contenders;
+  const result: Partial<Record<'floor', Timing>> & Record<'aicert' | 'openssl', Timing> = floor
+    ? await compare(repeat, contenders)
+    : await compare(repeat, { aicert, openssl: reference });
   const summary = JSON.parse(result.aicert.runs[0]!.output) as DataRootSummary;
   if (summary.records !== records)
     throw new Error(`aicert data root counted ${summary.records} records, not ${records}`);
@@ -235,6 +254,16 @@ async function measureFile(
       line('openssl serial', bytes, records, result.openssl) +
       `  ratio ${ratio.toFixed(2)}× openssl\n`,
   );
+  const floorTiming = result.floor;
+  if (floorTiming) {
+    const lines = Number(floorTiming.runs[0]!.output.trim());
+    if (lines !== records) throw new Error(`bench/leaf-floor.ts counted ${lines} lines, not ${records}`);
+    process.stdout.write(
+      line('Node floor', bytes, records, floorTiming) +
+        `  floor ratio ${(result.openssl.seconds / floorTiming.seconds).toFixed(2)}× openssl: one crypto.hash ` +
+        `per line in ${cpus().length} worker threads, no tree, check or sort (bench/leaf-floor.ts)\n`,
+    );
+  }
   return { timing: result.aicert, summary, ratio };
 }
 
@@ -326,7 +355,7 @@ export async function run(args: string[]): Promise<void> {
   );
   try {
     const jsonl = prepareJsonl(config.dir, config.records);
-    const json = await measureFile('JSONL', jsonl, config.records, config.repeat);
+    const json = await measureFile('JSONL', jsonl, config.records, config.repeat, true);
     process.stdout.write(`  bar ≥ ${RATIO_BAR}× openssl at 1,000,000 records: ${verdict(json.ratio >= RATIO_BAR)}\n\n`);
     if (config.parquet) {
       const parquet = prepareParquet(config.dir, config.records, jsonl);
