@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { InputError } from '../../errors.js';
-import { MAX_CANONICAL_DEPTH } from './canonical-row.js';
+import { MAX_CANONICAL_DEPTH, scalarJson } from './canonical-row.js';
 
 /**
  * A Parquet text value (STRING or JSON column) kept as its UTF-8 bytes, checked as UTF-8 when it
@@ -42,24 +42,6 @@ const BACKSLASH = 0x5c;
 const HEX = '0123456789abcdef';
 /** JSON.stringify's short escapes of control characters; the others are \u00XX. */
 const SHORT_ESCAPES: Record<number, string> = { 8: '\\b', 9: '\\t', 10: '\\n', 12: '\\f', 13: '\\r' };
-
-/** The JSON of a value that is neither an object nor a string: ASCII, as canonical-row.ts writes it. */
-function scalarJson(value: unknown): string {
-  if (value === null) return 'null';
-  switch (typeof value) {
-    case 'undefined':
-      return 'null';
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'bigint':
-      return value.toString();
-    case 'number':
-      if (Number.isFinite(value)) return Object.is(value, -0) ? '-0' : String(value);
-      return Number.isNaN(value) ? '"NaN"' : value > 0 ? '"Infinity"' : '"-Infinity"';
-    default:
-      throw new InputError('dataset.parquet-unsupported', `a Parquet value of JavaScript type ${typeof value}`);
-  }
-}
 
 /**
  * Writes rows' canonical encodings (canonical-row.ts, the definition) as bytes into one reusable

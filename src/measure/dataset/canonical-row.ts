@@ -37,6 +37,27 @@ function canonicalValue(value: unknown, depth: number): string {
       `a Parquet value is nested deeper than ${MAX_CANONICAL_DEPTH} levels`,
     );
   }
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value !== 'object' || value === null) return scalarJson(value);
+  if (value instanceof Uint8Array)
+    return `"${Buffer.from(value.buffer, value.byteOffset, value.length).toString('base64')}"`;
+  if (Array.isArray(value) || ArrayBuffer.isView(value)) {
+    const items = Array.from(value as ArrayLike<unknown>, (item) => canonicalValue(item, depth + 1));
+    return `[${items.join(',')}]`;
+  }
+  if (value instanceof Date) {
+    // Every timestamp and date parser hands back integers (parquet-rows.ts); a Date is a bug.
+    throw new InputError('dataset.parquet-unsupported', 'a Parquet value decoded as a Date');
+  }
+  const members = Object.entries(value as Record<string, unknown>).map(
+    ([key, item]) => `${JSON.stringify(key)}:${canonicalValue(item, depth + 1)}`,
+  );
+  return `{${members.join(',')}}`;
+}
+
+/** The JSON of a value that is neither an object nor a string (canonical-row-bytes.ts writes it too). */
+export function scalarJson(value: unknown): string {
+  if (value === null) return 'null';
   switch (typeof value) {
     case 'undefined':
       return 'null';
@@ -47,25 +68,6 @@ function canonicalValue(value: unknown, depth: number): string {
     case 'number':
       if (Number.isFinite(value)) return Object.is(value, -0) ? '-0' : String(value);
       return Number.isNaN(value) ? '"NaN"' : value > 0 ? '"Infinity"' : '"-Infinity"';
-    case 'string':
-      return JSON.stringify(value);
-    case 'object': {
-      if (value === null) return 'null';
-      if (value instanceof Uint8Array)
-        return `"${Buffer.from(value.buffer, value.byteOffset, value.length).toString('base64')}"`;
-      if (Array.isArray(value) || ArrayBuffer.isView(value)) {
-        const items = Array.from(value as ArrayLike<unknown>, (item) => canonicalValue(item, depth + 1));
-        return `[${items.join(',')}]`;
-      }
-      if (value instanceof Date) {
-        // Every timestamp and date parser hands back integers (parquet-rows.ts); a Date is a bug.
-        throw new InputError('dataset.parquet-unsupported', 'a Parquet value decoded as a Date');
-      }
-      const members = Object.entries(value as Record<string, unknown>).map(
-        ([key, item]) => `${JSON.stringify(key)}:${canonicalValue(item, depth + 1)}`,
-      );
-      return `{${members.join(',')}}`;
-    }
     default:
       throw new InputError('dataset.parquet-unsupported', `a Parquet value of JavaScript type ${typeof value}`);
   }
