@@ -6,13 +6,14 @@
 //   (none)  every test file (npm test, what .ci/run runs)
 //   --unit  the fast tests: no software TPM, none of the slow ones (npm run test:unit, < 2 minutes)
 //   --tpm   the tests that start a software TPM: *.swtpm.test.ts (npm run test:tpm)
-//   --slow  the tests that need no TPM but take tens of seconds each: *.slow.test.ts (npm run test:slow)
+//   --slow  the tests that need no TPM but take many seconds of CPU each: *.slow.test.ts (npm run test:slow)
 //   SUBSTRING  only files whose path contains one of them
 // The naming rule: a test file that starts swtpm (itself or through a helper) is *.swtpm.test.ts;
-// one that starts none but alone takes tens of seconds of CPU (it trains a model with TF.js or
-// PyTorch, or measures a process's peak memory on adversarial inputs) is
-// *.slow.test.ts; every other test file is a unit test. The unit tests run one file per core (at
-// least two at a time); the others one at a time, as Node does by default on a 2-core machine.
+// one that starts none but alone takes many seconds of CPU (it trains a model with TF.js or
+// PyTorch, measures a process's peak memory on adversarial inputs, hashes a 4 GiB file, or starts
+// the CLI once per command) is *.slow.test.ts; every other test file is a unit test. The unit
+// tests run one file per core (at least two at a time); the others one at a time, as Node does by
+// default on a 2-core machine.
 // Every run has one seed for random test inputs (test/util/property.ts): AICERT_TEST_SEED when
 // set, else a fresh one, printed first (and again after a failure) so that the run can be repeated.
 import { randomInt } from 'node:crypto';
