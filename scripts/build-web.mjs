@@ -22,6 +22,8 @@ const nodeBuiltins = {
   name: 'node-builtins',
   setup(b) {
     b.onResolve({ filter: /^node:crypto$/ }, () => ({ path: join(root, 'dist/src/web/node-crypto-shim.js') }));
+    // The CLI loads @peculiar/x509 on first use through require(); the page bundles it instead.
+    b.onResolve({ filter: /(^|\/)x509-lib\.js$/ }, () => ({ path: join(root, 'dist/src/web/x509-lib-static.js') }));
     b.onResolve({ filter: /^node:buffer$/ }, () => ({ path: join(root, 'node_modules/buffer/index.js') }));
     b.onResolve({ filter: /^node:/ }, (a) => ({ path: a.path, namespace: 'node-stub' }));
     // Dataset and code measurement read the disk (and the Parquet decoders instantiate WebAssembly

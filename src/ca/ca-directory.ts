@@ -1,8 +1,7 @@
 import { createPrivateKey, createPublicKey, KeyObject, webcrypto } from 'node:crypto';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import { x509, type X509 } from '../pki/x509-lib.js';
 import { EnvironmentError, InputError } from '../errors.js';
 import { readCertificateFiles } from '../pki/key-files.js';
 import { readBoundedFile } from '../util/bounded-file.js';
@@ -29,7 +28,7 @@ export const CA_FILES = {
 export interface AttestationCa {
   dir: string;
   key: webcrypto.CryptoKey;
-  certificate: x509.X509Certificate;
+  certificate: X509.X509Certificate;
   certificatePem: string;
   ekRoots: ParsedCertificate[];
   ekIntermediates: ParsedCertificate[];
@@ -100,7 +99,7 @@ export async function openCa(dir: string): Promise<AttestationCa> {
   return {
     dir,
     key,
-    certificate: new x509.X509Certificate(Uint8Array.from(caCert!.der)),
+    certificate: new (x509().X509Certificate)(Uint8Array.from(caCert!.der)),
     certificatePem,
     ekRoots,
     ekIntermediates: await readCertificateDirectory(join(dir, CA_FILES.ekIntermediates)),

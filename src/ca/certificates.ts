@@ -1,7 +1,5 @@
 import { randomBytes, webcrypto } from 'node:crypto';
-// @peculiar/x509 resolves its algorithm providers through tsyringe, which needs this polyfill loaded first.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import { x509, type X509 } from '../pki/x509-lib.js';
 import { AK_NAME_URI_PREFIX } from '../evidence/ak-trust.js';
 import { objectName, publicKeyObject, type PublicArea } from '../tpm/public.js';
 
@@ -26,8 +24,9 @@ export function generateCaKeys(): Promise<webcrypto.CryptoKeyPair> {
 }
 
 /** Self-signed CA certificate: cA true with no intermediates below it, keyCertSign. */
-export async function createCaCertificate(keys: webcrypto.CryptoKeyPair, now: Date): Promise<x509.X509Certificate> {
-  return x509.X509CertificateGenerator.createSelfSigned({
+export async function createCaCertificate(keys: webcrypto.CryptoKeyPair, now: Date): Promise<X509.X509Certificate> {
+  const lib = x509();
+  return lib.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
     name: CA_SUBJECT,
     notBefore: new Date(now.getTime() - BACKDATE_MS),
@@ -35,16 +34,16 @@ export async function createCaCertificate(keys: webcrypto.CryptoKeyPair, now: Da
     keys,
     signingAlgorithm: SIGNING_ALGORITHM,
     extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      new lib.BasicConstraintsExtension(true, 0, true),
+      new lib.KeyUsagesExtension(lib.KeyUsageFlags.keyCertSign | lib.KeyUsageFlags.cRLSign, true),
+      await lib.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
 }
 
 export interface AkCertificateRequest {
   akPublic: PublicArea;
-  caCertificate: x509.X509Certificate;
+  caCertificate: X509.X509Certificate;
   caKey: webcrypto.CryptoKey;
   now: Date;
   validityDays?: number;
@@ -56,17 +55,18 @@ export interface AkCertificateRequest {
  * which TPM object was certified, attributes included), digitalSignature only, the TCG AK
  * certificate purpose, and no validity beyond the CA's own.
  */
-export async function createAkCertificate(request: AkCertificateRequest): Promise<x509.X509Certificate> {
+export async function createAkCertificate(request: AkCertificateRequest): Promise<X509.X509Certificate> {
   const { akPublic, caCertificate, caKey, now } = request;
+  const lib = x509();
   const nameHex = objectName(akPublic).toString('hex');
-  const spki = new x509.PublicKey(
+  const spki = new lib.PublicKey(
     Uint8Array.from(publicKeyObject(akPublic.public).export({ type: 'spki', format: 'der' })),
   );
   const notAfter = Math.min(
     now.getTime() + (request.validityDays ?? AK_VALIDITY_DAYS) * DAY_MS,
     caCertificate.notAfter.getTime(),
   );
-  return x509.X509CertificateGenerator.create({
+  return lib.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: `CN=aicert AK ${nameHex.slice(4, 36)}`,
     issuer: caCertificate.subject,
@@ -76,12 +76,12 @@ export async function createAkCertificate(request: AkCertificateRequest): Promis
     signingKey: caKey,
     signingAlgorithm: SIGNING_ALGORITHM,
     extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([TCG_AK_CERTIFICATE_EKU]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `${AK_NAME_URI_PREFIX}${nameHex}` }]),
-      await x509.AuthorityKeyIdentifierExtension.create(caCertificate.publicKey),
-      await x509.SubjectKeyIdentifierExtension.create(spki),
+      new lib.BasicConstraintsExtension(false, undefined, true),
+      new lib.KeyUsagesExtension(lib.KeyUsageFlags.digitalSignature, true),
+      new lib.ExtendedKeyUsageExtension([TCG_AK_CERTIFICATE_EKU]),
+      new lib.SubjectAlternativeNameExtension([{ type: 'url', value: `${AK_NAME_URI_PREFIX}${nameHex}` }]),
+      await lib.AuthorityKeyIdentifierExtension.create(caCertificate.publicKey),
+      await lib.SubjectKeyIdentifierExtension.create(spki),
     ],
   });
 }

@@ -1,5 +1,4 @@
-import 'reflect-metadata'; // @peculiar/x509 needs it loaded first (see src/cert/x509-path.ts)
-import * as x509 from '@peculiar/x509';
+import { x509, type X509 } from '../pki/x509-lib.js';
 import { InputError, VerificationError } from '../errors.js';
 import {
   certificatePublicKey,
@@ -92,7 +91,7 @@ export function describeEkCertificate(nvOrDer: Uint8Array): EkCertificateInfo {
 
 /** Names and TPM attributes: what x509-path does not decode. */
 function describe(cert: ParsedCertificate): EkCertificateInfo {
-  const p = new x509.X509Certificate(Uint8Array.from(cert.der));
+  const p = new (x509().X509Certificate)(Uint8Array.from(cert.der));
   const tpm = tpmAttributes(p);
   return {
     subject: p.subject,
@@ -106,11 +105,11 @@ function describe(cert: ParsedCertificate): EkCertificateInfo {
   };
 }
 
-function tpmAttributes(cert: x509.X509Certificate): { manufacturer?: string; model?: string; version?: string } {
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+function tpmAttributes(cert: X509.X509Certificate): { manufacturer?: string; model?: string; version?: string } {
+  const san = cert.getExtension(x509().SubjectAlternativeNameExtension);
   const dn = san?.names.items.find((n) => n.type === 'dn');
   if (!dn) return {};
-  const name = new x509.Name(dn.value);
+  const name = new (x509().Name)(dn.value);
   const field = (oid: string) => name.getField(oid)[0];
   return { manufacturer: field(TCG_TPM_MANUFACTURER), model: field(TCG_TPM_MODEL), version: field(TCG_TPM_VERSION) };
 }
@@ -176,8 +175,8 @@ function checkValidity(cert: ParsedCertificate, at: Date): void {
 function checkKeyUsage(cert: ParsedCertificate, ek: PublicArea): void {
   const [needed, flag] =
     ek.public.type === TPM_ALG.RSA
-      ? ['keyEncipherment', x509.KeyUsageFlags.keyEncipherment]
-      : ['keyAgreement', x509.KeyUsageFlags.keyAgreement];
+      ? ['keyEncipherment', x509().KeyUsageFlags.keyEncipherment]
+      : ['keyAgreement', x509().KeyUsageFlags.keyAgreement];
   if (cert.keyUsage === undefined || (cert.keyUsage & flag) === 0) {
     throw new VerificationError(
       'ek.key-usage',

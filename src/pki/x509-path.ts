@@ -1,7 +1,5 @@
 import { X509Certificate as NodeCertificate, type KeyObject } from 'node:crypto';
-// @peculiar/x509 resolves its algorithm providers through tsyringe, which needs this polyfill loaded first.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import { x509 } from './x509-lib.js';
 import { InputError, VerificationError } from '../errors.js';
 
 /**
@@ -50,10 +48,11 @@ export function parseCertificateDer(der: Uint8Array, what: string): ParsedCertif
   try {
     const node = new NodeCertificate(bytes);
     if (!node.raw.equals(bytes)) throw new Error('bytes follow the certificate');
-    const parsed = new x509.X509Certificate(bytes);
-    const constraints = parsed.getExtension(x509.BasicConstraintsExtension);
-    const usage = parsed.getExtension(x509.KeyUsagesExtension);
-    const extended = parsed.getExtension(x509.ExtendedKeyUsageExtension);
+    const { X509Certificate, BasicConstraintsExtension, KeyUsagesExtension, ExtendedKeyUsageExtension } = x509();
+    const parsed = new X509Certificate(bytes);
+    const constraints = parsed.getExtension(BasicConstraintsExtension);
+    const usage = parsed.getExtension(KeyUsagesExtension);
+    const extended = parsed.getExtension(ExtendedKeyUsageExtension);
     return {
       der: bytes,
       node,
@@ -185,7 +184,7 @@ function problemOf(cert: ParsedCertificate, at: Date, asIssuer: boolean): string
   if (unknown) return `has a critical extension ${unknown} that aicert does not process`;
   if (asIssuer) {
     if (!cert.basicConstraints?.ca) return 'is not a CA certificate (basicConstraints cA is not set)';
-    if (cert.keyUsage !== undefined && (cert.keyUsage & x509.KeyUsageFlags.keyCertSign) === 0) {
+    if (cert.keyUsage !== undefined && (cert.keyUsage & x509().KeyUsageFlags.keyCertSign) === 0) {
       return 'has a key usage that does not allow signing certificates';
     }
   }
@@ -209,6 +208,6 @@ function checkPathLengths(path: readonly ParsedCertificate[]): void {
 
 /** The leaf may sign code: key usage digitalSignature, or extended key usage codeSigning. */
 export function allowsCodeSigning(cert: ParsedCertificate): boolean {
-  if (cert.keyUsage !== undefined && (cert.keyUsage & x509.KeyUsageFlags.digitalSignature) !== 0) return true;
-  return cert.extendedKeyUsage?.includes(x509.ExtendedKeyUsage.codeSigning) ?? false;
+  if (cert.keyUsage !== undefined && (cert.keyUsage & x509().KeyUsageFlags.digitalSignature) !== 0) return true;
+  return cert.extendedKeyUsage?.includes(x509().ExtendedKeyUsage.codeSigning) ?? false;
 }

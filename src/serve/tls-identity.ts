@@ -1,7 +1,5 @@
 import { createHash, generateKeyPairSync, KeyObject, randomBytes, webcrypto } from 'node:crypto';
-// @peculiar/x509 resolves its algorithm providers through tsyringe, which needs this polyfill loaded first.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import { x509 } from '../pki/x509-lib.js';
 
 /**
  * The keys of a serving session, generated in memory when it opens and never written anywhere:
@@ -22,7 +20,8 @@ export async function generateSessionKeys(sessionId: string, now = new Date()): 
     'sign',
     'verify',
   ])) as webcrypto.CryptoKeyPair;
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+  const lib = x509();
+  const certificate = await lib.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomBytes(16)
       .toString('hex')
       .replace(/^[89a-f]/, '1'),
@@ -31,7 +30,7 @@ export async function generateSessionKeys(sessionId: string, now = new Date()): 
     notAfter: new Date(now.getTime() + 365 * DAY_MS),
     keys,
     signingAlgorithm: SIGNING_ALGORITHM,
-    extensions: [new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)],
+    extensions: [new lib.KeyUsagesExtension(lib.KeyUsageFlags.digitalSignature, true)],
   });
   const tlsKey = KeyObject.from(keys.privateKey);
   const spki = spkiOf(KeyObject.from(keys.publicKey));
