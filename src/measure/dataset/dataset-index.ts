@@ -5,6 +5,7 @@ import { InputError } from '../../errors.js';
 import { HASH_BYTES } from './merkle.js';
 import { RECORD_FORMATS } from './record-format.js';
 import { TREE_HASH } from './dataset-proof.js';
+import { readExactly } from './read-exactly.js';
 
 /**
  * The dataset index file (docs/datasets.md, "Proofs at scale"): written once by `aicert data
@@ -168,21 +169,18 @@ export class DatasetIndex {
     const { offset, count } = this.layout.sections[section];
     if (from < 0 || n < 0 || from + n > count)
       throw new RangeError(`${section} [${from}, ${from + n}) out of ${count}`);
-    const out = Buffer.alloc(n * HASH_BYTES);
-    let done = 0;
-    while (done < out.length) {
-      const { bytesRead } = await this.handle.read(out, done, out.length - done, offset + from * HASH_BYTES + done);
-      if (bytesRead === 0) throw malformed(this.path, 'the file ended early (it changed while read)');
-      done += bytesRead;
-    }
-    return out;
+    return readExactly(this.handle, Buffer.alloc(n * HASH_BYTES), offset + from * HASH_BYTES, () =>
+      malformed(this.path, 'the file ended early (it changed while read)'),
+    );
   }
 
   /** The first order index of set leaf `setIndex`. */
   async orderPosition(setIndex: number): Promise<number> {
     if (setIndex < 0 || setIndex >= this.count('setLeaves')) throw new RangeError(`set leaf ${setIndex} out of range`);
     const bytes = Buffer.alloc(POSITION_BYTES);
-    await readExactly(this.handle, bytes, this.layout.positionsOffset + setIndex * POSITION_BYTES, this.path);
+    await readExactly(this.handle, bytes, this.layout.positionsOffset + setIndex * POSITION_BYTES, () =>
+      malformed(this.path, 'the file ended early'),
+    );
     const position = Number(bytes.readBigUInt64BE(0));
     if (position >= this.count('orderLeaves')) throw malformed(this.path, `order position ${position} out of range`);
     return position;
@@ -197,14 +195,14 @@ async function readHeader(handle: FileHandle, path: string): Promise<IndexHeader
   const { size } = await handle.stat();
   if (size < TRAILER_BYTES) throw malformed(path, 'too short');
   const trailer = Buffer.alloc(TRAILER_BYTES);
-  await readExactly(handle, trailer, size - TRAILER_BYTES, path);
+  await readExactly(handle, trailer, size - TRAILER_BYTES, endedEarly(path));
   if (!trailer.subarray(4 + HASH_BYTES).equals(MAGIC)) throw malformed(path, 'no index trailer');
   const length = trailer.readUInt32BE(0);
   if (length > MAX_HEADER_BYTES || length > size - TRAILER_BYTES) {
     throw malformed(path, `a header of ${length} bytes does not fit`);
   }
   const json = Buffer.alloc(length);
-  await readExactly(handle, json, size - TRAILER_BYTES - length, path);
+  await readExactly(handle, json, size - TRAILER_BYTES - length, endedEarly(path));
   if (
     !createHash('sha256')
       .update(json)
@@ -229,13 +227,8 @@ async function readHeader(handle: FileHandle, path: string): Promise<IndexHeader
   return result.data;
 }
 
-async function readExactly(handle: FileHandle, into: Buffer, position: number, path: string): Promise<void> {
-  let done = 0;
-  while (done < into.length) {
-    const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
-    if (bytesRead === 0) throw malformed(path, 'the file ended early');
-    done += bytesRead;
-  }
+function endedEarly(path: string): () => InputError {
+  return () => malformed(path, 'the file ended early');
 }
 
 function malformed(path: string, why: string): InputError {

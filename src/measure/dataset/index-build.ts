@@ -21,6 +21,7 @@ import { writeOrderPositions } from './index-positions.js';
 import { LeafTrees } from './leaf-trees.js';
 import { HASH_BYTES } from './merkle.js';
 import { RecordPool } from './record-pool.js';
+import { readExactly } from './read-exactly.js';
 
 /**
  * The files of the dataset at `path` with their versions (size, times, inode), in the order a
@@ -89,7 +90,13 @@ export async function writeDatasetIndex(
     }
     const { sections } = indexLayout({ blockLeaves: blocks.blockLeaves, dataset: { records, distinctRecords } });
     await writeOrderPositions(
-      (section, from, count) => readAt(handle, sections[section].offset + from * HASH_BYTES, count * HASH_BYTES),
+      (section, from, count) =>
+        readExactly(
+          handle,
+          Buffer.alloc(count * HASH_BYTES),
+          sections[section].offset + from * HASH_BYTES,
+          () => new Error('the index being written ended early'),
+        ),
       records,
       distinctRecords,
       (bytes) => writer.write(bytes),
@@ -121,16 +128,6 @@ export async function writeDatasetIndex(
     await trees.dispose();
     if (!options.pool) await pool.close();
   }
-}
-
-async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
-  const out = Buffer.alloc(length);
-  for (let done = 0; done < length; ) {
-    const { bytesRead } = await handle.read(out, done, length - done, position + done);
-    if (bytesRead === 0) throw new Error('the index being written ended early');
-    done += bytesRead;
-  }
-  return out;
 }
 
 /** Appends to a file at its own position, every byte (a write may be short). */

@@ -21,6 +21,7 @@ import {
 import { InputError } from '../../errors.js';
 import { CanonicalRowWriter, Utf8Text } from './canonical-row-bytes.js';
 import type { ReusedBuffers } from './parquet-buffers.js';
+import { readExactly } from './read-exactly.js';
 
 /**
  * Parquet files as datasets (docs/datasets.md, "Parquet"): a record is a row, its bytes the
@@ -60,15 +61,15 @@ export interface ParquetLayout {
 export async function readParquetLayout(handle: FileHandle, path: string, size: number): Promise<ParquetLayout> {
   const fail = (problem: string) => malformed(path, problem);
   if (size < 12) throw fail(`${size} bytes is too short for a Parquet file`);
-  const head = await readExactly(handle, 0, 4);
-  const tail = await readExactly(handle, size - 8, 8);
+  const head = await readAt(handle, 0, 4);
+  const tail = await readAt(handle, size - 8, 8);
   if (head.readUInt32LE(0) !== MAGIC || tail.readUInt32LE(4) !== MAGIC)
     throw fail('no PAR1 magic at its start and end');
   const footerLength = tail.readUInt32LE(0);
   if (footerLength > size - 12) throw fail(`its footer claims ${footerLength} bytes, more than the file holds`);
   if (footerLength > MAX_FOOTER_BYTES)
     throw fail(`its footer is ${footerLength} bytes; the limit is ${MAX_FOOTER_BYTES}`);
-  const footer = await readExactly(handle, size - 8 - footerLength, footerLength + 8);
+  const footer = await readAt(handle, size - 8 - footerLength, footerLength + 8);
   let metadata: FileMetaData;
   try {
     metadata = parquetMetadata(exactArrayBuffer(footer), { geoparquet: false });
@@ -318,26 +319,25 @@ function malformed(path: string, problem: string): InputError {
   return new InputError('dataset.parquet-malformed', `Parquet ${path} is not a valid Parquet file: ${problem}`);
 }
 
-async function readExactly(
+/** Bytes [position, position + length) of the file, into `into` when given. */
+function readAt(
   handle: FileHandle,
   position: number,
   length: number,
-  buffer: Buffer = Buffer.alloc(length),
+  into: Buffer = Buffer.alloc(length),
 ): Promise<Buffer> {
-  let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
-    if (bytesRead === 0) throw new InputError('dataset.changed', 'the Parquet file ended early; measure it again');
-    filled += bytesRead;
-  }
-  return buffer;
+  return readExactly(
+    handle,
+    into,
+    position,
+    () => new InputError('dataset.changed', 'the Parquet file ended early; measure it again'),
+  );
 }
 
 /** Reads [start, end) of the file open as `handle`, into the start of `into` when given. */
 export function readSpan(handle: FileHandle, span: RowGroupSpan, into?: Uint8Array): Promise<Buffer> {
   const length = span.end - span.start;
-  const buffer = into && Buffer.from(into.buffer, into.byteOffset, length);
-  return readExactly(handle, span.start, length, buffer);
+  return readAt(handle, span.start, length, into && Buffer.from(into.buffer, into.byteOffset, length));
 }
 
 function exactArrayBuffer(view: Uint8Array): ArrayBuffer {
