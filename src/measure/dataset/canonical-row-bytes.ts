@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { InputError } from '../../errors.js';
-import { MAX_CANONICAL_DEPTH, scalarJson } from './canonical-row.js';
+import { binaryJson, checkDepth, dateValue, scalarJson } from './canonical-row.js';
 
 /**
  * A Parquet text value (STRING or JSON column) kept as its UTF-8 bytes, checked as UTF-8 when it
@@ -81,12 +81,7 @@ export class CanonicalRowWriter {
   }
 
   private value(value: unknown, depth: number): void {
-    if (depth > MAX_CANONICAL_DEPTH) {
-      throw new InputError(
-        'dataset.parquet-unsupported',
-        `a Parquet value is nested deeper than ${MAX_CANONICAL_DEPTH} levels`,
-      );
-    }
+    checkDepth(depth);
     if (typeof value === 'object' && value !== null) this.object(value, depth);
     else if (typeof value === 'string') this.text(JSON.stringify(value));
     else this.ascii(scalarJson(value));
@@ -94,13 +89,10 @@ export class CanonicalRowWriter {
 
   private object(value: object, depth: number): void {
     if (value instanceof Utf8Text) this.jsonString(value.bytes);
-    else if (value instanceof Uint8Array) {
-      this.ascii(`"${Buffer.from(value.buffer, value.byteOffset, value.length).toString('base64')}"`);
-    } else if (Array.isArray(value) || ArrayBuffer.isView(value)) this.array(value as ArrayLike<unknown>, depth);
-    else if (value instanceof Date) {
-      // Every timestamp and date parser hands back integers (parquet-file.ts); a Date is a bug.
-      throw new InputError('dataset.parquet-unsupported', 'a Parquet value decoded as a Date');
-    } else this.members(value, depth);
+    else if (value instanceof Uint8Array) this.ascii(binaryJson(value));
+    else if (Array.isArray(value) || ArrayBuffer.isView(value)) this.array(value as ArrayLike<unknown>, depth);
+    else if (value instanceof Date) throw dateValue();
+    else this.members(value, depth);
   }
 
   private array(items: ArrayLike<unknown>, depth: number): void {

@@ -31,28 +31,41 @@ export function canonicalRow(names: readonly string[], row: readonly unknown[]):
 export const MAX_CANONICAL_DEPTH = 64;
 
 function canonicalValue(value: unknown, depth: number): string {
+  checkDepth(depth);
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value !== 'object' || value === null) return scalarJson(value);
+  if (value instanceof Uint8Array) return binaryJson(value);
+  if (Array.isArray(value) || ArrayBuffer.isView(value)) {
+    const items = Array.from(value as ArrayLike<unknown>, (item) => canonicalValue(item, depth + 1));
+    return `[${items.join(',')}]`;
+  }
+  if (value instanceof Date) throw dateValue();
+  const members = Object.entries(value as Record<string, unknown>).map(
+    ([key, item]) => `${JSON.stringify(key)}:${canonicalValue(item, depth + 1)}`,
+  );
+  return `{${members.join(',')}}`;
+}
+
+/* What canonical-row-bytes.ts, the fast writer of the same encoding, shares with this definition. */
+
+/** Refuses a value nested deeper than MAX_CANONICAL_DEPTH (`depth` 0: a column's value). */
+export function checkDepth(depth: number): void {
   if (depth > MAX_CANONICAL_DEPTH) {
     throw new InputError(
       'dataset.parquet-unsupported',
       `a Parquet value is nested deeper than ${MAX_CANONICAL_DEPTH} levels`,
     );
   }
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value !== 'object' || value === null) return scalarJson(value);
-  if (value instanceof Uint8Array)
-    return `"${Buffer.from(value.buffer, value.byteOffset, value.length).toString('base64')}"`;
-  if (Array.isArray(value) || ArrayBuffer.isView(value)) {
-    const items = Array.from(value as ArrayLike<unknown>, (item) => canonicalValue(item, depth + 1));
-    return `[${items.join(',')}]`;
-  }
-  if (value instanceof Date) {
-    // Every timestamp and date parser hands back integers (parquet-rows.ts); a Date is a bug.
-    throw new InputError('dataset.parquet-unsupported', 'a Parquet value decoded as a Date');
-  }
-  const members = Object.entries(value as Record<string, unknown>).map(
-    ([key, item]) => `${JSON.stringify(key)}:${canonicalValue(item, depth + 1)}`,
-  );
-  return `{${members.join(',')}}`;
+}
+
+/** Binary bytes as the JSON string of their standard base64. */
+export function binaryJson(bytes: Uint8Array): string {
+  return `"${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64')}"`;
+}
+
+/** Every timestamp and date parser hands back integers (parquet-file.ts): a Date is a bug. */
+export function dateValue(): InputError {
+  return new InputError('dataset.parquet-unsupported', 'a Parquet value decoded as a Date');
 }
 
 /** The JSON of a value that is neither an object nor a string (canonical-row-bytes.ts writes it too). */
