@@ -183,10 +183,7 @@ function startServeProcess(
 }
 
 /** Prints one layout's figures: both sides' throughput and latency, and each process's CPU per request. */
-function report(
-  runs: Record<Side, Load[]>,
-  cpu: Record<Side, number[][]>,
-): { direct: ReturnType<typeof merge>; attested: ReturnType<typeof merge> } {
+function report(runs: Record<Side, Load[]>, cpu: Record<Side, number[][]>): void {
   const d = merge(runs.direct);
   const a = merge(runs.attested);
   const ms = (v: number) => `${v.toFixed(2)} ms`;
@@ -208,7 +205,6 @@ function report(
   console.log('    CPU µs per request (user+system, from /proc, 10 ms ticks):');
   console.log(`      direct:   ${us(cpu.direct, d.n)}`);
   console.log(`      attested: ${us(cpu.attested, a.n)}`);
-  return { direct: d, attested: a };
 }
 
 export async function run(args: string[]): Promise<void> {

@@ -184,9 +184,8 @@ export class AttestedClient {
         if (!attestation)
           throw new VerificationError('attest.connection', 'the answer came on a connection that was not attested');
         const header = rawHeaders[RECEIPT_HEADER];
-        const receipt = this.checkReceipt(typeof header === 'string' ? header : null, attestation, {
-          ...{ method, path, body, status, answer },
-        });
+        const exchange = { method, path, body, status, answer };
+        const receipt = this.checkReceipt(typeof header === 'string' ? header : null, attestation, exchange);
         const headers = new Headers();
         for (const [k, v] of Object.entries(rawHeaders))
           if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
